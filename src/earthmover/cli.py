@@ -1,0 +1,65 @@
+"""`earthmover train | sample | report | eval | fid | emd | study`.
+
+Each command lives beside the idea it serves, in a module named `command.py`
+that exposes `register(subparsers)`; this file only assembles them and turns
+user errors into one line on stderr with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from earthmover.errors import EarthmoverError
+
+# Modules that register subcommands, in the order `--help` lists them.
+COMMAND_MODULES = (
+    "earthmover.train.command",    # train, sample, report
+    "earthmover.metrics.command",  # eval, fid
+    "earthmover.ot.command",       # emd
+    "earthmover.studies.command",  # study
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors the way the rest of the CLI does: one line, status 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401
+        self.exit(2, f"earthmover: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from earthmover import __version__
+
+    parser = _Parser(prog="earthmover", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"earthmover {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that command is not part of this build
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except EarthmoverError as exc:
+        print(f"earthmover: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("earthmover: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
