@@ -309,6 +309,13 @@ def test_folder_errors(tmp_path):
         load_images(tmp_path / "broken")
 
 
+def test_16bit_png_scaled_not_clipped(tmp_path):
+    (tmp_path / "w").mkdir()
+    wide = np.array([[0, 257, 32896, 65535]], dtype=np.uint16)
+    Image.fromarray(wide).save(tmp_path / "w" / "a.png")
+    assert load_images(tmp_path / "w").images.flatten().tolist() == [0, 1, 128, 255]
+
+
 def test_jpeg_folder_reads(tmp_path):
     (tmp_path / "j").mkdir()
     Image.fromarray(np.full((8, 8, 3), 200, dtype=np.uint8)).save(tmp_path / "j" / "a.jpg", quality=95)

@@ -34,7 +34,8 @@ a path to a folder of images (PNG, JPEG, BMP, GIF, TIFF, WebP; read with PIL)
     Subfolders are classes: labels are the indices of the sorted subfolder names. A flat
     folder gives images without labels. All images must have one size unless ``image_size``
     is given, in which case each is resized. Gray images are promoted to RGB when the folder
-    mixes both (or all converted to gray with ``channels=1``).
+    mixes both (or all converted to gray with ``channels=1``); 16-bit gray images are scaled
+    by 255/65535; an alpha channel is dropped.
 
 Named sources (``mnist``, ``digits``, ``torchvision:``) take precedence over a file or folder
 of the same name; write ``./digits`` to mean the folder. A split written in the source
@@ -483,12 +484,15 @@ def _load_folder(root: Path, image_size, limit):
 
 
 def _read_image(path: Path) -> np.ndarray:
-    """One image file -> uint8 (C, H, W) with C = 1 (gray modes) or 3 (everything else)."""
+    """One image file -> uint8 (C, H, W) with C = 1 (gray modes) or 3 (everything else; alpha dropped)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
             img.load()
+            if img.mode.startswith("I"):  # 16-bit gray (PNG opens as I;16 or I): 0..65535 -> 0..255
+                wide = np.array(img, dtype=np.float64)
+                return np.clip(np.rint(wide * (255.0 / 65535.0)), 0, 255).astype(np.uint8)[None]
             gray = img.mode in ("1", "L", "LA", "I", "I;16", "F") or (img.mode == "P" and _palette_is_gray(img))
             img = img.convert("L" if gray else "RGB")
             array = np.array(img, dtype=np.uint8)
