@@ -1,0 +1,281 @@
+"""GAN objectives: how the critic's raw scores become critic and generator losses.
+
+Each family is a pair of small pure functions of the critic's outputs, written in
+a numerically stable form (``softplus`` rather than ``log(sigmoid)``), and a
+frozen dataclass that binds the pair with its hyperparameters so that the one
+training loop can call every family the same way:
+
+    objective.critic_loss(real, fake)  -> {term name: scalar tensor}
+    objective.generator_loss(fake, real) -> {term name: scalar tensor}
+
+where ``real`` and ``fake`` are :class:`Scored` batches (the samples and what
+the critic said about them). The loop sums the terms and logs each one.
+
+Notation: D is the critic's raw score, sigma the logistic function,
+x ~ P_r real, x~ = G(z) fake. Losses are *minimized*.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from earthmover.errors import EarthmoverError
+from earthmover.nets.critic_output import CriticOutput
+
+
+@dataclass
+class Scored:
+    """A batch of samples and the critic's output on it."""
+
+    x: Tensor
+    out: CriticOutput
+
+    @property
+    def score(self) -> Tensor:
+        return self.out.score
+
+
+# ---------------------------------------------------------------------------
+# Pure functions (scores in, scalar loss out)
+# ---------------------------------------------------------------------------
+
+def minimax_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """Goodfellow et al. 2014. The critic maximizes E log sigma(D(x)) + E log(1 - sigma(D(x~))).
+
+    Minimized form: E softplus(-D(x)) + E softplus(D(x~)), since -log sigma(t) = softplus(-t)
+    and -log(1 - sigma(t)) = softplus(t).
+    """
+    return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
+
+
+def minimax_generator_loss(fake_scores: Tensor) -> Tensor:
+    """The saturating generator cost E log(1 - sigma(D(x~))) = -E softplus(D(x~)).
+
+    Its gradient vanishes when the critic confidently rejects the fakes (Arjovsky & Bottou 2017).
+    """
+    return -F.softplus(fake_scores).mean()
+
+
+def non_saturating_generator_loss(fake_scores: Tensor) -> Tensor:
+    """The -log D trick (Goodfellow et al. 2014): -E log sigma(D(x~)) = E softplus(-D(x~))."""
+    return F.softplus(-fake_scores).mean()
+
+
+def least_squares_critic_loss(real_scores: Tensor, fake_scores: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """LSGAN (Mao et al. 2017): 1/2 E (D(x) - b)^2 + 1/2 E (D(x~) - a)^2."""
+    return 0.5 * ((real_scores - b) ** 2).mean() + 0.5 * ((fake_scores - a) ** 2).mean()
+
+
+def least_squares_generator_loss(fake_scores: Tensor, c: float = 1.0) -> Tensor:
+    """LSGAN generator: 1/2 E (D(x~) - c)^2."""
+    return 0.5 * ((fake_scores - c) ** 2).mean()
+
+
+def wasserstein_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """WGAN (Arjovsky et al. 2017): E D(x~) - E D(x).
+
+    With a 1-Lipschitz critic, minus its minimum is the earth mover's distance W(P_r, P_g)
+    (Kantorovich-Rubinstein duality).
+    """
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wasserstein_generator_loss(fake_scores: Tensor) -> Tensor:
+    """WGAN generator (also the hinge generator of SN-GAN): -E D(x~)."""
+    return -fake_scores.mean()
+
+
+def hinge_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): E relu(1 - D(x)) + E relu(1 + D(x~))."""
+    return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+
+
+def energy_critic_loss(real_energy: Tensor, fake_energy: Tensor, margin: float = 10.0) -> Tensor:
+    """EBGAN (Zhao et al. 2016): E E(x) + E max(0, m - E(x~)), with E the reconstruction energy."""
+    return real_energy.mean() + F.relu(margin - fake_energy).mean()
+
+
+def pulling_away_term(codes: Tensor) -> Tensor:
+    """EBGAN's repelling regularizer on a batch of encoder codes S (N, K):
+
+        f_PT = 1 / (N (N - 1)) * sum_{i != j} cos(S_i, S_j)^2
+
+    Cosines are taken between samples (rows), each code normalized over its own features.
+    """
+    n = codes.shape[0]
+    if n < 2:
+        return codes.new_zeros(())
+    s = F.normalize(codes.flatten(1), dim=1, eps=1e-8)
+    cos = s @ s.t()
+    off_diagonal = cos.pow(2).sum() - cos.diagonal().pow(2).sum()
+    return off_diagonal / (n * (n - 1))
+
+
+def energy_generator_loss(fake_energy: Tensor, fake_codes: Tensor | None = None, pt_weight: float = 0.1) -> Tensor:
+    """EBGAN generator: E E(x~) + pt_weight * f_PT(codes of x~)."""
+    loss = fake_energy.mean()
+    if fake_codes is not None and pt_weight:
+        loss = loss + pt_weight * pulling_away_term(fake_codes)
+    return loss
+
+
+def l1_margin(x_real: Tensor, x_fake: Tensor, scale: float) -> Tensor:
+    """The loss-sensitive margin Delta(x, x~) = scale * ||x - x~||_1 per sample pair (N,).
+
+    The authors' code (guojunq/lsgan) uses the summed L1 distance times 0.0002 on 64x64 RGB images.
+    """
+    return scale * (x_real - x_fake).flatten(1).abs().sum(dim=1)
+
+
+def loss_sensitive_critic_loss(
+    real_loss: Tensor, fake_loss: Tensor, margin: Tensor, lam: float = 1.0
+) -> Tensor:
+    """LS-GAN (Qi 2017): E L(x) + lam * E relu(Delta(x, x~) + L(x) - L(x~)).
+
+    ``real_loss`` and ``fake_loss`` are the (non-negative) loss function values L.
+    """
+    return real_loss.mean() + lam * F.relu(margin + real_loss - fake_loss).mean()
+
+
+def loss_sensitive_generator_loss(fake_loss: Tensor) -> Tensor:
+    """LS-GAN generator: E L(x~)."""
+    return fake_loss.mean()
+
+
+# ---------------------------------------------------------------------------
+# Objectives the loop plugs in
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Objective:
+    """Base of every objective: names itself and says whether -critic loss estimates W."""
+
+    name: ClassVar[str] = ""
+    estimates_wasserstein: ClassVar[bool] = False
+    """True when E D(x) - E D(x~) is the critic's estimate of the earth mover's distance."""
+
+    def critic_loss(self, real: Scored, fake: Scored) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def generator_loss(self, fake: Scored, real: Scored | None = None) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Minimax(Objective):
+    name: ClassVar[str] = "minimax"
+
+    def critic_loss(self, real, fake):
+        return {"critic": minimax_critic_loss(real.score, fake.score)}
+
+    def generator_loss(self, fake, real=None):
+        return {"generator": minimax_generator_loss(fake.score)}
+
+
+@dataclass(frozen=True)
+class NonSaturating(Minimax):
+    name: ClassVar[str] = "non-saturating"
+
+    def generator_loss(self, fake, real=None):
+        return {"generator": non_saturating_generator_loss(fake.score)}
+
+
+@dataclass(frozen=True)
+class LeastSquares(Objective):
+    name: ClassVar[str] = "least-squares"
+    a: float = 0.0
+    b: float = 1.0
+    c: float = 1.0
+
+    def critic_loss(self, real, fake):
+        return {"critic": least_squares_critic_loss(real.score, fake.score, self.a, self.b)}
+
+    def generator_loss(self, fake, real=None):
+        return {"generator": least_squares_generator_loss(fake.score, self.c)}
+
+
+@dataclass(frozen=True)
+class Wasserstein(Objective):
+    name: ClassVar[str] = "wasserstein"
+    estimates_wasserstein: ClassVar[bool] = True
+
+    def critic_loss(self, real, fake):
+        return {"critic": wasserstein_critic_loss(real.score, fake.score)}
+
+    def generator_loss(self, fake, real=None):
+        return {"generator": wasserstein_generator_loss(fake.score)}
+
+
+@dataclass(frozen=True)
+class Hinge(Objective):
+    name: ClassVar[str] = "hinge"
+
+    def critic_loss(self, real, fake):
+        return {"critic": hinge_critic_loss(real.score, fake.score)}
+
+    def generator_loss(self, fake, real=None):
+        return {"generator": wasserstein_generator_loss(fake.score)}
+
+
+@dataclass(frozen=True)
+class EnergyBased(Objective):
+    """EBGAN. The critic is an auto-encoder whose score is the reconstruction energy
+    and whose features are the encoder codes (see :class:`earthmover.nets.mlp.AutoEncoderCritic`)."""
+
+    name: ClassVar[str] = "energy"
+    margin: float = 10.0
+    pt_weight: float = 0.1
+
+    def critic_loss(self, real, fake):
+        return {"critic": energy_critic_loss(real.score, fake.score, self.margin)}
+
+    def generator_loss(self, fake, real=None):
+        terms = {"generator": fake.score.mean()}
+        if self.pt_weight and fake.out.features is not None:
+            terms["pulling_away"] = self.pt_weight * pulling_away_term(fake.out.features)
+        return terms
+
+
+@dataclass(frozen=True)
+class LossSensitive(Objective):
+    """Loss-sensitive GAN. The loss function is L = softplus(D), non-negative as the theory
+    requires (the authors' network ends in a ReLU; softplus keeps a gradient everywhere)."""
+
+    name: ClassVar[str] = "loss-sensitive"
+    lam: float = 1.0
+    margin_scale: float = 2e-4
+
+    def critic_loss(self, real, fake):
+        margin = l1_margin(real.x, fake.x, self.margin_scale)
+        return {"critic": loss_sensitive_critic_loss(F.softplus(real.score), F.softplus(fake.score), margin, self.lam)}
+
+    def generator_loss(self, fake, real=None):
+        return {"generator": loss_sensitive_generator_loss(F.softplus(fake.score))}
+
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    cls.name: cls for cls in (Minimax, NonSaturating, LeastSquares, Wasserstein, Hinge, EnergyBased, LossSensitive)
+}
+
+
+def make_objective(name: str, **params) -> Objective:
+    """Build an objective by name; only the parameters that objective has are used."""
+    if name not in OBJECTIVES:
+        hint = difflib.get_close_matches(name, OBJECTIVES, n=1)
+        raise EarthmoverError(
+            f"unknown objective {name!r}; expected one of {', '.join(OBJECTIVES)}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        )
+    cls = OBJECTIVES[name]
+    own = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in params.items() if k in own})
+
+
+def critic_gap(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """E D(x) - E D(x~): for a 1-Lipschitz critic, the estimate of W(P_r, P_g)."""
+    return real_scores.mean() - fake_scores.mean()
