@@ -1,0 +1,69 @@
+"""Multi-layer perceptrons for 2-D toy data (and any flat data).
+
+The WGAN-GP paper's toy networks are 3 hidden ReLU layers of 512 units;
+``width`` and ``depth`` set both. Critics use no batch normalization (a
+gradient penalty is per sample, and batch statistics couple samples):
+``norm="layer"`` gives layer normalization instead.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from earthmover.nets.critic_output import CriticOutput
+
+
+def _hidden_stack(in_dim: int, width: int, depth: int, norm: str = "none", dropout: float = 0.0) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(depth):
+        layers.append(nn.Linear(dim, width))
+        if norm == "layer":
+            layers.append(nn.LayerNorm(width))
+        layers.append(nn.ReLU())
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        dim = width
+    return nn.Sequential(*layers)
+
+
+class MLPGenerator(nn.Module):
+    """z (N, latent_dim) -> x (N, out_dim)."""
+
+    def __init__(self, latent_dim: int = 2, out_dim: int = 2, width: int = 512, depth: int = 3):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.body = _hidden_stack(latent_dim, width, depth)
+        self.out = nn.Linear(width, out_dim)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(z))
+
+
+class MLPCritic(nn.Module):
+    """x (N, in_dim) -> CriticOutput(score (N,), features = last hidden layer (N, width))."""
+
+    def __init__(self, in_dim: int = 2, width: int = 512, depth: int = 3, norm: str = "none", dropout: float = 0.0):
+        super().__init__()
+        self.body = _hidden_stack(in_dim, width, depth, norm, dropout)
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor) -> CriticOutput:
+        h = self.body(x.flatten(1))
+        return CriticOutput(score=self.out(h).squeeze(1), features=h)
+
+
+class AutoEncoderCritic(nn.Module):
+    """EBGAN's critic: an auto-encoder whose score is the energy
+    E(x) = mean squared reconstruction error per sample, and whose features are the codes."""
+
+    def __init__(self, in_dim: int = 2, width: int = 512, depth: int = 3, code_dim: int = 32, norm: str = "none", dropout: float = 0.0):
+        super().__init__()
+        self.encoder = nn.Sequential(_hidden_stack(in_dim, width, depth, norm, dropout), nn.Linear(width, code_dim))
+        self.decoder = nn.Sequential(_hidden_stack(code_dim, width, depth, norm, dropout), nn.Linear(width, in_dim))
+
+    def forward(self, x: torch.Tensor) -> CriticOutput:
+        flat = x.flatten(1)
+        code = self.encoder(flat)
+        energy = (self.decoder(code) - flat).pow(2).mean(dim=1)
+        return CriticOutput(score=energy, features=code)
