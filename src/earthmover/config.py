@@ -1,0 +1,314 @@
+"""One run's configuration: dataclasses, TOML in and out, overrides, validation.
+
+Precedence, lowest first: the field defaults here < the preset named by
+``preset`` (see :mod:`earthmover.presets`) < a TOML config file < CLI flags.
+The resolved configuration is written into the run directory as ``config.toml``;
+``earthmover train --config that/config.toml`` reproduces the run.
+
+Every field can be set from the command line as ``--section.field VALUE``
+(for example ``--optim.lr-d 2e-4`` or ``--penalty.gp 10``); the most common
+have short forms (``--steps``, ``--seed``, ``--data``, ``--batch-size``, ...).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from earthmover.errors import EarthmoverError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    steps: int = 2000
+    """Total generator steps of the run (also when resuming)."""
+    device: str = "auto"
+    """auto | cpu | cuda | mps"""
+    amp: str = "none"
+    """none | bf16 | fp16 (fp16 uses a grad scaler); CUDA only."""
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    on_nan: str = "stop"
+    """stop | rollback: on a non-finite loss, stop (keeping the last good checkpoint) or roll back to it and continue with the learning rates times rollback_lr_factor."""
+    rollback_lr_factor: float = 0.5
+    eval_every: int = 0
+    """Evaluate metrics on the EMA generator every N steps (0 = only at the end for toy data)."""
+    eval_metrics: str = ""
+    """Comma-separated metrics for image data during training, e.g. "fid,kid" (uses the digit features)."""
+    eval_n: int = 2000
+    threads: int = 0
+    """torch CPU threads (0 = PyTorch's default)."""
+
+
+@dataclass
+class DataConfig:
+    name: str = "25gaussians"
+    """A toy distribution (8gaussians, 25gaussians, swissroll, ring, checkerboard, parallel-lines) or an image source (mnist, digits, a .npz/.npy/IDX path, an image folder, torchvision:NAME, a URL)."""
+    batch_size: int = 256
+    """The global batch (split across processes under torchrun)."""
+    image_size: int = 0
+    """Resize images to this side (0 = the data's own)."""
+    channels: int = 0
+    """Convert images to 1 or 3 channels (0 = the data's own)."""
+    limit: int = 0
+    """Use only the first N images (0 = all)."""
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "auto"
+    """auto (mlp for toy data, dcgan for images) | mlp | dcgan"""
+    latent_dim: int = 0
+    """0 = auto: 2 for toy data, 100 for images."""
+    width: int = 0
+    """Hidden units (mlp) or base channels (dcgan); 0 = auto: 512 and 64."""
+    depth: int = 3
+    """Hidden layers of the mlp."""
+    critic_norm: str = "none"
+    """none | layer | batch (batch couples samples: not with gradient penalties)."""
+    dropout: float = 0.0
+    """Dropout in the critic (the consistency term needs it)."""
+    ema: float = 0.0
+    """Decay of the exponential moving average of the generator weights (0 = off)."""
+
+
+@dataclass
+class ObjectiveConfig:
+    name: str = "wasserstein"
+    """minimax | non-saturating | least-squares | wasserstein | hinge | energy | loss-sensitive"""
+    margin: float = 10.0
+    """EBGAN's margin m."""
+    pt_weight: float = 0.1
+    """EBGAN's pulling-away term weight."""
+    a: float = 0.0
+    b: float = 1.0
+    c: float = 1.0
+    lam: float = 1.0
+    """Loss-sensitive GAN's lambda."""
+    margin_scale: float = 2e-4
+    """Loss-sensitive GAN's scale of the L1 margin Delta."""
+
+
+@dataclass
+class PenaltyConfig:
+    gp: float = 0.0
+    """Gradient penalty weight lambda (0 = off)."""
+    gp_target: float = 1.0
+    gp_one_sided: bool = False
+    gp_points: str = "between"
+    """between (real and fake) | near-data"""
+    r1: float = 0.0
+    r2: float = 0.0
+    dragan: float = 0.0
+    consistency: float = 0.0
+    """CT-GAN's lambda_2 (0 = off)."""
+    consistency_margin: float = 0.0
+    every: int = 1
+    """Lazy regularization: apply the penalties every k critic steps, scaled by k."""
+
+
+@dataclass
+class ConstraintConfig:
+    clip: float = 0.0
+    """Clip every critic weight to [-c, c] after each critic step (0 = off)."""
+    spectral_norm: bool = False
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"
+    """adam | rmsprop"""
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    n_critic: int = 5
+    lr_decay: str = "none"
+    """none | linear (to 0 at the last step)."""
+
+
+@dataclass
+class Config:
+    preset: str = "wgan-gp"
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
+    constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    # ------------------------------------------------------------------ conversion
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        config = cls()
+        config.update(data)
+        return config
+
+    def update(self, data: dict[str, Any]) -> None:
+        """Set fields from a nested dict ({section: {field: value}}), checking names and types."""
+        for key, value in data.items():
+            if key == "preset":
+                self.preset = _coerce("preset", value, str)
+                continue
+            section = getattr(self, key, None) if key in SECTIONS else None
+            if section is None:
+                raise EarthmoverError(f"unknown config section {key!r}{_suggest(key, ['preset', *SECTIONS])}")
+            if not isinstance(value, dict):
+                raise EarthmoverError(f"config section {key!r} must be a table of fields, got {value!r}")
+            for name, v in value.items():
+                self.set(f"{key}.{name}", v)
+
+    def set(self, dotted: str, value: Any) -> None:
+        """Set one field by its dotted name, e.g. ``config.set("optim.lr_d", 2e-4)``."""
+        section_name, _, name = dotted.partition(".")
+        name = name.replace("-", "_")
+        if section_name not in SECTIONS or not name:
+            raise EarthmoverError(f"unknown config field {dotted!r}{_suggest(dotted, all_fields())}")
+        section = getattr(self, section_name)
+        types = {f.name: f.type for f in fields(section)}
+        if name not in types:
+            raise EarthmoverError(f"unknown config field {dotted!r}{_suggest(f'{section_name}.{name}', all_fields())}")
+        setattr(section, name, _coerce(dotted, value, _TYPES[types[name]]))
+
+    def get(self, dotted: str) -> Any:
+        section_name, _, name = dotted.partition(".")
+        return getattr(getattr(self, section_name), name.replace("-", "_"))
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_toml())
+
+
+SECTIONS = ("run", "data", "model", "objective", "penalty", "constraint", "optim")
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, int: int, float: float, str: str, bool: bool}
+
+
+def all_fields() -> list[str]:
+    config = Config()
+    return [f"{s}.{f.name}" for s in SECTIONS for f in fields(getattr(config, s))]
+
+
+def _suggest(name: str, choices) -> str:
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    """Parse CLI strings and check TOML values against the field's type."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    raise EarthmoverError(f"{name} must be a {kind.__name__}, got {value!r}")
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise EarthmoverError(f"config file {str(path)!r} does not exist; pass the path of a TOML file such as a run's config.toml")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise EarthmoverError(f"config file {str(path)!r} is not valid TOML ({exc}); fix the line it names") from None
+
+
+# ---------------------------------------------------------------------- validation
+
+_CHOICES = {
+    "run.device": ("auto", "cpu", "cuda", "mps"),
+    "run.amp": ("none", "bf16", "fp16"),
+    "run.on_nan": ("stop", "rollback"),
+    "model.arch": ("auto", "mlp", "dcgan"),
+    "model.critic_norm": ("none", "layer", "batch"),
+    "penalty.gp_points": ("between", "near-data"),
+    "optim.name": ("adam", "rmsprop"),
+    "optim.lr_decay": ("none", "linear"),
+}
+
+
+def validate(config: Config) -> Config:
+    """Check every value a user can set; raise EarthmoverError naming the field and the allowed range."""
+    from earthmover.objectives import OBJECTIVES
+    from earthmover.presets import PRESETS
+
+    def need(ok: bool, dotted: str, expected: str) -> None:
+        if not ok:
+            raise EarthmoverError(f"{dotted} = {config.get(dotted)!r} is invalid; expected {expected}")
+
+    if config.preset not in PRESETS:
+        raise EarthmoverError(f"unknown preset {config.preset!r}; expected one of {', '.join(PRESETS)}{_suggest(config.preset, PRESETS)}")
+    for dotted, choices in _CHOICES.items():
+        value = config.get(dotted)
+        if value not in choices:
+            raise EarthmoverError(f"{dotted} = {value!r} is invalid; expected one of {', '.join(choices)}{_suggest(str(value), choices)}")
+    if config.objective.name not in OBJECTIVES:
+        raise EarthmoverError(
+            f"objective.name = {config.objective.name!r} is invalid; expected one of {', '.join(OBJECTIVES)}{_suggest(config.objective.name, OBJECTIVES)}"
+        )
+    for dotted in ("run.steps", "run.log_every", "run.sample_every", "run.checkpoint_every", "run.keep_checkpoints",
+                   "run.eval_n", "data.batch_size", "model.depth", "optim.n_critic", "penalty.every"):
+        need(config.get(dotted) >= 1, dotted, "an integer >= 1")
+    for dotted in ("run.seed", "run.eval_every", "run.threads", "data.image_size", "data.channels", "data.limit",
+                   "model.latent_dim", "model.width"):
+        need(config.get(dotted) >= 0, dotted, "an integer >= 0")
+    need(config.data.channels in (0, 1, 3), "data.channels", "0 (the data's own), 1 or 3")
+    for dotted in ("optim.lr_g", "optim.lr_d"):
+        need(math.isfinite(config.get(dotted)) and config.get(dotted) > 0, dotted, "a learning rate > 0")
+    for dotted in ("optim.beta1", "optim.beta2", "model.ema"):
+        need(0 <= config.get(dotted) < 1, dotted, "a value in [0, 1)")
+    need(0 <= config.model.dropout < 1, "model.dropout", "a value in [0, 1)")
+    need(0 < config.run.rollback_lr_factor < 1, "run.rollback_lr_factor", "a value in (0, 1)")
+    for dotted in ("penalty.gp", "penalty.r1", "penalty.r2", "penalty.dragan", "penalty.consistency",
+                   "penalty.consistency_margin", "penalty.gp_target", "constraint.clip", "objective.margin",
+                   "objective.pt_weight", "objective.lam", "objective.margin_scale"):
+        value = config.get(dotted)
+        need(math.isfinite(value) and value >= 0, dotted, "a finite value >= 0")
+    if config.penalty.consistency and not config.model.dropout:
+        raise EarthmoverError("penalty.consistency needs dropout in the critic; set model.dropout (CT-GAN uses 0.5)")
+    if config.model.critic_norm == "batch" and (config.penalty.gp or config.penalty.dragan or config.penalty.r1 or config.penalty.r2):
+        raise EarthmoverError(
+            "model.critic_norm = 'batch' couples samples, which breaks per-sample gradient penalties; use 'layer' or 'none'"
+        )
+    return config

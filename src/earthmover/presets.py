@@ -1,0 +1,71 @@
+"""Each paper's defaults, by name.
+
+A preset is a set of config values (see :mod:`earthmover.config`) that a config
+file and CLI flags can still override. ``earthmover train --preset NAME``.
+Values are the papers' own; where a paper gives none for a field the library
+default stays.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    paper: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def _adam(lr_g, lr_d, beta1, beta2, n_critic):
+    return {"optim.name": "adam", "optim.lr_g": lr_g, "optim.lr_d": lr_d, "optim.beta1": beta1,
+            "optim.beta2": beta2, "optim.n_critic": n_critic}
+
+
+_WGAN_GP = {"objective.name": "wasserstein", "penalty.gp": 10.0, **_adam(1e-4, 1e-4, 0.0, 0.9, 5)}
+_DCGAN_ADAM = _adam(2e-4, 2e-4, 0.5, 0.999, 1)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in [
+    Preset("wgan", "Arjovsky, Chintala, Bottou 2017, Wasserstein GAN: RMSProp lr 5e-5, c = 0.01, batch 64, n_critic 5",
+           {"objective.name": "wasserstein", "constraint.clip": 0.01, "optim.name": "rmsprop",
+            "optim.lr_g": 5e-5, "optim.lr_d": 5e-5, "optim.n_critic": 5, "data.batch_size": 64}),
+    Preset("wgan-gp", "Gulrajani et al. 2017, Improved Training of Wasserstein GANs: Adam 1e-4, betas (0, 0.9), lambda 10, n_critic 5",
+           dict(_WGAN_GP)),
+    Preset("wgan-lp", "Petzka, Fischer, Lukovnikov 2018, On the regularization of Wasserstein GANs: the one-sided penalty",
+           {**_WGAN_GP, "penalty.gp_one_sided": True}),
+    Preset("dcgan", "Radford, Metz, Chintala 2016: non-saturating loss, Adam 2e-4, betas (0.5, 0.999), n_critic 1",
+           {"objective.name": "non-saturating", **_DCGAN_ADAM}),
+    Preset("minimax", "Goodfellow et al. 2014: the saturating minimax loss (with the DCGAN optimizer)",
+           {"objective.name": "minimax", **_DCGAN_ADAM}),
+    Preset("lsgan", "Mao et al. 2017, Least Squares GAN: a=0, b=1, c=1, Adam 2e-4, beta1 0.5",
+           {"objective.name": "least-squares", "objective.a": 0.0, "objective.b": 1.0, "objective.c": 1.0, **_DCGAN_ADAM}),
+    Preset("sngan", "Miyato et al. 2018, Spectral Normalization: hinge loss, Adam 2e-4, betas (0, 0.9), n_critic 5",
+           {"objective.name": "hinge", "constraint.spectral_norm": True, **_adam(2e-4, 2e-4, 0.0, 0.9, 5)}),
+    Preset("hinge", "Lim & Ye 2017, Geometric GAN: hinge loss without spectral normalization",
+           {"objective.name": "hinge", **_adam(2e-4, 2e-4, 0.0, 0.9, 5)}),
+    Preset("ebgan", "Zhao, Mathieu, LeCun 2016, Energy-based GAN: auto-encoder critic, margin 10, pulling-away weight 0.1, Adam 1e-3, beta1 0.5",
+           {"objective.name": "energy", "objective.margin": 10.0, "objective.pt_weight": 0.1,
+            **_adam(1e-3, 1e-3, 0.5, 0.999, 1)}),
+    Preset("loss-sensitive", "Qi 2017, Loss-Sensitive GAN: L1 margin scaled by 2e-4, lambda 1, Adam 1e-4, beta1 0.5",
+           {"objective.name": "loss-sensitive", "objective.lam": 1.0, "objective.margin_scale": 2e-4,
+            **_adam(1e-4, 1e-4, 0.5, 0.999, 1)}),
+    Preset("r1", "Mescheder, Geiger, Nowozin 2018, Which training methods for GANs actually converge?: non-saturating loss with R1, gamma 10",
+           {"objective.name": "non-saturating", "penalty.r1": 10.0, **_adam(1e-4, 1e-4, 0.0, 0.99, 1)}),
+    Preset("dragan", "Kodali et al. 2017, On Convergence and Stability of GANs: non-saturating loss, penalty near the data, lambda 10",
+           {"objective.name": "non-saturating", "penalty.dragan": 10.0, **_adam(1e-4, 1e-4, 0.5, 0.9, 1)}),
+    Preset("ct-gan", "Wei et al. 2018, Improving the Improved Training of WGANs: WGAN-GP plus the consistency term, lambda_2 2, M' 0, dropout 0.5",
+           {**_WGAN_GP, "penalty.consistency": 2.0, "penalty.consistency_margin": 0.0, "model.dropout": 0.5}),
+    Preset("ttur", "Heusel et al. 2017, Two time-scale update rule: WGAN-GP with lr_d 3e-4, lr_g 1e-4, n_critic 1",
+           {**_WGAN_GP, "optim.lr_d": 3e-4, "optim.lr_g": 1e-4, "optim.beta1": 0.5, "optim.beta2": 0.999, "optim.n_critic": 1}),
+]}
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """The dotted config values of a preset (raises EarthmoverError for an unknown name)."""
+    from earthmover.config import _suggest
+    from earthmover.errors import EarthmoverError
+
+    if name not in PRESETS:
+        raise EarthmoverError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}{_suggest(name, PRESETS)}")
+    return dict(PRESETS[name].values)
