@@ -1,0 +1,137 @@
+"""From a config to the pieces the loop plugs together: networks, penalties, optimizers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
+
+import torch
+
+from earthmover import penalties
+from earthmover.constraints import apply_spectral_norm
+from earthmover.data.toy import TOY_DISTRIBUTIONS
+from earthmover.errors import EarthmoverError
+
+
+def is_toy(config) -> bool:
+    return config.data.name in TOY_DISTRIBUTIONS
+
+
+def resolve_data_shape(config) -> tuple[int, ...]:
+    """The shape of one sample, from the config alone (loads the image source for images)."""
+    if is_toy(config):
+        return (2,)
+    from earthmover.data.streams import make_stream
+
+    return make_stream(config.data, 0).sample_shape
+
+
+def _arch(config, shape) -> str:
+    arch = config.model.arch
+    if arch == "auto":
+        arch = "mlp" if len(shape) == 1 else "dcgan"
+    if arch == "dcgan" and len(shape) != 3:
+        raise EarthmoverError(f"model.arch = 'dcgan' needs image data, but {config.data.name!r} has samples of shape {shape}; use model.arch = 'mlp'")
+    return arch
+
+
+def _latent_dim(config, shape) -> int:
+    return config.model.latent_dim or (2 if len(shape) == 1 else 100)
+
+
+def _width(config, arch) -> int:
+    return config.model.width or (512 if arch == "mlp" else 64)
+
+
+def build_generator(config, shape) -> tuple[torch.nn.Module, int]:
+    from earthmover.nets.dcgan import DCGANGenerator
+    from earthmover.nets.mlp import MLPGenerator
+
+    arch, latent = _arch(config, shape), _latent_dim(config, shape)
+    width = _width(config, arch)
+    if arch == "mlp":
+        out_dim = int(torch.Size(shape).numel())
+        net = MLPGenerator(latent, out_dim, width, config.model.depth)
+        if len(shape) > 1:
+            net = _Reshape(net, shape)
+        return net, latent
+    _check_square(shape, config)
+    return DCGANGenerator(latent, shape[1], shape[0], width), latent
+
+
+def build_critic(config, shape) -> torch.nn.Module:
+    from earthmover.nets.dcgan import DCGANAutoEncoderCritic, DCGANCritic
+    from earthmover.nets.mlp import AutoEncoderCritic, MLPCritic
+
+    arch = _arch(config, shape)
+    width, m = _width(config, arch), config.model
+    auto_encoder = config.objective.name == "energy"
+    if arch == "mlp":
+        in_dim = int(torch.Size(shape).numel())
+        net = (AutoEncoderCritic(in_dim, width, m.depth, norm=m.critic_norm, dropout=m.dropout) if auto_encoder
+               else MLPCritic(in_dim, width, m.depth, m.critic_norm, m.dropout))
+    else:
+        _check_square(shape, config)
+        cls = DCGANAutoEncoderCritic if auto_encoder else DCGANCritic
+        net = cls(shape[1], shape[0], width, norm=m.critic_norm, dropout=m.dropout)
+    if config.constraint.spectral_norm:
+        apply_spectral_norm(net)
+    return net
+
+
+def _check_square(shape, config) -> None:
+    from earthmover.nets.dcgan import check_image_size
+
+    if shape[1] != shape[2]:
+        raise EarthmoverError(f"the dcgan architecture takes square images, got {shape[1]}x{shape[2]}; set data.image_size to resize")
+    check_image_size(shape[1])
+
+
+class _Reshape(torch.nn.Module):
+    def __init__(self, net, shape):
+        super().__init__()
+        self.net, self.shape = net, tuple(shape)
+
+    def forward(self, z):
+        return self.net(z).view(-1, *self.shape)
+
+
+@dataclass
+class PenaltyTerm:
+    """A critic penalty as the loop uses it: a name for the logs and a function
+    ``fn(critic, real, fake, weight=..., generator=...)``."""
+
+    name: str
+    fn: Callable
+    weight: float
+    kwargs: dict = field(default_factory=dict)
+
+    def __call__(self, critic, real, fake, scale: float = 1.0, generator=None, scaler=None):
+        kwargs = dict(self.kwargs)
+        if scaler is not None and self.fn is not penalties.consistency_term:
+            kwargs["scaler"] = scaler
+        return self.fn(critic, real, fake, weight=self.weight * scale, generator=generator, **kwargs)
+
+
+def build_penalties(config) -> list[PenaltyTerm]:
+    p = config.penalty
+    terms = []
+    if p.gp:
+        terms.append(PenaltyTerm("gradient_penalty", penalties.gradient_penalty, p.gp,
+                                 {"target": p.gp_target, "one_sided": p.gp_one_sided, "points": p.gp_points}))
+    if p.dragan:
+        terms.append(PenaltyTerm("dragan", penalties.dragan_penalty, p.dragan))
+    if p.r1:
+        terms.append(PenaltyTerm("r1", penalties.r1_penalty, p.r1))
+    if p.r2:
+        terms.append(PenaltyTerm("r2", penalties.r2_penalty, p.r2))
+    if p.consistency:
+        terms.append(PenaltyTerm("consistency", penalties.consistency_term, p.consistency, {"margin": p.consistency_margin}))
+    return terms
+
+
+def build_optimizer(config, params, lr: float) -> torch.optim.Optimizer:
+    o = config.optim
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2))

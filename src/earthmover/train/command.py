@@ -1,0 +1,165 @@
+"""`earthmover train`, `earthmover sample`, `earthmover report`."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+from earthmover.errors import EarthmoverError
+
+# Short forms of the most used fields.
+SHORTCUTS = {
+    "--steps": "run.steps", "--seed": "run.seed", "--device": "run.device", "--amp": "run.amp",
+    "--checkpoint-every": "run.checkpoint_every", "--keep-checkpoints": "run.keep_checkpoints",
+    "--log-every": "run.log_every", "--sample-every": "run.sample_every", "--on-nan": "run.on_nan",
+    "--data": "data.name", "--batch-size": "data.batch_size", "--image-size": "data.image_size",
+    "--arch": "model.arch", "--width": "model.width", "--ema": "model.ema",
+    "--objective": "objective.name", "--n-critic": "optim.n_critic", "--lr-g": "optim.lr_g", "--lr-d": "optim.lr_d",
+}
+
+
+def register(subparsers) -> None:
+    from earthmover.config import SECTIONS, Config
+    from earthmover.presets import PRESETS
+
+    train = subparsers.add_parser(
+        "train", help="train a GAN (default: WGAN-GP on the 25-gaussian grid)",
+        description="Train a GAN. Precedence: defaults < --preset < --config file < flags. "
+                    "Every config field is a flag --section.field (e.g. --optim.lr-d 2e-4).",
+    )
+    train.add_argument("--preset", choices=list(PRESETS), help="a paper's defaults (default: wgan-gp)")
+    train.add_argument("--config", metavar="TOML", help="a config file, e.g. a run's config.toml")
+    train.add_argument("--out", metavar="DIR", help="the run directory (default: runs/<time>-<preset>-<data>)")
+    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest loadable checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    for flag, dotted in SHORTCUTS.items():
+        train.add_argument(flag, dest=dotted, default=None, metavar="V", help=f"= --{dotted.replace('_', '-')}")
+    config = Config()
+    for section in SECTIONS:
+        group = train.add_argument_group(f"[{section}]")
+        for f in fields(getattr(config, section)):
+            dotted = f"{section}.{f.name}"
+            default = getattr(getattr(config, section), f.name)
+            group.add_argument(f"--{section}.{f.name.replace('_', '-')}", dest=dotted, default=None, metavar="V",
+                               help=f"(default {default!r})")
+    train.set_defaults(func=run_train)
+
+    sample = subparsers.add_parser("sample", help="draw samples from a trained run into a PNG (and .npz)")
+    sample.add_argument("--run", required=True, metavar="DIR")
+    sample.add_argument("--checkpoint", metavar="PATH")
+    sample.add_argument("--n", type=int, default=64)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--truncation", type=float, default=None, help="redraw latent coordinates beyond +-t")
+    sample.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA")
+    sample.add_argument("--out", metavar="PNG", help="default: DIR/samples/sampled.png")
+    sample.add_argument("--npz", metavar="PATH", help="also save the samples as an .npz array")
+    sample.set_defaults(func=run_sample)
+
+    report = subparsers.add_parser("report", help="plot a run's curves into DIR/plots")
+    report.add_argument("run", metavar="DIR")
+    report.set_defaults(func=run_report)
+
+
+def build_config(args: argparse.Namespace):
+    """defaults < preset < config file < flags."""
+    from earthmover.config import Config, load_toml, validate
+    from earthmover.presets import preset_values
+
+    file_values = load_toml(args.config) if getattr(args, "config", None) else {}
+    config = Config()
+    preset = args.preset or file_values.get("preset") or config.preset
+    config.preset = preset
+    for dotted, value in preset_values(preset).items():
+        config.set(dotted, value)
+    config.update({k: v for k, v in file_values.items() if k != "preset"})
+    for dotted, value in vars(args).items():
+        if "." in dotted and value is not None:
+            config.set(dotted, value)
+    return validate(config)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from earthmover.train import state as ckpt
+    from earthmover.train.distributed import init_from_environment, shutdown
+    from earthmover.train.loop import Trainer, default_run_dir
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.toml").is_file():
+            raise EarthmoverError(f"--resume {str(run_dir)!r} is not a run directory (no config.toml); pass the DIR a train run wrote")
+        args.config = str(run_dir / "config.toml")
+        config = build_config(args)
+        path, state = ckpt.latest_loadable_checkpoint(run_dir)
+    else:
+        config = build_config(args)
+        run_dir = Path(args.out) if args.out else default_run_dir(config)
+        if ckpt.list_checkpoints(run_dir):
+            raise EarthmoverError(f"--out {str(run_dir)!r} already holds a run; continue it with --resume {run_dir} or pick a new --out")
+        state = None
+    ctx = init_from_environment(config.run.device)
+    try:
+        trainer = Trainer(config, run_dir, quiet=args.quiet or not ctx.is_main, context=ctx)
+        if state is not None:
+            trainer.load_state_dict(state)
+            if ctx.is_main:
+                print(f"resuming {run_dir} from {path.name} (step {trainer.step} of {config.run.steps})")
+        elif ctx.is_main and not args.quiet:
+            print(f"training {config.preset} on {config.data.name} for {config.run.steps} steps "
+                  f"(global batch {config.data.batch_size}{f' over {ctx.world_size} processes' if ctx.enabled else ''}, "
+                  f"device {trainer.device}) -> {run_dir}")
+        try:
+            summary = trainer.fit()
+        except EarthmoverError as exc:
+            last = ckpt.list_checkpoints(run_dir)
+            if last:
+                raise EarthmoverError(f"{exc} (last good checkpoint: {last[-1]})") from None
+            raise
+        if ctx.is_main:
+            if summary.interrupted:
+                print(f"stopped at step {summary.step}; checkpoint written. Continue with: earthmover train --resume {run_dir}")
+            else:
+                print(summary.line())
+    finally:
+        shutdown()
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from earthmover import plotting
+    from earthmover.train.state import load_sampler
+
+    if args.n < 1:
+        raise EarthmoverError(f"--n = {args.n} is invalid; expected an integer >= 1")
+    sampler = load_sampler(args.run, args.checkpoint, use_ema=not args.no_ema)
+    samples = sampler.sample(args.n, seed=args.seed, truncation=args.truncation)
+    out = Path(args.out) if args.out else Path(args.run) / "samples" / "sampled.png"
+    if samples.dim() == 2:
+        plotting.toy_snapshot(_reference(sampler), samples, out,
+                              title=f"{args.n} samples at step {sampler.step}")
+    else:
+        plotting.save_image_grid(samples, out)
+    if args.npz:
+        np.savez_compressed(args.npz, samples=samples.numpy())
+    print(f"wrote {out}" + (f" and {args.npz}" if args.npz else ""))
+    return 0
+
+
+def _reference(sampler):
+    from earthmover.data.toy import make_toy
+    import torch
+
+    return make_toy(sampler.config.data.name).sample(1000, torch.Generator().manual_seed(0))
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from earthmover import plotting
+    from earthmover.train.logging import read_metrics
+
+    records = read_metrics(args.run)
+    if not records:
+        raise EarthmoverError(f"no metrics.jsonl in {args.run!r}; pass a run directory that train wrote")
+    out = plotting.training_curves(records, Path(args.run) / "plots" / "losses.png", title=str(args.run))
+    print(f"wrote {out}")
+    return 0

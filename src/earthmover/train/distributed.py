@@ -1,0 +1,78 @@
+"""torchrun / DistributedDataParallel: one process per device, rank 0 logs and saves.
+
+Started by ``torchrun --nproc_per_node=N -m earthmover train ...``: the
+environment variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK,
+MASTER_ADDR, MASTER_PORT) are read here. Every process draws the same global
+batch from the same generators and keeps its own shard, so N processes see
+exactly the data of one process with the same global batch.
+
+Gradient penalties need a double backward, which DistributedDataParallel does
+not support through its own forward: the loop calls the wrapped critic once
+on real and fake together (so DDP averages the gradients), and computes the
+penalties on the unwrapped module inside the same backward pass.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistributedContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, batch: torch.Tensor) -> torch.Tensor:
+        """This process's slice of a global batch."""
+        if not self.enabled:
+            return batch
+        per = batch.shape[0] // self.world_size
+        return batch[self.rank * per : (self.rank + 1) * per]
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        """Average a tensor over processes (for logging)."""
+        if not self.enabled:
+            return value
+        value = value.detach().clone()
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)
+        return value / self.world_size
+
+    def wrap(self, module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        if not self.enabled:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=ids)
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+
+def init_from_environment(device_kind: str) -> DistributedContext:
+    """Join the process group torchrun describes in the environment; a plain single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistributedContext()
+    if not dist.is_initialized():
+        backend = "nccl" if device_kind == "cuda" and torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return DistributedContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,96 @@
+"""What a run tells its user: a progress bar, metrics.jsonl, TensorBoard."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+class RunLogger:
+    """Writes every logged scalar to metrics.jsonl (one JSON object per line with a `step` field)
+    and to TensorBoard; keeps the progress bar. Only rank 0 makes one."""
+
+    def __init__(self, run_dir: Path, total_steps: int, start_step: int, quiet: bool = False, tensorboard: bool = True):
+        self.run_dir = Path(run_dir)
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        _truncate_after(self.metrics_path, start_step)
+        self.metrics_file = open(self.metrics_path, "a")
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=start_step or None)
+            except ImportError:  # tensorboard is a dependency; tolerate a broken install
+                self.writer = None
+        self.bar = None
+        if not quiet:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True, smoothing=0.1)
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        record = {"step": step, **{k: _finite_or_str(v) for k, v in values.items()}}
+        self.metrics_file.write(json.dumps(record) + "\n")
+        self.metrics_file.flush()
+        if self.writer:
+            for key, value in values.items():
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    self.writer.add_scalar(key, value, step)
+
+    def image(self, tag: str, image_chw, step: int) -> None:
+        if self.writer:
+            self.writer.add_image(tag, image_chw, step)
+
+    def advance(self, n: int, postfix: dict[str, str] | None = None) -> None:
+        if self.bar:
+            self.bar.update(n)
+            if postfix:
+                self.bar.set_postfix(postfix, refresh=False)
+
+    def write(self, message: str) -> None:
+        if self.bar:
+            self.bar.write(message)
+        else:
+            print(message)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.close()
+        self.metrics_file.close()
+        if self.writer:
+            self.writer.flush()
+            self.writer.close()
+
+
+def _finite_or_str(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN/inf
+    return value
+
+
+def _truncate_after(path: Path, step: int) -> None:
+    """On resume, drop lines logged after the checkpoint the run continues from."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+    path.write_text("".join(f"{line}\n" for line in keep))
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

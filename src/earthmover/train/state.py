@@ -1,0 +1,127 @@
+"""Checkpoints: atomic writes, safe loads, the last K kept, and loading a trained generator.
+
+A checkpoint is a plain dict of tensors, numbers and strings, written with
+``torch.save`` to a temporary file, flushed, fsynced and renamed into place, so
+a process killed at any moment leaves the previous checkpoint intact. It is read
+with ``torch.load(weights_only=True)``: a file crafted to run code when
+unpickled is refused.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from pathlib import Path
+
+import torch
+
+from earthmover.errors import EarthmoverError
+
+CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)\.pt$")
+
+
+def checkpoint_path(run_dir: str | Path, step: int) -> Path:
+    return Path(run_dir) / "checkpoints" / f"step_{step:07d}.pt"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Checkpoints of a run, oldest first."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(state: dict, path: str | Path, keep: int | None = None) -> Path:
+    """Write `state` atomically to `path`; then delete all but the newest `keep` checkpoints beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        torch.save(state, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    if keep:
+        for old in list_checkpoints(path.parent.parent)[:-keep]:
+            old.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Read a checkpoint safely (weights_only=True); any failure is one clear EarthmoverError."""
+    path = Path(path)
+    if not path.is_file():
+        raise EarthmoverError(f"checkpoint {str(path)!r} does not exist; pass a file from a run's checkpoints/ folder")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise EarthmoverError(
+            f"checkpoint {str(path)!r} was refused: it holds objects other than tensors and plain values "
+            f"(weights_only loading: {str(exc).splitlines()[0][:120]}); only load checkpoints earthmover wrote"
+        ) from None
+    except Exception as exc:  # truncated or corrupt file
+        raise EarthmoverError(
+            f"checkpoint {str(path)!r} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}); "
+            f"it may be truncated or corrupt: resume from an earlier checkpoint in the same folder"
+        ) from None
+    if not isinstance(state, dict) or "step" not in state:
+        raise EarthmoverError(f"checkpoint {str(path)!r} is not an earthmover checkpoint (no 'step'); pass a file that train wrote")
+    return state
+
+
+def latest_loadable_checkpoint(run_dir: str | Path) -> tuple[Path, dict]:
+    """The newest checkpoint of a run that loads; a corrupt newest one falls back to the one before."""
+    candidates = list_checkpoints(run_dir)
+    if not candidates:
+        raise EarthmoverError(f"no checkpoint in {str(Path(run_dir) / 'checkpoints')!r}; train the run first or pass the right --resume DIR")
+    errors = []
+    for path in reversed(candidates):
+        try:
+            return path, load_checkpoint(path)
+        except EarthmoverError as exc:
+            errors.append(str(exc))
+    raise EarthmoverError(f"no checkpoint of {str(run_dir)!r} is loadable: {errors[0]}")
+
+
+class Sampler:
+    """A trained generator, ready to sample: ``sampler.sample(n, seed)`` -> samples in data space."""
+
+    def __init__(self, generator: torch.nn.Module, latent_dim: int, config, device="cpu", step: int = 0):
+        self.generator, self.latent_dim, self.config, self.device, self.step = generator, latent_dim, config, device, step
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, batch_size: int = 1000, truncation: float | None = None) -> torch.Tensor:
+        from earthmover.data.latent import sample_latent
+
+        g = torch.Generator().manual_seed(seed)
+        chunks = []
+        for start in range(0, n, batch_size):
+            z = sample_latent(min(batch_size, n - start), self.latent_dim, g, truncation=truncation)
+            chunks.append(self.generator(z.to(self.device)).float().cpu())
+        return torch.cat(chunks) if chunks else torch.empty(0)
+
+
+def load_sampler(run_dir: str | Path, checkpoint: str | Path | None = None, use_ema: bool = True, device="cpu") -> Sampler:
+    """The generator of a finished (or interrupted) run, from its config.toml and a checkpoint
+    (the newest loadable one by default); the EMA weights when the run kept them and `use_ema`."""
+    from earthmover.config import Config, load_toml
+    from earthmover.train.build import build_generator, resolve_data_shape
+
+    run_dir = Path(run_dir)
+    config = Config.from_dict(load_toml(run_dir / "config.toml"))
+    state = load_checkpoint(checkpoint) if checkpoint else latest_loadable_checkpoint(run_dir)[1]
+    shape = tuple(state["sample_shape"]) if "sample_shape" in state else resolve_data_shape(config)
+    generator, latent_dim = build_generator(config, shape)
+    weights = state["generator"]
+    if use_ema and state.get("ema") is not None:
+        weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    generator.load_state_dict(weights)
+    generator.to(device).eval()
+    return Sampler(generator, latent_dim, config, device, int(state["step"]))
