@@ -48,6 +48,8 @@ class RunConfig:
     eval_metrics: str = ""
     """Comma-separated metrics for image data during training, e.g. "fid,kid" (uses the digit features)."""
     eval_n: int = 2000
+    measure_n: int = 2500
+    """Samples for the toy measures (modes, high quality, EMD to data) at the end of a run."""
     threads: int = 0
     """torch CPU threads (0 = PyTorch's default)."""
 
@@ -288,7 +290,7 @@ def validate(config: Config) -> Config:
             f"objective.name = {config.objective.name!r} is invalid; expected one of {', '.join(OBJECTIVES)}{_suggest(config.objective.name, OBJECTIVES)}"
         )
     for dotted in ("run.steps", "run.log_every", "run.sample_every", "run.checkpoint_every", "run.keep_checkpoints",
-                   "run.eval_n", "data.batch_size", "model.depth", "optim.n_critic", "penalty.every"):
+                   "run.eval_n", "run.measure_n", "data.batch_size", "model.depth", "optim.n_critic", "penalty.every"):
         need(config.get(dotted) >= 1, dotted, "an integer >= 1")
     for dotted in ("run.seed", "run.eval_every", "run.threads", "data.image_size", "data.channels", "data.limit",
                    "model.latent_dim", "model.width"):

@@ -336,13 +336,14 @@ class Trainer:
                 out.append(net(z).float().cpu())
         return torch.cat(out)
 
-    def measure(self, n: int = 2500, with_emd: bool = True) -> dict:
+    def measure(self, n: int | None = None, with_emd: bool = True) -> dict:
         """For toy data: the mixture measures (mixtures) and the exact EMD to n data samples."""
         if self.stream.kind != "toy":
             return {}
         from earthmover.data.toy import GaussianMixture
         from earthmover.metrics.mixtures import mixture_measures
 
+        n = n or self.config.run.measure_n
         fake = self.sample(n, seed=_seed(self.config.run.seed, 7))
         values: dict = {}
         if isinstance(self.stream.distribution, GaussianMixture):

@@ -1,0 +1,33 @@
+"""Weight clipping and spectral normalization."""
+import torch
+from torch import nn
+
+from earthmover.constraints import apply_spectral_norm, clip_weights, largest_singular_values
+
+
+def test_clip_bounds_every_weight():
+    net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(100)
+    clip_weights(net, 0.01)
+    assert all(float(p.abs().max()) <= 0.01 for p in net.parameters())
+
+
+def test_spectral_norm_brings_each_layer_to_one():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 1),
+                        nn.Unflatten(1, (1, 1, 1)), nn.Flatten(), nn.Linear(1, 3))
+    conv = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3))
+    before = largest_singular_values(net) + largest_singular_values(conv)
+    assert max(abs(s - 1) for s in before) > 0.1
+    apply_spectral_norm(net)
+    apply_spectral_norm(conv)
+    for _ in range(60):  # one power iteration per training-mode forward
+        net(torch.randn(8, 4))
+        conv(torch.randn(2, 1, 8, 8))
+    net.eval(), conv.eval()
+    after = largest_singular_values(net) + largest_singular_values(conv)
+    assert all(abs(s - 1.0) < 1e-2 for s in after), after
+    # the parametrization is PyTorch's own
+    assert hasattr(net[0], "parametrizations") and hasattr(net[0].parametrizations, "weight")
