@@ -54,9 +54,13 @@ class RunLogger:
         else:
             print(message)
 
-    def close(self) -> None:
+    def close_progress(self) -> None:
         if self.bar:
             self.bar.close()
+            self.bar = None
+
+    def close(self) -> None:
+        self.close_progress()
         self.metrics_file.close()
         if self.writer:
             self.writer.flush()

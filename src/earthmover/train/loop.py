@@ -435,6 +435,8 @@ class Trainer:
                     self.save()
         finally:
             self._restore_signal_handlers(restore)
+            if logger is not None:
+                logger.close_progress()
         seconds = time.perf_counter() - start_time
         self.save()
         summary = RunSummary(self.step, seconds, str(self.run_dir or ""), interrupted=interrupted)
