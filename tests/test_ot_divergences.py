@@ -102,8 +102,8 @@ def test_parallel_lines_estimates_reproduce_the_closed_forms(theta):
 
 
 def test_parallel_lines_estimates_at_zero_are_small():
-    est = parallel_lines_estimates(0.0, n=2000, seed=1, bins=5)
-    assert 0 <= est.w <= 0.05  # W between two 2000-samples of U(0,1): ~ 0.02
+    est = parallel_lines_estimates(0.0, n=1000, seed=1, bins=5)
+    assert 0 <= est.w <= 0.06  # W between two 1000-samples of U(0,1): ~ 0.02
     assert 0 <= est.js <= 0.01 and 0 <= est.kl <= 0.03 and 0 <= est.tv <= 0.1
 
 

@@ -37,7 +37,9 @@ sinkhorn(X, Y, reg) -> float
     Entropy-regularized approximation through POT (>= the exact value).
 
 The heavy solvers (scipy.optimize, POT, which imports torch) are imported on first use, so
-importing this package stays cheap.
+importing this package stays cheap. Note that the function ``emd`` shadows the submodule of the
+same name as an attribute of this package: use ``from earthmover.ot.emd import ...`` (which
+works) rather than ``import earthmover.ot.emd as m`` (which gives the function).
 """
 from earthmover.ot.divergences import (
     ParallelLines,
