@@ -39,12 +39,13 @@ def run_fid(args: argparse.Namespace) -> int:
     from earthmover.metrics.evaluate import Evaluator
     from earthmover.metrics.reference import resolve
 
-    images_a, info_a = resolve(args.a)
+    images_a, label_a = resolve(args.a)
     n = len(images_a) if args.n is None else min(args.n, len(images_a))
     ev = Evaluator(["fid"] + (["kid"] if args.kid else []), features=args.features, reference=args.b, n=max(n, 2),
                    n_reference=args.n, batch_size=args.batch_size, device=args.device, inception_path=args.inception)
-    results = [MetricResult(**(r.to_dict() | {"reference": f"{info_a['label']} vs {r.reference}"}))
+    results = [MetricResult(**(r.to_dict() | {"extra": r.extra | {"samples": label_a}}))
                for r in ev.results_for_images(images_a[:n])]
+    print(f"samples: {label_a}")
     print(format_table(results))
     _write_json(args.json, results, a=args.a, b=args.b)
     return 0
@@ -61,16 +62,27 @@ def run_eval(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise EarthmoverError(f"eval: this build cannot load runs ({exc}); install the full earthmover") from exc
     sampler = load_sampler(args.run, checkpoint=args.checkpoint, use_ema=not args.no_ema, device=args.device)
-    data_name = getattr(getattr(getattr(sampler, "config", None), "data", None), "name", None)
-    reference = args.reference or (f"{data_name}:test" if data_name else None)
+    data = getattr(getattr(sampler, "config", None), "data", None)
+    reference = args.reference or default_reference(getattr(data, "name", None))
     if reference is None:
         raise EarthmoverError(f"eval: cannot tell the run's dataset from {args.run}; pass --reference NAME:SPLIT or a path")
     ev = Evaluator(metrics, features=args.features, reference=reference, n=args.n, n_reference=args.n_reference,
-                   batch_size=args.batch_size, device=args.device, inception_path=args.inception, seed=args.seed)
+                   batch_size=args.batch_size, device=args.device, inception_path=args.inception, seed=args.seed,
+                   reference_image_size=getattr(data, "image_size", 0) or None,
+                   reference_channels=getattr(data, "channels", 0) or None)
     results = ev.results(make_sample_fn(sampler, args.seed))
     print(format_table(results))
     _write_json(args.json, results, run=str(args.run), checkpoint=args.checkpoint, ema=not args.no_ema)
     return 0
+
+
+def default_reference(data_name: str | None) -> str | None:
+    """The held-out split of a named dataset (``mnist`` -> ``mnist:test``); a path is used as it is."""
+    if not data_name:
+        return None
+    if ":" in data_name or "/" in data_name or Path(data_name).suffix:
+        return data_name
+    return f"{data_name}:test"
 
 
 def make_sample_fn(sampler, seed: int = 0):

@@ -43,7 +43,8 @@ class Evaluator:
 
     metrics: subset of fid, kid, is (Inception Score), pr (precision/recall, k=3), coverage (digit classes).
     features: "digits" (fast; 128-d features of our digit classifier, 10-class probabilities) or
-    "inception" (the standard FID network; 2048-d). reference: "NAME:SPLIT", a path, or an array.
+    "inception" (the standard FID network; 2048-d). reference: "NAME:SPLIT", a path, or an array
+    (see metrics.reference); reference_image_size/channels bring it to the run's data format.
     n_reference: reference images to use (default: all of the split). Precision/recall uses the first
     min(n, n_reference) reference features so that both sets have equal size.
     """
@@ -51,7 +52,8 @@ class Evaluator:
     def __init__(self, metrics: str | Sequence[str] = ("fid",), features: str = "digits",
                  reference="mnist:test", n: int = 2000, n_reference: int | None = None, batch_size: int = 100,
                  device: str | torch.device = "cpu", inception_path: str | None = None,
-                 kid_subsets: int = 100, kid_subset_size: int = 1000, is_splits: int = 10, seed: int = 0) -> None:
+                 kid_subsets: int = 100, kid_subset_size: int = 1000, is_splits: int = 10, seed: int = 0,
+                 reference_image_size: int | None = None, reference_channels: int | None = None) -> None:
         self.metrics = parse_metrics(metrics)
         if features not in EXTRACTORS:
             raise EarthmoverError(f"features: unknown extractor {features!r}; expected one of {', '.join(EXTRACTORS)}")
@@ -62,6 +64,7 @@ class Evaluator:
         self.features, self.reference, self.n, self.n_reference = features, reference, n, n_reference
         self.batch_size, self.kid_subsets, self.kid_subset_size = batch_size, kid_subsets, kid_subset_size
         self.is_splits, self.seed = is_splits, seed
+        self.reference_image_size, self.reference_channels = reference_image_size, reference_channels
         self.extractor = get_extractor(features, device=device, inception_path=inception_path)
         if _NEEDS_PROBS & set(self.metrics) and not getattr(self.extractor, "has_probs", False):
             self.extractor.probs(torch.zeros(1, 3, 8, 8))  # raises: this network has no classifier
@@ -70,8 +73,9 @@ class Evaluator:
 
     def reference_features(self) -> Extracted:
         if self._ref is None and _NEEDS_REFERENCE & set(self.metrics):
-            self._ref, self._ref_label = reference_features(self.reference, self.extractor, self.n_reference,
-                                                            batch_size=self.batch_size)
+            self._ref, self._ref_label = reference_features(
+                self.reference, self.extractor, self.n_reference, batch_size=self.batch_size,
+                image_size=self.reference_image_size, channels=self.reference_channels)
         return self._ref
 
     def score_features(self, fake: Extracted) -> list[MetricResult]:

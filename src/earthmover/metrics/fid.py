@@ -3,10 +3,13 @@
     FID = |mu_1 - mu_2|^2 + tr(S_1 + S_2 - 2 (S_1 S_2)^{1/2})
 
 Computed in float64 with ``scipy.linalg.sqrtm``. As in the reference implementation (TTUR's ``fid.py``):
-if the square root is not finite (near-singular product), both covariances get ``eps * I`` added;
+if the square root is not finite or scipy warns that the product is singular, both covariances get
+``eps * I`` added (and the warning is not shown);
 a complex result whose imaginary diagonal is negligible is replaced by its real part.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from scipy import linalg
@@ -33,10 +36,12 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
             "compare features from the same extractor"
         )
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(sigma1.shape[0]) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+        if caught or not np.isfinite(covmean).all():  # singular product: regularize both covariances
+            offset = np.eye(sigma1.shape[0]) * eps
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ArithmeticError(f"frechet_distance: imaginary component {np.abs(covmean.imag).max():.3g} in sqrtm")
