@@ -96,15 +96,34 @@ class _Reshape(torch.nn.Module):
         return self.net(z).view(-1, *self.shape)
 
 
+def _no_draws(sample_shape) -> int:
+    return 0
+
+
+def _one_draw(sample_shape) -> int:
+    return 1
+
+
+def _near_data_draws(sample_shape) -> int:
+    return int(torch.Size(sample_shape).numel()) + 1
+
+
 @dataclass
 class PenaltyTerm:
     """A critic penalty as the loop uses it: a name for the logs and a function
-    ``fn(critic, real, fake, weight=..., generator=...)``."""
+    ``fn(critic, real, fake, weight=..., generator=...)``.
+
+    ``draws(sample_shape)`` is how many uniform numbers the penalty takes from its generator
+    per sample (1 for points between real and fake, one per element plus one for points near
+    the data). Under torchrun the loop uses it to give each process its own slice of the draws
+    one process would make for the whole batch.
+    """
 
     name: str
     fn: Callable
     weight: float
     kwargs: dict = field(default_factory=dict)
+    draws: Callable = _no_draws
 
     def __call__(self, critic, real, fake, scale: float = 1.0, generator=None, scaler=None):
         kwargs = dict(self.kwargs)
@@ -118,9 +137,10 @@ def build_penalties(config) -> list[PenaltyTerm]:
     terms = []
     if p.gp:
         terms.append(PenaltyTerm("gradient_penalty", penalties.gradient_penalty, p.gp,
-                                 {"target": p.gp_target, "one_sided": p.gp_one_sided, "points": p.gp_points}))
+                                 {"target": p.gp_target, "one_sided": p.gp_one_sided, "points": p.gp_points},
+                                 draws=_one_draw if p.gp_points == "between" else _near_data_draws))
     if p.dragan:
-        terms.append(PenaltyTerm("dragan", penalties.dragan_penalty, p.dragan))
+        terms.append(PenaltyTerm("dragan", penalties.dragan_penalty, p.dragan, draws=_near_data_draws))
     if p.r1:
         terms.append(PenaltyTerm("r1", penalties.r1_penalty, p.r1))
     if p.r2:

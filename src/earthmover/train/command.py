@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 from dataclasses import fields
 from pathlib import Path
 
@@ -43,6 +44,7 @@ def register(subparsers) -> None:
             group.add_argument(f"--{section}.{f.name.replace('_', '-')}", dest=dotted, default=None, metavar="V",
                                help=f"(default {default!r})")
     train.set_defaults(func=run_train)
+    _suggest_unknown_flags(train)
 
     sample = subparsers.add_parser("sample", help="draw samples from a trained run into a PNG (and .npz)")
     sample.add_argument("--run", required=True, metavar="DIR")
@@ -60,6 +62,39 @@ def register(subparsers) -> None:
     report.set_defaults(func=run_report)
 
 
+def _normalize_flag(arg: str) -> str:
+    """--optim.lr_d means --optim.lr-d: field names may be written as in the TOML file."""
+    if not arg.startswith("--") or "." not in arg:
+        return arg
+    name, eq, value = arg.partition("=")
+    return name.replace("_", "-") + eq + value
+
+
+def _suggest_unknown_flags(parser: argparse.ArgumentParser) -> None:
+    """Make `parser` refuse an unknown flag itself, naming the nearest valid ones (argparse alone
+    says only "unrecognized arguments"). The parser class comes from cli.py, so subclass it here."""
+    import difflib
+
+    base = type(parser)
+
+    class SuggestingParser(base):
+        def parse_known_args(self, args=None, namespace=None):
+            if args is not None:
+                args = [_normalize_flag(a) for a in args]
+            namespace, extras = super().parse_known_args(args, namespace)
+            for extra in extras:
+                if extra.startswith("-"):
+                    flag = extra.partition("=")[0]
+                    flags = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+                    near = difflib.get_close_matches(flag, flags, n=2, cutoff=0.6)
+                    hint = f"; did you mean {' or '.join(near)}?" if near else ""
+                    self.error(f"unknown flag {flag}{hint} (every config field is a flag --section.field; "
+                               f"see earthmover {self.prog.split()[-1]} --help)")
+            return namespace, extras
+
+    parser.__class__ = SuggestingParser
+
+
 def build_config(args: argparse.Namespace):
     """defaults < preset < config file < flags."""
     from earthmover.config import Config, load_toml, validate
@@ -71,7 +106,10 @@ def build_config(args: argparse.Namespace):
     config.preset = preset
     for dotted, value in preset_values(preset).items():
         config.set(dotted, value)
-    config.update({k: v for k, v in file_values.items() if k != "preset"})
+    try:
+        config.update({k: v for k, v in file_values.items() if k != "preset"})
+    except EarthmoverError as exc:
+        raise EarthmoverError(f"in config file {args.config}: {exc}") from None
     for dotted, value in vars(args).items():
         if "." in dotted and value is not None:
             config.set(dotted, value)
@@ -89,7 +127,11 @@ def run_train(args: argparse.Namespace) -> int:
             raise EarthmoverError(f"--resume {str(run_dir)!r} is not a run directory (no config.toml); pass the DIR a train run wrote")
         args.config = str(run_dir / "config.toml")
         config = build_config(args)
-        path, state = ckpt.latest_loadable_checkpoint(run_dir)
+        if ckpt.list_checkpoints(run_dir):
+            path, state = ckpt.latest_loadable_checkpoint(run_dir)
+        else:  # stopped before its first checkpoint: nothing to lose, start it again
+            print(f"{run_dir} has no checkpoint yet; starting it from step 0")
+            state = None
     else:
         config = build_config(args)
         run_dir = Path(args.out) if args.out else default_run_dir(config)
@@ -97,6 +139,7 @@ def run_train(args: argparse.Namespace) -> int:
             raise EarthmoverError(f"--out {str(run_dir)!r} already holds a run; continue it with --resume {run_dir} or pick a new --out")
         state = None
     ctx = init_from_environment(config.run.device)
+    trainer = None
     try:
         trainer = Trainer(config, run_dir, quiet=args.quiet or not ctx.is_main, context=ctx)
         if state is not None:
@@ -119,7 +162,12 @@ def run_train(args: argparse.Namespace) -> int:
                 print(f"stopped at step {summary.step}; checkpoint written. Continue with: earthmover train --resume {run_dir}")
             else:
                 print(summary.line())
+        ctx.barrier()  # rank 0 writes the last checkpoint and plots: leave the process group together
     finally:
+        # The DDP wrappers hold the process group; free them before destroying it, while the
+        # interpreter is whole (gloo's threads otherwise die at exit: "terminate called", SIGABRT).
+        del trainer
+        gc.collect()
         shutdown()
     return 0
 

@@ -20,7 +20,7 @@ class RunLogger:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=start_step or None)
+                self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)  # steps <= start_step were logged
             except ImportError:  # tensorboard is a dependency; tolerate a broken install
                 self.writer = None
         self.bar = None
@@ -28,6 +28,21 @@ class RunLogger:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True, smoothing=0.1)
+
+    def rewind(self, step: int) -> None:
+        """After a rollback to the checkpoint of `step`: drop what was logged after it, so each
+        step appears once in metrics.jsonl and TensorBoard."""
+        self.metrics_file.close()
+        _truncate_after(self.metrics_path, step)
+        self.metrics_file = open(self.metrics_path, "a")
+        if self.writer:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer.close()
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=step + 1)
+        if self.bar:
+            self.bar.n = step
+            self.bar.refresh()
 
     def log(self, step: int, values: dict[str, float]) -> None:
         record = {"step": step, **{k: _finite_or_str(v) for k, v in values.items()}}

@@ -203,7 +203,8 @@ class Trainer:
         every = self.config.penalty.every
         if self.penalties and self.critic_iterations % every == 0:
             for term in self.penalties:
-                terms[term.name] = term(self.critic, real, fake, scale=every, generator=self.penalty_rng, scaler=self.scaler_d)
+                with self._shard_draws(term.draws(self.sample_shape) * n):
+                    terms[term.name] = term(self.critic, real, fake, scale=every, generator=self.penalty_rng, scaler=self.scaler_d)
         loss = sum(terms.values())
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss).backward()
@@ -242,6 +243,23 @@ class Trainer:
             self.ema.update_parameters(self.generator)
         return {**{f"loss/{k}": v.detach() for k, v in terms.items()}, "grad_norm/generator": grad_norm}
 
+    @contextlib.contextmanager
+    def _shard_draws(self, per_process: int):
+        """Under torchrun, each process computes a penalty on its shard of the global batch. Give it
+        its slice of the draws one process would make for the whole batch (skip rank * per_process
+        uniform numbers), then leave the generator where that one process would have left it, so
+        N processes reproduce one process exactly and no two shards share random numbers."""
+        if not self.ctx.enabled or not per_process:
+            yield
+            return
+        start = self.penalty_rng.get_state()
+        _skip_uniform(self.penalty_rng, self.ctx.rank * per_process)
+        try:
+            yield
+        finally:
+            self.penalty_rng.set_state(start)
+            _skip_uniform(self.penalty_rng, self.ctx.world_size * per_process)
+
     def train_step(self) -> dict[str, torch.Tensor]:
         """n_critic critic steps, one generator step; returns the last values of every term."""
         values: dict[str, torch.Tensor] = {}
@@ -251,6 +269,7 @@ class Trainer:
             estimates.append(values["wasserstein_estimate"])
         values["wasserstein_estimate"] = torch.stack(estimates).mean()
         values.update(self.generator_step())
+        self._check_weights()
         self.sched_d.step()
         self.sched_g.step()
         self.step += 1
@@ -263,6 +282,14 @@ class Trainer:
             if not bool(torch.isfinite(value)):
                 raise NonFiniteError(self.step + 1, phase, f"loss term '{name}'")
         raise NonFiniteError(self.step + 1, phase, f"gradient of the {phase}" if bool(torch.isfinite(loss)) else "loss")
+
+    def _check_weights(self) -> None:
+        """Finite losses and gradients can still step the weights to inf (a huge learning rate):
+        never let such weights reach a checkpoint, which must stay the last good one."""
+        for name, net in (("critic", self.critic), ("generator", self.generator)):
+            params = [p.detach() for p in net.parameters()]
+            if params and not bool(torch.isfinite(torch.stack(torch._foreach_norm(params))).all()):
+                raise NonFiniteError(self.step + 1, "optimizer", f"weights of the {name} after its update")
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -409,7 +436,11 @@ class Trainer:
                             sched.last_epoch -= 1
                             sched.step()
                         msg = f"{exc}\nrolled back to {path.name}; learning rates now x{self.lr_scale:g}"
-                        logger.write(msg) if logger else print(msg)
+                        if logger is not None:
+                            logger.rewind(self.step)
+                            logger.write(msg)
+                        elif self.ctx.is_main:
+                            print(msg)
                         continue
                     raise
                 if logger is not None:
@@ -433,6 +464,10 @@ class Trainer:
                         logger.image("samples", plotting.figure_to_chw(path), self.step)
                 if self.step % run.checkpoint_every == 0 and self.step < run.steps:
                     self.save()
+        except BaseException:
+            if logger is not None:
+                logger.close()  # keep what was logged up to the failure (TensorBoard buffers its events)
+            raise
         finally:
             self._restore_signal_handlers(restore)
             if logger is not None:
@@ -471,6 +506,12 @@ class Trainer:
     def _restore_signal_handlers(self, previous) -> None:
         for sig, old in (previous or {}).items():
             signal.signal(sig, old)
+
+
+def _skip_uniform(generator: torch.Generator, count: int) -> None:
+    """Advance a CPU generator past `count` float32 uniform draws (they are drawn one after another)."""
+    if count:
+        torch.rand(count, generator=generator)
 
 
 def _grad_norm(params) -> torch.Tensor:

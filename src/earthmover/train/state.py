@@ -37,6 +37,9 @@ def save_checkpoint(state: dict, path: str | Path, keep: int | None = None) -> P
     """Write `state` atomically to `path`; then delete all but the newest `keep` checkpoints beside it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(".step_*.pt.tmp-*"):  # left by a process killed while writing
+        if not stale.name.endswith(f".tmp-{os.getpid()}"):
+            stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as handle:
         torch.save(state, handle)
