@@ -428,8 +428,10 @@ class Trainer:
                     if run.on_nan == "rollback" and rollbacks < MAX_ROLLBACKS and self.run_dir and ckpt.list_checkpoints(self.run_dir):
                         rollbacks += 1
                         path, state = ckpt.latest_loadable_checkpoint(self.run_dir)
+                        scale = self.lr_scale
                         self.load_state_dict(state)
-                        self.lr_scale *= run.rollback_lr_factor
+                        # lower than before the fault, also when rolling back to the same checkpoint again
+                        self.lr_scale = min(scale, self.lr_scale) * run.rollback_lr_factor
                         self.penalty_rng.manual_seed(_seed(run.seed, 100 + rollbacks))  # new draws past the bad batch
                         self.latent_rng.manual_seed(_seed(run.seed, 200 + rollbacks))
                         for sched in (self.sched_d, self.sched_g):

@@ -1,0 +1,193 @@
+"""Guards (issue 5): a non-finite loss or gradient stops the run with a message naming the step,
+the phase and the term, keeps the last good checkpoint, exits 2 with one line; the rollback
+option continues from that checkpoint with lower learning rates; SIGINT/SIGTERM finish the step,
+checkpoint and exit 0, and the run resumes."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from earthmover import cli, penalties
+from earthmover.config import Config
+from earthmover.presets import preset_values
+from earthmover.train import state as ckpt
+from earthmover.train.loop import NonFiniteError, Trainer
+
+TINY = ["--data", "8gaussians", "--width", "16", "--model.depth", "2", "--batch-size", "32", "--quiet",
+        "--run.threads", "1", "--run.measure-n", "64", "--log-every", "1", "--sample-every", "1000", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(**values) -> Config:
+    config = Config(preset="wgan-gp")
+    for k, v in preset_values("wgan-gp").items():
+        config.set(k, v)
+    base = {"run.steps": 6, "run.checkpoint_every": 2, "run.log_every": 1, "run.sample_every": 1000,
+            "run.device": "cpu", "run.threads": 1, "run.measure_n": 64,
+            "data.name": "8gaussians", "data.batch_size": 32, "model.width": 16, "model.depth": 2}
+    for k, v in {**base, **values}.items():
+        config.set(k, v)
+    return config
+
+
+def poison_gradient_penalty(monkeypatch, first_bad_call: int, times: int = 1):
+    """The gradient penalty returns NaN on calls first_bad_call .. first_bad_call + times - 1 (1-based).
+    WGAN-GP calls it n_critic = 5 times a step, so call 11 is the first critic step of step 3."""
+    calls = {"n": 0}
+    real = penalties.gradient_penalty
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        value = real(*args, **kwargs)
+        if first_bad_call <= calls["n"] < first_bad_call + times:
+            return value * float("nan")
+        return value
+
+    monkeypatch.setattr(penalties, "gradient_penalty", poisoned)
+    return calls
+
+
+def steps_logged(run_dir) -> list[int]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["step"] for line in lines if "loss/critic" in json.loads(line)]
+
+
+def test_injected_nan_stops_with_step_phase_and_term(tmp_path, monkeypatch, capsys):
+    poison_gradient_penalty(monkeypatch, first_bad_call=11)
+    out = tmp_path / "run"
+    status = cli.main(["train", "--out", str(out), "--steps", "6", "--checkpoint-every", "2", *TINY])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "non-finite loss term 'gradient_penalty' at step 3 in the critic phase" in err
+    assert "last good checkpoint" in err and "step_0000002.pt" in err
+    # the last good checkpoint stays, loads, and nothing of the bad step was written
+    path, state = ckpt.latest_loadable_checkpoint(out)
+    assert path.name == "step_0000002.pt" and state["step"] == 2
+    assert all(torch.isfinite(v).all() for v in state["critic"].values())
+    assert steps_logged(out) == [1, 2]
+    # and the run resumes from it once the cause is gone
+    monkeypatch.undo()
+    assert cli.main(["train", "--resume", str(out), *TINY]) == 0
+    assert ckpt.latest_loadable_checkpoint(out)[1]["step"] == 6
+    assert steps_logged(out) == [1, 2, 3, 4, 5, 6]
+
+
+def test_nan_in_the_generator_phase_is_named(tmp_path, monkeypatch):
+    import earthmover.train.loop as loop
+
+    make = loop.make_objective
+
+    class Poisoned:
+        def __init__(self, inner):
+            self.inner, self.calls = inner, 0
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def generator_loss(self, *args, **kwargs):
+            self.calls += 1
+            terms = self.inner.generator_loss(*args, **kwargs)
+            return {k: v * float("inf") for k, v in terms.items()} if self.calls == 2 else terms
+
+    monkeypatch.setattr(loop, "make_objective", lambda *a, **k: Poisoned(make(*a, **k)))
+    trainer = Trainer(tiny(), tmp_path / "run", quiet=True)
+    with pytest.raises(NonFiniteError) as info:
+        trainer.fit()
+    assert (info.value.step, info.value.phase, info.value.term) == (2, "generator", "loss term 'generator'")
+    assert "at step 2 in the generator phase" in str(info.value)
+    assert trainer.step == 1 and ckpt.latest_loadable_checkpoint(tmp_path / "run")[1]["step"] == 0
+
+
+def test_a_huge_learning_rate_exits_2_with_one_line(tmp_path):
+    """The real process: status 2, one line on stderr, no traceback."""
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "earthmover", "train", "--out", str(out), "--steps", "5",
+                             "--lr-d", "1e30", "--lr-g", "1e30", *TINY],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "non-finite" in result.stderr and "at step 1 in the critic phase" in result.stderr
+    assert ckpt.latest_loadable_checkpoint(out)[1]["step"] == 0
+
+
+def test_rollback_continues_with_a_lower_learning_rate(tmp_path, monkeypatch, capsys):
+    poison_gradient_penalty(monkeypatch, first_bad_call=11)
+    trainer = Trainer(tiny(**{"run.on_nan": "rollback"}), tmp_path / "run", quiet=True)
+    summary = trainer.fit()
+    assert summary.step == 6 and not summary.interrupted
+    assert "rolled back to step_0000002.pt; learning rates now x0.5" in capsys.readouterr().out
+    assert trainer.lr_scale == 0.5
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(0.5e-4, rel=1e-12)
+    records = {json.loads(line)["step"]: json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+               if "lr/critic" in line}
+    assert sorted(records) == [1, 2, 3, 4, 5, 6]  # the bad step is not logged twice
+    assert records[2]["lr/critic"] == pytest.approx(1e-4) and records[3]["lr/critic"] == pytest.approx(0.5e-4)
+    assert all(isinstance(r["loss/gradient_penalty"], float) for r in records.values())
+    # the lowered rate is part of the checkpoint, so a resumed run keeps it
+    assert ckpt.latest_loadable_checkpoint(tmp_path / "run")[1]["lr_scale"] == 0.5
+
+
+def test_rollback_gives_up_when_the_fault_persists(tmp_path, monkeypatch):
+    poison_gradient_penalty(monkeypatch, first_bad_call=11, times=10**6)
+    trainer = Trainer(tiny(**{"run.on_nan": "rollback"}), tmp_path / "run", quiet=True)
+    with pytest.raises(NonFiniteError, match="at step 3 in the critic phase"):
+        trainer.fit()
+    assert trainer.lr_scale == pytest.approx(0.5 ** 3)
+
+
+def test_sigint_finishes_the_step_and_checkpoints(tmp_path):
+    trainer = Trainer(tiny(**{"run.checkpoint_every": 100}), tmp_path / "run", quiet=True)
+    step = trainer.train_step
+
+    def interrupted_in_step_3():
+        values = step()
+        if trainer.step == 3:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C while the step runs
+        return values
+
+    trainer.train_step = interrupted_in_step_3
+    summary = trainer.fit()
+    assert summary.interrupted and summary.step == 3
+    path, state = ckpt.latest_loadable_checkpoint(tmp_path / "run")
+    assert path.name == "step_0000003.pt" and state["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_sigterm_to_a_running_process_checkpoints_exits_0_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "earthmover", "train", "--out", str(out), "--steps", "100000",
+                                "--checkpoint-every", "100000", *TINY],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (
+                (out / "metrics.jsonl").exists() and len((out / "metrics.jsonl").read_text().splitlines()) >= 2):
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert f"Continue with: earthmover train --resume {out}" in stdout
+    path, state = ckpt.latest_loadable_checkpoint(out)
+    k = state["step"]
+    assert k >= 2 and path.name == f"step_{k:07d}.pt"
+    assert steps_logged(out) == list(range(1, k + 1))  # the step in progress was finished, not cut
+    assert json.loads((out / "summary.json").read_text())["interrupted"] is True
+    assert cli.main(["train", "--resume", str(out), "--steps", str(k + 2), *TINY]) == 0
+    assert ckpt.latest_loadable_checkpoint(out)[1]["step"] == k + 2
