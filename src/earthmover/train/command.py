@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -128,7 +129,10 @@ def run_train(args: argparse.Namespace) -> int:
         args.config = str(run_dir / "config.toml")
         config = build_config(args)
         if ckpt.list_checkpoints(run_dir):
-            path, state = ckpt.latest_loadable_checkpoint(run_dir)
+            skipped: list = []
+            path, state = ckpt.latest_loadable_checkpoint(run_dir, skipped)
+            for bad, reason in skipped:
+                print(f"earthmover: skipped {bad.name}: {reason}", file=sys.stderr)
         else:  # stopped before its first checkpoint: nothing to lose, start it again
             print(f"{run_dir} has no checkpoint yet; starting it from step 0")
             state = None

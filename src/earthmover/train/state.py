@@ -41,11 +41,15 @@ def save_checkpoint(state: dict, path: str | Path, keep: int | None = None) -> P
         if not stale.name.endswith(f".tmp-{os.getpid()}"):
             stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -79,8 +83,9 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return state
 
 
-def latest_loadable_checkpoint(run_dir: str | Path) -> tuple[Path, dict]:
-    """The newest checkpoint of a run that loads; a corrupt newest one falls back to the one before."""
+def latest_loadable_checkpoint(run_dir: str | Path, skipped: list | None = None) -> tuple[Path, dict]:
+    """The newest checkpoint of a run that loads; a corrupt (or refused) newest one falls back to
+    the one before. Pass a list as `skipped` to receive the (path, reason) of each one passed over."""
     candidates = list_checkpoints(run_dir)
     if not candidates:
         raise EarthmoverError(f"no checkpoint in {str(Path(run_dir) / 'checkpoints')!r}; train the run first or pass the right --resume DIR")
@@ -90,6 +95,8 @@ def latest_loadable_checkpoint(run_dir: str | Path) -> tuple[Path, dict]:
             return path, load_checkpoint(path)
         except EarthmoverError as exc:
             errors.append(str(exc))
+            if skipped is not None:
+                skipped.append((path, str(exc)))
     raise EarthmoverError(f"no checkpoint of {str(run_dir)!r} is loadable: {errors[0]}")
 
 
