@@ -170,7 +170,10 @@ class Config:
                 continue
             section = getattr(self, key, None) if key in SECTIONS else None
             if section is None:
-                raise EarthmoverError(f"unknown config section {key!r}{_suggest(key, ['preset', *SECTIONS])}")
+                owners = [f for f in all_fields() if f.split(".", 1)[1] == key.replace("-", "_")]
+                hint = (f"; did you mean {owners[0]!r} (put it under [{owners[0].split('.')[0]}])?" if owners
+                        else _suggest(key, ['preset', *SECTIONS]))
+                raise EarthmoverError(f"unknown config section {key!r}{hint}")
             if not isinstance(value, dict):
                 raise EarthmoverError(f"config section {key!r} must be a table of fields, got {value!r}")
             for name, v in value.items():
@@ -243,7 +246,8 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
     elif kind is str:
         if isinstance(value, str):
             return value
-    raise EarthmoverError(f"{name} must be a {kind.__name__}, got {value!r}")
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
+    raise EarthmoverError(f"{name} must be {expected}, got {value!r}")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

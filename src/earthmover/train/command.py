@@ -71,6 +71,28 @@ def _normalize_flag(arg: str) -> str:
     return name.replace("_", "-") + eq + value
 
 
+def _join_negative_values(args: list[str], actions: dict) -> list[str]:
+    """argparse reads "--lr-d -1e-4" as two flags (it knows -1 and -.5 as numbers, not -1e-4);
+    pass such a value as "--lr-d=-1e-4" so the range check can name the field instead."""
+    out: list[str] = []
+    for arg in args:
+        previous = out[-1] if out else ""
+        action = actions.get(previous)
+        if arg.startswith("-") and _is_number(arg) and action is not None and action.nargs is None and action.option_strings:
+            out[-1] = f"{previous}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _suggest_unknown_flags(parser: argparse.ArgumentParser) -> None:
     """Make `parser` refuse an unknown flag itself, naming the nearest valid ones (argparse alone
     says only "unrecognized arguments"). The parser class comes from cli.py, so subclass it here."""
@@ -81,7 +103,7 @@ def _suggest_unknown_flags(parser: argparse.ArgumentParser) -> None:
     class SuggestingParser(base):
         def parse_known_args(self, args=None, namespace=None):
             if args is not None:
-                args = [_normalize_flag(a) for a in args]
+                args = _join_negative_values([_normalize_flag(a) for a in args], self._option_string_actions)
             namespace, extras = super().parse_known_args(args, namespace)
             for extra in extras:
                 if extra.startswith("-"):
