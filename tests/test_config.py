@@ -4,6 +4,7 @@ allowed range, and the CLI says so in one line with status 2."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from earthmover import cli
 from earthmover.config import Config, all_fields, load_toml, validate
 from earthmover.errors import EarthmoverError
 
-MNIST_FIXTURE = "tests/data/mnist_small.npz"
+MNIST_FIXTURE = str(Path(__file__).parent / "data" / "mnist_small.npz")
 TINY = ["--data", "8gaussians", "--width", "16", "--model.depth", "2", "--batch-size", "32", "--quiet",
         "--run.threads", "1", "--run.measure-n", "64", "--log-every", "1", "--sample-every", "1000", "--device", "cpu"]
 

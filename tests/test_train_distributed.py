@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -137,3 +138,17 @@ def test_r1_clipping_and_spectral_norm_under_ddp(tmp_path):
     assert u, "spectral norm's u vectors are in the checkpoint"
     weights = [v for k, v in two["critic"].items() if k.endswith("original") or k.endswith("bias")]
     assert max(float(w.abs().max()) for w in weights) <= 0.5
+
+
+def test_image_data_with_batch_norm_in_the_generator_under_ddp(tmp_path, monkeypatch):
+    """dcgan on the MNIST fixture across 2 CPU processes: SyncBatchNorm is CUDA-only, so on gloo
+    the generator keeps plain batch norm (each process normalizes its shard) instead of failing."""
+    monkeypatch.setenv("EARTHMOVER_MNIST", str(Path(__file__).parent / "data" / "mnist_small.npz"))
+    out = tmp_path / "img"
+    torchrun(["--data", "mnist", "--arch", "dcgan", "--width", "4", "--model.latent-dim", "8", "--steps", "2",
+              "--n-critic", "1", "--batch-size", "32"], out)
+    state = ckpt.latest_loadable_checkpoint(out)[1]
+    assert state["step"] == 2 and state["data"]["position"] == 2 * 32  # the global batch, drawn once per step
+    assert any("running_mean" in k for k in state["generator"])
+    assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())
+    assert (out / "samples" / "step_0000002.png").is_file()

@@ -3,6 +3,7 @@ run that never stopped -- the same logged losses and the same weights, optimizer
 spectral-norm vectors, RNG states and data position."""
 import json
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from earthmover.presets import preset_values
 from earthmover.train import state as ckpt
 from earthmover.train.loop import Trainer
 
-MNIST_FIXTURE = "tests/data/mnist_small.npz"
+MNIST_FIXTURE = str(Path(__file__).parent / "data" / "mnist_small.npz")
 
 
 def tiny(preset="wgan-gp", **values) -> Config:

@@ -141,7 +141,9 @@ class Trainer:
         self.sample_shape = tuple(self.stream.sample_shape)
         self.generator, self.latent_dim = build_generator(config, self.sample_shape)
         self.critic = build_critic(config, self.sample_shape)
-        if self.ctx.enabled:
+        if self.ctx.enabled and self.device.type == "cuda":
+            # batch statistics over the global batch; SyncBatchNorm is CUDA-only, so on CPU (gloo)
+            # each process normalizes its shard and DDP broadcasts rank 0's running statistics
             self.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
         self.generator.to(self.device)
         self.critic.to(self.device)
