@@ -49,6 +49,15 @@ class DistributedContext:
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
         return value / self.world_size
 
+    def any(self, flag: bool) -> bool:
+        """True on every process when `flag` is true on any (all processes must call it together)."""
+        if not self.enabled:
+            return flag
+        device = torch.device("cuda", self.local_rank % torch.cuda.device_count()) if dist.get_backend() == "nccl" else "cpu"
+        value = torch.tensor([1.0 if flag else 0.0], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item() > 0)
+
     def wrap(self, module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         if not self.enabled:
             return module

@@ -421,7 +421,9 @@ class Trainer:
         interrupted = False
         try:
             while self.step < run.steps:
-                if self._stop.is_set():
+                # under torchrun a signal reaches the processes at slightly different times: stop
+                # together, or one would wait forever in the next step's all-reduce
+                if self.ctx.any(self._stop.is_set()):
                     interrupted = True
                     break
                 try:
