@@ -191,3 +191,38 @@ def test_sigterm_to_a_running_process_checkpoints_exits_0_and_resumes(tmp_path):
     assert json.loads((out / "summary.json").read_text())["interrupted"] is True
     assert cli.main(["train", "--resume", str(out), "--steps", str(k + 2), *TINY]) == 0
     assert ckpt.latest_loadable_checkpoint(out)[1]["step"] == k + 2
+
+
+def inf_gradient_once(parameter):
+    calls = {"n": 0}
+
+    def hook(grad):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            grad = grad.clone()
+            grad.view(-1)[0] = float("inf")
+        return grad
+
+    return parameter.register_hook(hook)
+
+
+def test_an_inf_gradient_without_a_grad_scaler_stops_naming_the_gradient():
+    trainer = Trainer(tiny(), quiet=True)
+    inf_gradient_once(next(trainer.critic.parameters()))
+    with pytest.raises(NonFiniteError, match="non-finite gradient of the critic at step 1 in the critic phase"):
+        trainer.critic_step()
+
+
+def test_with_a_grad_scaler_an_overflow_skips_the_step_instead_of_stopping():
+    """fp16 runs (CUDA) use a GradScaler whose job is to skip a step whose gradients overflowed and
+    lower its scale; the guard must leave that to it. The scaler runs on CPU too, so check it here."""
+    trainer = Trainer(tiny(), quiet=True)
+    trainer.scaler_d = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0 ** 10)
+    inf_gradient_once(next(trainer.critic.parameters()))
+    before = {k: v.clone() for k, v in trainer.critic.state_dict().items()}
+    values = trainer.critic_step()  # no NonFiniteError
+    assert all(torch.isfinite(v) for k, v in values.items() if k.startswith("loss/"))
+    assert all(torch.equal(before[k], v) for k, v in trainer.critic.state_dict().items())  # step skipped
+    assert trainer.scaler_d.get_scale() == 2.0 ** 9
+    trainer.critic_step()
+    assert any(not torch.equal(before[k], v) for k, v in trainer.critic.state_dict().items())  # and the next one steps

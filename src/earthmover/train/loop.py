@@ -212,7 +212,7 @@ class Trainer:
         self.scaler_d.scale(loss).backward()
         self.scaler_d.unscale_(self.opt_d)
         grad_norm = _grad_norm(self.critic.parameters())
-        self._check_finite(loss, grad_norm, terms, "critic")
+        self._check_finite(loss, grad_norm, terms, "critic", self.scaler_d)
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         if self.config.constraint.clip:
@@ -238,7 +238,7 @@ class Trainer:
             self.critic.requires_grad_(True)
         self.scaler_g.unscale_(self.opt_g)
         grad_norm = _grad_norm(self.generator.parameters())
-        self._check_finite(loss, grad_norm, terms, "generator")
+        self._check_finite(loss, grad_norm, terms, "generator", self.scaler_g)
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
         if self.ema is not None:
@@ -277,8 +277,12 @@ class Trainer:
         self.step += 1
         return values
 
-    def _check_finite(self, loss, grad_norm, terms, phase) -> None:
+    def _check_finite(self, loss, grad_norm, terms, phase, scaler=None) -> None:
         if bool(torch.isfinite(loss) & torch.isfinite(grad_norm)):
+            return
+        if scaler is not None and scaler.is_enabled() and bool(torch.isfinite(loss)):
+            # fp16 with a grad scaler: an overflowing gradient is the scaler's to handle (it skips
+            # this step and lowers its scale), not a divergence of the run
             return
         for name, value in terms.items():
             if not bool(torch.isfinite(value)):
