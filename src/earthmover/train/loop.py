@@ -152,6 +152,7 @@ class Trainer:
             self.ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(config.model.ema), use_buffers=True)
         self.generator_ddp = self.ctx.wrap(self.generator, self.device)
         self.critic_ddp = self.ctx.wrap(self.critic, self.device)
+        self._seed_other_ranks(0)
 
         params = {k: v for k, v in asdict(config.objective).items() if k != "name"}
         self.objective = make_objective(config.objective.name, **params)
@@ -174,6 +175,7 @@ class Trainer:
         self.last: dict[str, torch.Tensor] = {}
         self.run_dir = Path(run_dir) if run_dir else None
         self._stop = threading.Event()
+        self._evaluator = None
 
     # ------------------------------------------------------------------ phases
     def _lr_factor(self, step: int) -> float:
@@ -351,6 +353,15 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.step = int(state["step"])
         self.critic_iterations = int(state["critic_iterations"])
+        self._seed_other_ranks(self.step)
+
+    def _seed_other_ranks(self, step: int) -> None:
+        """Dropout draws from the global torch RNG. Under torchrun every process would draw the same
+        masks for its own shard; give each process but rank 0 a stream of its own. Rank 0 keeps the
+        one-process stream, which the checkpoint holds; the others are derived again from the step
+        on resume (so under torchrun, resume is exact except for the dropout masks of ranks > 0)."""
+        if self.ctx.enabled and self.ctx.rank > 0:
+            torch.manual_seed(hash((self.config.run.seed, self.ctx.rank, step, 1009)) & (2 ** 62 - 1))
 
     def save(self) -> Path | None:
         if not (self.write_files and self.run_dir):
@@ -384,6 +395,24 @@ class Trainer:
         if with_emd:
             values["emd"] = _emd_samples(fake, self.stream.reference(n, seed=_seed(self.config.run.seed, 8)))
         return values
+
+    def evaluate_images(self) -> dict:
+        """The metrics named in ``run.eval_metrics`` (e.g. "fid,kid") on ``run.eval_n`` samples of the EMA
+        generator, with the digit classifier's features, against the data's test split (MNIST) or the
+        training images themselves (other sources). Empty for toy data or when no metric is asked for."""
+        if self.stream.kind != "images" or not self.config.run.eval_metrics:
+            return {}
+        if self._evaluator is None:
+            from earthmover.metrics import Evaluator
+
+            name = self.config.data.name
+            reference = f"{name.split(':')[0]}:test" if name.split(":")[0] in ("mnist", "digits") else self.stream.images
+            c, side = self.sample_shape[0], self.sample_shape[-1]
+            self._evaluator = Evaluator(self.config.run.eval_metrics, features="digits", reference=reference,
+                                        n=self.config.run.eval_n, device=self.device,
+                                        reference_image_size=side, reference_channels=c)
+        seed = _seed(self.config.run.seed, 10)
+        return {f"metrics/{k}": v for k, v in self._evaluator(lambda m: self.sample(m, seed=seed)).items()}
 
     def snapshot(self) -> Path | None:
         if not (self.write_files and self.run_dir):
@@ -468,6 +497,10 @@ class Trainer:
                                        if k in ("modes_covered", "high_quality", "reverse_kl")})
                     if logger is not None:
                         logger.log(self.step, record)
+                if run.eval_every and self.step % run.eval_every == 0 and self.step < run.steps and self.ctx.is_main:
+                    scores = self.evaluate_images()
+                    if logger is not None and scores:
+                        logger.log(self.step, scores)
                 if self.step % run.sample_every == 0 and self.step < run.steps:
                     path = self.snapshot()
                     if logger and path:
@@ -486,7 +519,7 @@ class Trainer:
         self.save()
         summary = RunSummary(self.step, seconds, str(self.run_dir or ""), interrupted=interrupted)
         if not interrupted and self.ctx.is_main:
-            summary.values = self.measure() if self.stream.kind == "toy" else {}
+            summary.values = self.measure() if self.stream.kind == "toy" else self.evaluate_images()
         if logger is not None:
             path = self.snapshot()
             if path:
