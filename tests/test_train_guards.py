@@ -226,3 +226,21 @@ def test_with_a_grad_scaler_an_overflow_skips_the_step_instead_of_stopping():
     assert trainer.scaler_d.get_scale() == 2.0 ** 9
     trainer.critic_step()
     assert any(not torch.equal(before[k], v) for k, v in trainer.critic.state_dict().items())  # and the next one steps
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path):
+    trainer = Trainer(tiny(**{"run.checkpoint_every": 100}), tmp_path / "run", quiet=True)
+    step = trainer.train_step
+
+    def pressed_twice():
+        values = step()
+        if trainer.step == 2:
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+        return values
+
+    trainer.train_step = pressed_twice
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert ckpt.latest_loadable_checkpoint(tmp_path / "run")[1]["step"] == 0  # the last good one stays
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -175,3 +175,14 @@ def test_cli_resume_takes_steps_as_the_total(tmp_path, capsys, no_pictures):
     assert cli.main(["train", "--resume", str(out), *common]) == 0
     after = flatten(ckpt.latest_loadable_checkpoint(out)[1])
     assert all(torch.equal(before[k], after[k]) for k in before if isinstance(before[k], torch.Tensor))
+
+
+def test_resume_to_a_total_below_the_checkpoint_is_an_error(tmp_path, capsys, no_pictures):
+    out = tmp_path / "run"
+    common = ["--quiet", "--run.threads", "1", "--run.measure-n", "64"]
+    assert cli.main(["train", "--steps", "3", "--out", str(out), "--width", "16", "--batch-size", "32",
+                     "--data", "8gaussians", *common]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(out), "--steps", "2", *common]) == 2
+    err = capsys.readouterr().err
+    assert "run.steps = 2 is below the step of step_0000003.pt (3)" in err and "--steps 4 or more" in err

@@ -155,6 +155,11 @@ def run_train(args: argparse.Namespace) -> int:
             path, state = ckpt.latest_loadable_checkpoint(run_dir, skipped)
             for bad, reason in skipped:
                 print(f"earthmover: skipped {bad.name}: {reason}", file=sys.stderr)
+            if int(state["step"]) > config.run.steps:
+                raise EarthmoverError(
+                    f"run.steps = {config.run.steps} is below the step of {path.name} ({state['step']}); --steps is the "
+                    f"run's total, so pass --steps {int(state['step']) + 1} or more to continue"
+                )
         else:  # stopped before its first checkpoint: nothing to lose, start it again
             print(f"{run_dir} has no checkpoint yet; starting it from step 0")
             state = None

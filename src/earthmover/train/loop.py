@@ -540,6 +540,8 @@ class Trainer:
         previous = {}
 
         def handler(signum, frame):
+            if self._stop.is_set() and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C: stop now, the last checkpoint stays
             self._stop.set()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
