@@ -1,0 +1,85 @@
+"""`earthmover study NAME [--out DIR] [--seed S] [--quick]`: run one study, write DIR/NAME.png
+and DIR/NAME.json, print a short table.
+
+The studies (see :mod:`earthmover.studies`): parallel-lines, vanishing-gradients,
+clipping-vs-penalty. ``--quick`` runs the small version (seconds) that the tests use; the
+full versions take from seconds to about a minute of CPU.
+
+NAME.json is strict JSON: ``{"study", "seed", "quick", "seconds", "result"}`` with the study's
+numbers under "result"; an infinite value (KL between disjoint lines) is written as the string "inf".
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import json
+import time
+from pathlib import Path
+
+from earthmover.errors import EarthmoverError
+from earthmover.studies import STUDIES
+
+
+def load_study(name: str):
+    """The module of study ``name`` (with ``run``, ``draw`` and ``NAME``)."""
+    if name not in STUDIES:
+        hint = difflib.get_close_matches(name, STUDIES, n=1)
+        raise EarthmoverError(
+            f"unknown study {name!r}; expected one of {', '.join(STUDIES)}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        )
+    return importlib.import_module(STUDIES[name])
+
+
+def run_study(name: str, out: str | Path = "runs/studies", seed: int = 0, quick: bool = False):
+    """Run study ``name``, write ``out/name.png`` and ``out/name.json``; return (result, png, json)."""
+    from earthmover.studies.common import finite_json
+
+    module = load_study(name)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise EarthmoverError(f"--out {out} is a file; pass a directory (it is created if missing)")
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    result = module.run(seed=int(seed), quick=bool(quick))
+    seconds = time.perf_counter() - start
+    png = module.draw(result, out / f"{name}.png")
+    record = {"study": name, "seed": int(seed), "quick": bool(quick), "seconds": round(seconds, 3),
+              "result": finite_json(result.to_dict())}
+    json_path = out / f"{name}.json"
+    json_path.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
+    return result, Path(png), json_path
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    import torch
+
+    from earthmover.studies.common import format_table
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise EarthmoverError(f"--threads {args.threads}; pass a positive number of CPU threads")
+        torch.set_num_threads(args.threads)
+    result, png, json_path = run_study(args.name, args.out, args.seed, args.quick)
+    print(format_table(*result.rows()))
+    print()
+    for line in result.summary():
+        print(line)
+    print(f"wrote {png} and {json_path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "study",
+        help="reproduce a claim of the WGAN literature: numbers, a figure and a JSON record",
+        description=__doc__.splitlines()[0],
+    )
+    p.add_argument("name", metavar="NAME", help=f"one of: {', '.join(STUDIES)}")
+    p.add_argument("--out", metavar="DIR", default="runs/studies", help="where NAME.png and NAME.json go "
+                   "(default: runs/studies)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data, the networks and the sampling (default 0)")
+    p.add_argument("--quick", action="store_true", help="the small version (seconds), as in the tests")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(func=_cmd_study)

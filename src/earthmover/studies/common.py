@@ -1,0 +1,53 @@
+"""Small pieces the studies share: seeding, gradient norms, JSON without infinities, tables."""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Iterable, Iterator
+
+import torch
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block with torch's global RNG seeded (network initialization draws from it),
+    and restore the caller's RNG state afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def parameter_grad_norm(loss: torch.Tensor, params: Iterable[torch.nn.Parameter]) -> float:
+    """||d loss / d params||_2 over all the given parameters together (no .grad is touched)."""
+    params = [p for p in params if p.requires_grad]
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    total = sum(float(g.double().pow(2).sum()) for g in grads if g is not None)
+    return math.sqrt(total)
+
+
+def finite_json(value):
+    """A copy of ``value`` that strict JSON can hold: +-inf and NaN become the strings "inf", "-inf", "nan"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {str(k): finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def format_table(header: list[str], rows: list[list]) -> str:
+    """A plain-text table with right-aligned columns; floats in 4 significant digits."""
+
+    def cell(v) -> str:
+        if isinstance(v, float):
+            if math.isinf(v):
+                return "inf" if v > 0 else "-inf"
+            return f"{v:.4g}"
+        return str(v)
+
+    cells = [header] + [[cell(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
