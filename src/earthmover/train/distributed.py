@@ -4,7 +4,10 @@ Started by ``torchrun --nproc_per_node=N -m earthmover train ...``: the
 environment variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK,
 MASTER_ADDR, MASTER_PORT) are read here. Every process draws the same global
 batch from the same generators and keeps its own shard, so N processes see
-exactly the data of one process with the same global batch.
+exactly the data of one process with the same global batch. A penalty's random
+points are each process's slice of the draws one process would make (see
+``Trainer._shard_draws``), so N processes reproduce one process; dropout masks are
+the exception: each process draws its own (``Trainer._seed_other_ranks``).
 
 Gradient penalties need a double backward, which DistributedDataParallel does
 not support through its own forward: the loop calls the wrapped critic once
