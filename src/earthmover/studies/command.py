@@ -1,5 +1,6 @@
-"""`earthmover study NAME [--out DIR] [--seed S] [--quick]`: run one study, write DIR/NAME.png
-and DIR/NAME.json, print a short table.
+"""Run one study: write DIR/NAME.png and DIR/NAME.json and print a short table.
+
+Usage: ``earthmover study NAME [--out DIR] [--seed S] [--quick] [--threads N]``.
 
 The studies (see :mod:`earthmover.studies`): parallel-lines, vanishing-gradients,
 clipping-vs-penalty. ``--quick`` runs the small version (seconds) that the tests use; the
