@@ -73,6 +73,13 @@ def test_class_coverage_counts_classes_and_kl_to_uniform():
     assert cov.kl_to_uniform == pytest.approx(0.5 * np.log(5) + 2 * 0.25 * np.log(2.5))
 
 
+def test_class_coverage_ignores_rare_stray_predictions():
+    labels = np.concatenate([np.arange(995) % 5, [5, 6, 7, 8, 9]])  # five classes plus one stray each
+    assert class_coverage(labels).covered == 5  # a class needs >= 10% of its uniform share (10 of 1000)
+    assert class_coverage(labels, min_share=0).covered == 10
+    assert class_coverage(np.concatenate([labels, np.full(10, 9)])).covered == 6
+
+
 def test_code_accuracy_finds_the_best_one_to_one_matching():
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 10, 1000)

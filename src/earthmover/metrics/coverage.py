@@ -11,7 +11,9 @@ from earthmover.errors import EarthmoverError
 
 @dataclass(frozen=True)
 class ClassCoverage:
-    """``covered``: classes predicted for at least ``min_count`` samples (of ``num_classes``);
+    """``covered``: classes holding at least ``min_share`` of a uniform share of the samples, i.e.
+    ``count >= max(1, min_share * N / K)`` (default: 10% of N/K, so the classifier's rare errors do not
+    count as produced classes);
     ``kl_to_uniform``: KL(produced class histogram || uniform) in nats (0 when perfectly balanced,
     log K when one class only); ``histogram``: fraction of samples per class."""
 
@@ -25,8 +27,10 @@ class ClassCoverage:
         return asdict(self)
 
 
-def class_coverage(predicted: np.ndarray, num_classes: int = 10, min_count: int = 1) -> ClassCoverage:
-    """Coverage of predicted class labels (N,) or probabilities (N, K) (argmax taken)."""
+def class_coverage(predicted: np.ndarray, num_classes: int = 10, min_share: float = 0.1) -> ClassCoverage:
+    """Coverage of predicted class labels (N,) or probabilities (N, K) (argmax taken).
+
+    ``min_share=0`` counts every class predicted at least once."""
     pred = np.asarray(predicted)
     if pred.ndim == 2:
         num_classes = pred.shape[1]
@@ -37,7 +41,8 @@ def class_coverage(predicted: np.ndarray, num_classes: int = 10, min_count: int 
     hist = counts / counts.sum()
     nz = hist > 0
     kl = float((hist[nz] * np.log(hist[nz] * num_classes)).sum())
-    return ClassCoverage(int((counts >= min_count).sum()), num_classes, kl, hist.tolist(), int(len(pred)))
+    threshold = max(1.0, min_share * len(pred) / num_classes)
+    return ClassCoverage(int((counts >= threshold).sum()), num_classes, kl, hist.tolist(), int(len(pred)))
 
 
 def code_accuracy(predicted: np.ndarray, codes: np.ndarray, num_classes: int | None = None) -> tuple[float, dict[int, int]]:
