@@ -11,7 +11,7 @@ def test_clip_bounds_every_weight():
         for p in net.parameters():
             p.mul_(100)
     clip_weights(net, 0.01)
-    assert all(float(p.abs().max()) <= 0.01 for p in net.parameters())
+    assert all(float(p.detach().abs().max()) <= 0.01 for p in net.parameters())
 
 
 def test_spectral_norm_brings_each_layer_to_one():
