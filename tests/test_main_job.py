@@ -12,7 +12,7 @@ def test_main_job_writes_every_promised_file(tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert re.search(r"modes covered \d+/25, high quality \d+\.\d%, EMD to data \d+\.\d+", text), text
-    assert (out / "config.toml").read_text().startswith('preset = "wgan-gp"')
+    assert (out / "config.toml").read_text().startswith('preset = "quickstart"')
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss/critic" in r] == [2, 4, 6]
     assert {"loss/critic", "loss/gradient_penalty", "loss/generator", "wasserstein_estimate",
@@ -25,11 +25,19 @@ def test_main_job_writes_every_promised_file(tmp_path, capsys):
     assert summary["step"] == 6 and summary["num_modes"] == 25 and summary["num_samples"] == 200
 
 
-def test_default_config_is_wgan_gp_on_the_25_gaussian_grid():
-    from earthmover.config import Config
+def test_default_run_is_wgan_gp_on_the_25_gaussian_grid():
+    """`earthmover train` with no arguments: the quickstart preset, i.e. the WGAN-GP objective and
+    two-sided gradient penalty on the 25-gaussian grid, with n_critic 5."""
+    import argparse
 
-    config = Config()
-    assert (config.preset, config.data.name, config.objective.name) == ("wgan-gp", "25gaussians", "wasserstein")
+    from earthmover.config import Config
+    from earthmover.train.command import build_config
+
+    config = build_config(argparse.Namespace(preset=None, config=None))
+    assert config.to_dict() == Config.from_preset("quickstart").to_dict()
+    assert (config.preset, config.data.name, config.objective.name) == ("quickstart", "25gaussians", "wasserstein")
+    assert config.penalty.gp > 0 and not config.penalty.gp_one_sided and config.optim.n_critic == 5
+    assert config.constraint.clip == 0 and not config.constraint.spectral_norm
 
 
 def test_sample_and_report_commands(tmp_path, capsys):

@@ -21,7 +21,7 @@ Mix the pure functions into a loop of your own::
 or run the whole loop::
 
     from earthmover import Config, Trainer
-    summary = Trainer(Config(), run_dir="runs/quickstart").fit()
+    summary = Trainer(Config.from_preset("quickstart"), run_dir="runs/quickstart").fit()
 """
 __version__ = "0.1.0"
 

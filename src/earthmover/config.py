@@ -143,7 +143,7 @@ class OptimConfig:
 
 @dataclass
 class Config:
-    preset: str = "wgan-gp"
+    preset: str = "quickstart"
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -151,6 +151,19 @@ class Config:
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+
+    @classmethod
+    def from_preset(cls, name: str = "quickstart", **values) -> "Config":
+        """The library defaults with a preset's values applied, then ``values`` given as
+        ``section__field=value`` (e.g. ``Config.from_preset("wgan-gp", data__name="8gaussians")``)."""
+        from earthmover.presets import preset_values
+
+        config = cls(preset=name)
+        for dotted, value in preset_values(name).items():
+            config.set(dotted, value)
+        for key, value in values.items():
+            config.set(key.replace("__", "."), value)
+        return config
 
     # ------------------------------------------------------------------ conversion
     def to_dict(self) -> dict[str, Any]:
