@@ -59,10 +59,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("quickstart", "The main job: the WGAN-GP objective and penalty on the 25-gaussian grid, with the learning rate, Adam beta1, "
            "penalty weight, network shape and schedule chosen by measurement (benchmarks/quickstart.py) to cover all 25 modes "
            "sharply in about 3 minutes on 2 CPU cores: Adam 1e-3 decayed linearly to 0, betas (0.5, 0.9), lambda 1, n_critic 5, "
-           "4 hidden layers of 128, batch 256, EMA 0.99, 3000 steps",
+           "4 hidden layers of 128, batch 256, EMA 0.99, 4500 steps",
            {"objective.name": "wasserstein", "penalty.gp": 1.0, **_adam(1e-3, 1e-3, 0.5, 0.9, 5), "optim.lr_decay": "linear",
             "model.width": 128, "model.depth": 4, "model.ema": 0.99, "data.name": "25gaussians", "data.batch_size": 256,
-            "run.steps": 3000}),
+            "run.steps": 4500}),
     Preset("ttur", "Heusel et al. 2017, Two time-scale update rule: WGAN-GP with lr_d 3e-4, lr_g 1e-4, n_critic 1",
            {**_WGAN_GP, "optim.lr_d": 3e-4, "optim.lr_g": 1e-4, "optim.beta1": 0.5, "optim.beta2": 0.999, "optim.n_critic": 1}),
 ]}
