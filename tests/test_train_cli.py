@@ -100,7 +100,7 @@ def test_quiet_prints_no_progress_bar_and_the_default_does(tmp_path, capsys, mon
     assert cli.main(["train", "--out", str(tmp_path / "loud"), "--steps", "2", *TINY]) == 0
     loud = capsys.readouterr()
     assert "2/2" in loud.err and "step/s" in loud.err and "W=" in loud.err  # tqdm: count, rate, ETA, estimate
-    assert "training wgan-gp on 8gaussians for 2 steps (global batch 32, device cpu)" in loud.out
+    assert "training quickstart on 8gaussians for 2 steps (global batch 32, device cpu)" in loud.out
 
 
 @pytest.mark.parametrize("device", ["cuda", "mps"])
