@@ -5,22 +5,14 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from earthmover import cli
 from earthmover.config import Config, all_fields, load_toml, validate
 from earthmover.errors import EarthmoverError
+from helpers import TINY_FLAGS
 
 MNIST_FIXTURE = str(Path(__file__).parent / "data" / "mnist_small.npz")
-TINY = ["--data", "8gaussians", "--width", "16", "--model.depth", "2", "--batch-size", "32", "--quiet",
-        "--run.threads", "1", "--run.measure-n", "64", "--log-every", "1", "--sample-every", "1000", "--device", "cpu"]
-
-
-@pytest.fixture(autouse=True)
-def _keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+TINY = [*TINY_FLAGS, "--quiet", "--sample-every", "1000"]
 
 
 def a_config_with_every_section_changed() -> Config:

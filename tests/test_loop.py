@@ -5,22 +5,13 @@ import torch
 from earthmover.config import Config
 from earthmover.data.toy import TOY_DISTRIBUTIONS
 from earthmover.errors import EarthmoverError
-from earthmover.presets import PRESETS, preset_values
+from earthmover.presets import PRESETS
 from earthmover.train.loop import Trainer
+from helpers import tiny_config
 
 
 def tiny(preset="wgan-gp", data="8gaussians", **values) -> Config:
-    config = Config(preset=preset)
-    for k, v in preset_values(preset).items():
-        config.set(k, v)
-    config.data.name = data
-    config.data.batch_size = 32
-    config.model.width = 16
-    config.model.depth = 2
-    config.run.measure_n = 100
-    for k, v in values.items():
-        config.set(k.replace("__", "."), v)
-    return config
+    return tiny_config(preset, **{"data.name": data, "model.width": 16, "model.depth": 2, "run.measure_n": 100, **values})
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

@@ -14,16 +14,9 @@ import torch
 from earthmover import cli
 from earthmover.errors import EarthmoverError
 from earthmover.train import state as ckpt
+from helpers import TINY_FLAGS
 
-TINY = ["--data", "8gaussians", "--width", "16", "--model.depth", "2", "--batch-size", "32", "--quiet",
-        "--run.threads", "1", "--run.measure-n", "64", "--log-every", "1", "--sample-every", "100000", "--device", "cpu"]
-
-
-@pytest.fixture(autouse=True)
-def _keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+TINY = [*TINY_FLAGS, "--quiet", "--sample-every", "100000"]
 
 
 def newest_step(run_dir) -> int:

@@ -9,19 +9,12 @@ import torch
 
 from earthmover import cli
 from earthmover.train.loop import Trainer, eval_mode
+from helpers import TINY_FLAGS
 
-TINY = ["--data", "8gaussians", "--width", "16", "--model.depth", "2", "--batch-size", "32",
-        "--run.threads", "1", "--run.measure-n", "64", "--log-every", "1", "--device", "cpu"]
+TINY = list(TINY_FLAGS)
 SCALARS = {"loss/critic", "loss/gradient_penalty", "loss/generator", "wasserstein_estimate", "grad_norm/critic",
            "grad_norm/generator", "lr/critic", "lr/generator", "steps_per_second", "metrics/high_quality",
            "metrics/modes_covered"}
-
-
-@pytest.fixture(autouse=True)
-def _keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

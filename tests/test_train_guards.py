@@ -14,31 +14,15 @@ import torch
 
 from earthmover import cli, penalties
 from earthmover.config import Config
-from earthmover.presets import preset_values
 from earthmover.train import state as ckpt
 from earthmover.train.loop import NonFiniteError, Trainer
+from helpers import TINY_FLAGS, tiny_config
 
-TINY = ["--data", "8gaussians", "--width", "16", "--model.depth", "2", "--batch-size", "32", "--quiet",
-        "--run.threads", "1", "--run.measure-n", "64", "--log-every", "1", "--sample-every", "1000", "--device", "cpu"]
-
-
-@pytest.fixture(autouse=True)
-def _keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+TINY = [*TINY_FLAGS, "--quiet", "--sample-every", "1000"]
 
 
 def tiny(**values) -> Config:
-    config = Config(preset="wgan-gp")
-    for k, v in preset_values("wgan-gp").items():
-        config.set(k, v)
-    base = {"run.steps": 6, "run.checkpoint_every": 2, "run.log_every": 1, "run.sample_every": 1000,
-            "run.device": "cpu", "run.threads": 1, "run.measure_n": 64,
-            "data.name": "8gaussians", "data.batch_size": 32, "model.width": 16, "model.depth": 2}
-    for k, v in {**base, **values}.items():
-        config.set(k, v)
-    return config
+    return tiny_config("wgan-gp", **{"run.checkpoint_every": 2, **values})
 
 
 def poison_gradient_penalty(monkeypatch, first_bad_call: int, times: int = 1):

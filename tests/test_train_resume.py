@@ -10,30 +10,15 @@ import torch
 
 from earthmover import cli
 from earthmover.config import Config, load_toml
-from earthmover.presets import preset_values
 from earthmover.train import state as ckpt
 from earthmover.train.loop import Trainer
+from helpers import tiny_config
 
 MNIST_FIXTURE = str(Path(__file__).parent / "data" / "mnist_small.npz")
 
 
 def tiny(preset="wgan-gp", **values) -> Config:
-    config = Config(preset=preset)
-    for k, v in preset_values(preset).items():
-        config.set(k, v)
-    base = {"run.steps": 6, "run.checkpoint_every": 3, "run.log_every": 1, "run.sample_every": 1000,
-            "run.device": "cpu", "run.threads": 1, "run.measure_n": 64,
-            "data.name": "8gaussians", "data.batch_size": 32, "model.width": 16, "model.depth": 2}
-    for k, v in {**base, **values}.items():
-        config.set(k, v)
-    return config
-
-
-@pytest.fixture(autouse=True)
-def _keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+    return tiny_config(preset, **{"run.checkpoint_every": 3, **values})
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import difflib
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

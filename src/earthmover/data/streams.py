@@ -6,7 +6,6 @@ processes sees exactly the data of a run on one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 
