@@ -81,8 +81,11 @@ def training_curves(records: list[dict], path: str | Path, title: str = "") -> P
         "losses": [k for k in _keys(records) if k.startswith("loss/")],
         "critic estimate of W (E D(x) - E D(G(z)))": [k for k in _keys(records) if k == "wasserstein_estimate"],
         "gradient norms": [k for k in _keys(records) if k.startswith("grad_norm/")],
-        "metrics": [k for k in _keys(records) if k.startswith("metrics/")],
     }
+    # one panel per measure: their scales differ (modes out of 25, fractions, FID in the hundreds)
+    for key in _keys(records):
+        if key.startswith("metrics/") and not key.endswith("_std"):
+            groups[key.split("/", 1)[1].replace("_", " ")] = [key]
     groups = {name: keys for name, keys in groups.items() if keys}
     fig, axes = plt.subplots(len(groups) or 1, 1, figsize=(7, 2.6 * max(1, len(groups))), dpi=100, squeeze=False)
     for ax, (name, keys) in zip(axes[:, 0], groups.items()):
