@@ -97,7 +97,8 @@ def training_curves(records: list[dict], path: str | Path, title: str = "") -> P
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("generator step", fontsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.lines:  # a measure logged only as inf/nan draws nothing
+            ax.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
