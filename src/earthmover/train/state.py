@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -67,11 +68,16 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not path.is_file():
         raise EarthmoverError(f"checkpoint {str(path)!r} does not exist; pass a file from a run's checkpoints/ folder")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        # torch says the same for a file crafted to run code and for bytes that are no pickle at all
+        detail = str(exc).split("WeightsUnpickler error:", 1)[-1].split("Check the documentation", 1)[0]
+        detail = " ".join(detail.split())[:120]
         raise EarthmoverError(
-            f"checkpoint {str(path)!r} was refused: it holds objects other than tensors and plain values "
-            f"(weights_only loading: {str(exc).splitlines()[0][:120]}); only load checkpoints earthmover wrote"
+            f"checkpoint {str(path)!r} was refused: it is corrupt or holds objects other than tensors and plain values, "
+            f"and nothing in it was run (weights_only loading: {detail}); only load checkpoints earthmover wrote"
         ) from None
     except Exception as exc:  # truncated or corrupt file
         raise EarthmoverError(
