@@ -13,6 +13,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
+def save_figure(fig, path: str | Path) -> Path:
+    """Lay out, write (creating the folder) and close a figure; returns the path."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> torch.Tensor:
     """Images in [-1, 1], (N, C, H, W) -> one (C, H', W') grid in [0, 1]."""
     images = images.detach().float().cpu().clamp(-1, 1).add(1).div(2)
@@ -62,12 +72,7 @@ def toy_snapshot(
     ax.set_aspect("equal")
     ax.legend(loc="upper right", markerscale=4, fontsize=8)
     ax.set_title(title, fontsize=9)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def figure_to_chw(path: str | Path) -> np.ndarray:
@@ -101,12 +106,7 @@ def training_curves(records: list[dict], path: str | Path, title: str = "") -> P
             ax.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _keys(records: list[dict]) -> list[str]:

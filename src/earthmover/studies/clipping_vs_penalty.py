@@ -298,9 +298,6 @@ def draw(result: ClippingVsPenaltyResult, path: str | Path) -> Path:
     ax.legend(fontsize=8)
     fig.suptitle("Weight clipping vs gradient penalty (WGAN-GP paper, Figures 1-2), critic trained on fixed sets",
                  fontsize=11)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    from earthmover.plotting import save_figure
+
+    return save_figure(fig, path)

@@ -159,9 +159,6 @@ def draw(result: ParallelLinesResult, path: str | Path) -> Path:
     fig.suptitle(
         f"Parallel lines (WGAN paper, Example 1): max |W_est - |theta|| = {result.max_w_error:.3g}, "
         f"max |JS_est - log 2| (theta != 0) = {result.max_js_gap_off_zero:.1g}", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    from earthmover.plotting import save_figure
+
+    return save_figure(fig, path)

@@ -216,9 +216,6 @@ def draw(result: VanishingGradientsResult, path: str | Path) -> Path:
         f"Vanishing gradients (Arjovsky & Bottou 2017): last / first gradient norm: saturating "
         f"{result.saturating_drop:.2g}, non-saturating {result.non_saturating_drop:.2g}, "
         f"Wasserstein {result.wasserstein_drop:.2g}", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    from earthmover.plotting import save_figure
+
+    return save_figure(fig, path)
