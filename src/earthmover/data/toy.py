@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from earthmover.errors import EarthmoverError
@@ -119,7 +118,3 @@ def make_toy(name: str):
     if name not in TOY_DISTRIBUTIONS:
         raise EarthmoverError(f"unknown toy distribution {name!r}; expected one of {', '.join(TOY_DISTRIBUTIONS)}")
     return TOY_DISTRIBUTIONS[name]()
-
-
-def as_numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)

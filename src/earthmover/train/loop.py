@@ -171,7 +171,6 @@ class Trainer:
         self.penalty_rng = torch.Generator().manual_seed(_seed(run.seed, 3))
         self.step = 0
         self.critic_iterations = 0
-        self.last: dict[str, torch.Tensor] = {}
         self.run_dir = Path(run_dir) if run_dir else None
         self._stop = threading.Event()
         self._evaluator = None
