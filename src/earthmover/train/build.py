@@ -9,7 +9,7 @@ import torch
 from earthmover import penalties
 from earthmover.constraints import apply_spectral_norm
 from earthmover.data.toy import TOY_DISTRIBUTIONS
-from earthmover.errors import EarthmoverError
+from earthmover.nets.registry import NetSpec, resolve_architecture
 
 
 def is_toy(config) -> bool:
@@ -25,74 +25,22 @@ def resolve_data_shape(config) -> tuple[int, ...]:
     return make_stream(config.data, 0).sample_shape
 
 
-def _arch(config, shape) -> str:
-    arch = config.model.arch
-    if arch == "auto":
-        arch = "mlp" if len(shape) == 1 else "dcgan"
-    if arch == "dcgan" and len(shape) != 3:
-        raise EarthmoverError(f"model.arch = 'dcgan' needs image data, but {config.data.name!r} has samples of shape {shape}; use model.arch = 'mlp'")
-    return arch
-
-
-def _latent_dim(config, shape) -> int:
-    return config.model.latent_dim or (2 if len(shape) == 1 else 100)
-
-
-def _width(config, arch) -> int:
-    return config.model.width or (512 if arch == "mlp" else 64)
+def net_spec(config, shape) -> NetSpec:
+    """What the config asks of the networks, for samples of `shape`."""
+    m = config.model
+    return NetSpec(tuple(shape), m.latent_dim, m.width, m.depth, m.critic_norm, m.dropout,
+                   auto_encoder=config.objective.name == "energy")
 
 
 def build_generator(config, shape) -> tuple[torch.nn.Module, int]:
-    from earthmover.nets.dcgan import DCGANGenerator
-    from earthmover.nets.mlp import MLPGenerator
-
-    arch, latent = _arch(config, shape), _latent_dim(config, shape)
-    width = _width(config, arch)
-    if arch == "mlp":
-        out_dim = int(torch.Size(shape).numel())
-        net = MLPGenerator(latent, out_dim, width, config.model.depth)
-        if len(shape) > 1:
-            net = _Reshape(net, shape)
-        return net, latent
-    _check_square(shape, config)
-    return DCGANGenerator(latent, shape[1], shape[0], width), latent
+    return resolve_architecture(config.model.arch, shape).build_generator(net_spec(config, shape))
 
 
 def build_critic(config, shape) -> torch.nn.Module:
-    from earthmover.nets.dcgan import DCGANAutoEncoderCritic, DCGANCritic
-    from earthmover.nets.mlp import AutoEncoderCritic, MLPCritic
-
-    arch = _arch(config, shape)
-    width, m = _width(config, arch), config.model
-    auto_encoder = config.objective.name == "energy"
-    if arch == "mlp":
-        in_dim = int(torch.Size(shape).numel())
-        net = (AutoEncoderCritic(in_dim, width, m.depth, norm=m.critic_norm, dropout=m.dropout) if auto_encoder
-               else MLPCritic(in_dim, width, m.depth, m.critic_norm, m.dropout))
-    else:
-        _check_square(shape, config)
-        cls = DCGANAutoEncoderCritic if auto_encoder else DCGANCritic
-        net = cls(shape[1], shape[0], width, norm=m.critic_norm, dropout=m.dropout)
+    net = resolve_architecture(config.model.arch, shape).build_critic(net_spec(config, shape))
     if config.constraint.spectral_norm:
         apply_spectral_norm(net)
     return net
-
-
-def _check_square(shape, config) -> None:
-    from earthmover.nets.dcgan import check_image_size
-
-    if shape[1] != shape[2]:
-        raise EarthmoverError(f"the dcgan architecture takes square images, got {shape[1]}x{shape[2]}; set data.image_size to resize")
-    check_image_size(shape[1])
-
-
-class _Reshape(torch.nn.Module):
-    def __init__(self, net, shape):
-        super().__init__()
-        self.net, self.shape = net, tuple(shape)
-
-    def forward(self, z):
-        return self.net(z).view(-1, *self.shape)
 
 
 def _no_draws(sample_shape) -> int:

@@ -1,0 +1,204 @@
+"""The architectures a run can name (``model.arch``), in one registry.
+
+An :class:`Architecture` says which samples it takes (flat vectors, square
+images of some sides), its default latent size and width, and how to build its
+generator and critic from a :class:`NetSpec`. ``train/build.py`` asks the
+registry and never names an architecture itself; adding one is one entry here.
+
+    arch = resolve_architecture("auto", (1, 28, 28))     # dcgan for images, mlp for flat samples
+    generator, critic, latent_dim = build_networks(arch.name, NetSpec((1, 28, 28)))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+from torch import nn
+
+from earthmover.errors import EarthmoverError
+
+CRITIC_NORMS = ("none", "layer", "batch")
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """What the networks are asked for, independent of any architecture."""
+
+    sample_shape: tuple[int, ...]
+    """One sample: (D,) for flat data, (C, H, W) for images."""
+    latent_dim: int = 0
+    """0 = the architecture's default."""
+    width: int = 0
+    """Hidden units or base channels; 0 = the architecture's default."""
+    depth: int = 3
+    """Hidden layers (mlp), or the depth of the architectures that take one."""
+    critic_norm: str = "none"
+    """none | layer | batch. Batch statistics couple samples: never with a gradient penalty."""
+    dropout: float = 0.0
+    """Dropout in the critic (the consistency term needs it)."""
+    auto_encoder: bool = False
+    """EBGAN: the critic is an auto-encoder returning CriticOutput(score=energy, features=codes)."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "sample_shape", tuple(int(s) for s in self.sample_shape))
+        if self.critic_norm not in CRITIC_NORMS:
+            raise EarthmoverError(f"model.critic_norm = {self.critic_norm!r} is invalid; expected one of {', '.join(CRITIC_NORMS)}")
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.sample_shape) == 3
+
+    @property
+    def channels(self) -> int:
+        return self.sample_shape[0]
+
+    @property
+    def side(self) -> int:
+        return self.sample_shape[-1]
+
+    @property
+    def numel(self) -> int:
+        return int(torch.Size(self.sample_shape).numel())
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One registered architecture: the builders and what they accept."""
+
+    name: str
+    summary: str
+    """One line for --help and the README."""
+    generator: Callable[[NetSpec], nn.Module]
+    """Builds the generator from a spec whose latent_dim and width are already resolved."""
+    critic: Callable[[NetSpec], nn.Module]
+    """Builds the critic (an auto-encoder when spec.auto_encoder) from a resolved spec."""
+    latent_dim: int = 100
+    """Default latent size for images."""
+    width: int = 64
+    """Default width (hidden units or base channels)."""
+    sizes: tuple[int, ...] = ()
+    """Square image sides it takes; () with images=True means any size."""
+    images: bool = True
+    """Takes (C, H, W) images."""
+    flat: bool = False
+    """Takes flat (D,) samples."""
+    flat_latent_dim: int = 2
+    """Default latent size for flat samples."""
+
+    def check(self, shape: tuple[int, ...]) -> None:
+        """Raise a one-line EarthmoverError when this architecture cannot take samples of `shape`."""
+        shape = tuple(shape)
+        if len(shape) != 3:
+            if not self.flat:
+                raise EarthmoverError(
+                    f"model.arch = {self.name!r} needs image data, but the data has samples of shape {shape}; use model.arch = 'mlp'")
+            return
+        if not self.images:
+            raise EarthmoverError(
+                f"model.arch = {self.name!r} takes flat samples, but the data has images of shape {shape}; use model.arch = 'auto'")
+        if self.sizes and (shape[1] != shape[2] or shape[1] not in self.sizes):
+            got = f"{shape[1]}x{shape[2]}" if shape[1] != shape[2] else f"{shape[1]}"
+            raise EarthmoverError(
+                f"the {self.name} architecture takes square images of side {', '.join(map(str, self.sizes))}, got {got}; "
+                f"set data.image_size to one of them to resize")
+
+    def resolve(self, spec: NetSpec) -> NetSpec:
+        """`spec` with the defaults filled in (latent_dim, width), after checking the shape."""
+        self.check(spec.sample_shape)
+        latent = spec.latent_dim or (self.latent_dim if spec.is_image else self.flat_latent_dim)
+        return replace(spec, latent_dim=latent, width=spec.width or self.width)
+
+    def build_generator(self, spec: NetSpec) -> tuple[nn.Module, int]:
+        spec = self.resolve(spec)
+        return self.generator(spec), spec.latent_dim
+
+    def build_critic(self, spec: NetSpec) -> nn.Module:
+        return self.critic(self.resolve(spec))
+
+
+ARCHITECTURES: dict[str, Architecture] = {}
+
+
+def register(arch: Architecture) -> Architecture:
+    if arch.name in ARCHITECTURES or arch.name == "auto":
+        raise ValueError(f"architecture {arch.name!r} is already registered")
+    ARCHITECTURES[arch.name] = arch
+    return arch
+
+
+def get_architecture(name: str) -> Architecture:
+    if name not in ARCHITECTURES:
+        from difflib import get_close_matches
+
+        near = get_close_matches(name, ARCHITECTURES, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise EarthmoverError(f"model.arch = {name!r} is invalid; expected auto or one of {', '.join(ARCHITECTURES)}{hint}")
+    return ARCHITECTURES[name]
+
+
+def resolve_architecture(name: str, shape: tuple[int, ...]) -> Architecture:
+    """The architecture `name` stands for on samples of `shape` ("auto": mlp for flat samples, dcgan for
+    images), checked against the shape (one-line EarthmoverError when it cannot take it)."""
+    if name == "auto":
+        name = "dcgan" if len(tuple(shape)) == 3 else "mlp"
+    arch = get_architecture(name)
+    arch.check(shape)
+    return arch
+
+
+def build_networks(arch_name: str, spec: NetSpec) -> tuple[nn.Module, nn.Module, int]:
+    """(generator, critic, latent_dim) of architecture `arch_name` ("auto" allowed) for `spec`.
+    The generator is built first, then the critic (the order the global RNG sees)."""
+    arch = resolve_architecture(arch_name, spec.sample_shape)
+    generator, latent_dim = arch.build_generator(spec)
+    return generator, arch.build_critic(spec), latent_dim
+
+
+# ---------------------------------------------------------------------- the built-in architectures
+
+class Reshape(nn.Module):
+    """A flat generator's output viewed as samples of `shape` (the mlp on images)."""
+
+    def __init__(self, net: nn.Module, shape: tuple[int, ...]):
+        super().__init__()
+        self.net, self.shape = net, tuple(shape)
+
+    def forward(self, z):
+        return self.net(z).view(-1, *self.shape)
+
+
+def _mlp_generator(spec: NetSpec) -> nn.Module:
+    from earthmover.nets.mlp import MLPGenerator
+
+    net = MLPGenerator(spec.latent_dim, spec.numel, spec.width, spec.depth)
+    return Reshape(net, spec.sample_shape) if spec.is_image else net
+
+
+def _mlp_critic(spec: NetSpec) -> nn.Module:
+    from earthmover.nets.mlp import AutoEncoderCritic, MLPCritic
+
+    if spec.auto_encoder:
+        return AutoEncoderCritic(spec.numel, spec.width, spec.depth, norm=spec.critic_norm, dropout=spec.dropout)
+    return MLPCritic(spec.numel, spec.width, spec.depth, spec.critic_norm, spec.dropout)
+
+
+def _dcgan_generator(spec: NetSpec) -> nn.Module:
+    from earthmover.nets.dcgan import DCGANGenerator
+
+    return DCGANGenerator(spec.latent_dim, spec.side, spec.channels, spec.width)
+
+
+def _dcgan_critic(spec: NetSpec) -> nn.Module:
+    from earthmover.nets.dcgan import DCGANAutoEncoderCritic, DCGANCritic
+
+    cls = DCGANAutoEncoderCritic if spec.auto_encoder else DCGANCritic
+    return cls(spec.side, spec.channels, spec.width, norm=spec.critic_norm, dropout=spec.dropout)
+
+
+register(Architecture(
+    "mlp", "fully connected ReLU layers of `width` units, `depth` of them (the WGAN-GP toy networks); any sample shape",
+    _mlp_generator, _mlp_critic, latent_dim=100, width=512, images=True, flat=True, flat_latent_dim=2))
+register(Architecture(
+    "dcgan", "DCGAN convolutions (Radford et al. 2016): batch norm in the generator, strided convolutions in the critic",
+    _dcgan_generator, _dcgan_critic, latent_dim=100, width=64, sizes=(28, 32, 64)))
