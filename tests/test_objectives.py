@@ -87,8 +87,8 @@ def test_pulling_away_term_equals_direct_double_loop():
 def test_loss_sensitive_values():
     x_real = torch.tensor([[0.0, 1.0], [2.0, 2.0]], dtype=torch.float64)
     x_fake = torch.tensor([[1.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
-    margin = O.l1_margin(x_real, x_fake, scale=0.5)
-    assert margin.tolist() == [0.5, 2.0]
+    margin = O.l1_margin(x_real, x_fake, scale=1.0)
+    assert margin.tolist() == [0.5, 2.0]  # mean |difference| per element: 1/2, 4/2
     real_l = torch.tensor([1.0, 0.5], dtype=torch.float64)
     fake_l = torch.tensor([1.2, 3.0], dtype=torch.float64)
     # E L(x) + lam E relu(Delta + L(x) - L(x~)) = 0.75 + 2 * mean(relu(0.3), relu(-0.5))
@@ -155,6 +155,152 @@ def test_objectives_bind_the_pure_functions():
     ebgan = O.make_objective("energy", margin=3.0, pt_weight=0.5)
     assert set(ebgan.generator_loss(fake)) == {"generator", "pulling_away"}
     approx(ebgan.generator_loss(fake)["pulling_away"], 0.5 * float(O.pulling_away_term(fake.out.features)))
+
+
+def test_energy_generator_loss_is_the_mean_energy_plus_weighted_pulling_away():
+    codes = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]], dtype=torch.float64)
+    # cos^2 between rows: (0, 1/2), (1, 2) = 1/2, (0, 2) = 0; twice each over n (n - 1) = 6 ordered pairs
+    approx(O.pulling_away_term(codes), (0.5 + 0.5 + 0.0) * 2 / 6)
+    fake = O.Scored(torch.zeros(3, 2), CriticOutput(torch.tensor([0.5, 1.0, 3.0], dtype=torch.float64), features=codes))
+    terms = O.EnergyBased(margin=1.0, pt_weight=0.3).generator_loss(fake)
+    approx(terms["generator"], 1.5)
+    approx(terms["pulling_away"], 0.3 / 3)
+    assert set(O.EnergyBased(pt_weight=0.0).generator_loss(fake)) == {"generator"}
+
+
+def test_loss_sensitive_objective_uses_the_per_element_margin_and_softplus_losses():
+    x_real = torch.tensor([[0.0, 1.0], [2.0, 2.0]], dtype=torch.float64)
+    x_fake = torch.tensor([[1.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    scores_r = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    scores_f = torch.tensor([1.5, 0.1], dtype=torch.float64)
+    obj = O.LossSensitive(lam=2.0, margin_scale=0.5)
+    terms = obj.critic_loss(O.Scored(x_real, CriticOutput(scores_r)), O.Scored(x_fake, CriticOutput(scores_f)))
+    l_r, l_f = [sp(v) for v in scores_r.tolist()], [sp(v) for v in scores_f.tolist()]
+    delta = [0.25, 1.0]
+    expected = mean(l_r) + 2.0 * mean([max(0.0, d + r - f) for d, r, f in zip(delta, l_r, l_f)])
+    approx(terms["critic"], expected)
+    approx(obj.generator_loss(O.Scored(x_fake, CriticOutput(scores_f)))["generator"], mean(l_f))
+
+
+# --- units of the EBGAN and loss-sensitive margins (issue 8, defects 1 and 2) ---------------------------
+
+def _square_images(n, generator):
+    """Binary images in {-1, 1}: a bright 14x14 square at a random place on a dark 28x28 field."""
+    images = -torch.ones(n, 1, 28, 28)
+    for i, (a, b) in enumerate(torch.randint(0, 14, (n, 2), generator=generator).tolist()):
+        images[i, :, a:a + 14, b:b + 14] = 1.0
+    return images
+
+
+def _train_energy_critic(critic, real_draw, fake_draw, steps, margin):
+    """A few EBGAN critic steps, scoring reals and fakes in one batch as the loop does; then eval mode,
+    so that each sample's energy is its own (the image decoder has batch norm)."""
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    for _ in range(steps):
+        real, fake = real_draw(), fake_draw()
+        energy = critic(torch.cat([real, fake])).score
+        loss = O.energy_critic_loss(energy[:len(real)], energy[len(real):], margin)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    critic.eval()
+
+
+def _hinge_activity(fake_energy, margin):
+    """Which fakes the hinge still pushes on: d loss / d E(x~_i) is -1/N where active, 0 where not."""
+    e = fake_energy.detach().clone().requires_grad_(True)
+    O.energy_critic_loss(torch.zeros(1), e, margin).backward()
+    active = e.grad != 0
+    assert torch.equal(e.grad[active], torch.full_like(e.grad[active], -1.0 / len(e)))
+    return active
+
+
+def test_ebgan_margin_is_in_the_units_of_the_energy_on_images():
+    """The image energy (squared reconstruction error per value of a tanh decoder against data in [-1, 1])
+    is at most 4, so the paper's margin of 10 could never switch the hinge off. With the preset's margin,
+    after a few EBGAN critic steps, fakes unlike the data (the negative of a data image) sit above the margin
+    and get no gradient, while fakes close to the data are still pushed up."""
+    from earthmover.nets.dcgan import DCGANAutoEncoderCritic
+    from earthmover.presets import preset_values
+
+    margin = preset_values("ebgan")["objective.margin"]
+    assert margin == O.EnergyBased().margin
+    assert 0 < margin < 4.0  # inside the range the image energy can take
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    critic = DCGANAutoEncoderCritic(image_size=28, channels=1, width=8, code_dim=16)
+    blank = -torch.ones(32, 1, 28, 28)  # a collapsed generator
+    _train_energy_critic(critic, lambda: _square_images(32, g), lambda: blank, steps=30, margin=margin)
+    unlike = -_square_images(16, g)
+    near = (_square_images(16, g) + 0.1 * torch.randn(16, 1, 28, 28, generator=g)).clamp(-1, 1)
+    with torch.no_grad():
+        energy = critic(torch.cat([2 * torch.rand(16, 1, 28, 28, generator=g) - 1, unlike, near])).score
+    assert float(energy.max()) <= 4.0
+    active = _hinge_activity(energy[16:], margin)
+    assert not active[:16].any(), energy[16:32]  # hinge inactive
+    assert active[16:].all(), energy[32:]  # still pushed
+    # under the paper's m = 10 every fake would still be pushed: the defect this test guards
+    assert _hinge_activity(energy[16:], 10.0).all()
+
+
+def test_ebgan_margin_is_in_the_units_of_the_energy_on_toy_data():
+    from earthmover.data.toy import TOY_DISTRIBUTIONS
+    from earthmover.nets.mlp import AutoEncoderCritic
+
+    margin = O.EnergyBased().margin
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    grid = TOY_DISTRIBUTIONS["25gaussians"]()  # inside [-1.42, 1.42]^2
+    critic = AutoEncoderCritic(in_dim=2, width=32, depth=2)
+    wide = lambda n: 1.5 * torch.randn(n, 2, generator=g)  # noqa: E731  a generator spread wider than the grid
+    _train_energy_critic(critic, lambda: grid.sample(64, generator=g), lambda: wide(64), steps=200, margin=margin)
+    with torch.no_grad():
+        energy = critic(torch.cat([wide(256), grid.sample(32, generator=g)])).score
+    active = _hinge_activity(energy, margin)
+    inactive_fakes = float((~active[:256]).float().mean())
+    assert 0.05 <= inactive_fakes <= 0.95, inactive_fakes  # some fakes off the hinge, others on it
+    assert active[256:].all(), energy[256:]  # fakes on the data are all still pushed
+
+
+def _mean_margin(x_real, x_fake):
+    from earthmover.presets import preset_values
+
+    return float(O.l1_margin(x_real, x_fake, preset_values("loss-sensitive")["objective.margin_scale"]).mean())
+
+
+def test_loss_sensitive_margin_is_the_authors_on_their_images_and_independent_of_size():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(4, 3, 64, 64, generator=g, dtype=torch.float64) * 2 - 1
+    b = torch.rand(4, 3, 64, 64, generator=g, dtype=torch.float64) * 2 - 1
+    scale = O.LossSensitive().margin_scale
+    # guojunq/lsgan: 2e-4 x summed L1 over 64x64 RGB images
+    assert torch.allclose(O.l1_margin(a, b, scale), 2e-4 * (a - b).flatten(1).abs().sum(dim=1), rtol=1e-12, atol=0)
+    # the same images at twice the resolution (each value repeated 4 times) get the same margin
+    up = torch.nn.functional.interpolate
+    assert torch.allclose(O.l1_margin(up(a, scale_factor=2), up(b, scale_factor=2), scale), O.l1_margin(a, b, scale),
+                          rtol=1e-12, atol=0)
+
+
+def test_loss_sensitive_margin_is_of_order_one_on_toy_and_image_data():
+    """Delta for typical real/fake pairs is O(1) in the loss's units on the 25-gaussian grid and on images;
+    the summed-L1 x 2e-4 definition gave 4e-4 on the grid."""
+    from earthmover.data.toy import TOY_DISTRIBUTIONS
+    from earthmover.nets.dcgan import DCGANGenerator
+    from earthmover.nets.mlp import MLPGenerator
+
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    real = TOY_DISTRIBUTIONS["25gaussians"]().sample(512, generator=g)
+    with torch.no_grad():
+        fake = MLPGenerator().eval()(torch.randn(512, 2, generator=g))
+    toy = _mean_margin(real, fake)
+    assert 0.5 <= toy <= 5.0, toy
+    assert 0.5 <= _mean_margin(real, real.roll(1, dims=0)) <= 5.0  # two real points from different modes
+    assert 2e-4 * float((real - fake).abs().sum(dim=1).mean()) < 1e-2  # the old definition: no margin at all
+    with torch.no_grad():
+        images = DCGANGenerator(latent_dim=16, image_size=28, channels=1, width=8).eval()(torch.randn(64, 16, generator=g))
+    image = _mean_margin(_square_images(64, g), images)
+    assert 0.5 <= image <= 5.0, image
 
 
 def test_unknown_objective_suggests_the_nearest():

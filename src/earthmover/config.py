@@ -90,8 +90,8 @@ class ModelConfig:
 class ObjectiveConfig:
     name: str = "wasserstein"
     """minimax | non-saturating | least-squares | wasserstein | hinge | energy | loss-sensitive"""
-    margin: float = 10.0
-    """EBGAN's margin m."""
+    margin: float = 1.0
+    """EBGAN's margin m, in the energy's units (squared reconstruction error per element)."""
     pt_weight: float = 0.1
     """EBGAN's pulling-away term weight."""
     a: float = 0.0
@@ -99,8 +99,8 @@ class ObjectiveConfig:
     c: float = 1.0
     lam: float = 1.0
     """Loss-sensitive GAN's lambda."""
-    margin_scale: float = 2e-4
-    """Loss-sensitive GAN's scale of the L1 margin Delta."""
+    margin_scale: float = 2.4576
+    """Loss-sensitive GAN's Delta = margin_scale x mean absolute difference per element."""
 
 
 @dataclass

@@ -94,8 +94,13 @@ def hinge_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
     return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
 
 
-def energy_critic_loss(real_energy: Tensor, fake_energy: Tensor, margin: float = 10.0) -> Tensor:
-    """EBGAN (Zhao et al. 2016): E E(x) + E max(0, m - E(x~)), with E the reconstruction energy."""
+def energy_critic_loss(real_energy: Tensor, fake_energy: Tensor, margin: float = 1.0) -> Tensor:
+    """EBGAN (Zhao et al. 2016): E E(x) + E max(0, m - E(x~)), with E the reconstruction energy.
+
+    The margin m is in the energy's units. Here E is the squared reconstruction error *per element*
+    (mean over a sample's values, see :class:`EnergyBased`), so m = 1 means "a fake whose
+    reconstruction is off by 1 per value, in RMS, is energetic enough"; fakes above m add nothing.
+    """
     return real_energy.mean() + F.relu(margin - fake_energy).mean()
 
 
@@ -115,20 +120,17 @@ def pulling_away_term(codes: Tensor) -> Tensor:
     return off_diagonal / (n * (n - 1))
 
 
-def energy_generator_loss(fake_energy: Tensor, fake_codes: Tensor | None = None, pt_weight: float = 0.1) -> Tensor:
-    """EBGAN generator: E E(x~) + pt_weight * f_PT(codes of x~)."""
-    loss = fake_energy.mean()
-    if fake_codes is not None and pt_weight:
-        loss = loss + pt_weight * pulling_away_term(fake_codes)
-    return loss
-
-
 def l1_margin(x_real: Tensor, x_fake: Tensor, scale: float) -> Tensor:
-    """The loss-sensitive margin Delta(x, x~) = scale * ||x - x~||_1 per sample pair (N,).
+    """The loss-sensitive margin Delta(x, x~) = scale * mean_k |x_k - x~_k| per sample pair (N,).
 
-    The authors' code (guojunq/lsgan) uses the summed L1 distance times 0.0002 on 64x64 RGB images.
+    The mean absolute difference *per element* keeps Delta's scale independent of the data's size:
+    a pair of 2-D toy points and a pair of 64x64 RGB images that differ by 0.5 per value get the
+    same margin. The authors' code (guojunq/lsgan) sums the L1 distance over 64x64x3 = 12,288
+    values and multiplies by 0.0002; ``scale`` = 0.0002 x 12,288 = 2.4576 gives exactly their
+    margin on their images, and on data in [-1, 1] a typical real/fake pair (differing by 0.5 to 1
+    per value) a margin of 1 to 2.5 in the units of the loss L.
     """
-    return scale * (x_real - x_fake).flatten(1).abs().sum(dim=1)
+    return scale * (x_real - x_fake).flatten(1).abs().mean(dim=1)
 
 
 def loss_sensitive_critic_loss(
@@ -224,10 +226,21 @@ class Hinge(Objective):
 @dataclass(frozen=True)
 class EnergyBased(Objective):
     """EBGAN. The critic is an auto-encoder whose score is the reconstruction energy
-    and whose features are the encoder codes (see :class:`earthmover.nets.mlp.AutoEncoderCritic`)."""
+    and whose features are the encoder codes (see :class:`earthmover.nets.mlp.AutoEncoderCritic`).
+
+    Units: the energy is the mean squared reconstruction error per element (per coordinate of a
+    toy point, per pixel value of an image), so it does not grow with the data's size, and the
+    ``margin`` is given in those same units for every data kind. For images in [-1, 1] decoded
+    through tanh the energy lies in [0, 4] (0.6 or so at initialization), so a margin of 4 or more
+    would keep the hinge max(0, m - E(x~)) active on every fake forever; on the unit-scale toy
+    data E of a zero reconstruction is the data's per-coordinate second moment (about 1).
+    The default m = 1 (an RMS reconstruction error of 1, half the image range) lets the critic
+    stop pushing on fakes it already reconstructs badly. The paper's m = 10 was for its own
+    un-normalized energy and does not carry over.
+    """
 
     name: ClassVar[str] = "energy"
-    margin: float = 10.0
+    margin: float = 1.0
     pt_weight: float = 0.1
 
     def critic_loss(self, real, fake):
@@ -247,7 +260,9 @@ class LossSensitive(Objective):
 
     name: ClassVar[str] = "loss-sensitive"
     lam: float = 1.0
-    margin_scale: float = 2e-4
+    margin_scale: float = 2.4576
+    """Delta = margin_scale x mean absolute difference per element (see :func:`l1_margin`); 2.4576 is
+    the authors' 2e-4 on summed L1 over 64x64 RGB images, re-expressed per element."""
 
     def critic_loss(self, real, fake):
         margin = l1_margin(real.x, fake.x, self.margin_scale)
