@@ -71,13 +71,15 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     arch: str = "auto"
-    """auto (mlp for toy data, dcgan for images) | mlp | dcgan"""
+    """auto (mlp for toy data, dcgan for images) or a name in earthmover.nets.registry.ARCHITECTURES:
+    mlp, dcgan, wgan-gp-mnist, resnet, fig2-baseline, fig2-constant-filters, fig2-mlp-g, fig2-no-norm,
+    fig2-gated, fig2-tanh, fig2-resnet"""
     latent_dim: int = 0
     """0 = auto: 2 for toy data, 100 for images."""
     width: int = 0
     """Hidden units (mlp) or base channels (dcgan); 0 = auto: 512 and 64."""
-    depth: int = 3
-    """Hidden layers of the mlp."""
+    depth: int = 0
+    """Hidden layers of the mlp, weight layers of fig2-resnet; 0 = the architecture's default (3, 101)."""
     critic_norm: str = "none"
     """none | layer | batch (batch couples samples: not with gradient penalties)."""
     dropout: float = 0.0
@@ -279,7 +281,6 @@ _CHOICES = {
     "run.device": ("auto", "cpu", "cuda", "mps"),
     "run.amp": ("none", "bf16", "fp16"),
     "run.on_nan": ("stop", "rollback"),
-    "model.arch": ("auto", "mlp", "dcgan"),
     "model.critic_norm": ("none", "layer", "batch"),
     "penalty.gp_points": ("between", "near-data"),
     "optim.name": ("adam", "rmsprop"),
@@ -298,7 +299,9 @@ def validate(config: Config) -> Config:
 
     if config.preset not in PRESETS:
         raise EarthmoverError(f"unknown preset {config.preset!r}; expected one of {', '.join(PRESETS)}{_suggest(config.preset, PRESETS)}")
-    for dotted, choices in _CHOICES.items():
+    from earthmover.nets.registry import ARCHITECTURES
+
+    for dotted, choices in {**_CHOICES, "model.arch": ("auto", *ARCHITECTURES)}.items():
         value = config.get(dotted)
         if value not in choices:
             raise EarthmoverError(f"{dotted} = {value!r} is invalid; expected one of {', '.join(choices)}{_suggest(str(value), choices)}")
@@ -307,10 +310,10 @@ def validate(config: Config) -> Config:
             f"objective.name = {config.objective.name!r} is invalid; expected one of {', '.join(OBJECTIVES)}{_suggest(config.objective.name, OBJECTIVES)}"
         )
     for dotted in ("run.steps", "run.log_every", "run.sample_every", "run.checkpoint_every", "run.keep_checkpoints",
-                   "run.eval_n", "run.measure_n", "data.batch_size", "model.depth", "optim.n_critic", "penalty.every"):
+                   "run.eval_n", "run.measure_n", "data.batch_size", "optim.n_critic", "penalty.every"):
         need(config.get(dotted) >= 1, dotted, "an integer >= 1")
     for dotted in ("run.seed", "run.eval_every", "run.threads", "data.image_size", "data.channels", "data.limit",
-                   "model.latent_dim", "model.width"):
+                   "model.depth", "model.latent_dim", "model.width"):
         need(config.get(dotted) >= 0, dotted, "an integer >= 0")
     need(config.data.channels in (0, 1, 3), "data.channels", "0 (the data's own), 1 or 3")
     for dotted in ("optim.lr_g", "optim.lr_d"):

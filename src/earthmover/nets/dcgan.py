@@ -13,6 +13,7 @@ from torch import nn
 
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
+from earthmover.nets.layers import norm2d
 
 SUPPORTED_SIZES = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # side -> (seed side, number of 2x upsamplings)
 
@@ -26,26 +27,29 @@ def check_image_size(size: int) -> tuple[int, int]:
     return SUPPORTED_SIZES[size]
 
 
-def _norm2d(kind: str, channels: int) -> nn.Module:
+def _norm1d(kind: str, features: int) -> nn.Module:
     if kind == "batch":
-        return nn.BatchNorm2d(channels)
+        return nn.BatchNorm1d(features)
     if kind == "layer":
-        return nn.GroupNorm(1, channels)  # layer norm over (C, H, W), per sample
+        return nn.LayerNorm(features)
     return nn.Identity()
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, latent_dim: int = 100, image_size: int = 28, channels: int = 1, width: int = 64):
+    """``norm``: "batch" (DCGAN's), or "layer"/"none" where the generator serves as a penalized
+    critic's decoder (EBGAN), which must hold no batch statistics."""
+
+    def __init__(self, latent_dim: int = 100, image_size: int = 28, channels: int = 1, width: int = 64, norm: str = "batch"):
         super().__init__()
         seed, ups = check_image_size(image_size)
         self.latent_dim = latent_dim
         top = width * 2 ** (ups - 1)
-        self.project = nn.Sequential(nn.Linear(latent_dim, top * seed * seed), nn.BatchNorm1d(top * seed * seed), nn.ReLU())
+        self.project = nn.Sequential(nn.Linear(latent_dim, top * seed * seed), _norm1d(norm, top * seed * seed), nn.ReLU())
         self.seed_shape = (top, seed, seed)
         blocks: list[nn.Module] = []
         ch = top
         for i in range(ups - 1):
-            blocks += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), nn.BatchNorm2d(ch // 2), nn.ReLU()]
+            blocks += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), norm2d(norm, ch // 2), nn.ReLU()]
             ch //= 2
         blocks += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*blocks)
@@ -62,7 +66,7 @@ class DCGANCritic(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
         ch = width
         for _ in range(ups - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1), _norm2d(norm, ch * 2), nn.LeakyReLU(0.2)]
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1), norm2d(norm, ch * 2), nn.LeakyReLU(0.2)]
             if dropout:
                 layers.append(nn.Dropout(dropout))
             ch *= 2
@@ -87,7 +91,8 @@ class DCGANAutoEncoderCritic(nn.Module):
         self.encoder_body = DCGANCritic(image_size, channels, width, norm, dropout).body
         seed, ups = check_image_size(image_size)
         self.to_code = nn.Linear(width * 2 ** (ups - 1) * seed * seed, code_dim)
-        self.decoder = DCGANGenerator(code_dim, image_size, channels, width)
+        # the decoder takes the critic's normalization: batch norm here reached penalized EBGAN critics
+        self.decoder = DCGANGenerator(code_dim, image_size, channels, width, norm=norm)
 
     def forward(self, x: torch.Tensor) -> CriticOutput:
         code = self.to_code(self.encoder_body(x))

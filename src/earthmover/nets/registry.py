@@ -31,8 +31,8 @@ class NetSpec:
     """0 = the architecture's default."""
     width: int = 0
     """Hidden units or base channels; 0 = the architecture's default."""
-    depth: int = 3
-    """Hidden layers (mlp), or the depth of the architectures that take one."""
+    depth: int = 0
+    """Hidden layers (mlp), or weight layers (fig2-resnet); 0 = the architecture's default."""
     critic_norm: str = "none"
     """none | layer | batch. Batch statistics couple samples: never with a gradient penalty."""
     dropout: float = 0.0
@@ -85,6 +85,8 @@ class Architecture:
     """Takes flat (D,) samples."""
     flat_latent_dim: int = 2
     """Default latent size for flat samples."""
+    depth: int = 3
+    """Default depth, for the architectures that read one."""
 
     def check(self, shape: tuple[int, ...]) -> None:
         """Raise a one-line EarthmoverError when this architecture cannot take samples of `shape`."""
@@ -104,10 +106,10 @@ class Architecture:
                 f"set data.image_size to one of them to resize")
 
     def resolve(self, spec: NetSpec) -> NetSpec:
-        """`spec` with the defaults filled in (latent_dim, width), after checking the shape."""
+        """`spec` with the defaults filled in (latent_dim, width, depth), after checking the shape."""
         self.check(spec.sample_shape)
         latent = spec.latent_dim or (self.latent_dim if spec.is_image else self.flat_latent_dim)
-        return replace(spec, latent_dim=latent, width=spec.width or self.width)
+        return replace(spec, latent_dim=latent, width=spec.width or self.width, depth=spec.depth or self.depth)
 
     def build_generator(self, spec: NetSpec) -> tuple[nn.Module, int]:
         spec = self.resolve(spec)
@@ -202,3 +204,98 @@ register(Architecture(
 register(Architecture(
     "dcgan", "DCGAN convolutions (Radford et al. 2016): batch norm in the generator, strided convolutions in the critic",
     _dcgan_generator, _dcgan_critic, latent_dim=100, width=64, sizes=(28, 32, 64)))
+
+
+# ---------------------------------------------------------------------- the WGAN-GP paper's networks
+#
+# Each critic normalizes where its paper put batch norm, with what spec.critic_norm names: "layer"
+# (what the WGAN-GP code uses under a gradient penalty), "none", or "batch" (only without penalties).
+# Under EBGAN (spec.auto_encoder) the critic is the critic trunk plus a decoder of the same family
+# that holds no batch statistics unless critic_norm is "batch".
+
+def _auto_encoder(spec: NetSpec, critic: nn.Module, decoder: Callable[[NetSpec, str], nn.Module], code_dim: int = 64):
+    if not spec.auto_encoder:
+        return critic
+    from earthmover.nets.autoencoder import AutoEncoderCritic
+
+    return AutoEncoderCritic(critic, decoder(replace(spec, latent_dim=code_dim), spec.critic_norm), code_dim)
+
+
+def _conv_pair(name: str, summary: str, g_norm: str = "batch", g_act: str = "relu", d_act: str = "lrelu",
+               d_norm: bool = True, constant_g: bool = False, fc_generator: bool = False, width: int = 64):
+    """Register one member of the DCGAN-shaped family (nets/conv.py)."""
+    from earthmover.nets.conv import SIZES, ConvCritic, ConvGenerator, FCGenerator
+
+    def generator(spec: NetSpec, norm: str = g_norm) -> nn.Module:
+        if fc_generator:
+            return FCGenerator(spec.latent_dim, spec.sample_shape, 512, 4)
+        return ConvGenerator(spec.latent_dim, spec.side, spec.channels, spec.width, norm=norm, act=g_act, constant=constant_g)
+
+    def decoder(spec: NetSpec, norm: str) -> nn.Module:
+        return ConvGenerator(spec.latent_dim, spec.side, spec.channels, spec.width, norm=norm if g_norm != "none" else "none",
+                             act=g_act, constant=constant_g)
+
+    def critic(spec: NetSpec) -> nn.Module:
+        net = ConvCritic(spec.side, spec.channels, spec.width, norm=spec.critic_norm if d_norm else "none",
+                         act=d_act, dropout=spec.dropout)
+        return _auto_encoder(spec, net, decoder)
+
+    register(Architecture(name, summary, generator, critic, latent_dim=128, width=width, sizes=tuple(SIZES)))
+
+
+_conv_pair("wgan-gp-mnist",
+           "the WGAN-GP paper's MNIST networks (gan_mnist.py): 5x5 stride-2 (de)convolutions 4*DIM, 2*DIM, DIM; "
+           "no normalization; LeakyReLU 0.2 critic; DIM 64",
+           g_norm="none")
+_conv_pair("fig2-baseline",
+           "WGAN-GP Figure 2 baseline (gan_64x64.py DCGAN): batch norm in the generator, critic norm per model.critic_norm")
+_conv_pair("fig2-constant-filters",
+           "WGAN-GP Figure 2: generator without batch norm and with a constant number of filters; DCGAN critic",
+           g_norm="none", constant_g=True)
+_conv_pair("fig2-mlp-g",
+           "WGAN-GP Figure 2: a 4-layer 512-unit ReLU MLP generator; DCGAN critic", fc_generator=True)
+_conv_pair("fig2-no-norm",
+           "WGAN-GP Figure 2: DCGAN shape with no normalization anywhere (model.critic_norm is ignored)",
+           g_norm="none", d_norm=False)
+_conv_pair("fig2-gated",
+           "WGAN-GP Figure 2: gated multiplicative nonlinearities (sigmoid(a) * tanh(b)) in both networks",
+           g_act="gated", d_act="gated")
+_conv_pair("fig2-tanh",
+           "WGAN-GP Figure 2: tanh nonlinearities in both networks", g_act="tanh", d_act="tanh")
+
+
+def _resnet_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
+    from earthmover.nets.resnet import ResNetGenerator
+
+    return ResNetGenerator(spec.latent_dim, spec.side, spec.channels, spec.width, norm=norm)
+
+
+def _resnet_critic(spec: NetSpec) -> nn.Module:
+    from earthmover.nets.resnet import ResNetCritic
+
+    net = ResNetCritic(spec.side, spec.channels, spec.width, norm=spec.critic_norm, dropout=spec.dropout)
+    return _auto_encoder(spec, net, _resnet_generator)
+
+
+register(Architecture(
+    "resnet", "the WGAN-GP / SN-GAN CIFAR-10 ResNet: 128 channels, three up-blocks (batch norm) in the generator, "
+    "four blocks in the critic (no normalization unless model.critic_norm)",
+    _resnet_generator, _resnet_critic, latent_dim=128, width=128, sizes=(28, 32, 64)))
+
+
+def _deep_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
+    from earthmover.nets.resnet import DeepResNetGenerator
+
+    return DeepResNetGenerator(spec.latent_dim, spec.side, spec.channels, spec.width, spec.depth, norm=norm)
+
+
+def _deep_critic(spec: NetSpec) -> nn.Module:
+    from earthmover.nets.resnet import DeepResNetCritic
+
+    net = DeepResNetCritic(spec.side, spec.channels, spec.width, spec.depth, norm=spec.critic_norm, dropout=spec.dropout)
+    return _auto_encoder(spec, net, _deep_generator)
+
+
+register(Architecture(
+    "fig2-resnet", "WGAN-GP Figure 2: a deep bottleneck ResNet in both networks, model.depth weight layers (101 by default)",
+    _deep_generator, _deep_critic, latent_dim=128, width=64, sizes=(28, 32, 64), depth=101))
