@@ -9,7 +9,7 @@ import torch
 from earthmover.cli import main
 from earthmover.studies import STUDIES
 from earthmover.studies import clipping_vs_penalty, parallel_lines, vanishing_gradients
-from earthmover.studies.common import finite_json, format_table, parameter_grad_norm
+from earthmover.studies.common import finite_json, format_table, parameter_grad_norm, verdict
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +43,8 @@ def test_parallel_lines_closed_forms_and_estimates():
     off_zero = [abs(w - abs(t)) for w, t in zip(r.estimated["w"], r.thetas) if t != 0.0]
     assert max(off_zero) == pytest.approx(r.max_w_error_off_zero) and r.max_w_error_off_zero < 0.02
     assert r.max_js_gap_off_zero <= 1e-9 and r.kl_infinite_off_zero and r.max_tv_gap_off_zero <= 1e-9
+    checks = parallel_lines.checks(r)
+    assert verdict(checks) == "holds" and checks[0].value <= 1e-9  # JS within 5% of log 2 at |theta| >= 0.5
 
 
 def test_parallel_lines_needs_zero_on_the_grid():
@@ -67,6 +69,7 @@ def test_saturating_gradient_vanishes_and_wasserstein_does_not():
     assert r.non_saturating_drop > 1.0
     assert r.wasserstein_drop > 1.0
     assert all(v > 0 and math.isfinite(v) for name in r.grad_norm for v in r.grad_norm[name])
+    assert verdict(vanishing_gradients.checks(r)) == "holds"
 
 
 def test_parameter_grad_norm_matches_autograd():
@@ -95,6 +98,7 @@ def test_clipping_piles_weights_at_the_bounds_and_flattens_the_critic():
     # the clipped critic's gradient is bounded by prod c sqrt(in out), far below the penalty's target 1
     assert o.grad_norm_mean["clipping"] <= r.gradient_bound_clipping < 0.01
     assert 0.8 < o.grad_norm_mean["penalty"] < 1.2  # seeds 0-4: 0.96 .. 1.03
+    assert verdict(clipping_vs_penalty.checks(r)) == "holds"
 
 
 def test_clipping_gradient_bound_holds_for_any_clipped_critic():
@@ -156,7 +160,8 @@ def test_unknown_study_is_a_one_line_error(capsys):
     assert main(["study", "parallel", "--quick"]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown study 'parallel'" in err and "did you mean 'parallel-lines'" in err and "\n" not in err
-    assert set(STUDIES) == {"parallel-lines", "vanishing-gradients", "clipping-vs-penalty"}
+    assert {"parallel-lines", "vanishing-gradients", "clipping-vs-penalty", "duality",
+            "critic-vs-discriminator"} <= set(STUDIES)
 
 
 def test_out_must_be_a_directory(tmp_path, capsys):

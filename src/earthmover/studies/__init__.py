@@ -11,6 +11,15 @@ for a printed table) and a ``draw(result, path)`` that saves the figure (matplot
 - ``clipping-vs-penalty`` (:mod:`~earthmover.studies.clipping_vs_penalty`): WGAN-GP paper, Figures 1-2;
   weight clipping piles the critic's weights at +-c and keeps it nearly flat, the penalty does not.
 
+- ``duality`` (:mod:`~earthmover.studies.duality`): WGAN paper, section 3; the earth mover's
+  distance as a primal LP equals its dual, a maximum over 1-Lipschitz potentials, to 1e-9.
+- ``critic-vs-discriminator`` (:mod:`~earthmover.studies.critic_vs_discriminator`): WGAN paper,
+  Figure 2; on disjoint data a trained discriminator passes the fakes a vanishing gradient, a
+  WGAN-GP critic one of norm ~1.
+
+Every study module also has ``PAPER``, ``CLAIM`` (one sentence) and ``checks(result)``: the
+measured numbers against the claim's thresholds (:class:`~earthmover.studies.common.Check`).
+
 ``earthmover study NAME [--out DIR] [--seed S] [--quick]`` runs one and writes DIR/NAME.png and
 DIR/NAME.json (see :mod:`earthmover.studies.command`).
 """
@@ -20,6 +29,8 @@ STUDIES = {
     "parallel-lines": "earthmover.studies.parallel_lines",
     "vanishing-gradients": "earthmover.studies.vanishing_gradients",
     "clipping-vs-penalty": "earthmover.studies.clipping_vs_penalty",
+    "duality": "earthmover.studies.duality",
+    "critic-vs-discriminator": "earthmover.studies.critic_vs_discriminator",
 }
 """Study name -> module (imported on use, so `earthmover --help` stays cheap)."""
 

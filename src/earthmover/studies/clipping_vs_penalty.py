@@ -32,6 +32,10 @@ import numpy as np
 import torch
 
 NAME = "clipping-vs-penalty"
+PAPER = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs, Figures 1-2"
+CLAIM = ("Weight clipping, WGAN's way of keeping the critic Lipschitz, piles its weights at +-c and "
+         "leaves it a nearly flat function; the gradient penalty keeps the critic's gradient near 1 and "
+         "lets it follow the data.")
 METHODS = ("clipping", "penalty")
 NEAR = 0.01
 """A weight is "at the bound" when |w| >= (1 - NEAR) * bound."""
@@ -108,6 +112,20 @@ class ClippingVsPenaltyResult:
                 f"penalty {o.grad_norm_mean['penalty']:.3g}")
         lines.append(f"bound on |grad D| for any clipped critic of this shape: {self.gradient_bound_clipping:.3g}")
         return lines
+
+
+def checks(result: ClippingVsPenaltyResult) -> list:
+    from earthmover.studies.common import at_least, at_most, within
+
+    out = []
+    for o in result.outcomes:
+        out.append(at_least(f"{o.dataset}: clipped weights within 1% of +-c", o.at_bounds["clipping"], 0.15))
+        out.append(at_most(f"{o.dataset}: penalized weights within 1% of their +-max", o.at_bounds["penalty"], 0.01))
+        out.append(at_most(f"{o.dataset}: clipped critic's mean gradient norm at interpolates",
+                           o.grad_norm_mean["clipping"], 0.01))
+        out.append(within(f"{o.dataset}: penalized critic's mean gradient norm at interpolates",
+                          o.grad_norm_mean["penalty"], 1.0, 0.2))
+    return out
 
 
 def _params(net: torch.nn.Module) -> torch.Tensor:

@@ -3,11 +3,12 @@
 Usage: ``earthmover study NAME [--out DIR] [--seed S] [--quick] [--threads N]``.
 
 The studies (see :mod:`earthmover.studies`): parallel-lines, vanishing-gradients,
-clipping-vs-penalty. ``--quick`` runs the small version (seconds) that the tests use; the
+clipping-vs-penalty, duality, critic-vs-discriminator. ``--quick`` runs the small version (seconds) that the tests use; the
 full versions take from seconds to about a minute of CPU.
 
-NAME.json is strict JSON: ``{"study", "seed", "quick", "seconds", "result"}`` with the study's
-numbers under "result"; an infinite value (KL between disjoint lines) is written as the string "inf".
+NAME.json is strict JSON: ``{"study", "seed", "quick", "seconds", "claim", "paper", "verdict",
+"checks", "result"}`` with the study's numbers under "result" and each threshold its claim sets
+under "checks"; an infinite value (KL between disjoint lines) is written as the string "inf".
 """
 from __future__ import annotations
 
@@ -46,8 +47,12 @@ def run_study(name: str, out: str | Path = "runs/studies", seed: int = 0, quick:
     result = module.run(seed=int(seed), quick=bool(quick))
     seconds = time.perf_counter() - start
     png = module.draw(result, out / f"{name}.png")
+    from earthmover.studies.common import verdict
+
+    checks = module.checks(result)
     record = {"study": name, "seed": int(seed), "quick": bool(quick), "seconds": round(seconds, 3),
-              "result": finite_json(result.to_dict())}
+              "claim": module.CLAIM, "paper": module.PAPER, "verdict": verdict(checks),
+              "checks": [c.to_dict() for c in checks], "result": finite_json(result.to_dict())}
     json_path = out / f"{name}.json"
     json_path.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
     return result, Path(png), json_path
@@ -67,6 +72,12 @@ def _cmd_study(args: argparse.Namespace) -> int:
     print()
     for line in result.summary():
         print(line)
+    record = json.loads(json_path.read_text())
+    print()
+    print(f"claim ({record['paper']}): {record['claim']}")
+    print(format_table(["measure", "value", "claim needs", "holds"],
+                       [[c["what"], c["value"], c["threshold"], "yes" if c["holds"] else "NO"] for c in record["checks"]]))
+    print(f"verdict: {record['verdict']}")
     print(f"wrote {png} and {json_path}")
     return 0
 

@@ -1,8 +1,10 @@
-"""Small pieces the studies share: seeding, gradient norms, JSON without infinities, tables."""
+"""Small pieces the studies share: seeding, gradient norms, JSON without infinities, tables, and the
+checks that hold a study's numbers against its claim's thresholds."""
 from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import asdict, dataclass
 from typing import Iterable, Iterator
 
 import torch
@@ -51,3 +53,41 @@ def format_table(header: list[str], rows: list[list]) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- claims and verdicts
+
+
+@dataclass(frozen=True)
+class Check:
+    """One measured number held against the threshold its claim sets.
+
+    ``what`` names the measure, ``value`` is what the run gave, ``threshold`` says in words
+    what the claim needs (e.g. "<= 1e-9"), ``holds`` whether the value meets it.
+    """
+
+    what: str
+    value: float
+    threshold: str
+    holds: bool
+
+    def to_dict(self) -> dict:
+        return finite_json(asdict(self))
+
+
+def at_most(what: str, value: float, bound: float, fmt: str = "{:.3g}") -> Check:
+    return Check(what, float(value), "<= " + fmt.format(bound), bool(value <= bound))
+
+
+def at_least(what: str, value: float, bound: float, fmt: str = "{:.3g}") -> Check:
+    return Check(what, float(value), ">= " + fmt.format(bound), bool(value >= bound))
+
+
+def within(what: str, value: float, target: float, tol: float, fmt: str = "{:.3g}") -> Check:
+    return Check(what, float(value), f"within {fmt.format(tol)} of {fmt.format(target)}",
+                 bool(abs(value - target) <= tol))
+
+
+def verdict(checks: list[Check]) -> str:
+    """"holds" when every check holds, else "does not hold"."""
+    return "holds" if checks and all(c.holds for c in checks) else "does not hold"

@@ -22,6 +22,10 @@ from pathlib import Path
 import numpy as np
 
 NAME = "parallel-lines"
+PAPER = "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN, Example 1 (section 2)"
+CLAIM = ("For two distributions on disjoint parallel lines, JS, KL and TV do not change as the lines move "
+         "apart or together, while the earth mover's distance W = |theta| does: only W gives a generator "
+         "a signal to follow.")
 
 
 @dataclass
@@ -69,6 +73,22 @@ class ParallelLinesResult:
             f"KL_est = inf at every th!=0  : {self.kl_infinite_off_zero}",
             f"max |TV_est - 1|, th!=0      = {self.max_tv_gap_off_zero:.3g}",
         ]
+
+
+def checks(result: ParallelLinesResult) -> list:
+    """JS within 5% of log 2 at |theta| >= 0.5, KL infinite, TV = 1 off theta = 0, and W_est within
+    0.05 of |theta| (its sampling error is O(1/sqrt(n)), ~0.01 at n = 1000)."""
+    from earthmover.studies.common import Check, at_most
+
+    far = [i for i, t in enumerate(result.thetas) if abs(t) >= 0.5]
+    js_far = max(abs(result.estimated["js"][i] - result.log2) for i in far)
+    return [
+        at_most("max |JS_est - log 2| / log 2 at |theta| >= 0.5", js_far / result.log2, 0.05),
+        Check("KL_est = +inf at every theta != 0", float(result.kl_infinite_off_zero), "= 1 (true)",
+              bool(result.kl_infinite_off_zero)),
+        at_most("max |TV_est - 1| at theta != 0", result.max_tv_gap_off_zero, 0.05),
+        at_most("max |W_est - |theta|| over all theta", result.max_w_error, 0.05),
+    ]
 
 
 def run(seed: int = 0, quick: bool = False, n: int | None = None, num_thetas: int | None = None,

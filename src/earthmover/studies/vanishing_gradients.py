@@ -28,6 +28,10 @@ import numpy as np
 import torch
 
 NAME = "vanishing-gradients"
+PAPER = ("Arjovsky & Bottou 2017, Towards Principled Methods for Training GANs, section 2.2 "
+         "(Theorems 2.4 and 2.6, Figures 2-3)")
+CLAIM = ("As the discriminator gets better, the gradient of the original (saturating) generator cost "
+         "vanishes, while the gradient a WGAN critic gives the generator does not.")
 LOSSES = ("saturating", "non-saturating", "wasserstein")
 
 
@@ -76,6 +80,16 @@ class VanishingGradientsResult:
             f"non-saturating {self.non_saturating_drop:.3g}, wasserstein {self.wasserstein_drop:.3g}",
             f"WGAN-GP critic gap {self.critic_gap[-1]:.4g} vs exact W {self.w_exact:.4g} (held-out batches)",
         ]
+
+
+def checks(result: VanishingGradientsResult) -> list:
+    from earthmover.studies.common import at_least, at_most
+
+    return [
+        at_most("saturating gradient, last / first checkpoint (falls >= 100x)", result.saturating_drop, 1e-2),
+        at_least("Wasserstein gradient, last / first checkpoint (does not fall)", result.wasserstein_drop, 1.0),
+        at_least("discriminator accuracy at the last checkpoint", result.accuracy[-1], 0.99),
+    ]
 
 
 def _batches_norms(loss_fn, critic, generator, z_batches) -> tuple[float, float]:
