@@ -1,7 +1,7 @@
 """Guards (issue 5): a non-finite loss or gradient stops the run with a message naming the step,
 the phase and the term, keeps the last good checkpoint, exits 2 with one line; the rollback
 option continues from that checkpoint with lower learning rates; SIGINT/SIGTERM finish the step,
-checkpoint and exit 0, and the run resumes."""
+checkpoint and exit 3 (issue 13: distinct from a finished run), and the run resumes."""
 import json
 import os
 import signal
@@ -149,7 +149,7 @@ def test_sigint_finishes_the_step_and_checkpoints(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
 
-def test_sigterm_to_a_running_process_checkpoints_exits_0_and_resumes(tmp_path):
+def test_sigterm_to_a_running_process_checkpoints_exits_3_and_resumes(tmp_path):
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "earthmover", "train", "--out", str(out), "--steps", "100000",
                                 "--checkpoint-every", "100000", *TINY],
@@ -165,7 +165,7 @@ def test_sigterm_to_a_running_process_checkpoints_exits_0_and_resumes(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0, stderr
+    assert process.returncode == 3, stderr  # stopped early with a checkpoint: not 0 (finished), not 2 (user error)
     assert "Traceback" not in stderr
     assert f"Continue with: earthmover train --resume {out}" in stdout
     path, state = ckpt.latest_loadable_checkpoint(out)

