@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from earthmover import checks
+from earthmover.checks import int_at_least, output_dir
 from earthmover.errors import EarthmoverError
 from earthmover.studies import STUDIES
 
@@ -42,7 +42,7 @@ def run_study(name: str, out: str | Path = "runs/studies", seed: int = 0, quick:
     module = load_study(name)
     if int(seed) < 0:
         raise EarthmoverError(f"seed = {seed} is invalid; pass an integer >= 0")
-    out = checks.output_dir(out, "--out")  # before the study runs: it may take a minute
+    out = output_dir(out, "--out")  # before the study runs: it may take a minute
     start = time.perf_counter()
     result = module.run(seed=int(seed), quick=bool(quick))
     seconds = time.perf_counter() - start
@@ -65,7 +65,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from earthmover.studies.common import format_table
 
     load_study(args.name)
-    checks.output_dir(args.out, "--out")
+    output_dir(args.out, "--out")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     result, png, json_path = run_study(args.name, args.out, args.seed, args.quick)
@@ -92,9 +92,9 @@ def register(subparsers) -> None:
     p.add_argument("name", metavar="NAME", help=f"one of: {', '.join(STUDIES)}")
     p.add_argument("--out", metavar="DIR", default="runs/studies", help="where NAME.png and NAME.json go "
                    "(default: runs/studies)")
-    p.add_argument("--seed", type=checks.int_at_least(0), default=0,
+    p.add_argument("--seed", type=int_at_least(0), default=0,
                    help="seed of the data, the networks and the sampling (default 0)")
     p.add_argument("--quick", action="store_true", help="the small version (seconds), as in the tests")
-    p.add_argument("--threads", type=checks.int_at_least(1, 2), default=None,
+    p.add_argument("--threads", type=int_at_least(1, 2), default=None,
                    help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=_cmd_study)
