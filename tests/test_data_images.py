@@ -3,12 +3,9 @@ channel conversion, labels, and each error a user can cause. Nothing leaves 127.
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.server
 import struct
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,22 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from earthmover.data import images as im
+from data_support import isolated, local_server  # noqa: F401 (fixtures)
 from earthmover.data.images import ImageSet, find_mnist, load_images
 from earthmover.errors import EarthmoverError
 
 FIXTURE = Path(__file__).parent / "data" / "mnist_small.npz"
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No test sees the user's cache, $EARTHMOVER_MNIST, or a ../shared/data/mnist.npz."""
-    monkeypatch.delenv("EARTHMOVER_MNIST", raising=False)
-    monkeypatch.setenv("EARTHMOVER_CACHE", str(tmp_path / "cache"))
-    work = tmp_path / "work" / "sub"
-    work.mkdir(parents=True)
-    monkeypatch.chdir(work)
-    monkeypatch.setattr(im, "_PACKAGE_DIR", tmp_path / "pkg")
 
 
 def ramp(n=5, h=6, w=7, c=None, seed=0):
@@ -115,10 +101,14 @@ def test_mnist_lookup_order_cache_then_shared(tmp_path, monkeypatch):
     assert find_mnist() == FIXTURE
 
 
-def test_mnist_missing_says_how_to_get_it():
-    with pytest.raises(EarthmoverError, match="EARTHMOVER_MNIST.*torchvision:MNIST") as err:
+def test_mnist_missing_offline_says_url_file_and_where(tmp_path):
+    with pytest.raises(EarthmoverError, match="download failed") as err:
         load_images("mnist")
-    assert "\n" not in str(err.value)
+    message = str(err.value)
+    assert "\n" not in message and "http://127.0.0.1:9/train-images-idx3-ubyte.gz" in message
+    assert str(tmp_path / "cache" / "datasets" / "mnist" / "train-images-idx3-ubyte.gz") in message
+    assert "EARTHMOVER_MNIST" in message
+    assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))  # nothing half-written
 
 
 def test_mnist_env_var_pointing_nowhere(monkeypatch, tmp_path):
@@ -412,32 +402,8 @@ def test_file_url_downloaded_once_into_cache(tmp_path):
     assert torch.equal(load_images(src.as_uri(), cache_dir=tmp_path / "c").images, s.images)
 
 
-@pytest.fixture
-def local_server(tmp_path, monkeypatch):
-    """A file server on 127.0.0.1 in a thread; shut down after the test, never outlives it."""
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)  # talk to 127.0.0.1 directly, never through a proxy
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    server.timeout = 5
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 def test_http_url_downloaded_once(local_server, tmp_path):
-    root, base = local_server
+    root, base, _ = local_server
     x = ramp(4)
     np.savez_compressed(root / "set.npz", images=x)
     s = load_images(f"{base}/set.npz")  # cache: $EARTHMOVER_CACHE from the autouse fixture
@@ -449,7 +415,7 @@ def test_http_url_downloaded_once(local_server, tmp_path):
 
 
 def test_http_errors_leave_no_file(local_server, tmp_path):
-    root, base = local_server
+    root, base, _ = local_server
     with pytest.raises(EarthmoverError, match="download failed"):
         load_images(f"{base}/absent.npz")
     (root / "fake.npz").write_text("<html>not found</html>")
@@ -459,3 +425,38 @@ def test_http_errors_leave_no_file(local_server, tmp_path):
         load_images(f"{base}/page.html")
     downloads = tmp_path / "cache" / "downloads"
     assert not downloads.exists() or list(downloads.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------ single-array .npz
+
+
+def test_npz_with_only_x_test_is_simply_read(tmp_path):
+    """A sample dump holding one array x_test (issue 9): read it, whatever split is the default."""
+    x = ramp(4)
+    np.savez(tmp_path / "samples.npz", x_test=x)
+    s = load_images(tmp_path / "samples.npz")
+    assert s.name == "samples.npz:test" and torch.equal(s.images[:, 0], torch.from_numpy(x))
+    assert torch.equal(load_images(tmp_path / "samples.npz", split="test").images, s.images)
+    with pytest.raises(EarthmoverError, match="split 'train'.*expected one of test"):
+        load_images(tmp_path / "samples.npz", split="train")  # asked for explicitly: still refused
+
+
+def test_npz_with_several_splits_defaults_to_train(tmp_path):
+    np.savez(tmp_path / "d.npz", x_test=ramp(2), x_train=ramp(3), x_valid=ramp(1))
+    assert load_images(tmp_path / "d.npz").name == "d.npz:train"
+    np.savez(tmp_path / "e.npz", x_test=ramp(2), x_valid=ramp(1))
+    with pytest.raises(EarthmoverError, match="split 'train'.*test, valid"):
+        load_images(tmp_path / "e.npz")
+
+
+def test_fid_command_reads_an_npz_holding_only_x_test(tmp_path, monkeypatch, capsys):
+    """`earthmover fid samples.npz mnist:test` with samples.npz = {x_test}: no split error."""
+    from earthmover.cli import main
+
+    monkeypatch.setenv("EARTHMOVER_MNIST", str(FIXTURE))
+    with np.load(FIXTURE) as raw:
+        np.savez(tmp_path / "samples.npz", x_test=raw["x_test"][:64])
+    code = main(["fid", str(tmp_path / "samples.npz"), "mnist:test", "--features", "digits", "--n", "64"])
+    out = capsys.readouterr()
+    assert code in (0, None), out.err
+    assert "split" not in out.err

@@ -66,6 +66,8 @@ class DataConfig:
     """Convert images to 1 or 3 channels (0 = the data's own)."""
     limit: int = 0
     """Use only the first N images (0 = all)."""
+    skip_bad: bool = False
+    """Image folders: skip unreadable files and say how many (false = stop at the first, naming it)."""
 
 
 @dataclass

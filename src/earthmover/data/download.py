@@ -1,0 +1,139 @@
+"""Downloads and the on-disk cache: one verified file at a time, never half-written.
+
+Where things live
+-----------------
+``default_cache_dir()``
+    ``$EARTHMOVER_CACHE``, else ``~/.cache/earthmover`` (feature statistics, URL downloads,
+    decoded image folders).
+``datasets_dir()``
+    ``$EARTHMOVER_DATA``, else ``<cache dir>/datasets``: the public datasets (``mnist``,
+    ``fashion-mnist``, ``cifar10``), one folder each holding the original files and the
+    decoded arrays.
+
+How a file is fetched (:func:`download`)
+----------------------------------------
+The body streams into a hidden ``.part`` file beside the target, with a progress bar on stderr
+and its SHA-256 computed on the way; only a complete transfer whose digest matches (when one is
+expected) is renamed onto the target, in one atomic step. A refused digest, a short transfer, an
+interruption or a network error removes the ``.part`` file, so the cache never holds a partial
+or unverified file and the next run starts clean.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from earthmover.errors import EarthmoverError
+
+__all__ = ["default_cache_dir", "datasets_dir", "download", "sha256_file", "url_filename", "atomic_write_npz"]
+
+CHUNK = 1 << 20
+TIMEOUT_S = 60
+
+
+def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """``cache_dir`` if given, else ``$EARTHMOVER_CACHE``, else ``~/.cache/earthmover``."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("EARTHMOVER_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "earthmover"
+
+
+def datasets_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """``$EARTHMOVER_DATA``, else ``<cache dir>/datasets`` (``cache_dir`` given explicitly wins)."""
+    env = os.environ.get("EARTHMOVER_DATA")
+    if env and cache_dir is None:
+        return Path(env).expanduser()
+    return default_cache_dir(cache_dir) / "datasets"
+
+
+def url_filename(url: str) -> str:
+    return Path(urllib.parse.urlparse(url).path).name or url
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, target: Path, *, sha256: str | None = None, fix: str, progress: bool = True, check=None) -> Path:
+    """Fetch ``url`` into ``target`` (see the module docstring); returns ``target``.
+
+    ``fix`` ends the one-line error when the transfer fails (what the user can do instead);
+    ``check(path)`` may inspect the complete temporary file and raise before it is kept."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            bar = _progress_bar(total, target.name, progress)
+            received = 0
+            try:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            finally:
+                bar.close()
+        if total is not None and received != total:
+            raise EarthmoverError(
+                f"URL {url!r}: download failed (got {received} of {total} bytes, the transfer was cut short); {fix}"
+            )
+        got = digest.hexdigest()
+        if sha256 is not None and got != sha256.lower():
+            raise EarthmoverError(
+                f"URL {url!r}: checksum mismatch, SHA-256 {got[:16]}... where {sha256[:16]}... was expected; "
+                f"nothing was kept: retry, or {fix}"
+            )
+        if check is not None:
+            check(Path(tmp))
+        os.replace(tmp, target)
+    except EarthmoverError:
+        raise
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
+        reason = getattr(err, "reason", None) or err
+        text = str(reason).splitlines()[0] if str(reason) else type(err).__name__
+        raise EarthmoverError(f"URL {url!r}: download failed ({text}); {fix}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _progress_bar(total: int | None, name: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"downloading {name}", unit="B", unit_scale=True, unit_divisor=1024,
+                file=sys.stderr, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def atomic_write_npz(path: Path, **arrays) -> Path:
+    """``numpy.savez`` to ``path`` through a temporary file and a rename (never a partial file)."""
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
