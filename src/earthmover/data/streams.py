@@ -39,12 +39,18 @@ class ToyStream:
 
 
 class ImageStream:
-    """Shuffled passes over an image set held in memory as float [-1, 1]; the last partial batch of
-    each pass is dropped. The position (pass, permutation, index) is part of the checkpoint."""
+    """Shuffled passes over an image set held in memory; the last partial batch of each pass is
+    dropped. The position (pass, permutation, index) is part of the checkpoint.
+
+    The images stay uint8 ``(N, C, H, W)``, one tensor, on ``device`` when one is given (a quarter
+    of float32's memory, and no host-to-device copy per step); a batch is gathered by index and
+    mapped to float32 ``[-1, 1]`` (``x / 127.5 - 1``, as ``ImageSet.to_float``). ``images`` is the
+    host copy, for measures; float images are accepted and served as they are."""
 
     kind = "images"
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, labels: torch.Tensor | None = None, name: str = ""):
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, labels: torch.Tensor | None = None, name: str = "",
+                 device: torch.device | str | None = None):
         if len(images) == 0:
             raise EarthmoverError(f"the dataset {name!r} is empty; point data.name at a source with images")
         if batch_size > len(images):
@@ -53,12 +59,17 @@ class ImageStream:
                 f"use a batch size <= {len(images)}"
             )
         self.images, self.labels, self.name = images, labels, name
+        self.storage = images if device is None else images.to(device)
         self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(seed)
         self.sample_shape = tuple(images.shape[1:])
         self.epoch = 0
         self.position = 0
         self.order = torch.randperm(len(images), generator=self.generator)
+
+    def _gather(self, idx: torch.Tensor) -> torch.Tensor:
+        batch = self.storage.index_select(0, idx.to(self.storage.device, non_blocking=True))
+        return batch.to(torch.float32).div_(127.5).sub_(1.0) if batch.dtype == torch.uint8 else batch
 
     def next_batch(self) -> torch.Tensor:
         if self.position + self.batch_size > len(self.images):
@@ -67,11 +78,11 @@ class ImageStream:
             self.order = torch.randperm(len(self.images), generator=self.generator)
         idx = self.order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        return self.images[idx]
+        return self._gather(idx)
 
     def reference(self, n: int, seed: int = 12345) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
-        return self.images[torch.randperm(len(self.images), generator=g)[:n]]
+        return self._gather(torch.randperm(len(self.images), generator=g)[:n]).cpu()
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "epoch": self.epoch, "position": self.position, "order": self.order}
@@ -81,17 +92,18 @@ class ImageStream:
         self.epoch, self.position, self.order = int(state["epoch"]), int(state["position"]), state["order"]
 
 
-def make_stream(data_config, seed: int):
-    """The stream for ``config.data``: a toy distribution by name, else an image source."""
+def make_stream(data_config, seed: int, device: torch.device | str | None = None):
+    """The stream for ``config.data``: a toy distribution by name, else an image source (its
+    uint8 images kept on ``device`` when given)."""
     if data_config.name in TOY_DISTRIBUTIONS:
         return ToyStream(data_config.name, data_config.batch_size, seed)
     from earthmover.data.images import load_images
 
     image_set = load_images(
         data_config.name,
-        split="train",
         image_size=data_config.image_size or None,
         channels=data_config.channels or None,
         limit=data_config.limit or None,
+        skip_bad=bool(getattr(data_config, "skip_bad", False)),
     )
-    return ImageStream(image_set.to_float(), data_config.batch_size, seed, image_set.labels, image_set.name)
+    return ImageStream(image_set.images, data_config.batch_size, seed, image_set.labels, image_set.name, device=device)

@@ -120,7 +120,7 @@ class Trainer:
             )
 
         torch.manual_seed(run.seed)  # initialization and dropout
-        self.stream = make_stream(config.data, _seed(run.seed, 1))
+        self.stream = make_stream(config.data, _seed(run.seed, 1), device=self.device)
         self.sample_shape = tuple(self.stream.sample_shape)
         self.generator, self.latent_dim = build_generator(config, self.sample_shape)
         self.critic = build_critic(config, self.sample_shape)
