@@ -68,12 +68,22 @@ def test_spectral_norm_preset_normalizes_the_critic():
 
 
 def test_lazy_penalty_runs_every_k_steps_scaled_by_k():
-    trainer = Trainer(tiny("wgan-gp", penalty__every=3), quiet=True)
+    """Lazy regularization (stylegan2-ada): the penalty runs every k critic steps and the term applied
+    is k x weight x the raw penalty. A critic with all weights zero has zero input gradient everywhere,
+    so the raw gradient penalty with target t is exactly (sqrt(eps) - t)^2, whatever the batch."""
+    k, weight, target = 3, 10.0, 3.0
+    trainer = Trainer(tiny("wgan-gp", penalty__every=k, penalty__gp=weight, penalty__gp_target=target), quiet=True)
+    raw = (1e-6 - target) ** 2  # NORM_EPS = 1e-12 inside the square root
     seen = []
     for _ in range(6):
-        seen.append("loss/gradient_penalty" in trainer.critic_step())
+        with torch.no_grad():
+            for p in trainer.critic.parameters():
+                p.zero_()
+        terms = trainer.critic_step()
+        seen.append("loss/gradient_penalty" in terms)
+        if seen[-1]:
+            assert float(terms["loss/gradient_penalty"]) == pytest.approx(k * weight * raw, rel=1e-6)
     assert seen == [True, False, False, True, False, False]
-    assert trainer.penalties[0].weight == 10.0  # scaled at call time by `every`
 
 
 def test_batch_norm_critic_with_a_gradient_penalty_is_refused():

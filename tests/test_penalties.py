@@ -1,5 +1,6 @@
 """Penalties: exact gradient norms on critics whose gradients we know, per-sample draws, no NaN at zero."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -66,7 +67,8 @@ def test_interpolation_coefficient_is_drawn_per_sample():
     eps = x_hat.flatten(1)
     assert torch.all(eps == eps[:, :1])  # one coefficient within a sample
     assert eps[:, 0].unique().numel() == 64  # a different one for each sample
-    assert 0 <= float(eps.min()) and float(eps.max()) <= 1
+    # x^ = eps x + (1 - eps) x~ with eps the generator's own uniform draws, in order
+    assert torch.equal(eps[:, 0], torch.rand(64, generator=torch.Generator().manual_seed(0)))
 
 
 def test_zero_gradient_gives_no_nan():
@@ -131,6 +133,34 @@ def test_consistency_term_is_zero_without_dropout_and_positive_with_it():
     ct = P.consistency_term(Drop(0.5), x, weight=2.0)
     assert float(ct.detach()) > 0
     assert float(P.consistency_term(Drop(0.5), x, weight=2.0, margin=1e6).detach()) == 0.0
+
+
+def test_consistency_term_exact_value_on_a_critic_with_known_passes():
+    """A critic whose two passes return known scores and features: per sample the term is
+    (d score)^2 + 0.1 x mean_k (d feature_k)^2, then weight x E max(0, term - margin)."""
+
+    class TwoPasses(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+            self.scores = [torch.tensor([1.0, 0.5, 0.0]), torch.tensor([0.0, 0.0, 0.0])]
+            self.features = [torch.tensor([[2.0, 0.0], [0.0, 0.0], [0.0, 20.0 ** 0.5]]),
+                             torch.zeros(3, 2)]
+
+        def forward(self, x):
+            i, self.calls = self.calls, self.calls + 1
+            return CriticOutput(self.scores[i], self.features[i])
+
+    # squared score differences (1, 0.25, 0); mean squared feature differences (2, 0, 10)
+    # term = (1.2, 0.25, 1.0); minus margin 0.5 and clamped: (0.7, 0, 0.5); mean 0.4; times weight 2
+    critic = TwoPasses()
+    ct = P.consistency_term(critic, torch.zeros(3, 2), weight=2.0, margin=0.5)
+    assert critic.calls == 2
+    assert float(ct) == pytest.approx(0.8, rel=1e-6)
+    # without features only the score part: (1, 0.25, 0) -> (0.5, 0, 0), mean 1/6, times 2
+    critic = TwoPasses()
+    critic.features = [None, None]
+    assert float(P.consistency_term(critic, torch.zeros(3, 2), weight=2.0, margin=0.5)) == pytest.approx(1 / 3, rel=1e-6)
 
 
 def test_gradient_penalty_gradient_reaches_the_critic_parameters():

@@ -120,6 +120,17 @@ def test_auto_and_cpu_devices(tmp_path):
         assert trainer.device.type == (expected if kind == "auto" else "cpu")
 
 
+def copied(state):
+    """A deep copy with every tensor cloned, so later in-place updates cannot reach it."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {k: copied(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(copied(v) for v in state)
+    return state
+
+
 def test_side_work_touches_no_training_state(tmp_path, monkeypatch):
     """Snapshots and measures between steps (in eval mode, from their own generators) leave the
     training RNGs, spectral-norm vectors and batch statistics alone."""
@@ -132,7 +143,7 @@ def test_side_work_touches_no_training_state(tmp_path, monkeypatch):
         config.set(dotted, value)
     trainer = Trainer(config, tmp_path / "run", quiet=True)
     trainer.train_step()
-    before = trainer.state_dict()
+    before = copied(trainer.state_dict())  # state_dict() returns live references: copy, or it equals itself
     trainer.snapshot()
     trainer.measure()
     with eval_mode(trainer.critic):
