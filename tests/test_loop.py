@@ -104,5 +104,10 @@ def test_ema_generator_is_an_average_of_the_weights():
     trainer.train_step()
     w2 = list(trainer.generator.parameters())
     ema = list(trainer.ema.module.parameters())
-    # the first update copies, the second averages with decay 0.5
-    assert all(torch.allclose(e, 0.5 * a + 0.5 * b) for e, a, b in zip(ema, w1, w2))
+    # the first update copies, the second averages with the ramped decay (train/ema.py): at most 0.5
+    from earthmover.train.ema import ramped_decay
+
+    d = ramped_decay(0.5, 1)
+    assert 0 < d <= 0.5
+    assert all(torch.allclose(e, d * a + (1 - d) * b) for e, a, b in zip(ema, w1, w2))
+    assert not all(torch.equal(e, b) for e, b in zip(ema, w2))

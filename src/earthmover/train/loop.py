@@ -25,7 +25,6 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from earthmover.checks import resolve_device
 from earthmover.config import Config, validate
@@ -38,6 +37,7 @@ from earthmover.objectives import Scored, critic_gap, make_objective
 from earthmover.train import state as ckpt
 from earthmover.train.build import build_critic, build_generator, build_optimizer, build_penalties
 from earthmover.train.distributed import DistributedContext
+from earthmover.train.ema import GeneratorEMA
 
 MAX_ROLLBACKS = 3
 
@@ -132,7 +132,7 @@ class Trainer:
         self.critic.to(self.device)
         self.ema = None
         if config.model.ema:
-            self.ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(config.model.ema), use_buffers=True)
+            self.ema = GeneratorEMA(self.generator, config.model.ema)
         self.generator_ddp = self.ctx.wrap(self.generator, self.device)
         self.critic_ddp = self.ctx.wrap(self.critic, self.device)
         self._seed_other_ranks(0)
