@@ -302,8 +302,32 @@ def _make_workspace(root: Path) -> None:
     (root / "badutf8.toml").write_bytes(b"[run]\nsteps = 10\n# \xff\xfe caf\xe9\n")
 
 
+# Every config field is a train flag: a value of the wrong type for each (and a negative count for
+# each integer field), generated from the config itself, so a new field is covered without a new line.
+NOT_A = {"int": "1.5x", "float": "fast", "bool": "maybe"}
+
+
+def _field_cases():
+    from dataclasses import fields
+
+    from earthmover import config as config_module
+
+    config = config_module.Config()
+    choices = getattr(config_module, "_CHOICES", {})
+    for section in config_module.SECTIONS:
+        for f in fields(getattr(config, section)):
+            dotted, flag = f"{section}.{f.name}", f"--{section}.{f.name.replace('_', '-')}"
+            kind = f.type if isinstance(f.type, str) else f.type.__name__
+            if kind in NOT_A:
+                yield (f"field-{dotted}-type", ["train", "--out", "new", flag, NOT_A[kind]], dotted)
+            if kind == "int":
+                yield (f"field-{dotted}-negative", ["train", "--out", "new", flag, "-7"], dotted)
+            if dotted in choices:
+                yield (f"field-{dotted}-choice", ["train", "--out", "new", flag, "bogus"], dotted)
+
+
 def _cases():
-    for case in CASES:
+    for case in [*CASES, *_field_cases()]:
         case_id, argv, expected = case[:3]
         options = case[3] if len(case) > 3 else {}
         yield case_id, argv, expected, options
@@ -327,11 +351,11 @@ def results(tmp_path_factory):
 
 
 def test_case_ids_are_unique():
-    ids = [c[0] for c in CASES]
+    ids = [c[0] for c in _cases()]
     assert len(ids) == len(set(ids))
 
 
-@pytest.mark.parametrize("case_id, argv, expected, options", list(_cases()), ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("case_id, argv, expected, options", list(_cases()), ids=[c[0] for c in _cases()])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(results, case_id, argv, expected, options):
     if options.get("immutable") and not HAS_CHATTR:
         pytest.skip("needs chattr to make a folder unwritable for root")
@@ -433,3 +457,15 @@ def test_sample_names_the_file_it_writes(tiny_run, capsys):
     out = capsys.readouterr().out
     assert f"wrote {tiny_run / 'grid.png'} and {tiny_run / 's.npz'}" in out
     assert (tiny_run / "grid.png").is_file() and (tiny_run / "s.npz").is_file()
+
+
+def test_metrics_after_a_resume_hold_no_stale_final_record(tiny_run):
+    def records():
+        return [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+
+    finals = [r["step"] for r in records() if any(k.startswith("final/") for k in r)]
+    assert finals == [2]
+    assert cli.main(["train", "--resume", str(tiny_run), *TINY, "--steps", "3"]) == 0
+    steps = [r["step"] for r in records()]
+    finals = [r["step"] for r in records() if any(k.startswith("final/") for k in r)]
+    assert finals == [3] and steps == sorted(steps) and steps[-1] == 3

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 
@@ -89,17 +90,28 @@ def _finite_or_str(value):
 
 
 def _truncate_after(path: Path, step: int) -> None:
-    """On resume, drop lines logged after the checkpoint the run continues from."""
+    """On resume, drop lines logged after the checkpoint the run continues from, and the final/*
+    record of the session that ended there (the run goes on: its final values come at its end).
+    The file is replaced atomically, so a kill at any moment leaves the old or the new one whole."""
     if not path.exists():
         return
+    text = path.read_text()
     keep = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut by a kill
-    path.write_text("".join(f"{line}\n" for line in keep))
+        if record.get("step", 0) > step:
+            continue
+        if any(k.startswith("final/") for k in record) and all(k == "step" or k.startswith("final/") for k in record):
+            continue
+        keep.append(line)
+    new = "".join(f"{line}\n" for line in keep)
+    if new != text:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(new)
+        os.replace(tmp, path)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
