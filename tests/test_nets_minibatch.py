@@ -80,6 +80,8 @@ def test_couples_samples_names_the_layers_that_do():
     assert couples_samples(add_minibatch_layer(MLPCritic(2, 8, 1), "stddev")) == ["layer"]
     assert couples_samples(DCGANCritic(28, 1, 8, norm="batch")) == ["body.3"]
     assert couples_samples(nn.Sequential(MinibatchDiscrimination(2, 2, 2))) == ["0"]
+    # the attribute the builder's batch-statistics guard reads
+    assert MinibatchDiscrimination(2).couples_samples is True and MinibatchStdDev().couples_samples is True
 
 
 def test_errors_name_the_fix():

@@ -30,11 +30,12 @@ from earthmover.nets.critic_output import CriticOutput, as_critic_output
 
 @dataclass(frozen=True)
 class ACGANParams:
-    """The weights of the class terms (the config section ``acgan``)."""
+    """The weights of the class terms. Field metadata has the shape of ``earthmover.registry.param``
+    (doc, min), so the registered head entry can declare the same fields."""
 
-    real_weight: float = field(default=1.0, metadata={"range": (0.0, None), "help": "critic: class cross-entropy on real samples"})
-    fake_weight: float = field(default=1.0, metadata={"range": (0.0, None), "help": "critic: class cross-entropy on generated samples"})
-    generator_weight: float = field(default=1.0, metadata={"range": (0.0, None), "help": "generator: class cross-entropy on its samples"})
+    real_weight: float = field(default=1.0, metadata={"earthmover": {"doc": "critic: class cross-entropy on real samples", "min": 0.0}})
+    fake_weight: float = field(default=1.0, metadata={"earthmover": {"doc": "critic: class cross-entropy on generated samples", "min": 0.0}})
+    generator_weight: float = field(default=1.0, metadata={"earthmover": {"doc": "generator: class cross-entropy on its samples", "min": 0.0}})
 
     def __post_init__(self):
         for name in ("real_weight", "fake_weight", "generator_weight"):

@@ -41,15 +41,16 @@ HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 @dataclass(frozen=True)
 class InfoGANParams:
-    """The config section ``infogan``: the codes and the weights of the bound."""
+    """The codes and the weights of the bound. Field metadata has the shape of ``earthmover.registry.param``
+    (doc, min); ``categorical`` is a tuple here, which a registered entry flattens to ints (see the wiring plan)."""
 
-    weight: float = field(default=1.0, metadata={"range": (0.0, None), "help": "lambda for the categorical codes' term"})
-    continuous_weight: float = field(default=1.0, metadata={"range": (0.0, None), "help": "lambda for the continuous codes' term"})
-    noise_dim: int = field(default=62, metadata={"range": (0, None), "help": "incompressible noise dimensions"})
-    categorical: tuple[int, ...] = field(default=(10,), metadata={"help": "values of each categorical code"})
-    continuous: int = field(default=2, metadata={"range": (0, None), "help": "continuous codes, uniform on [-1, 1]"})
-    learn_std: bool = field(default=False, metadata={"help": "Q predicts each continuous code's standard deviation (else 1)"})
-    hidden: int = field(default=128, metadata={"range": (1, None), "help": "hidden units of the Q head"})
+    weight: float = field(default=1.0, metadata={"earthmover": {"doc": "lambda for the categorical codes' term", "min": 0.0}})
+    continuous_weight: float = field(default=1.0, metadata={"earthmover": {"doc": "lambda for the continuous codes' term", "min": 0.0}})
+    noise_dim: int = field(default=62, metadata={"earthmover": {"doc": "incompressible noise dimensions", "min": 0}})
+    categorical: tuple[int, ...] = field(default=(10,), metadata={"earthmover": {"doc": "values of each categorical code"}})
+    continuous: int = field(default=2, metadata={"earthmover": {"doc": "continuous codes, uniform on [-1, 1]", "min": 0}})
+    learn_std: bool = field(default=False, metadata={"earthmover": {"doc": "Q predicts each continuous code's standard deviation (else 1)"}})
+    hidden: int = field(default=128, metadata={"earthmover": {"doc": "hidden units of the Q head", "min": 1}})
 
     def __post_init__(self):
         if not self.weight >= 0 or not self.continuous_weight >= 0:

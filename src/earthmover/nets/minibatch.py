@@ -28,6 +28,9 @@ from earthmover.nets.critic_output import CriticOutput
 class MinibatchDiscrimination(nn.Module):
     """(N, A) -> (N, A + num_kernels)."""
 
+    couples_samples = True
+    """Read by the builder's guard (train/build.py ``batch_statistics_layers``): refused beside a per-sample penalty."""
+
     def __init__(self, in_features: int, num_kernels: int = 100, kernel_dim: int = 5, init_std: float = 0.05):
         super().__init__()
         if in_features < 1 or num_kernels < 1 or kernel_dim < 1:
@@ -54,6 +57,8 @@ class MinibatchDiscrimination(nn.Module):
 
 class MinibatchStdDev(nn.Module):
     """(N, C, H, W) -> (N, C + 1, H, W), or (N, D) -> (N, D + 1)."""
+
+    couples_samples = True
 
     def __init__(self, group_size: int = 4, eps: float = 1e-8):
         super().__init__()
@@ -119,5 +124,5 @@ def add_minibatch_layer(critic: nn.Module, kind: str, **options) -> nn.Module:
 def couples_samples(module: nn.Module) -> list[str]:
     """Names of the layers of ``module`` that make one sample's output depend on the others
     (minibatch discrimination, minibatch standard deviation, batch normalization); [] if none."""
-    coupling = (MinibatchDiscrimination, MinibatchStdDev, nn.modules.batchnorm._BatchNorm)
-    return [name or type(module).__name__ for name, m in module.named_modules() if isinstance(m, coupling)]
+    return [name or type(module).__name__ for name, m in module.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "couples_samples", False) is True]
