@@ -31,6 +31,7 @@ from pathlib import Path
 # The table: (id, argv, expected piece of the message). {W} is the workspace (the cwd of every case):
 #   W/run      a tiny trained toy run (quickstart, 2 steps, checkpoints 0, 1, 2)
 #   W/run8     the same with width 8 (another architecture)
+#   W/run_edited  W/run with optim.name changed to rmsprop in its config.toml by hand
 #   W/file     a regular file; W/folder an empty folder
 #   W/imgs.npz 8 gray 8x8 images; W/one.npz one image
 #   W/pts.npy, W/pts2.npy 2-D points; W/huge.npy 100000 points; W/strings.npy, W/complex.npy;
@@ -81,6 +82,7 @@ CASES = [
     ("resume-objective", ["train", "--resume", "run", "--objective", "hinge"], "objective.name"),
     ("resume-width", ["train", "--resume", "run", "--width", "32"], "model.width"),
     ("resume-batch-huge", ["train", "--resume", "run", "--steps", "4", "--batch-size", "99999999999"], "data.batch_size"),
+    ("resume-config-edited", ["train", "--resume", "run_edited", "--steps", "4"], "in step_0000002.pt"),
     ("resume-checkpoints-unwritable", ["train", "--resume", "run", "--steps", "4"], "not writable",
      {"immutable": ["run/checkpoints"]}),
     ("resume-run-unwritable", ["train", "--resume", "run", "--steps", "4"], "not writable", {"immutable": ["run"]}),
@@ -286,6 +288,10 @@ HAS_CHATTR = shutil.which("chattr") is not None
 def _make_workspace(root: Path) -> None:
     assert cli.main(["train", "--out", str(root / "run"), "--steps", "2", "--checkpoint-every", "1", *TINY]) == 0
     assert cli.main(["train", "--out", str(root / "run8"), "--steps", "2", *TINY, "--width", "8"]) == 0
+    shutil.copytree(root / "run", root / "run_edited")  # its config.toml edited by hand after the checkpoints
+    toml = (root / "run_edited" / "config.toml").read_text()
+    assert 'name = "adam"' in toml
+    (root / "run_edited" / "config.toml").write_text(toml.replace('name = "adam"', 'name = "rmsprop"'))
     (root / "file").write_text("a regular file, not a folder\n")
     (root / "folder").mkdir()
     rng = np.random.default_rng(0)
@@ -469,3 +475,14 @@ def test_metrics_after_a_resume_hold_no_stale_final_record(tiny_run):
     steps = [r["step"] for r in records()]
     finals = [r["step"] for r in records() if any(k.startswith("final/") for k in r)]
     assert finals == [3] and steps == sorted(steps) and steps[-1] == 3
+
+
+def test_a_large_sample_draws_a_bounded_picture_and_keeps_all_in_the_npz(tiny_run, capsys, monkeypatch):
+    from earthmover.train import command
+
+    monkeypatch.setitem(command.PICTURE_LIMIT, "points", 8)
+    assert cli.main(["sample", "--run", str(tiny_run), "--n", "20", "--out", str(tiny_run / "p.png"),
+                     "--npz", str(tiny_run / "p.npz")]) == 0
+    assert "the picture shows the first 8 of 20; all are in the .npz" in capsys.readouterr().out
+    with np.load(tiny_run / "p.npz") as z:
+        assert z["samples"].shape == (20, 2)

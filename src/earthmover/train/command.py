@@ -168,6 +168,19 @@ def _resume_differences(saved, config) -> list[tuple[str, object, object]]:
     return out
 
 
+def _checkpoint_config(state: dict):
+    """The config a checkpoint was written with, or None (an old checkpoint, another schema)."""
+    from earthmover.config import Config
+
+    data = state.get("config")
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Config.from_dict(data)
+    except (EarthmoverError, TypeError, AttributeError):
+        return None
+
+
 def check_data_name(config) -> None:
     """A data name that is no toy distribution, no named image source and no path: one line that lists
     both kinds and suggests the nearest name (the image loader alone knows only the image sources)."""
@@ -242,15 +255,18 @@ def run_train(args: argparse.Namespace) -> int:
         config = build_config(args)
         if ckpt.list_checkpoints(run_dir):
             path, state = ckpt.latest_loadable_checkpoint(run_dir, skipped)
-            differences = _resume_differences(saved, config)
+            differences, holder = _resume_differences(saved, config), "the run's config.toml"
+            written = _checkpoint_config(state)
+            if not differences and written is not None:  # config.toml edited by hand since the checkpoint
+                differences, holder = _resume_differences(written, config), path.name
             if differences:
                 field, old, new = differences[0]
                 more = f" (and {len(differences) - 1} more: {', '.join(d[0] for d in differences[1:])})" if len(differences) > 1 else ""
                 flag = "--preset" if field == "preset" else f"--{field.replace('_', '-')}"
                 raise EarthmoverError(
-                    f"--resume {str(run_dir)!r}: {field} = {new!r} differs from the run's {old!r}{more}, which changes what "
-                    f"its checkpoint means; resume without it, or start a new run from the checkpoint: earthmover train "
-                    f"--config {run_dir / 'config.toml'} --init {path} {flag} {new} --out NEW_DIR"
+                    f"--resume {str(run_dir)!r}: {field} = {new!r} differs from {old!r} in {holder}{more}, which changes what "
+                    f"the checkpoint means; resume with the values it was written with, or start a new run from it: "
+                    f"earthmover train --config {run_dir / 'config.toml'} --init {path} {flag} {new} --out NEW_DIR"
                 )
             if int(state["step"]) > config.run.steps:
                 raise EarthmoverError(
@@ -363,15 +379,23 @@ def check_run_dir(run: str | Path, flag: str) -> Path:
     return run_dir
 
 
+# The picture shows at most this many samples (all of them go to --npz): a scatter of 10^8 points
+# or a grid of 10^6 images takes hours to draw and is no better to look at.
+PICTURE_LIMIT = {"points": 100_000, "images": 1024}
+
+
 def _sample_memory(n: int, sample_shape, with_npz: bool) -> float:
     """Bytes to draw n samples and draw them: the chunks and their concatenation (float32), a copy for
     the .npz, and the picture (matplotlib holds about 100 bytes per scattered point; an image grid
-    about as much as the samples again, as RGBA)."""
+    about as much as its samples again, as RGBA)."""
     import math
 
     per = 4 * math.prod(sample_shape)
-    picture = 100 if len(sample_shape) == 1 else per * 2
-    return float(n) * (2 * per + (per if with_npz else 0) + picture)
+    if len(sample_shape) == 1:
+        picture = 100.0 * min(n, PICTURE_LIMIT["points"])
+    else:
+        picture = 2.0 * per * min(n, PICTURE_LIMIT["images"])
+    return float(n) * (2 * per + (per if with_npz else 0)) + picture
 
 
 def run_sample(args: argparse.Namespace) -> int:
@@ -400,14 +424,19 @@ def run_sample(args: argparse.Namespace) -> int:
         checks.check_memory(_sample_memory(args.n, shape, npz is not None), f"sample --n {args.n}",
                             "lower --n (draw several smaller files with different --seed)", sampler.device)
     samples = sampler.sample(args.n, seed=args.seed, truncation=args.truncation, progress=True)
+    limit = PICTURE_LIMIT["points" if samples.dim() == 2 else "images"]
+    shown = samples[:limit]
     if samples.dim() == 2:
-        plotting.toy_snapshot(_reference(sampler), samples, out,
-                              title=f"{args.n} samples at step {sampler.step}")
+        title = f"{args.n} samples at step {sampler.step}" if len(shown) == args.n else \
+            f"the first {len(shown)} of {args.n} samples at step {sampler.step}"
+        plotting.toy_snapshot(_reference(sampler), shown, out, title=title)
     else:
-        plotting.save_image_grid(samples, out)
+        plotting.save_image_grid(shown, out)
     if npz is not None:
         np.savez_compressed(npz, samples=samples.numpy())
-    print(f"wrote {out}" + (f" and {npz}" if npz is not None else ""))
+    note = "" if len(shown) == args.n else f" (the picture shows the first {len(shown)} of {args.n}" + \
+        ("; all are in the .npz)" if npz is not None else "; pass --npz to keep all of them)")
+    print(f"wrote {out}" + (f" and {npz}" if npz is not None else "") + note)
     return 0
 
 
