@@ -313,23 +313,35 @@ def _make_workspace(root: Path) -> None:
 NOT_A = {"int": "1.5x", "float": "fast", "bool": "maybe"}
 
 
-def _field_cases():
+def _fields():
+    """(dotted name, type name, choices or None, whether -7 is out of range) for every config field."""
     from dataclasses import fields
 
     from earthmover import config as config_module
 
     config = config_module.Config()
+    if hasattr(config, "params"):  # fields declared with their ranges (the plug-in registry)
+        for dotted, p in config.params().items():
+            low = max((b for b in (p.min, p.above) if b is not None), default=None)
+            kind = p.type if isinstance(p.type, str) else p.type.__name__
+            yield dotted, kind, p.options, low is not None and low > -7
+        return
     choices = getattr(config_module, "_CHOICES", {})
     for section in config_module.SECTIONS:
         for f in fields(getattr(config, section)):
-            dotted, flag = f"{section}.{f.name}", f"--{section}.{f.name.replace('_', '-')}"
             kind = f.type if isinstance(f.type, str) else f.type.__name__
-            if kind in NOT_A:
-                yield (f"field-{dotted}-type", ["train", "--out", "new", flag, NOT_A[kind]], dotted)
-            if kind == "int":
-                yield (f"field-{dotted}-negative", ["train", "--out", "new", flag, "-7"], dotted)
-            if dotted in choices:
-                yield (f"field-{dotted}-choice", ["train", "--out", "new", flag, "bogus"], dotted)
+            yield f"{section}.{f.name}", kind, choices.get(f"{section}.{f.name}"), kind == "int"
+
+
+def _field_cases():
+    for dotted, kind, options, refuses_negative in _fields():
+        flag = f"--{dotted.replace('_', '-')}"
+        if kind in NOT_A:
+            yield (f"field-{dotted}-type", ["train", "--out", "new", flag, NOT_A[kind]], dotted)
+        if kind == "int" and refuses_negative:
+            yield (f"field-{dotted}-negative", ["train", "--out", "new", flag, "-7"], dotted)
+        if options and "bogus" not in options:
+            yield (f"field-{dotted}-choice", ["train", "--out", "new", flag, "bogus"], dotted)
 
 
 def _cases():

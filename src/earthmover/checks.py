@@ -209,7 +209,6 @@ def network_sizes(config, sample_shape) -> tuple[int, int, int]:
         critic = build_critic(config, tuple(sample_shape))
     params_g = sum(p.numel() for p in generator.parameters())
     params_c = sum(p.numel() for p in critic.parameters())
-    activations = 0
     try:
         counts: list[int] = []
 
@@ -226,13 +225,13 @@ def network_sizes(config, sample_shape) -> tuple[int, int, int]:
         finally:
             for h in handles:
                 h.remove()
-        activations = sum(counts) // 1
+        activations = sum(counts)
     except Exception:  # a layer without a meta kernel: count the parameters only
         activations = 0
     return params_g, params_c, activations
 
 
-def training_memory(config, sample_shape) -> float:
+def training_memory(config, sample_shape, batch_size: int | None = None) -> float:
     """A rough lower bound, in bytes, of what one training step holds: float32 weights, gradients
     and two optimizer moments of both networks (plus the EMA copy), and per sample of the batch the
     data, a fake and the activations through both networks for the real and fake halves, kept for
@@ -242,7 +241,8 @@ def training_memory(config, sample_shape) -> float:
     params_g, params_c, activations = network_sizes(config, sample_shape)
     per_sample = _math.prod(sample_shape)
     weights = 4 * (4 * params_g + 4 * params_c + (params_g if config.model.ema else 0))
-    batch = 4 * config.data.batch_size * (3 * per_sample + 3 * 2 * activations)
+    batch_size = config.data.batch_size if batch_size is None else batch_size
+    batch = 4 * batch_size * (3 * per_sample + 3 * 2 * activations)
     return float(weights + batch)
 
 

@@ -207,12 +207,9 @@ def check_data_name(config) -> None:
 
 def check_training_memory(config, sample_shape, device, world_size: int = 1) -> None:
     """Refuse, before anything is allocated or written, a batch or width the device cannot hold."""
-    import copy
-
-    per_process = copy.deepcopy(config)
-    per_process.data.batch_size = max(1, config.data.batch_size // max(1, world_size))
+    per_process = max(1, config.data.batch_size // max(1, world_size))
     try:
-        need = checks.training_memory(per_process, sample_shape)
+        need = checks.training_memory(config, sample_shape, batch_size=per_process)
     except EarthmoverError:
         raise
     except Exception:  # an architecture the meta device cannot build: the allocator has the last word
