@@ -2,6 +2,7 @@
 (spreads over seeds 0-4 in benchmarks/RESULTS.md, section "Studies: the rest of the story")."""
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -73,3 +74,51 @@ def test_command_records_claim_checks_and_verdict(tmp_path, capsys):
     assert record["verdict"] == "holds" and record["claim"] == duality.CLAIM and record["paper"] == duality.PAPER
     assert len(record["checks"]) == 8 and all(c["holds"] for c in record["checks"])
     assert (tmp_path / "duality.png").stat().st_size > 10_000
+
+
+# ----------------------------------------------------------------------------- training studies (small)
+# Each trains a few networks for a few steps (5-20 s on the shared CPU): run with EARTHMOVER_SLOW=1.
+# Their claims are measured at scale by benchmarks/studies.py (benchmarks/RESULTS.md).
+
+slow = [pytest.mark.slow,
+        pytest.mark.skipif(not os.environ.get("EARTHMOVER_SLOW"), reason="slow: set EARTHMOVER_SLOW=1")]
+
+
+@slow[0]
+@slow[1]
+def test_architecture_robustness_runs_the_grid_and_says_what_it_covered(tmp_path):
+    from pathlib import Path
+
+    from earthmover.studies import architecture_robustness as ar
+
+    data = str(Path(__file__).parent / "data" / "mnist_small.npz")
+    r = ar.run(seed=0, quick=True, data=data, archs=("fig2-baseline", "no-such-arch"), presets=("dcgan", "wgan-gp"),
+               steps=2, width=4, eval_n=32, limit=256)
+    assert r.archs == ["fig2-baseline"] and r.missing_archs == ["no-such-arch"]
+    assert [(c.preset, c.arch) for c in r.cells] == [("dcgan", "fig2-baseline"), ("wgan-gp", "fig2-baseline")]
+    assert all(math.isfinite(c.fid) and c.fid > 0 for c in r.cells)
+    notes = " ".join(r.notes())
+    assert "Covered: fig2-baseline" in notes and "Not covered" in notes and "--quick" in notes
+    # two steps train nothing: the cells fail, WGAN-GP's check says so
+    checks = ar.checks(r)
+    assert checks[0].what.startswith("WGAN-GP") and not checks[0].holds and verdict(checks) == "does not hold"
+    assert ar.draw(r, tmp_path / "ar.png").stat().st_size > 5_000
+
+
+@slow[0]
+@slow[1]
+def test_mode_collapse_and_tracking_tiny_runs(tmp_path):
+    from earthmover.studies import critic_tracks_quality as ctq
+    from earthmover.studies import mode_collapse as mc
+
+    r = mc.run(seed=0, quick=True, steps=3, presets=("minimax", "wgan-gp"), width=8, n_samples=200)
+    assert [c.preset for c in r.cells] == ["minimax", "wgan-gp"] and r.cells[0].objective == "minimax"
+    assert all(len(c.values["modes_covered"]) == 1 and 0 <= c.mean["modes_covered"] <= 8 for c in r.cells)
+    assert [c.what.split(":")[0] for c in mc.checks(r)] == ["8gaussians", "8gaussians"]
+    assert mc.draw(r, tmp_path / "mc.png").stat().st_size > 5_000
+    t = ctq.run(seed=0, quick=True, steps=4, every=2, presets=("wgan-gp", "minimax"), n_eval=100, warmup=2)
+    assert [x.estimate_name for x in t.tracks] == ["W estimate", "JS estimate"]
+    assert all(x.steps == [2, 4] and len(x.emd) == 2 for x in t.tracks)
+    # the minimax estimate is a JS estimate: within [0, log 2] up to the discriminator's error
+    assert all(-0.5 < v < math.log(2) + 1e-6 for v in t.tracks[1].estimate)
+    assert ctq.draw(t, tmp_path / "ctq.png").stat().st_size > 5_000

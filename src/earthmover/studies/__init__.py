@@ -17,6 +17,18 @@ for a printed table) and a ``draw(result, path)`` that saves the figure (matplot
   Figure 2; on disjoint data a trained discriminator passes the fakes a vanishing gradient, a
   WGAN-GP critic one of norm ~1.
 
+- ``critic-tracks-quality`` (:mod:`~earthmover.studies.critic_tracks_quality`): WGAN paper,
+  section 4.2; along training runs the WGAN(-GP) critic's estimate falls with the EMD of the
+  samples to the data (Spearman), the minimax GAN's JS estimate does not.
+- ``mode-collapse`` (:mod:`~earthmover.studies.mode_collapse`): every objective with its preset on
+  the 8- and 25-gaussian mixtures, several seeds: modes, high-quality share, reverse KL, EMD;
+  beside PacGAN's published 25-gaussian figures.
+- ``architecture-robustness`` (:mod:`~earthmover.studies.architecture_robustness`): WGAN-GP paper,
+  Figure 2 at MNIST scale; four objectives across the Figure 2 architectures, digit-FID.
+
+``earthmover study all [--quick] --out DIR`` runs them all and writes DIR/index.html and
+DIR/index.md (:mod:`~earthmover.studies.report`).
+
 Every study module also has ``PAPER``, ``CLAIM`` (one sentence) and ``checks(result)``: the
 measured numbers against the claim's thresholds (:class:`~earthmover.studies.common.Check`).
 
@@ -31,6 +43,9 @@ STUDIES = {
     "clipping-vs-penalty": "earthmover.studies.clipping_vs_penalty",
     "duality": "earthmover.studies.duality",
     "critic-vs-discriminator": "earthmover.studies.critic_vs_discriminator",
+    "critic-tracks-quality": "earthmover.studies.critic_tracks_quality",
+    "mode-collapse": "earthmover.studies.mode_collapse",
+    "architecture-robustness": "earthmover.studies.architecture_robustness",
 }
 """Study name -> module (imported on use, so `earthmover --help` stays cheap)."""
 

@@ -1,6 +1,8 @@
 """Run one study: write DIR/NAME.png and DIR/NAME.json and print a short table.
 
-Usage: ``earthmover study NAME [--out DIR] [--seed S] [--quick] [--threads N]``.
+Usage: ``earthmover study NAME [--out DIR] [--seed S] [--quick] [--threads N]``;
+``earthmover study all [--quick] --out DIR`` runs every study and writes DIR/index.html and
+DIR/index.md (see :mod:`earthmover.studies.report`).
 
 The studies (see :mod:`earthmover.studies`): parallel-lines, vanishing-gradients,
 clipping-vs-penalty, duality, critic-vs-discriminator. ``--quick`` runs the small version (seconds) that the tests use; the
@@ -53,7 +55,9 @@ def run_study(name: str, out: str | Path = "runs/studies", seed: int = 0, quick:
     checks = module.checks(result)
     record = {"study": name, "seed": int(seed), "quick": bool(quick), "seconds": round(seconds, 3),
               "claim": module.CLAIM, "paper": module.PAPER, "verdict": verdict(checks),
-              "checks": [c.to_dict() for c in checks], "result": finite_json(result.to_dict())}
+              "checks": [c.to_dict() for c in checks],
+              "notes": list(result.notes()) if hasattr(result, "notes") else [],
+              "result": finite_json(result.to_dict())}
     json_path = out / f"{name}.json"
     json_path.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
     return result, Path(png), json_path
@@ -68,6 +72,14 @@ def _cmd_study(args: argparse.Namespace) -> int:
     output_dir(args.out, "--out")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.name == "all":
+        from earthmover.studies.report import run_all
+
+        report = run_all(args.out, args.seed, args.quick, echo=print)
+        bad = [s["name"] for s in report["sections"] if not s["ok"]]
+        print(f"wrote {Path(args.out) / 'index.html'} and index.md ({report['environment']['seconds']} s)"
+              + (f"; failed: {', '.join(bad)}" if bad else ""))
+        return 0
     result, png, json_path = run_study(args.name, args.out, args.seed, args.quick)
     print(format_table(*result.rows()))
     print()
@@ -89,7 +101,8 @@ def register(subparsers) -> None:
         help="reproduce a claim of the WGAN literature: numbers, a figure and a JSON record",
         description=__doc__.splitlines()[0],
     )
-    p.add_argument("name", metavar="NAME", help=f"one of: {', '.join(STUDIES)}")
+    p.add_argument("name", metavar="NAME", help=f"one of: {', '.join(STUDIES)}; or all (every study, and "
+                   "DIR/index.html and DIR/index.md: one page with each claim, figure, numbers and verdict)")
     p.add_argument("--out", metavar="DIR", default="runs/studies", help="where NAME.png and NAME.json go "
                    "(default: runs/studies)")
     p.add_argument("--seed", type=int_at_least(0), default=0,

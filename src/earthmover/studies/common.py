@@ -91,3 +91,19 @@ def within(what: str, value: float, target: float, tol: float, fmt: str = "{:.3g
 def verdict(checks: list[Check]) -> str:
     """"holds" when every check holds, else "does not hold"."""
     return "holds" if checks and all(c.holds for c in checks) else "does not hold"
+
+
+# ----------------------------------------------------------------------------- training runs
+
+
+def build_trainer(preset: str, seed: int, steps: int, **values):
+    """A :class:`~earthmover.train.loop.Trainer` for ``preset`` with the paper's objective, penalties,
+    constraint and optimizer, on the CPU, writing no files; ``values`` (``section__field=value``)
+    set what a study holds fixed across presets (data, network shape, batch, steps)."""
+    from earthmover.config import Config
+    from earthmover.train.loop import Trainer
+
+    config = Config.from_preset(preset, run__seed=int(seed), run__steps=int(steps), run__device="cpu",
+                                run__log_every=10 ** 9, run__sample_every=10 ** 9,
+                                run__checkpoint_every=10 ** 9, **values)
+    return Trainer(config, run_dir=None, quiet=True, write_files=False)
