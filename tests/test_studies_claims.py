@@ -112,9 +112,10 @@ def test_mode_collapse_and_tracking_tiny_runs(tmp_path):
     from earthmover.studies import mode_collapse as mc
 
     r = mc.run(seed=0, quick=True, steps=3, presets=("minimax", "wgan-gp"), width=8, n_samples=200)
-    assert [c.preset for c in r.cells] == ["minimax", "wgan-gp"] and r.cells[0].objective == "minimax"
+    assert [c.dataset for c in r.cells] == ["8gaussians"] * 2 + ["25gaussians"] * 2
+    assert [c.preset for c in r.cells] == ["minimax", "wgan-gp"] * 2 and r.cells[0].objective == "minimax"
     assert all(len(c.values["modes_covered"]) == 1 and 0 <= c.mean["modes_covered"] <= 8 for c in r.cells)
-    assert [c.what.split(":")[0] for c in mc.checks(r)] == ["8gaussians", "8gaussians"]
+    assert [c.what.split(":")[0] for c in mc.checks(r)] == ["8gaussians"] * 2 + ["25gaussians"] * 2
     assert mc.draw(r, tmp_path / "mc.png").stat().st_size > 5_000
     t = ctq.run(seed=0, quick=True, steps=4, every=2, presets=("wgan-gp", "minimax"), n_eval=100, warmup=2)
     assert [x.estimate_name for x in t.tracks] == ["W estimate", "JS estimate"]

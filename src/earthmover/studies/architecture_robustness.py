@@ -185,6 +185,6 @@ def draw(result: ArchitectureRobustnessResult, path: str | Path) -> Path:
             if j == 0:
                 ax.set_ylabel(p, fontsize=10)
     scale = "quick subset" if result.quick else "full"
-    fig.suptitle(f"Architecture robustness (WGAN-GP paper, Figure 2), {result.data}, {result.steps} steps per cell "
-                 f"({scale}); digit-FID, red = fails (>= {result.fail_fid:g})", fontsize=10)
+    fig.suptitle(f"Architecture robustness (WGAN-GP paper, Figure 2)\n{Path(result.data).name}, {result.steps} steps "
+                 f"per cell ({scale})\ndigit-FID; red = fails (>= {result.fail_fid:g})", fontsize=9)
     return save_figure(fig, path)

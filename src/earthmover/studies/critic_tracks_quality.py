@@ -179,9 +179,14 @@ def draw(result: CriticTracksQualityResult, path: str | Path) -> Path:
     from earthmover.plotting import save_figure
 
     n = len(result.tracks)
-    fig, axes = plt.subplots(1, n + 1, figsize=(4.6 * (n + 1), 4.2), dpi=90, squeeze=False)
+    cols = 2
+    rows = (n + 1 + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 4.3 * rows), dpi=90, squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[n + 1:]:
+        ax.axis("off")
     colors = {"wgan-gp": "tab:blue", "wgan": "tab:green", "minimax": "tab:red"}
-    for ax, t in zip(axes[0], result.tracks):
+    for ax, t in zip(axes, result.tracks):
         c = colors.get(t.preset, "k")
         ax.plot(t.steps, t.estimate, "o-", ms=3, c=c, label=t.estimate_name)
         ax.set_xlabel("generator steps")
@@ -194,7 +199,7 @@ def draw(result: CriticTracksQualityResult, path: str | Path) -> Path:
         ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper right")
         ax.set_title(f"{t.preset}: Spearman = {t.spearman:.2f}", fontsize=10)
         ax.grid(alpha=0.3)
-    ax = axes[0, -1]
+    ax = axes[n]
     for t in result.tracks:
         e = np.asarray(t.estimate, dtype=float)
         span = e.max() - e.min()

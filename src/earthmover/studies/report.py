@@ -41,9 +41,10 @@ WHY = {
         "TV) are constant there, whatever theta is, so they give a generator that moves theta no signal; "
         "the earth mover's distance W is |theta|, continuous, with a useful gradient everywhere.",
     "vanishing-gradients":
-        "In training this shows up as a vanishing gradient. The better the discriminator, the closer the "
-        "minimax loss is to the constant 2 log 2 - 2 JS = const, and the gradient it passes to the "
-        "generator goes to zero: with the generator held fixed, training the discriminator longer makes "
+        "In training this shows up as a vanishing gradient. Against the optimal discriminator the minimax "
+        "game's value is 2 JS - 2 log 2, which on disjoint supports is the constant 0: the better the "
+        "discriminator, the less the generator's cost changes when the generator moves, and the gradient it "
+        "receives goes to zero. With the generator held fixed, training the discriminator longer makes "
         "the saturating gradient fall by orders of magnitude. The -log D trick keeps a gradient but, as "
         "Arjovsky and Bottou show, an unstable one. A WGAN critic's gradient does not vanish.",
     "critic-vs-discriminator":
@@ -174,11 +175,12 @@ def _verdict(section: dict) -> str:
 def _published_rows(section: dict) -> list[list]:
     rec = section["record"]["result"]
     rows = [[m, f"{k:.1f} / 25", f"{100 * q:.1f}%", "published (PacGAN protocol)"] for m, k, q in rec.get("published") or []]
-    for c in rec.get("cells", []):
-        if c["dataset"] == "25gaussians":
-            rows.append([c["preset"], f"{c['mean']['modes_covered']:.1f} / 25",
-                         f"{100 * c['mean']['high_quality']:.1f}%", f"ours, {len(c['seeds'])} seed(s), "
-                                                                      f"{rec['steps']} steps"])
+    ours = [c for c in rec.get("cells", []) if c["dataset"] == "25gaussians"]
+    if not ours:
+        rows.append(["(ours)", "-", "-", "the 25-gaussian grid was not run at this scale"])
+    for c in ours:
+        rows.append([c["preset"], f"{c['mean']['modes_covered']:.1f} / 25", f"{100 * c['mean']['high_quality']:.1f}%",
+                     f"ours, {len(c['seeds'])} seed(s), {rec['steps']} steps"])
     return rows
 
 
@@ -236,7 +238,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .claim { font-size: 1.05em; border-left: 4px solid #3b7dd8; padding: 4px 12px; background: #f4f8fd; margin: 0.6em 0; }
 .paper { color: #4a5560; font-size: 0.95em; }
 figure { margin: 1em 0; }
-figure img { width: 100%; height: auto; border: 1px solid #e3e6ea; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e3e6ea; display: block; margin: 0 auto; }
 code { font-size: 0.9em; background: #f2f4f6; padding: 1px 4px; border-radius: 3px; }
 .caveat { color: #4a5560; font-size: 0.95em; }
 .cmd { color: #4a5560; font-size: 0.9em; }
