@@ -5,8 +5,10 @@ Usage: ``earthmover study NAME [--out DIR] [--seed S] [--quick] [--threads N]``;
 DIR/index.md (see :mod:`earthmover.studies.report`).
 
 The studies (see :mod:`earthmover.studies`): parallel-lines, vanishing-gradients,
-clipping-vs-penalty, duality, critic-vs-discriminator. ``--quick`` runs the small version (seconds) that the tests use; the
-full versions take from seconds to about a minute of CPU.
+critic-vs-discriminator, duality, clipping-vs-penalty, critic-tracks-quality, mode-collapse,
+architecture-robustness. ``--quick`` runs the small version: seconds for the first five (the
+tests use them), minutes for the three that train GANs. The full versions take from seconds to
+hours of CPU (see the README).
 
 NAME.json is strict JSON: ``{"study", "seed", "quick", "seconds", "claim", "paper", "verdict",
 "checks", "result"}`` with the study's numbers under "result" and each threshold its claim sets
@@ -68,7 +70,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
     from earthmover.studies.common import format_table
 
-    load_study(args.name)
+    if args.name != "all":
+        load_study(args.name)
     output_dir(args.out, "--out")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
