@@ -52,6 +52,7 @@ def test_least_squares_values():
     approx(O.least_squares_critic_loss(REAL, FAKE, a, b), expected)
     approx(O.least_squares_critic_loss(REAL, FAKE), 0.5 * (0 + 2.25 + 1) / 3 + 0.5 * (0.04 + 1 + 9) / 3)
     approx(O.least_squares_generator_loss(FAKE, c), 0.5 * mean([(f - c) ** 2 for f in FAKE.tolist()]))
+    approx(O.least_squares_generator_loss(FAKE), 0.5 * (0.64 + 4.0 + 4.0) / 3)  # default c = 1
 
 
 def test_wasserstein_and_hinge_values():
@@ -66,6 +67,8 @@ def test_energy_critic_with_margin():
     real_e = torch.tensor([0.5, 1.5], dtype=torch.float64)
     fake_e = torch.tensor([4.0, 12.0], dtype=torch.float64)
     approx(O.energy_critic_loss(real_e, fake_e, margin=10.0), 1.0 + (6.0 + 0.0) / 2)
+    # the default margin is the preset's, in per-element energy units
+    approx(O.energy_critic_loss(real_e, torch.tensor([0.25, 3.0], dtype=torch.float64)), 1.0 + (0.75 + 0.0) / 2)
 
 
 def test_pulling_away_term_equals_direct_double_loop():
@@ -82,6 +85,10 @@ def test_pulling_away_term_equals_direct_double_loop():
     # identical codes: every cosine is 1; orthogonal codes: 0
     approx(O.pulling_away_term(torch.ones(4, 3)), 1.0, tol=1e-6)
     approx(O.pulling_away_term(torch.eye(3)), 0.0, tol=1e-12)
+    # two codes: the one pair's cos^2 (1/2 at 45 degrees); one code: nothing to repel, a 0-dim zero
+    approx(O.pulling_away_term(torch.tensor([[1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)), 0.5)
+    single = O.pulling_away_term(torch.ones(1, 3))
+    assert single.shape == () and float(single) == 0.0
 
 
 def test_loss_sensitive_values():
@@ -94,6 +101,7 @@ def test_loss_sensitive_values():
     # E L(x) + lam E relu(Delta + L(x) - L(x~)) = 0.75 + 2 * mean(relu(0.3), relu(-0.5))
     approx(O.loss_sensitive_critic_loss(real_l, fake_l, margin, lam=2.0), 0.75 + 2 * (0.3 + 0.0) / 2)
     approx(O.loss_sensitive_generator_loss(fake_l), 2.1)
+    approx(O.loss_sensitive_critic_loss(real_l, fake_l, margin), 0.75 + (0.3 + 0.0) / 2)  # default lambda = 1
 
 
 @pytest.mark.parametrize("fn", [
@@ -303,6 +311,38 @@ def test_loss_sensitive_margin_is_of_order_one_on_toy_and_image_data():
     assert 0.5 <= image <= 5.0, image
 
 
+def test_each_objective_class_returns_its_pure_functions_under_their_names():
+    """The loop sums and logs the terms by name: the critic's term is "critic", the generator's
+    "generator", each the family's pure function with the class's own parameters."""
+    real = O.Scored(torch.zeros(3, 2), CriticOutput(REAL))
+    fake = O.Scored(torch.ones(3, 2), CriticOutput(FAKE))
+    expected = {
+        O.Minimax(): (O.minimax_critic_loss(REAL, FAKE), O.minimax_generator_loss(FAKE)),
+        O.NonSaturating(): (O.minimax_critic_loss(REAL, FAKE), O.non_saturating_generator_loss(FAKE)),
+        O.LeastSquares(a=-1.0, b=0.5, c=0.25): (O.least_squares_critic_loss(REAL, FAKE, -1.0, 0.5),
+                                                O.least_squares_generator_loss(FAKE, 0.25)),
+        O.Wasserstein(): (O.wasserstein_critic_loss(REAL, FAKE), O.wasserstein_generator_loss(FAKE)),
+        O.Hinge(): (O.hinge_critic_loss(REAL, FAKE), O.wasserstein_generator_loss(FAKE)),
+        O.EnergyBased(margin=2.5, pt_weight=0.0): (O.energy_critic_loss(REAL, FAKE, 2.5), FAKE.mean()),
+    }
+    for obj, (critic, generator) in expected.items():
+        d, g = obj.critic_loss(real, fake), obj.generator_loss(fake)
+        assert list(d) == ["critic"] and list(g) == ["generator"], obj
+        approx(d["critic"], float(critic))
+        approx(g["generator"], float(generator))
+    # parameters that change the value (not the defaults): a, b, c and the margin are really used
+    assert float(O.LeastSquares(a=-1.0, b=0.5).critic_loss(real, fake)["critic"]) != float(O.LeastSquares().critic_loss(real, fake)["critic"])
+
+
+def test_critic_gap_is_mean_real_minus_mean_fake():
+    approx(O.critic_gap(REAL, FAKE), mean(REAL.tolist()) - mean(FAKE.tolist()))
+    approx(O.critic_gap(REAL, FAKE), 2.5 / 3 - 2.2 / 3)
+
+
 def test_unknown_objective_suggests_the_nearest():
     with pytest.raises(EarthmoverError, match="did you mean 'wasserstein'"):
         O.make_objective("wasserstien")
+    with pytest.raises(EarthmoverError) as info:
+        O.make_objective("zzz")  # nothing close: no suggestion
+    assert str(info.value) == ("unknown objective 'zzz'; expected one of minimax, non-saturating, least-squares, "
+                               "wasserstein, hinge, energy, loss-sensitive")

@@ -68,7 +68,13 @@ def test_interpolation_coefficient_is_drawn_per_sample():
     assert torch.all(eps == eps[:, :1])  # one coefficient within a sample
     assert eps[:, 0].unique().numel() == 64  # a different one for each sample
     # x^ = eps x + (1 - eps) x~ with eps the generator's own uniform draws, in order
-    assert torch.equal(eps[:, 0], torch.rand(64, generator=torch.Generator().manual_seed(0)))
+    drawn = torch.rand(64, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(eps[:, 0], drawn)
+    real, fake = torch.randn(64, 3, dtype=torch.float64), torch.randn(64, 3, dtype=torch.float64)
+    x_hat = P.interpolate(real, fake, torch.Generator().manual_seed(0))
+    assert x_hat.dtype == torch.float64
+    e = drawn.double()[:, None]
+    assert torch.allclose(x_hat, e * real + (1 - e) * fake, rtol=0, atol=1e-15)
 
 
 def test_zero_gradient_gives_no_nan():
@@ -140,27 +146,119 @@ def test_consistency_term_exact_value_on_a_critic_with_known_passes():
     (d score)^2 + 0.1 x mean_k (d feature_k)^2, then weight x E max(0, term - margin)."""
 
     class TwoPasses(nn.Module):
-        def __init__(self):
+        def __init__(self, with_features=True):
             super().__init__()
             self.calls = 0
-            self.scores = [torch.tensor([1.0, 0.5, 0.0]), torch.tensor([0.0, 0.0, 0.0])]
-            self.features = [torch.tensor([[2.0, 0.0], [0.0, 0.0], [0.0, 20.0 ** 0.5]]),
-                             torch.zeros(3, 2)]
+            self.scores = [torch.tensor([0.0, 0.5, 0.0]), torch.tensor([2.0, 0.0, 0.0])]
+            self.features = [torch.tensor([[2.0, 0.0], [0.0, 0.0], [0.0, 20.0 ** 0.5]]), torch.zeros(3, 2)]
+            if not with_features:
+                self.features = [None, None]
 
         def forward(self, x):
             i, self.calls = self.calls, self.calls + 1
             return CriticOutput(self.scores[i], self.features[i])
 
-    # squared score differences (1, 0.25, 0); mean squared feature differences (2, 0, 10)
-    # term = (1.2, 0.25, 1.0); minus margin 0.5 and clamped: (0.7, 0, 0.5); mean 0.4; times weight 2
+    # squared score differences (4, 0.25, 0); mean squared feature differences (2, 0, 10)
+    # term = (4.2, 0.25, 1.0); minus margin 0.5 and clamped: (3.7, 0, 0.5); mean 1.4; times weight 2
     critic = TwoPasses()
     ct = P.consistency_term(critic, torch.zeros(3, 2), weight=2.0, margin=0.5)
     assert critic.calls == 2
-    assert float(ct) == pytest.approx(0.8, rel=1e-6)
-    # without features only the score part: (1, 0.25, 0) -> (0.5, 0, 0), mean 1/6, times 2
-    critic = TwoPasses()
-    critic.features = [None, None]
-    assert float(P.consistency_term(critic, torch.zeros(3, 2), weight=2.0, margin=0.5)) == pytest.approx(1 / 3, rel=1e-6)
+    assert float(ct.detach()) == pytest.approx(2.8, rel=1e-6)
+    # without features only the score part: (4, 0.25, 0) -> (3.5, 0, 0), mean 7/6, times 2
+    assert float(P.consistency_term(TwoPasses(False), torch.zeros(3, 2), weight=2.0, margin=0.5).detach()) == pytest.approx(7 / 3, rel=1e-6)
+    # the defaults are the CT-GAN paper's: lambda_2 = 2, M' = 0
+    assert float(P.consistency_term(TwoPasses(), torch.zeros(3, 2)).detach()) == pytest.approx(2 * (4.2 + 0.25 + 1.0) / 3, rel=1e-6)
+
+
+def test_per_sample_draws_take_the_samples_dtype_and_broadcast_shape():
+    eps = P.uniform_per_sample(torch.zeros(4, 3, 2, dtype=torch.float64), torch.Generator().manual_seed(0))
+    assert eps.shape == (4, 1, 1) and eps.dtype == torch.float64
+    assert torch.equal(eps.flatten(), torch.rand(4, generator=torch.Generator().manual_seed(0)).double())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_draws_come_from_a_generator_on_the_samples_device():
+    """A run on a GPU draws from a CUDA generator: the draws are made on its device, not the CPU."""
+    g = torch.Generator(device="cuda").manual_seed(0)
+    real, fake = torch.randn(8, 2, device="cuda"), torch.randn(8, 2, device="cuda")
+    assert P.uniform_per_sample(real, g).device.type == "cuda"
+    assert P.interpolate(real, fake, g).device.type == "cuda"
+    assert P.perturb_near_data(real, g).device.type == "cuda"
+
+
+def test_near_data_points_are_the_generators_draws_in_order():
+    """x_p = x + 0.5 std(x) u (u elementwise, drawn first), x^ = x + alpha (x_p - x) (alpha per sample, drawn next),
+    all from the given generator, in the data's dtype."""
+    real = 3.0 * torch.randn(16, 2, dtype=torch.float64)  # std far from 1
+    pts = P.perturb_near_data(real, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    u = torch.rand(16, 2, generator=g).double()
+    alpha = torch.rand(16, 1, generator=g).double()
+    assert pts.dtype == torch.float64
+    assert torch.allclose(pts, real + alpha * 0.5 * real.std() * u, rtol=0, atol=1e-12)
+
+
+def test_near_data_penalty_and_dragan_are_exact_on_a_known_critic():
+    """With D = 0.5 ||x||^2 the gradient norm at x^ is ||x^||: the near-data penalty and DRAGAN are
+    weight x E (||x^_i|| - 1)^2 at the points drawn from the generator."""
+    real = 2.0 * torch.randn(12, 3)
+    x_hat = P.perturb_near_data(real, torch.Generator().manual_seed(3))
+    raw = float(((x_hat.norm(dim=1) - 1.0) ** 2).mean())
+    fake = torch.randn(12, 3)
+    near = P.gradient_penalty(HalfSquare(), real, fake, weight=3.0, points="near-data", generator=torch.Generator().manual_seed(3))
+    assert float(near.detach()) == pytest.approx(3.0 * raw, rel=1e-5)
+    dragan = P.dragan_penalty(HalfSquare(), real, weight=3.0, generator=torch.Generator().manual_seed(3))
+    assert float(dragan.detach()) == pytest.approx(3.0 * raw, rel=1e-5)
+    # the paper's lambda = 10 is the default
+    assert float(P.dragan_penalty(HalfSquare(), real, generator=torch.Generator().manual_seed(3)).detach()) == pytest.approx(10 * raw, rel=1e-5)
+    with pytest.raises(ValueError, match="points must be 'between' or 'near-data', got 'nowhere'"):
+        P.gradient_penalty(HalfSquare(), real, fake, points="nowhere")
+
+
+def test_r1_r2_default_gamma_is_ten():
+    real, fake = torch.randn(10, 3), torch.randn(10, 3)
+    assert float(P.r1_penalty(HalfSquare(), real).detach()) == pytest.approx(5.0 * float(real.pow(2).sum(1).mean()), rel=1e-5)
+    assert float(P.r2_penalty(HalfSquare(), real, fake).detach()) == pytest.approx(5.0 * float(fake.pow(2).sum(1).mean()), rel=1e-5)
+
+
+class SpyScaler:
+    """A GradScaler stand-in that records what the penalty asks of it (scale s = 256)."""
+
+    def __init__(self):
+        self.scaled, self.s = 0, 256.0
+
+    def is_enabled(self):
+        return True
+
+    def scale(self, t):
+        self.scaled += 1
+        return t * self.s
+
+    def get_scale(self):
+        return self.s
+
+
+def test_mixed_precision_recipe_scales_before_grad_and_unscales_after():
+    """PyTorch's AMP recipe for gradient penalties: the scores are scaled before autograd.grad and the
+    gradient unscaled after, so the penalty equals the unscaled one and still reaches the weights."""
+    w = torch.tensor([3.0, 4.0])
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    assert torch.allclose(P.critic_input_gradient(Linear(w), real, scaler=scaler), w.expand(6, 2))
+    critic = Linear(w.clone())
+    gp = P.gradient_penalty(critic, real, fake, weight=10.0, scaler=scaler)
+    assert float(gp.detach()) == pytest.approx(10.0 * 16.0, rel=1e-5)
+    gp.backward()  # the unscaled gradient keeps its graph
+    assert torch.allclose(critic.w.grad, 16.0 * w, rtol=1e-4)
+    # every penalty that takes a gradient hands the scaler on
+    for name, fn in [("gp", lambda s: P.gradient_penalty(Linear(w), real, fake, scaler=s)),
+                     ("near-data", lambda s: P.gradient_penalty(Linear(w), real, fake, points="near-data", scaler=s)),
+                     ("dragan", lambda s: P.dragan_penalty(Linear(w), real, scaler=s)),
+                     ("r1", lambda s: P.r1_penalty(Linear(w), real, scaler=s)),
+                     ("r2", lambda s: P.r2_penalty(Linear(w), real, fake, scaler=s))]:
+        spy = SpyScaler()
+        fn(spy)
+        assert spy.scaled == 1, name
 
 
 def test_gradient_penalty_gradient_reaches_the_critic_parameters():
