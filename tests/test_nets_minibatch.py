@@ -10,6 +10,7 @@ from earthmover.nets.dcgan import DCGANCritic
 from earthmover.nets.minibatch import (MinibatchDiscrimination, MinibatchStdDev, add_minibatch_layer, couples_samples,
                                        make_minibatch_layer)
 from earthmover.nets.mlp import MLPCritic
+from earthmover.nets.resnet import ResNetCritic
 
 
 def test_minibatch_discrimination_against_hand_values():
@@ -46,6 +47,11 @@ def test_output_shapes():
     assert out.score.shape == (4,) and out.features.shape == (4, 16 * 7 * 7 + 6)
     out = add_minibatch_layer(MLPCritic(2, 16, 2), "stddev")(torch.randn(8, 2))
     assert out.score.shape == (8,) and out.features.shape == (8, 17)
+    resnet = add_minibatch_layer(ResNetCritic(32, 3, 8), "stddev")     # a critic with a features() method
+    out = resnet(torch.randn(4, 3, 32, 32))
+    assert out.score.shape == (4,) and out.features.shape == (4, 9)
+    out.score.sum().backward()   # every parameter is used (DistributedDataParallel requires it)
+    assert all(p.grad is not None for p in resnet.parameters())
 
 
 @pytest.mark.parametrize("kind", ["discrimination", "stddev"])
@@ -78,6 +84,7 @@ def test_minibatch_stddev_couples_only_within_a_group():
 def test_couples_samples_names_the_layers_that_do():
     assert couples_samples(MLPCritic(2, 8, 1)) == []
     assert couples_samples(add_minibatch_layer(MLPCritic(2, 8, 1), "stddev")) == ["layer"]
+    assert couples_samples(add_minibatch_layer(ResNetCritic(32, 3, 8), "discrimination", num_kernels=4)) == ["layer"]
     assert couples_samples(DCGANCritic(28, 1, 8, norm="batch")) == ["body.3"]
     assert couples_samples(nn.Sequential(MinibatchDiscrimination(2, 2, 2))) == ["0"]
     # the attribute the builder's batch-statistics guard reads
@@ -89,7 +96,7 @@ def test_errors_name_the_fix():
         MinibatchStdDev(4)(torch.randn(6, 2))
     with pytest.raises(EarthmoverError, match="model.minibatch"):
         make_minibatch_layer("batch", 4)
-    with pytest.raises(EarthmoverError, match="no `body`"):
+    with pytest.raises(EarthmoverError, match="no `features`"):
         add_minibatch_layer(nn.Linear(2, 1), "stddev")
     with pytest.raises(EarthmoverError, match="expects 4 features"):
         MinibatchDiscrimination(4)(torch.randn(3, 5))

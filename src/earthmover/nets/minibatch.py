@@ -98,21 +98,29 @@ def make_minibatch_layer(kind: str, in_features: int, num_kernels: int = 100, ke
 
 
 class FeatureLayerCritic(nn.Module):
-    """A critic of the ``body`` + ``out`` shape (the mlp and dcgan critics) with a layer between
-    its features and its output: score = out'(layer(body(x))), features = layer(body(x))."""
+    """A critic with a layer between its features and its output: score = out'(layer(f(x))) and
+    features = layer(f(x)), where f is the critic's ``features(x)`` method (the conv and ResNet
+    critics) or its ``body`` (the mlp and dcgan critics), and out' replaces the critic's linear
+    ``out`` with one that also reads the layer's extra features (so no parameter is left unused,
+    which DistributedDataParallel would refuse). A critic that rescales its score after ``out``
+    (the deep ResNet's / 5) loses that rescaling."""
 
     def __init__(self, critic: nn.Module, layer: nn.Module):
         super().__init__()
-        if not isinstance(getattr(critic, "body", None), nn.Module) or not isinstance(getattr(critic, "out", None), nn.Linear):
+        has_features = callable(getattr(critic, "features", None)) and not isinstance(getattr(critic, "features"), nn.Module)
+        if not isinstance(getattr(critic, "out", None), nn.Linear) or not (
+                has_features or isinstance(getattr(critic, "body", None), nn.Module)):
             raise EarthmoverError(
                 f"a minibatch layer goes between a critic's features and its output layer, but {type(critic).__name__} "
-                f"has no `body` and linear `out`; use the mlp or dcgan critic")
-        self.body, self.layer = critic.body, layer
-        self.out = nn.Linear(critic.out.in_features + layer.extra_features, 1)
+                f"has no `features` (or `body`) and linear `out`; use the mlp, dcgan, conv or resnet critics")
+        self._has_features = has_features
+        critic.out = nn.Linear(critic.out.in_features + layer.extra_features, 1)
+        self.critic, self.layer = critic, layer
 
     def forward(self, x: Tensor) -> CriticOutput:
-        h = self.layer(self.body(x).flatten(1))
-        return CriticOutput(score=self.out(h).squeeze(1), features=h)
+        f = self.critic.features(x) if self._has_features else self.critic.body(x)
+        h = self.layer(f.flatten(1))
+        return CriticOutput(score=self.critic.out(h).squeeze(1), features=h)
 
 
 def add_minibatch_layer(critic: nn.Module, kind: str, **options) -> nn.Module:
