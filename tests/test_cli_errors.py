@@ -37,6 +37,8 @@ from pathlib import Path
 #   W/pts.npy, W/pts2.npy 2-D points; W/huge.npy 100000 points; W/strings.npy, W/complex.npy;
 #   W/garbage.npy, W/garbage.npz random bytes; W/badutf8.toml invalid UTF-8
 # Options (fourth item, a dict): "immutable": [paths made chattr +i for the case].
+TINY_ARGS = ["--data", "8gaussians", "--width", "16", "--batch-size", "32", "--run.threads", "1", "--device", "cpu",
+             "--quiet"]
 CASES = [
     # ---------------------------------------------------------------- train: numbers and names
     ("train-steps-0", ["train", "--out", "new", "--steps", "0"], "run.steps = 0 is invalid"),
@@ -74,6 +76,10 @@ CASES = [
     ("train-resume-missing", ["train", "--resume", "nowhere"], "is not a run directory"),
     ("train-resume-file", ["train", "--resume", "file"], "is not a run directory"),
     ("train-resume-steps-below", ["train", "--resume", "run", "--steps", "1"], "pass --steps 3 or more"),
+    ("train-init-missing", ["train", "--out", "new", "--init", "nope.pt"], "--init 'nope.pt' does not exist"),
+    ("train-init-other-arch", ["train", "--out", "new", *TINY_ARGS, "--init", "run8/checkpoints/step_0000002.pt"],
+     "does not fit"),
+    ("train-init-with-resume", ["train", "--resume", "run", "--init", "run/checkpoints/step_0000002.pt"], "--init"),
     ("train-resume-and-out", ["train", "--resume", "run", "--out", "other"], "--out"),
     # ---------------------------------------------------------------- train --resume: what the checkpoint means
     ("resume-optimizer", ["train", "--resume", "run", "--optim.name", "rmsprop"], "optim.name"),
@@ -99,6 +105,7 @@ CASES = [
     ("sample-run-missing", ["sample", "--run", "nowhere"], "is not a run directory"),
     ("sample-run-file", ["sample", "--run", "file"], "is not a run directory"),
     ("sample-checkpoint-missing", ["sample", "--run", "run", "--checkpoint", "nope.pt"], "does not exist"),
+    ("sample-checkpoint-folder", ["sample", "--run", "run", "--checkpoint", "run/checkpoints"], "is a folder"),
     ("sample-checkpoint-garbage", ["sample", "--run", "run", "--checkpoint", "garbage.npy"], "was refused"),
     ("sample-checkpoint-other-arch", ["sample", "--run", "run", "--checkpoint", "run8/checkpoints/step_0000002.pt"],
      "does not fit"),
@@ -118,7 +125,7 @@ CASES = [
     ("fid-n-1", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--n", "1"], "argument --n: 1 is invalid"),
     ("fid-batch-0", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--batch-size", "0"],
      "argument --batch-size: 0 is invalid"),
-    ("fid-device-cuda3", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--device", "cuda:3"], "'cuda:3'"),
+    ("fid-device-cuda3", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--device", "cuda:3"], "--device 'cuda:3'"),
     ("fid-device-bogus", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--device", "tpu7"], "'tpu7'"),
     ("fid-one-image-a", ["fid", "one.npz", "imgs.npz", "--features", "digits"], "set A"),
     ("fid-one-image-b", ["fid", "imgs.npz", "one.npz", "--features", "digits"], "set B"),

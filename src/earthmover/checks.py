@@ -256,6 +256,7 @@ def resolve_device(kind: str, ctx=None, name: str = "run.device"):
     import torch
 
     kind = str(kind)
+    said = f"{name} = {kind!r}" if "." in name else f"{name} {kind!r}"  # a config field, or a flag
     if kind == "auto":
         if torch.cuda.is_available():
             kind = "cuda"
@@ -266,25 +267,25 @@ def resolve_device(kind: str, ctx=None, name: str = "run.device"):
     try:
         device = torch.device(kind)
     except (RuntimeError, ValueError):
-        raise EarthmoverError(f"{name} = {kind!r} is not a device; use cpu, cuda, cuda:N, mps or auto") from None
+        raise EarthmoverError(f"{said} is not a device; use cpu, cuda, cuda:N, mps or auto") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise EarthmoverError(f"{name} = {kind!r} but no CUDA device is available; use --device cpu or auto")
+            raise EarthmoverError(f"{said} but no CUDA device is available; use --device cpu or auto")
         count = torch.cuda.device_count()
         if device.index is None:
             return torch.device("cuda", (ctx.local_rank if ctx is not None else 0) % count)
         if device.index >= count:
             raise EarthmoverError(
-                f"{name} = {kind!r} but this machine has {count} CUDA device{'s' if count != 1 else ''} "
+                f"{said} but this machine has {count} CUDA device{'s' if count != 1 else ''} "
                 f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ''}); pick one of those or --device cpu"
             )
         return device
     if device.type == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise EarthmoverError(f"{name} = {kind!r} but MPS is not available; use --device cpu or auto")
+            raise EarthmoverError(f"{said} but MPS is not available; use --device cpu or auto")
         return device
     if device.type != "cpu":
-        raise EarthmoverError(f"{name} = {kind!r} is not supported; use cpu, cuda, cuda:N, mps or auto")
+        raise EarthmoverError(f"{said} is not supported; use cpu, cuda, cuda:N, mps or auto")
     return device
 
 

@@ -65,6 +65,8 @@ def save_checkpoint(state: dict, path: str | Path, keep: int | None = None) -> P
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """Read a checkpoint safely (weights_only=True); any failure is one clear EarthmoverError."""
     path = Path(path)
+    if path.is_dir():
+        raise EarthmoverError(f"checkpoint {str(path)!r} is a folder; pass a file from a run's checkpoints/ folder")
     if not path.is_file():
         raise EarthmoverError(f"checkpoint {str(path)!r} does not exist; pass a file from a run's checkpoints/ folder")
     try:
