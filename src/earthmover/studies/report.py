@@ -87,6 +87,12 @@ INTRO = (
     "stated before the run: the verdict says whether the claim held here."
 )
 
+QUICK_NOTE = (
+    "This page was made at --quick scale. The studies that train GANs (6-8) then run hundreds of steps "
+    "where the papers ran 10^5: a \"does not hold\" there reports what that budget shows (nothing has "
+    "trained yet), not a refutation; each section states its scale."
+)
+
 MODE_COLLAPSE_CAVEAT = (
     "Published figures on the 25-gaussian grid, PacGAN's protocol (Lin et al. 2018, Table 2): modes "
     "covered of 25 and the share of high-quality samples (within 3 standard deviations of a mode). The "
@@ -193,6 +199,7 @@ def render_markdown(report: dict) -> str:
     lines = ["# Why the Wasserstein GAN exists: the claims, reproduced", "", INTRO, "",
              f"- machine: {env['machine']}", f"- torch {env['torch']}, python {env['python']}, {env['threads']} threads",
              f"- seed {env['seed']}, scale: {env['scale']}", f"- run {env['date']}, {env['seconds']} s in all", "",
+             *([QUICK_NOTE, ""] if env["scale"].startswith("quick") else []),
              "| study | verdict |", "| --- | --- |"]
     lines += [f"| [{t}](#{s['name']}) | **{v}** |" for (t, v), s in zip(_summary_rows(report), report["sections"])]
     for s in report["sections"]:
@@ -269,6 +276,8 @@ def render_html(report: dict) -> str:
                  ("machine", env["machine"]), ("torch", env["torch"]), ("python", env["python"]),
                  ("threads", env["threads"]), ("seed", env["seed"]), ("scale", env["scale"]), ("run", env["date"]),
                  ("time taken", f"{env['seconds']} s"))) + "</div>"]
+    if env["scale"].startswith("quick"):
+        parts.append(f'<p class="caveat">{e(QUICK_NOTE)}</p>')
     rows = [[f'<a href="#{s["name"]}">{e(t)}</a>', _badge(v)] for (t, v), s in zip(_summary_rows(report), report["sections"])]
     parts.append(_table(["study", "verdict"], rows))
     for s in report["sections"]:
