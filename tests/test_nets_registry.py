@@ -88,3 +88,14 @@ def test_unsupported_shapes_and_names_give_one_line_errors(name, shape, message)
 def test_get_architecture_lists_the_choices():
     with pytest.raises(EarthmoverError, match="expected auto or one of mlp, dcgan"):
         get_architecture("nope")
+
+
+def test_mlp_on_images_is_the_4x512_tanh_generator():
+    """Issue 9: `mlp` for images is the WGAN-GP paper's 4-layer 512-unit ReLU generator with a tanh output."""
+    g, c, latent = build_networks("mlp", NetSpec((1, 28, 28)))
+    linears = [m for m in g.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [512] * 4 + [784]
+    x = g(torch.randn(4, latent) * 100)
+    assert x.abs().max() <= 1
+    g, _, _ = build_networks("mlp", NetSpec((2,)))
+    assert [m.out_features for m in g.modules() if isinstance(m, torch.nn.Linear)] == [512] * 3 + [2]

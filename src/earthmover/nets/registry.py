@@ -87,6 +87,8 @@ class Architecture:
     """Default latent size for flat samples."""
     depth: int = 3
     """Default depth, for the architectures that read one."""
+    image_depth: int = 0
+    """Default depth on images, where it differs (0: the same as depth)."""
 
     def check(self, shape: tuple[int, ...]) -> None:
         """Raise a one-line EarthmoverError when this architecture cannot take samples of `shape`."""
@@ -109,7 +111,8 @@ class Architecture:
         """`spec` with the defaults filled in (latent_dim, width, depth), after checking the shape."""
         self.check(spec.sample_shape)
         latent = spec.latent_dim or (self.latent_dim if spec.is_image else self.flat_latent_dim)
-        return replace(spec, latent_dim=latent, width=spec.width or self.width, depth=spec.depth or self.depth)
+        depth = spec.depth or (self.image_depth if spec.is_image and self.image_depth else self.depth)
+        return replace(spec, latent_dim=latent, width=spec.width or self.width, depth=depth)
 
     def build_generator(self, spec: NetSpec) -> tuple[nn.Module, int]:
         spec = self.resolve(spec)
@@ -160,21 +163,23 @@ def build_networks(arch_name: str, spec: NetSpec) -> tuple[nn.Module, nn.Module,
 # ---------------------------------------------------------------------- the built-in architectures
 
 class Reshape(nn.Module):
-    """A flat generator's output viewed as samples of `shape` (the mlp on images)."""
+    """A flat generator's output viewed as samples of `shape` (the mlp on images), squashed to
+    [-1, 1] by tanh when `squash` (images), as the WGAN-GP paper's MLP generator does."""
 
-    def __init__(self, net: nn.Module, shape: tuple[int, ...]):
+    def __init__(self, net: nn.Module, shape: tuple[int, ...], squash: bool = False):
         super().__init__()
-        self.net, self.shape = net, tuple(shape)
+        self.net, self.shape, self.squash = net, tuple(shape), squash
 
     def forward(self, z):
-        return self.net(z).view(-1, *self.shape)
+        x = self.net(z).view(-1, *self.shape)
+        return torch.tanh(x) if self.squash else x
 
 
 def _mlp_generator(spec: NetSpec) -> nn.Module:
     from earthmover.nets.mlp import MLPGenerator
 
     net = MLPGenerator(spec.latent_dim, spec.numel, spec.width, spec.depth)
-    return Reshape(net, spec.sample_shape) if spec.is_image else net
+    return Reshape(net, spec.sample_shape, squash=True) if spec.is_image else net
 
 
 def _mlp_critic(spec: NetSpec) -> nn.Module:
@@ -199,8 +204,9 @@ def _dcgan_critic(spec: NetSpec) -> nn.Module:
 
 
 register(Architecture(
-    "mlp", "fully connected ReLU layers of `width` units, `depth` of them (the WGAN-GP toy networks); any sample shape",
-    _mlp_generator, _mlp_critic, latent_dim=100, width=512, images=True, flat=True, flat_latent_dim=2))
+    "mlp", "fully connected ReLU layers of `width` units, `depth` of them: 3x512 on flat data (the WGAN-GP toy "
+    "networks), 4x512 with a tanh output on images (the WGAN/WGAN-GP MLP generator); any sample shape",
+    _mlp_generator, _mlp_critic, latent_dim=100, width=512, images=True, flat=True, flat_latent_dim=2, image_depth=4))
 register(Architecture(
     "dcgan", "DCGAN convolutions (Radford et al. 2016): batch norm in the generator, strided convolutions in the critic",
     _dcgan_generator, _dcgan_critic, latent_dim=100, width=64, sizes=(28, 32, 64)))
