@@ -19,12 +19,12 @@ def a_config_with_every_section_changed() -> Config:
     config = Config(preset="ct-gan")
     values = {"run.seed": 7, "run.steps": 123, "run.on_nan": "rollback", "run.rollback_lr_factor": 0.25,
               "run.eval_metrics": "fid,kid", "data.name": "mnist", "data.batch_size": 48, "data.image_size": 32,
-              "model.arch": "dcgan", "model.dropout": 0.5, "model.ema": 0.999, "objective.name": "hinge",
+              "model.arch": "dcgan", "model.dropout": 0.5, "model.ema": 0.999, "objective.name": "loss-sensitive",
               "objective.margin_scale": 3e-4, "penalty.gp": 10.0, "penalty.gp_one_sided": True, "penalty.consistency": 2.0,
               "constraint.spectral_norm": True, "optim.lr_d": 3.3e-4, "optim.beta2": 0.99, "optim.lr_decay": "linear"}
     for dotted, value in values.items():
         config.set(dotted, value)
-    return config
+    return validate(config)
 
 
 def test_toml_round_trip_is_exact(tmp_path):
@@ -37,9 +37,17 @@ def test_toml_round_trip_is_exact(tmp_path):
     assert again.optim.lr_d == 3.3e-4 and isinstance(again.run.rollback_lr_factor, float)
     assert again.penalty.gp_one_sided is True and again.run.seed == 7
     assert Config.from_dict(load_toml(path)).to_toml() == path.read_text()  # a fixed point
-    # every field is in the file, so the file alone reproduces the run
+    # every field the run uses is in the file (and every penalty and constraint switch, off ones
+    # too), so the file alone reproduces the run, laid over any preset; nothing else is
     file_fields = {f"{s}.{k}" for s, table in load_toml(path).items() if isinstance(table, dict) for k in table}
-    assert file_fields == set(all_fields())
+    assert file_fields == set(config.applicable())
+    assert {"objective.margin_scale", "objective.lam", "penalty.gp_one_sided", "penalty.consistency_margin",
+            "penalty.r1", "constraint.clip"} <= file_fields
+    assert not file_fields & {"objective.margin", "objective.a", "penalty.dragan_target"}
+    assert Config.from_preset("wgan", **{"penalty.gp": 0}) != Config.from_preset("wgan", **{"penalty.gp": 1})
+    # laid over another preset (whose penalty this run switched off), the file still gives this run
+    other = Config("r1").apply(load_toml(path))
+    assert other.to_dict() == {**config.to_dict(), "preset": "ct-gan"}
 
 
 def test_a_runs_config_toml_reproduces_its_losses(tmp_path):

@@ -45,7 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _preload_plugins(argv: list[str]) -> None:
+    """Plug-in modules register entries whose parameters become flags: import the ones named by
+    --plugins (and $EARTHMOVER_PLUGINS) before the parser is built."""
+    from earthmover.registry import load_plugins
+
+    names = [a.partition("=")[2] if "=" in a else (argv[i + 1] if i + 1 < len(argv) else "")
+             for i, a in enumerate(argv) if a == "--plugins" or a.startswith("--plugins=")]
+    load_plugins(",".join(names))
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        _preload_plugins(argv)
+    except EarthmoverError as exc:
+        print(f"earthmover: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

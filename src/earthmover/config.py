@@ -1,9 +1,19 @@
-"""One run's configuration: dataclasses, TOML in and out, overrides, validation.
+"""One run's configuration: sections of declared parameters, TOML in and out, overrides, validation.
 
-Precedence, lowest first: the field defaults here < the preset named by
-``preset`` (see :mod:`earthmover.presets`) < a TOML config file < CLI flags.
-The resolved configuration is written into the run directory as ``config.toml``;
-``earthmover train --config that/config.toml`` reproduces the run.
+Precedence, lowest first: the field defaults here < the preset named by ``preset``
+(see :mod:`earthmover.presets`) < a TOML config file < CLI flags. ``Config(preset)`` is the
+defaults with the preset applied (``Config()`` is the quickstart run that ``earthmover train``
+trains); :meth:`Config.apply` lays each further source on top. That is the one place where
+"a preset, then overrides" is written.
+
+The sections ``run``, ``data``, ``model`` and ``optim`` are dataclasses below. The sections
+``objective``, ``penalty``, ``constraint`` and ``head`` are derived from the registered plug-ins
+(:mod:`earthmover.registry`): each parameter an entry declares is a field, with its range and
+doc, so validation, ``--help`` and TOML need no edit when an entry is added.
+
+The resolved configuration is written into the run directory as ``config.toml``: every field
+that the run uses (and every penalty/constraint switch, off ones included), so the file alone
+reproduces the run. ``earthmover train --config that/config.toml`` does.
 
 Every field can be set from the command line as ``--section.field VALUE``
 (for example ``--optim.lr-d 2e-4`` or ``--penalty.gp 10``); the most common
@@ -12,206 +22,315 @@ have short forms (``--steps``, ``--seed``, ``--data``, ``--batch-size``, ...).
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import os
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from earthmover.errors import EarthmoverError
+from earthmover import registry
+from earthmover.errors import EarthmoverError, did_you_mean, unknown
+from earthmover.presets import PRESETS, preset_values
+from earthmover.registry import Param, field_params, param
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
+registry.load_builtins()
+
+DEFAULT_PRESET = "quickstart"
+
 
 @dataclass
 class RunConfig:
-    seed: int = 0
-    steps: int = 2000
-    """Total generator steps of the run (also when resuming)."""
-    device: str = "auto"
-    """auto | cpu | cuda | mps"""
-    amp: str = "none"
-    """none | bf16 | fp16 (fp16 uses a grad scaler); CUDA only."""
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    on_nan: str = "stop"
-    """stop | rollback: on a non-finite loss, stop (keeping the last good checkpoint) or roll back to it and continue with the learning rates times rollback_lr_factor."""
-    rollback_lr_factor: float = 0.5
-    eval_every: int = 0
-    """Evaluate metrics on the EMA generator every N steps (0 = only at the end for toy data)."""
-    eval_metrics: str = ""
-    """Comma-separated metrics for image data during training, e.g. "fid,kid" (uses the digit features)."""
-    eval_n: int = 2000
-    measure_n: int = 2500
-    """Samples for the toy measures (modes, high quality, EMD to data) at the end of a run."""
-    threads: int = 0
-    """torch CPU threads (0 = PyTorch's default)."""
+    seed: int = param(0, "The run's seed: initialization, data, latents and penalty points all follow from it", min=0)
+    steps: int = param(2000, "Total generator steps of the run (also when resuming)", min=1)
+    device: str = param("auto", "auto | cpu | cuda | mps", choices=("auto", "cpu", "cuda", "mps"))
+    amp: str = param("none", "Mixed precision: none | bf16 | fp16 (fp16 uses a grad scaler); CUDA only",
+                     choices=("none", "bf16", "fp16"))
+    log_every: int = param(50, "Log losses every N steps", min=1)
+    sample_every: int = param(500, "Draw a snapshot (and toy measures) every N steps", min=1)
+    checkpoint_every: int = param(1000, "Write a checkpoint every N steps", min=1)
+    keep_checkpoints: int = param(3, "Keep the newest N checkpoints", min=1)
+    on_nan: str = param("stop", "On a non-finite loss: stop (keeping the last good checkpoint) or rollback to it and "
+                                "continue with the learning rates times rollback_lr_factor", choices=("stop", "rollback"))
+    rollback_lr_factor: float = param(0.5, "Learning-rate factor applied at each rollback", above=0.0, below=1.0)
+    eval_every: int = param(0, "Evaluate metrics on the EMA generator every N steps (0 = only at the end)", min=0)
+    eval_metrics: str = param("", 'Comma-separated metrics for image data during training, e.g. "fid,kid" (digit features)')
+    eval_n: int = param(2000, "Samples for image metrics", min=1)
+    measure_n: int = param(2500, "Samples for the toy measures (modes, high quality, EMD to data) at the end of a run", min=1)
+    threads: int = param(0, "torch CPU threads (0 = PyTorch's default)", min=0)
 
 
 @dataclass
 class DataConfig:
-    name: str = "25gaussians"
-    """A toy distribution (8gaussians, 25gaussians, swissroll, ring, checkerboard, parallel-lines) or an image source (mnist, digits, a .npz/.npy/IDX path, an image folder, torchvision:NAME, a URL)."""
-    batch_size: int = 256
-    """The global batch (split across processes under torchrun)."""
-    image_size: int = 0
-    """Resize images to this side (0 = the data's own)."""
-    channels: int = 0
-    """Convert images to 1 or 3 channels (0 = the data's own)."""
-    limit: int = 0
-    """Use only the first N images (0 = all)."""
-    skip_bad: bool = False
-    """Image folders: skip unreadable files and say how many (false = stop at the first, naming it)."""
+    name: str = param("25gaussians", "A toy distribution (8gaussians, 25gaussians, swissroll, ring, checkerboard, "
+                                     "parallel-lines) or an image source (mnist, digits, a .npz/.npy/IDX path, an image "
+                                     "folder, torchvision:NAME, a URL)")
+    batch_size: int = param(256, "The global batch (split across processes under torchrun)", min=1)
+    image_size: int = param(0, "Resize images to this side (0 = the data's own)", min=0)
+    channels: int = param(0, "Convert images to 1 or 3 channels (0 = the data's own)", choices=(0, 1, 3),
+                          expected="0 (the data's own), 1 or 3")
+    limit: int = param(0, "Use only the first N images (0 = all)", min=0)
+    skip_bad: bool = param(False, "Image folders: skip unreadable files and say how many (false = stop at the first, "
+                                  "naming it)")
 
 
 @dataclass
 class ModelConfig:
-    arch: str = "auto"
-    """auto (mlp for toy data, dcgan for images) or a name in earthmover.nets.registry.ARCHITECTURES:
-    mlp, dcgan, wgan-gp-mnist, resnet, fig2-baseline, fig2-constant-filters, fig2-mlp-g, fig2-no-norm,
-    fig2-gated, fig2-tanh, fig2-resnet"""
-    latent_dim: int = 0
-    """0 = auto: 2 for toy data, 100 for images."""
-    width: int = 0
-    """Hidden units (mlp) or base channels (dcgan); 0 = auto: 512 and 64."""
-    depth: int = 0
-    """Hidden layers of the mlp, weight layers of fig2-resnet; 0 = the architecture's default (3, 101)."""
-    critic_norm: str = "none"
-    """none | layer | batch (batch couples samples: not with gradient penalties)."""
-    dropout: float = 0.0
-    """Dropout in the critic (the consistency term needs it)."""
-    ema: float = 0.0
-    """Decay of the exponential moving average of the generator weights (0 = off)."""
+    arch: str = param("auto", "auto (mlp for toy data, dcgan for images) or a registered architecture "
+                              "(earthmover.nets.registry.ARCHITECTURES)", choices=lambda: ("auto", *_architectures()))
+    latent_dim: int = param(0, "0 = auto: 2 for toy data, 100 for images", min=0)
+    width: int = param(0, "Hidden units (mlp) or base channels (dcgan); 0 = auto: 512 and 64", min=0)
+    depth: int = param(0, "Hidden layers of the mlp, weight layers of fig2-resnet; 0 = the architecture's default "
+                          "(3, 101)", min=0)
+    critic_norm: str = param("none", "none | layer | batch (batch couples samples: not with penalties)",
+                             choices=("none", "layer", "batch"))
+    dropout: float = param(0.0, "Dropout in the critic (the consistency term needs it)", min=0.0, below=1.0)
+    ema: float = param(0.0, "Decay of the exponential moving average of the generator weights (0 = off)", min=0.0, below=1.0)
 
 
-@dataclass
-class ObjectiveConfig:
-    name: str = "wasserstein"
-    """minimax | non-saturating | least-squares | wasserstein | hinge | energy | loss-sensitive"""
-    margin: float = 1.0
-    """EBGAN's margin m, in the energy's units (squared reconstruction error per element)."""
-    pt_weight: float = 0.1
-    """EBGAN's pulling-away term weight."""
-    a: float = 0.0
-    b: float = 1.0
-    c: float = 1.0
-    lam: float = 1.0
-    """Loss-sensitive GAN's lambda."""
-    margin_scale: float = 2.4576
-    """Loss-sensitive GAN's Delta = margin_scale x mean absolute difference per element."""
+def _architectures() -> list[str]:
+    from earthmover.nets.registry import ARCHITECTURES
 
-
-@dataclass
-class PenaltyConfig:
-    gp: float = 0.0
-    """Gradient penalty weight lambda (0 = off)."""
-    gp_target: float = 1.0
-    gp_one_sided: bool = False
-    gp_points: str = "between"
-    """between (real and fake) | near-data"""
-    r1: float = 0.0
-    r2: float = 0.0
-    dragan: float = 0.0
-    consistency: float = 0.0
-    """CT-GAN's lambda_2 (0 = off)."""
-    consistency_margin: float = 0.0
-    every: int = 1
-    """Lazy regularization: apply the penalties every k critic steps, scaled by k."""
-
-
-@dataclass
-class ConstraintConfig:
-    clip: float = 0.0
-    """Clip every critic weight to [-c, c] after each critic step (0 = off)."""
-    spectral_norm: bool = False
+    return list(ARCHITECTURES)
 
 
 @dataclass
 class OptimConfig:
-    name: str = "adam"
-    """adam | rmsprop"""
-    lr_g: float = 1e-4
-    lr_d: float = 1e-4
-    beta1: float = 0.0
-    beta2: float = 0.9
-    n_critic: int = 5
-    lr_decay: str = "none"
-    """none | linear (to 0 at the last step)."""
+    name: str = param("adam", "adam | rmsprop", choices=("adam", "rmsprop"))
+    lr_g: float = param(1e-4, "Generator learning rate", above=0.0, expected="a learning rate > 0")
+    lr_d: float = param(1e-4, "Critic learning rate", above=0.0, expected="a learning rate > 0")
+    beta1: float = param(0.0, "Adam beta1", min=0.0, below=1.0)
+    beta2: float = param(0.9, "Adam beta2", min=0.0, below=1.0)
+    n_critic: int = param(5, "Critic steps per generator step", min=1)
+    lr_decay: str = param("none", "none | linear (to 0 at the last step)", choices=("none", "linear"))
 
 
 @dataclass
+class _ObjectiveOwn:
+    name: str = param("wasserstein", "The objective (registered objectives)")
+
+
+@dataclass
+class _PenaltyOwn:
+    every: int = param(1, "Lazy regularization: apply the penalties every k critic steps, scaled by k", min=1)
+
+
+@dataclass
+class _Empty:
+    pass
+
+
+STATIC_SECTIONS = {"run": RunConfig, "data": DataConfig, "model": ModelConfig, "optim": OptimConfig}
+PLUGIN_SECTIONS = {"objective": _ObjectiveOwn, "penalty": _PenaltyOwn, "constraint": _Empty, "head": _Empty}
+SECTIONS = ("run", "data", "model", "objective", "penalty", "constraint", "head", "optim")
+
+# Every config.toml written before plug-ins declared their own parameters lists every field, and
+# these with the values below whatever the run used. A parameter of an entry the run does not use
+# is an error, except with its default or these values, so such files still load as they were meant.
+_LEGACY_VALUES = {"objective.margin": 10.0, "objective.pt_weight": 0.1, "objective.a": 0.0, "objective.b": 1.0,
+                  "objective.c": 1.0, "objective.lam": 1.0, "objective.margin_scale": 2e-4, "penalty.gp_target": 1.0,
+                  "penalty.gp_one_sided": False, "penalty.gp_points": "between", "penalty.consistency_margin": 0.0}
+
+
+class PluginSection:
+    """A config section made of the registered entries' parameters (plus the section's own
+    fields). Attribute access reads a field (its default when never set)."""
+
+    def __init__(self, section: str):
+        object.__setattr__(self, "_section", section)
+        object.__setattr__(self, "_values", {})
+
+    @property
+    def registry(self) -> registry.Registry:
+        return registry.REGISTRIES[self._section]
+
+    def params(self) -> dict[str, Param]:
+        """key -> Param: the section's own fields, then each entry's, in registration order."""
+        out = {p.key: p for p in field_params(self._section, PLUGIN_SECTIONS[self._section])}
+        for name in self.registry:
+            for p in self.registry.params(name):
+                if p.key in out and out[p.key].owners:  # an objective field shared by two objectives
+                    p = dataclasses.replace(out[p.key], owners=out[p.key].owners + p.owners)
+                out[p.key] = p
+        return out
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        params = self.params()
+        if key not in params:
+            raise AttributeError(f"config section {self._section!r} has no field {key!r}"
+                                 f"{did_you_mean(key, params)}")
+        return self._values.get(key, params[key].default)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        params = self.params()
+        if key not in params:
+            raise EarthmoverError(f"unknown config field {self._section}.{key!r}{did_you_mean(key, params)}")
+        self._values[key] = params[key].coerce(value)
+
+    def is_set(self, key: str) -> bool:
+        return key in self._values
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, PluginSection) and self._section == other._section and \
+            {k: getattr(self, k) for k in self.params()} == {k: getattr(other, k) for k in other.params()}
+
+    def __repr__(self) -> str:
+        return f"{self._section}({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
+
+    def enabled(self) -> list[str]:
+        """The switched-on entries (penalty, constraint, head sections), in registration order."""
+        out = []
+        for name, cls in self.registry.items():
+            switch = getattr(cls, "switch", None)
+            if switch is not None and getattr(self, name):
+                out.append(name)
+        return out
+
+    def entry_values(self, name: str) -> dict[str, Any]:
+        """The parameters of one entry as its dataclass's keyword arguments."""
+        return {p.attr: getattr(self, p.key) for p in self.registry.params(name)}
+
+    def applicable(self) -> list[str]:
+        """The fields that matter for this run: the section's own; the chosen objective's; every
+        switch (off ones too, so a file laid over any preset is exact) and the parameters of the
+        switched-on entries."""
+        own = [p.key for p in field_params(self._section, PLUGIN_SECTIONS[self._section])]
+        if not self.registry.switched:
+            return own + ([p.key for p in self.registry.params(self.name)] if self.name in self.registry else [])
+        keys = list(own)
+        enabled = set(self.enabled())
+        for name, cls in self.registry.items():
+            for p in self.registry.params(name):
+                if p.switch or name in enabled:
+                    keys.append(p.key)
+        return keys
+
+
 class Config:
-    preset: str = "quickstart"
-    run: RunConfig = field(default_factory=RunConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
-    constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    """A run's configuration: ``Config(preset)`` is the defaults with that preset applied."""
+
+    def __init__(self, preset: str = DEFAULT_PRESET, plugins: str = ""):
+        self.preset = preset
+        self.plugins = ""
+        if plugins:
+            self.load_plugins(plugins)
+        for name, cls in STATIC_SECTIONS.items():
+            setattr(self, name, cls())
+        for name in PLUGIN_SECTIONS:
+            setattr(self, name, PluginSection(name))
+        self.apply(preset_values(preset))
 
     @classmethod
-    def from_preset(cls, name: str = "quickstart", **values) -> "Config":
+    def from_preset(cls, name: str = DEFAULT_PRESET, **values) -> "Config":
         """The library defaults with a preset's values applied, then ``values`` given as
         ``section__field=value`` (e.g. ``Config.from_preset("wgan-gp", data__name="8gaussians")``)."""
-        from earthmover.presets import preset_values
+        return cls(name).apply({key.replace("__", "."): value for key, value in values.items()})
 
-        config = cls(preset=name)
-        for dotted, value in preset_values(name).items():
-            config.set(dotted, value)
-        for key, value in values.items():
-            config.set(key.replace("__", "."), value)
-        return config
+    def apply(self, values: dict[str, Any], source: str = "") -> "Config":
+        """Lay `values` over this config: dotted names ({"optim.lr_d": 2e-4}) or nested tables
+        ({"optim": {"lr_d": 2e-4}}), as a TOML file holds them. Returns self."""
+        try:
+            for key, value in values.items():
+                if key == "preset":
+                    self.preset = registry.coerce("preset", value, str)
+                elif key == "plugins":
+                    self.load_plugins(registry.coerce("plugins", value, str))
+                elif "." in key:
+                    self.set(key, value)
+                elif key in SECTIONS:
+                    if not isinstance(value, dict):
+                        raise EarthmoverError(f"config section {key!r} must be a table of fields, got {value!r}")
+                    for name, v in value.items():
+                        self.set(f"{key}.{name}", v)
+                else:
+                    owners = [f for f in all_fields() if f.split(".", 1)[1] == key.replace("-", "_")]
+                    hint = (f"; did you mean {owners[0]!r} (put it under [{owners[0].split('.')[0]}])?" if owners
+                            else did_you_mean(key, ["preset", "plugins", *SECTIONS]))
+                    raise EarthmoverError(f"unknown config section {key!r}{hint}")
+        except EarthmoverError as exc:
+            if source:
+                raise EarthmoverError(f"in {source}: {exc}") from None
+            raise
+        return self
 
-    # ------------------------------------------------------------------ conversion
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def load_plugins(self, names: str) -> None:
+        """Import plug-in modules (comma-separated) and remember them, so config.toml names them."""
+        loaded = [n for n in self.plugins.split(",") if n]
+        loaded += [n for n in registry.load_plugins(names) if n not in loaded]
+        self.plugins = ",".join(loaded)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Config":
-        config = cls()
-        config.update(data)
-        return config
+    # ------------------------------------------------------------------ fields
+    def section(self, name: str):
+        if name not in SECTIONS:
+            raise EarthmoverError(f"unknown config section {name!r}{did_you_mean(name, SECTIONS)}")
+        return getattr(self, name)
 
-    def update(self, data: dict[str, Any]) -> None:
-        """Set fields from a nested dict ({section: {field: value}}), checking names and types."""
-        for key, value in data.items():
-            if key == "preset":
-                self.preset = _coerce("preset", value, str)
-                continue
-            section = getattr(self, key, None) if key in SECTIONS else None
-            if section is None:
-                owners = [f for f in all_fields() if f.split(".", 1)[1] == key.replace("-", "_")]
-                hint = (f"; did you mean {owners[0]!r} (put it under [{owners[0].split('.')[0]}])?" if owners
-                        else _suggest(key, ['preset', *SECTIONS]))
-                raise EarthmoverError(f"unknown config section {key!r}{hint}")
-            if not isinstance(value, dict):
-                raise EarthmoverError(f"config section {key!r} must be a table of fields, got {value!r}")
-            for name, v in value.items():
-                self.set(f"{key}.{name}", v)
+    def params(self) -> dict[str, Param]:
+        """dotted name -> Param for every field of every section."""
+        out = {}
+        for name in SECTIONS:
+            section = getattr(self, name)
+            ps = section.params().values() if isinstance(section, PluginSection) else field_params(name, type(section))
+            out.update({p.dotted: p for p in ps})
+        return out
 
     def set(self, dotted: str, value: Any) -> None:
         """Set one field by its dotted name, e.g. ``config.set("optim.lr_d", 2e-4)``."""
         section_name, _, name = dotted.partition(".")
         name = name.replace("-", "_")
-        if section_name not in SECTIONS or not name:
-            raise EarthmoverError(f"unknown config field {dotted!r}{_suggest(dotted, all_fields())}")
+        params = self.params()
+        key = f"{section_name}.{name}"
+        if key not in params:
+            raise EarthmoverError(f"unknown config field {dotted!r}{did_you_mean(key, params)}")
+        value = params[key].coerce(value, key)
         section = getattr(self, section_name)
-        types = {f.name: f.type for f in fields(section)}
-        if name not in types:
-            raise EarthmoverError(f"unknown config field {dotted!r}{_suggest(f'{section_name}.{name}', all_fields())}")
-        setattr(section, name, _coerce(dotted, value, _TYPES[types[name]]))
+        if isinstance(section, PluginSection):
+            section._values[name] = value
+        else:
+            setattr(section, name, value)
 
     def get(self, dotted: str) -> Any:
         section_name, _, name = dotted.partition(".")
-        return getattr(getattr(self, section_name), name.replace("-", "_"))
+        return getattr(self.section(section_name), name.replace("-", "_"))
+
+    def applicable(self) -> list[str]:
+        """The dotted fields that matter for this run (what config.toml holds)."""
+        out = []
+        for name in SECTIONS:
+            section = getattr(self, name)
+            keys = section.applicable() if isinstance(section, PluginSection) else [f.name for f in dataclasses.fields(section)]
+            out += [f"{name}.{k}" for k in keys]
+        return out
+
+    # ------------------------------------------------------------------ conversion
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"preset": self.preset}
+        if self.plugins:
+            out["plugins"] = self.plugins
+        for dotted in self.applicable():
+            section, key = dotted.split(".", 1)
+            out.setdefault(section, {})[key] = self.get(dotted)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "") -> "Config":
+        """A config from nested tables (a config.toml): its preset (and plug-ins) first, then its values."""
+        try:
+            preset = registry.coerce("preset", data.get("preset", DEFAULT_PRESET), str)
+            config = cls(preset, plugins=registry.coerce("plugins", data.get("plugins", ""), str))
+        except EarthmoverError as exc:
+            raise EarthmoverError(f"in {source}: {exc}" if source else str(exc)) from None
+        return config.apply(data, source)
+
+    def update(self, data: dict[str, Any]) -> None:
+        """Set fields from a nested dict ({section: {field: value}}), checking names and types."""
+        self.apply(data)
 
     def to_toml(self) -> str:
         import tomli_w
@@ -230,51 +349,18 @@ class Config:
             tmp.unlink(missing_ok=True)
             raise
 
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Config):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()  # what the runs use (parameters of unused entries do nothing)
 
-SECTIONS = ("run", "data", "model", "objective", "penalty", "constraint", "optim")
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool, int: int, float: float, str: str, bool: bool}
+    def __repr__(self) -> str:
+        return f"Config({self.to_dict()!r})"
 
 
 def all_fields() -> list[str]:
-    config = Config()
-    return [f"{s}.{f.name}" for s in SECTIONS for f in fields(getattr(config, s))]
-
-
-def _suggest(name: str, choices) -> str:
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f"; did you mean {match[0]!r}?" if match else ""
-
-
-def _coerce(name: str, value: Any, kind: type) -> Any:
-    """Parse CLI strings and check TOML values against the field's type."""
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-            return value.lower() in ("true", "1", "yes", "on")
-    elif kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif kind is str:
-        if isinstance(value, str):
-            return value
-    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
-    raise EarthmoverError(f"{name} must be {expected}, got {value!r}")
+    """Every dotted field name, of every section (including every registered entry's)."""
+    return list(Config().params())
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -295,60 +381,61 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- validation
 
-_CHOICES = {
-    "run.device": ("auto", "cpu", "cuda", "mps"),
-    "run.amp": ("none", "bf16", "fp16"),
-    "run.on_nan": ("stop", "rollback"),
-    "model.critic_norm": ("none", "layer", "batch"),
-    "penalty.gp_points": ("between", "near-data"),
-    "optim.name": ("adam", "rmsprop"),
-    "optim.lr_decay": ("none", "linear"),
-}
-
-
 def validate(config: Config) -> Config:
-    """Check every value a user can set; raise EarthmoverError naming the field and the allowed range."""
-    from earthmover.objectives import OBJECTIVES
-    from earthmover.presets import PRESETS
-
-    def need(ok: bool, dotted: str, expected: str) -> None:
-        if not ok:
-            raise EarthmoverError(f"{dotted} = {config.get(dotted)!r} is invalid; expected {expected}")
-
+    """Check every value a user can set (against the ranges its declaration gives), that no
+    parameter is set for an entry the run does not use, and that what the entries need is there;
+    raise EarthmoverError naming the field, what is expected and the fix."""
     if config.preset not in PRESETS:
-        raise EarthmoverError(f"unknown preset {config.preset!r}; expected one of {', '.join(PRESETS)}{_suggest(config.preset, PRESETS)}")
-    from earthmover.nets.registry import ARCHITECTURES
+        raise unknown("preset", config.preset, PRESETS)
+    objective = config.objective.name
+    if objective not in registry.OBJECTIVES:
+        raise EarthmoverError(f"objective.name = {objective!r} is invalid; expected one of "
+                              f"{', '.join(registry.OBJECTIVES)}{did_you_mean(objective, registry.OBJECTIVES)}")
+    params = config.params()
+    applicable = set(config.applicable())
+    for dotted, p in params.items():
+        value = config.get(dotted)
+        if dotted in applicable:
+            p.check(value)
+        elif value != p.default and not (dotted in _LEGACY_VALUES and value == _LEGACY_VALUES[dotted]):
+            raise EarthmoverError(_unused_message(config, p, value))
 
-    for dotted, choices in {**_CHOICES, "model.arch": ("auto", *ARCHITECTURES)}.items():
-        value = config.get(dotted)
-        if value not in choices:
-            raise EarthmoverError(f"{dotted} = {value!r} is invalid; expected one of {', '.join(choices)}{_suggest(str(value), choices)}")
-    if config.objective.name not in OBJECTIVES:
+    from earthmover.objectives import make_objective
+
+    obj = make_objective(objective, **config.objective.entry_values(objective))
+    terms = [(f"penalty.{n}", registry.PENALTIES[n]) for n in config.penalty.enabled()]
+    constraints = [(f"constraint.{n}", registry.CONSTRAINTS[n]) for n in config.constraint.enabled()]
+    for owner, needs in [(f"objective {objective!r}", obj.needs), *((name, cls.needs) for name, cls in terms)]:
+        for need in needs:
+            spec = registry.CRITIC_NEEDS.get(need)
+            if spec is None:
+                raise EarthmoverError(f"{owner} needs {need!r}, which no critic provides; "
+                                      f"known critic outputs: {', '.join(registry.CRITIC_NEEDS)}")
+            if spec.check is not None and not spec.check(config):
+                raise EarthmoverError(f"{owner} needs {spec.what}; {spec.fix}")
+    if obj.needs_lipschitz and not any(cls.lipschitz for _, cls in [*terms, *constraints]):
+        fixes = [f"--{name.replace('_', '-')}" for name, cls in
+                 [*((f"penalty.{n}", c) for n, c in registry.PENALTIES.items()),
+                  *((f"constraint.{n}", c) for n, c in registry.CONSTRAINTS.items())] if cls.lipschitz]
+        raise EarthmoverError(f"objective {objective!r} needs a Lipschitz critic, and nothing keeps it so; "
+                              f"add one of {', '.join(fixes)} (e.g. --penalty.gp 10 as WGAN-GP, or --preset wgan-gp)")
+    if config.model.critic_norm == "batch" and terms:
         raise EarthmoverError(
-            f"objective.name = {config.objective.name!r} is invalid; expected one of {', '.join(OBJECTIVES)}{_suggest(config.objective.name, OBJECTIVES)}"
-        )
-    for dotted in ("run.steps", "run.log_every", "run.sample_every", "run.checkpoint_every", "run.keep_checkpoints",
-                   "run.eval_n", "run.measure_n", "data.batch_size", "optim.n_critic", "penalty.every"):
-        need(config.get(dotted) >= 1, dotted, "an integer >= 1")
-    for dotted in ("run.seed", "run.eval_every", "run.threads", "data.image_size", "data.channels", "data.limit",
-                   "model.depth", "model.latent_dim", "model.width"):
-        need(config.get(dotted) >= 0, dotted, "an integer >= 0")
-    need(config.data.channels in (0, 1, 3), "data.channels", "0 (the data's own), 1 or 3")
-    for dotted in ("optim.lr_g", "optim.lr_d"):
-        need(math.isfinite(config.get(dotted)) and config.get(dotted) > 0, dotted, "a learning rate > 0")
-    for dotted in ("optim.beta1", "optim.beta2", "model.ema"):
-        need(0 <= config.get(dotted) < 1, dotted, "a value in [0, 1)")
-    need(0 <= config.model.dropout < 1, "model.dropout", "a value in [0, 1)")
-    need(0 < config.run.rollback_lr_factor < 1, "run.rollback_lr_factor", "a value in (0, 1)")
-    for dotted in ("penalty.gp", "penalty.r1", "penalty.r2", "penalty.dragan", "penalty.consistency",
-                   "penalty.consistency_margin", "penalty.gp_target", "constraint.clip", "objective.margin",
-                   "objective.pt_weight", "objective.lam", "objective.margin_scale"):
-        value = config.get(dotted)
-        need(math.isfinite(value) and value >= 0, dotted, "a finite value >= 0")
-    if config.penalty.consistency and not config.model.dropout:
-        raise EarthmoverError("penalty.consistency needs dropout in the critic; set model.dropout (CT-GAN uses 0.5)")
-    if config.model.critic_norm == "batch" and (config.penalty.gp or config.penalty.dragan or config.penalty.r1 or config.penalty.r2):
-        raise EarthmoverError(
-            "model.critic_norm = 'batch' couples samples, which breaks per-sample gradient penalties; use 'layer' or 'none'"
+            f"model.critic_norm = 'batch' couples samples, which breaks per-sample penalties ({terms[0][0]}); "
+            f"use 'layer' or 'none'"
         )
     return config
+
+
+def _unused_message(config: Config, p: Param, value: Any) -> str:
+    section = getattr(config, p.section)
+    if p.section == "objective":
+        chosen = config.objective.name
+        takes = [q.key for q in section.registry.params(chosen)] if chosen in section.registry else []
+        return (f"{p.dotted} = {value!r} is set, but objective {chosen!r} does not use it (it belongs to "
+                f"{' and '.join(repr(o) for o in p.owners)}); objective {chosen!r} takes "
+                f"{', '.join(f'objective.{k}' for k in takes) or 'no parameters'}: drop {p.dotted} or choose its objective")
+    owner = p.owners[0]
+    return (f"{p.dotted} = {value!r} is set, but {p.section}.{owner} is off, so nothing uses it; "
+            f"switch it on with --{p.section}.{owner.replace('_', '-')} or drop {p.dotted} "
+            f"(on now: {', '.join(f'{p.section}.{n}' for n in section.enabled()) or 'none'})")

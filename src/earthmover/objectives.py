@@ -6,7 +6,7 @@ frozen dataclass that binds the pair with its hyperparameters so that the one
 training loop can call every family the same way:
 
     objective.critic_loss(real, fake)  -> {term name: scalar tensor}
-    objective.generator_loss(fake, real) -> {term name: scalar tensor}
+    objective.generator_loss(fake)     -> {term name: scalar tensor}
 
 where ``real`` and ``fake`` are :class:`Scored` batches (the samples and what
 the critic said about them). The loop sums the terms and logs each one.
@@ -16,8 +16,7 @@ x ~ P_r real, x~ = G(z) fake. Losses are *minimized*.
 """
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch.nn.functional as F
@@ -25,6 +24,7 @@ from torch import Tensor
 
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
+from earthmover.registry import OBJECTIVES, param
 
 
 @dataclass
@@ -154,75 +154,88 @@ def loss_sensitive_generator_loss(fake_loss: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class Objective:
-    """Base of every objective: names itself and says whether -critic loss estimates W."""
+    """Base of every objective. A subclass registers itself with ``@OBJECTIVES.register(name)``;
+    its fields, declared with :func:`earthmover.registry.param`, are its parameters
+    (``objective.<field>`` in the config), and its class attributes say what it needs."""
 
     name: ClassVar[str] = ""
-    estimates_wasserstein: ClassVar[bool] = False
-    """True when E D(x) - E D(x~) is the critic's estimate of the earth mover's distance."""
+    needs: ClassVar[tuple[str, ...]] = ("score",)
+    """Critic outputs it reads (see :data:`earthmover.registry.CRITIC_NEEDS`)."""
+    needs_lipschitz: ClassVar[bool] = False
+    """True when it is only meaningful with a (roughly) Lipschitz critic: a run must add a
+    penalty or constraint that declares ``lipschitz``."""
+    estimate_name: ClassVar[str] = "score_gap"
+    """The name under which :meth:`estimate` is logged."""
+    estimate_label: ClassVar[str] = "gap"
+    """Its short label on the progress bar."""
 
     def critic_loss(self, real: Scored, fake: Scored) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    def generator_loss(self, fake: Scored, real: Scored | None = None) -> dict[str, Tensor]:
+    def generator_loss(self, fake: Scored) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def estimate(self, real: Scored, fake: Scored) -> Tensor:
+        """What the critic says about the gap between the data and the fakes: E D(x) - E D(x~)."""
+        return critic_gap(real.score, fake.score)
 
+
+@OBJECTIVES.register("minimax")
 @dataclass(frozen=True)
 class Minimax(Objective):
-    name: ClassVar[str] = "minimax"
-
     def critic_loss(self, real, fake):
         return {"critic": minimax_critic_loss(real.score, fake.score)}
 
-    def generator_loss(self, fake, real=None):
+    def generator_loss(self, fake):
         return {"generator": minimax_generator_loss(fake.score)}
 
 
+@OBJECTIVES.register("non-saturating")
 @dataclass(frozen=True)
 class NonSaturating(Minimax):
-    name: ClassVar[str] = "non-saturating"
-
-    def generator_loss(self, fake, real=None):
+    def generator_loss(self, fake):
         return {"generator": non_saturating_generator_loss(fake.score)}
 
 
+@OBJECTIVES.register("least-squares")
 @dataclass(frozen=True)
 class LeastSquares(Objective):
-    name: ClassVar[str] = "least-squares"
-    a: float = 0.0
-    b: float = 1.0
-    c: float = 1.0
+    a: float = param(0.0, "LSGAN's target score for fakes in the critic loss")
+    b: float = param(1.0, "LSGAN's target score for real samples")
+    c: float = param(1.0, "LSGAN's score the generator wants for its fakes")
 
     def critic_loss(self, real, fake):
         return {"critic": least_squares_critic_loss(real.score, fake.score, self.a, self.b)}
 
-    def generator_loss(self, fake, real=None):
+    def generator_loss(self, fake):
         return {"generator": least_squares_generator_loss(fake.score, self.c)}
 
 
+@OBJECTIVES.register("wasserstein")
 @dataclass(frozen=True)
 class Wasserstein(Objective):
-    name: ClassVar[str] = "wasserstein"
-    estimates_wasserstein: ClassVar[bool] = True
+    needs_lipschitz: ClassVar[bool] = True
+    estimate_name: ClassVar[str] = "wasserstein_estimate"
+    estimate_label: ClassVar[str] = "W"
 
     def critic_loss(self, real, fake):
         return {"critic": wasserstein_critic_loss(real.score, fake.score)}
 
-    def generator_loss(self, fake, real=None):
+    def generator_loss(self, fake):
         return {"generator": wasserstein_generator_loss(fake.score)}
 
 
+@OBJECTIVES.register("hinge")
 @dataclass(frozen=True)
 class Hinge(Objective):
-    name: ClassVar[str] = "hinge"
-
     def critic_loss(self, real, fake):
         return {"critic": hinge_critic_loss(real.score, fake.score)}
 
-    def generator_loss(self, fake, real=None):
+    def generator_loss(self, fake):
         return {"generator": wasserstein_generator_loss(fake.score)}
 
 
+@OBJECTIVES.register("energy")
 @dataclass(frozen=True)
 class EnergyBased(Objective):
     """EBGAN. The critic is an auto-encoder whose score is the reconstruction energy
@@ -239,28 +252,38 @@ class EnergyBased(Objective):
     un-normalized energy and does not carry over.
     """
 
-    name: ClassVar[str] = "energy"
-    margin: float = 1.0
-    pt_weight: float = 0.1
+    needs: ClassVar[tuple[str, ...]] = ("energy", "codes")
+    estimate_name: ClassVar[str] = "energy_gap"
+    estimate_label: ClassVar[str] = "dE"
+    margin: float = param(1.0, "EBGAN's margin m, in the energy's units (squared reconstruction error per element)",
+                          min=0.0)
+    pt_weight: float = param(0.1, "EBGAN's pulling-away term weight", min=0.0)
 
     def critic_loss(self, real, fake):
         return {"critic": energy_critic_loss(real.score, fake.score, self.margin)}
 
-    def generator_loss(self, fake, real=None):
+    def generator_loss(self, fake):
         terms = {"generator": fake.score.mean()}
         if self.pt_weight and fake.out.features is not None:
             terms["pulling_away"] = self.pt_weight * pulling_away_term(fake.out.features)
         return terms
 
+    def estimate(self, real, fake):
+        """E E(x~) - E E(x): how much worse the auto-encoder reconstructs fakes than data."""
+        return fake.score.mean() - real.score.mean()
 
+
+@OBJECTIVES.register("loss-sensitive")
 @dataclass(frozen=True)
 class LossSensitive(Objective):
     """Loss-sensitive GAN. The loss function is L = softplus(D), non-negative as the theory
     requires (the authors' network ends in a ReLU; softplus keeps a gradient everywhere)."""
 
-    name: ClassVar[str] = "loss-sensitive"
-    lam: float = 1.0
-    margin_scale: float = 2.4576
+    estimate_name: ClassVar[str] = "loss_gap"
+    estimate_label: ClassVar[str] = "dL"
+    lam: float = param(1.0, "Loss-sensitive GAN's lambda", min=0.0)
+    margin_scale: float = param(2.4576, "Loss-sensitive GAN's Delta = margin_scale x mean absolute difference per "
+                                        "element (2.4576: the authors' 2e-4 on summed L1 over 64x64 RGB images)", min=0.0)
     """Delta = margin_scale x mean absolute difference per element (see :func:`l1_margin`); 2.4576 is
     the authors' 2e-4 on summed L1 over 64x64 RGB images, re-expressed per element."""
 
@@ -268,26 +291,24 @@ class LossSensitive(Objective):
         margin = l1_margin(real.x, fake.x, self.margin_scale)
         return {"critic": loss_sensitive_critic_loss(F.softplus(real.score), F.softplus(fake.score), margin, self.lam)}
 
-    def generator_loss(self, fake, real=None):
+    def generator_loss(self, fake):
         return {"generator": loss_sensitive_generator_loss(F.softplus(fake.score))}
 
-
-OBJECTIVES: dict[str, type[Objective]] = {
-    cls.name: cls for cls in (Minimax, NonSaturating, LeastSquares, Wasserstein, Hinge, EnergyBased, LossSensitive)
-}
+    def estimate(self, real, fake):
+        """E L(x~) - E L(x), with L = softplus(D) the loss function."""
+        return F.softplus(fake.score).mean() - F.softplus(real.score).mean()
 
 
 def make_objective(name: str, **params) -> Objective:
-    """Build an objective by name; only the parameters that objective has are used."""
-    if name not in OBJECTIVES:
-        hint = difflib.get_close_matches(name, OBJECTIVES, n=1)
-        raise EarthmoverError(
-            f"unknown objective {name!r}; expected one of {', '.join(OBJECTIVES)}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-        )
+    """Build a registered objective by name with its parameters (an unknown name or a parameter
+    the objective does not take is an EarthmoverError)."""
     cls = OBJECTIVES[name]
-    own = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in params.items() if k in own})
+    own = {p.attr for p in OBJECTIVES.params(name)}
+    extra = sorted(set(params) - own)
+    if extra:
+        raise EarthmoverError(f"objective {name!r} takes no parameter {extra[0]!r}; it takes "
+                              f"{', '.join(sorted(own)) or 'none'}")
+    return cls(**params)
 
 
 def critic_gap(real_scores: Tensor, fake_scores: Tensor) -> Tensor:

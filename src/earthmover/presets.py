@@ -1,7 +1,8 @@
 """Each paper's defaults, by name.
 
-A preset is a set of config values (see :mod:`earthmover.config`) that a config
-file and CLI flags can still override. ``earthmover train --preset NAME``.
+A preset is a set of dotted config values that a config file and CLI flags can
+still override; :class:`earthmover.config.Config` applies them (this module imports
+nothing of the config, so the two never import each other). ``earthmover train --preset NAME``.
 Values are the papers' own; where a paper gives none for a field the library
 default stays.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from earthmover.errors import unknown
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,6 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
 
 def preset_values(name: str) -> dict[str, Any]:
     """The dotted config values of a preset (raises EarthmoverError for an unknown name)."""
-    from earthmover.config import _suggest
-    from earthmover.errors import EarthmoverError
-
     if name not in PRESETS:
-        raise EarthmoverError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}{_suggest(name, PRESETS)}")
+        raise unknown("preset", name, PRESETS)
     return dict(PRESETS[name].values)

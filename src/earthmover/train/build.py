@@ -1,15 +1,17 @@
-"""From a config to the pieces the loop plugs together: networks, penalties, optimizers."""
+"""From a config to the pieces the loop plugs together: the plan of registered entries, the
+networks they need, optimizers. Entries are wired by what they declare (``needs``, ``provides``,
+``critic``), never by their names."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
-from earthmover import penalties
-from earthmover.constraints import apply_spectral_norm
 from earthmover.data.toy import TOY_DISTRIBUTIONS
+from earthmover.errors import EarthmoverError
 from earthmover.nets.registry import NetSpec, resolve_architecture
+from earthmover.objectives import Objective
+from earthmover.registry import CONSTRAINTS, HEADS, PENALTIES
 
 
 def is_toy(config) -> bool:
@@ -25,76 +27,88 @@ def resolve_data_shape(config) -> tuple[int, ...]:
     return make_stream(config.data, 0).sample_shape
 
 
-def net_spec(config, shape) -> NetSpec:
-    """What the config asks of the networks, for samples of `shape`."""
+def net_spec(config, shape, plan: "Plan | None" = None) -> NetSpec:
+    """What the config asks of the networks, for samples of `shape`: an auto-encoder critic when
+    a head in the plan asks for one (the reconstruction an energy-based objective needs)."""
     m = config.model
+    plan = plan or build_plan(config)
     return NetSpec(tuple(shape), m.latent_dim, m.width, m.depth, m.critic_norm, m.dropout,
-                   auto_encoder=config.objective.name == "energy")
+                   auto_encoder="auto-encoder" in {head.critic for head in plan.heads})
 
 
 def build_generator(config, shape) -> tuple[torch.nn.Module, int]:
     return resolve_architecture(config.model.arch, shape).build_generator(net_spec(config, shape))
 
 
-def build_critic(config, shape) -> torch.nn.Module:
-    net = resolve_architecture(config.model.arch, shape).build_critic(net_spec(config, shape))
-    if config.constraint.spectral_norm:
-        apply_spectral_norm(net)
+def build_critic(config, shape, plan: "Plan | None" = None) -> torch.nn.Module:
+    """The critic the run's entries ask for (see :func:`net_spec`), then each constraint's
+    parametrization. Refused when it holds batch statistics and a penalty is on."""
+    plan = plan or build_plan(config)
+    net = resolve_architecture(config.model.arch, shape).build_critic(net_spec(config, shape, plan))
+    for constraint in plan.constraints:
+        net = constraint.apply(net)
+    check_no_batch_statistics(net, plan, config.model.arch)
     return net
 
 
-def _no_draws(sample_shape) -> int:
-    return 0
+def batch_statistics_layers(module: torch.nn.Module) -> list[str]:
+    """Names of the layers whose output for one sample depends on the others in the batch:
+    batch normalization (any _BatchNorm, SyncBatchNorm included) and layers that say
+    ``couples_samples = True`` (minibatch statistics)."""
+    return [f"{name or 'the critic'} ({type(layer).__name__})" for name, layer in module.named_modules()
+            if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm) or getattr(layer, "couples_samples", False)]
 
 
-def _one_draw(sample_shape) -> int:
-    return 1
+def check_no_batch_statistics(critic: torch.nn.Module, plan: "Plan", arch: str) -> None:
+    """A penalty is a mean of per-sample terms; batch statistics in the critic couple the samples
+    (and differ between the critic step, which scores real and fake together, and the generator
+    step, which scores fakes alone). Read the built module, not the configuration: an EBGAN
+    auto-encoder's decoder has batch norm whatever model.critic_norm says."""
+    if not plan.penalties:
+        return
+    found = batch_statistics_layers(critic)
+    if found:
+        names = ", ".join(f"penalty.{p.name}" for p in plan.penalties)
+        raise EarthmoverError(
+            f"the critic built for model.arch = {arch!r} (objective {plan.objective.name!r}) has batch statistics in "
+            f"{len(found)} layer(s), e.g. {found[0]}, which couple samples and break {names}; turn the penalty off, "
+            f"or use model.critic_norm = 'layer' or an architecture whose critic has none (e.g. model.arch = 'mlp')"
+        )
 
 
-def _near_data_draws(sample_shape) -> int:
-    return int(torch.Size(sample_shape).numel()) + 1
 
 
 @dataclass
-class PenaltyTerm:
-    """A critic penalty as the loop uses it: a name for the logs and a function
-    ``fn(critic, real, fake, weight=..., generator=...)``.
+class Plan:
+    """What the loop plugs together, from the entries the config switches on and what they need."""
 
-    ``draws(sample_shape)`` is how many uniform numbers the penalty takes from its generator
-    per sample (1 for points between real and fake, one per element plus one for points near
-    the data). Under torchrun the loop uses it to give each process its own slice of the draws
-    one process would make for the whole batch.
-    """
-
-    name: str
-    fn: Callable
-    weight: float
-    kwargs: dict = field(default_factory=dict)
-    draws: Callable = _no_draws
-
-    def __call__(self, critic, real, fake, scale: float = 1.0, generator=None, scaler=None):
-        kwargs = dict(self.kwargs)
-        if scaler is not None and self.fn is not penalties.consistency_term:
-            kwargs["scaler"] = scaler
-        return self.fn(critic, real, fake, weight=self.weight * scale, generator=generator, **kwargs)
+    objective: Objective
+    penalties: list = field(default_factory=list)
+    constraints: list = field(default_factory=list)
+    heads: list = field(default_factory=list)
 
 
-def build_penalties(config) -> list[PenaltyTerm]:
-    p = config.penalty
-    terms = []
-    if p.gp:
-        terms.append(PenaltyTerm("gradient_penalty", penalties.gradient_penalty, p.gp,
-                                 {"target": p.gp_target, "one_sided": p.gp_one_sided, "points": p.gp_points},
-                                 draws=_one_draw if p.gp_points == "between" else _near_data_draws))
-    if p.dragan:
-        terms.append(PenaltyTerm("dragan", penalties.dragan_penalty, p.dragan, draws=_near_data_draws))
-    if p.r1:
-        terms.append(PenaltyTerm("r1", penalties.r1_penalty, p.r1))
-    if p.r2:
-        terms.append(PenaltyTerm("r2", penalties.r2_penalty, p.r2))
-    if p.consistency:
-        terms.append(PenaltyTerm("consistency", penalties.consistency_term, p.consistency, {"margin": p.consistency_margin}))
-    return terms
+def build_plan(config) -> Plan:
+    """The registered entries of a (validated) config, wired by what they declare: the objective,
+    each switched-on penalty and constraint (with their parameters), and every head that provides
+    an output the objective or a penalty needs (or that the config switches on)."""
+    from earthmover.objectives import make_objective
+
+    name = config.objective.name
+    objective = make_objective(name, **config.objective.entry_values(name))
+    terms = [PENALTIES[n](**config.penalty.entry_values(n)) for n in config.penalty.enabled()]
+    constraints = [CONSTRAINTS[n](**config.constraint.entry_values(n)) for n in config.constraint.enabled()]
+    needed = set(objective.needs).union(*(t.needs for t in terms))
+    heads = [HEADS[n](**config.head.entry_values(n)) for n in config.head.enabled()]
+    for head_name, cls in HEADS.items():
+        if set(cls.provides) & needed and all(type(h) is not cls for h in heads):
+            heads.append(cls(**config.head.entry_values(head_name)))
+    return Plan(objective, terms, constraints, heads)
+
+
+def build_penalties(config) -> list:
+    """The switched-on penalty entries (each callable as ``term(critic, real, fake, weight=, generator=)``)."""
+    return build_plan(config).penalties
 
 
 def build_optimizer(config, params, lr: float) -> torch.optim.Optimizer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from earthmover import checks
@@ -22,15 +21,17 @@ SHORTCUTS = {
 
 
 def register(subparsers) -> None:
-    from earthmover.config import SECTIONS, Config
+    from earthmover.config import DEFAULT_PRESET, Config
     from earthmover.presets import PRESETS
 
     train = subparsers.add_parser(
-        "train", help="train a GAN (default: WGAN-GP on the 25-gaussian grid)",
+        "train", help=f"train a GAN (default: the {DEFAULT_PRESET} preset, WGAN-GP on the 25-gaussian grid)",
         description="Train a GAN. Precedence: defaults < --preset < --config file < flags. "
                     "Every config field is a flag --section.field (e.g. --optim.lr-d 2e-4).",
     )
-    train.add_argument("--preset", choices=list(PRESETS), help="a paper's defaults (default: wgan-gp)")
+    train.add_argument("--preset", choices=list(PRESETS), help=f"a paper's defaults (default: {DEFAULT_PRESET})")
+    train.add_argument("--plugins", metavar="MODULES", help="comma-separated modules that register objectives, penalties, "
+                       "constraints or heads (also $EARTHMOVER_PLUGINS); their parameters become flags")
     train.add_argument("--config", metavar="TOML", help="a config file, e.g. a run's config.toml")
     train.add_argument("--out", metavar="DIR", help="the run directory (default: runs/<time>-<preset>-<data>)")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest loadable checkpoint")
@@ -39,14 +40,16 @@ def register(subparsers) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     for flag, dotted in SHORTCUTS.items():
         train.add_argument(flag, dest=dotted, default=None, metavar="V", help=f"= --{dotted.replace('_', '-')}")
-    config = Config()
-    for section in SECTIONS:
-        group = train.add_argument_group(f"[{section}]")
-        for f in fields(getattr(config, section)):
-            dotted = f"{section}.{f.name}"
-            default = getattr(getattr(config, section), f.name)
-            group.add_argument(f"--{section}.{f.name.replace('_', '-')}", dest=dotted, default=None, metavar="V",
-                               help=f"(default {default!r})")
+    config = Config()  # what a plain run uses: the help shows its values
+    groups: dict = {}
+    for dotted, p in config.params().items():
+        section = dotted.split(".")[0]
+        if section not in groups:
+            groups[section] = train.add_argument_group(f"[{section}]")
+        owner = f"[{p.section} {' / '.join(p.owners)}] " if p.owners else ""
+        groups[section].add_argument(f"--{dotted.replace('_', '-')}", dest=dotted, default=None, metavar="V",
+                                     help=f"{owner}{p.doc}{'; ' if p.doc else ''}{p.range_text()} "
+                                          f"(default {config.get(dotted)!r})".replace("%", "%%"))
     train.set_defaults(func=run_train)
     _suggest_unknown_flags(train)
 
@@ -100,7 +103,7 @@ def _is_number(text: str) -> bool:
 def _suggest_unknown_flags(parser: argparse.ArgumentParser) -> None:
     """Make `parser` refuse an unknown flag itself, naming the nearest valid ones (argparse alone
     says only "unrecognized arguments"). The parser class comes from cli.py, so subclass it here."""
-    import difflib
+    from earthmover.errors import did_you_mean
 
     base = type(parser)
 
@@ -113,8 +116,7 @@ def _suggest_unknown_flags(parser: argparse.ArgumentParser) -> None:
                 if extra.startswith("-"):
                     flag = extra.partition("=")[0]
                     flags = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
-                    near = difflib.get_close_matches(flag, flags, n=2, cutoff=0.6)
-                    hint = f"; did you mean {' or '.join(near)}?" if near else ""
+                    hint = did_you_mean(flag, flags, n=2, cutoff=0.6, quote=False)
                     self.error(f"unknown flag {flag}{hint} (every config field is a flag --section.field; "
                                f"see earthmover {self.prog.split()[-1]} --help)")
             return namespace, extras
@@ -124,24 +126,15 @@ def _suggest_unknown_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace):
     """defaults < preset < config file < flags."""
-    from earthmover.config import Config, load_toml, validate
-    from earthmover.presets import preset_values
+    from earthmover.config import DEFAULT_PRESET, Config, load_toml, validate
 
     if getattr(args, "config", None):
         checks.input_file(args.config, "--config", "TOML file such as a run's config.toml")
     file_values = load_toml(args.config) if getattr(args, "config", None) else {}
-    config = Config()
-    preset = args.preset or file_values.get("preset") or config.preset
-    config.preset = preset
-    for dotted, value in preset_values(preset).items():
-        config.set(dotted, value)
-    try:
-        config.update({k: v for k, v in file_values.items() if k != "preset"})
-    except EarthmoverError as exc:
-        raise EarthmoverError(f"in config file {args.config}: {exc}") from None
-    for dotted, value in vars(args).items():
-        if "." in dotted and value is not None:
-            config.set(dotted, value)
+    preset = getattr(args, "preset", None) or file_values.get("preset") or DEFAULT_PRESET
+    config = Config(preset, plugins=",".join(filter(None, [getattr(args, "plugins", None), file_values.get("plugins")])))
+    config.apply({k: v for k, v in file_values.items() if k not in ("preset", "plugins")}, source=f"config file {args.config}")
+    config.apply({dotted: value for dotted, value in vars(args).items() if "." in dotted and value is not None})
     return validate(config)
 
 

@@ -20,7 +20,7 @@ import json
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -28,14 +28,14 @@ import torch
 
 from earthmover.checks import resolve_device
 from earthmover.config import Config, validate
-from earthmover.constraints import clip_weights
 from earthmover.data.latent import sample_latent
 from earthmover.data.streams import make_stream
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput, as_critic_output
-from earthmover.objectives import Scored, critic_gap, make_objective
+from earthmover.objectives import Scored, make_objective
+from earthmover.penalties import Shard
 from earthmover.train import state as ckpt
-from earthmover.train.build import build_critic, build_generator, build_optimizer, build_penalties
+from earthmover.train.build import build_critic, build_generator, build_optimizer, build_plan
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.ema import GeneratorEMA
 
@@ -122,8 +122,9 @@ class Trainer:
         torch.manual_seed(run.seed)  # initialization and dropout
         self.stream = make_stream(config.data, _seed(run.seed, 1), device=self.device)
         self.sample_shape = tuple(self.stream.sample_shape)
+        self.plan = build_plan(config)
         self.generator, self.latent_dim = build_generator(config, self.sample_shape)
-        self.critic = build_critic(config, self.sample_shape)
+        self.critic = build_critic(config, self.sample_shape, self.plan)
         if self.ctx.enabled and self.device.type == "cuda":
             # batch statistics over the global batch; SyncBatchNorm is CUDA-only, so on CPU (gloo)
             # each process normalizes its shard and DDP broadcasts rank 0's running statistics
@@ -137,9 +138,9 @@ class Trainer:
         self.critic_ddp = self.ctx.wrap(self.critic, self.device)
         self._seed_other_ranks(0)
 
-        params = {k: v for k, v in asdict(config.objective).items() if k != "name"}
-        self.objective = make_objective(config.objective.name, **params)
-        self.penalties = build_penalties(config)
+        self.objective = make_objective(config.objective.name, **config.objective.entry_values(config.objective.name))
+        self.penalties = self.plan.penalties
+        self.constraints = self.plan.constraints
         self.opt_d = build_optimizer(config, self.critic.parameters(), config.optim.lr_d)
         self.opt_g = build_optimizer(config, self.generator.parameters(), config.optim.lr_g)
         self.lr_scale = 1.0  # lowered by NaN rollbacks
@@ -153,6 +154,8 @@ class Trainer:
 
         self.latent_rng = torch.Generator().manual_seed(_seed(run.seed, 2))
         self.penalty_rng = torch.Generator().manual_seed(_seed(run.seed, 3))
+        # penalties draw their slice of the global batch's numbers through it (see penalties.Shard)
+        self.penalty_draws = Shard(self.penalty_rng, self.ctx.rank, self.ctx.world_size)
         self.step = 0
         self.critic_iterations = 0
         self.run_dir = Path(run_dir) if run_dir else None
@@ -189,8 +192,7 @@ class Trainer:
         every = self.config.penalty.every
         if self.penalties and self.critic_iterations % every == 0:
             for term in self.penalties:
-                with self._shard_draws(term.draws(self.sample_shape) * n):
-                    terms[term.name] = term(self.critic, real, fake, scale=every, generator=self.penalty_rng, scaler=self.scaler_d)
+                terms[term.log_name] = term(self.critic, real, fake, weight=term.weight * every, generator=self.penalty_draws)
         loss = sum(terms.values())
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss).backward()
@@ -199,11 +201,11 @@ class Trainer:
         self._check_finite(loss, grad_norm, terms, "critic", self.scaler_d)
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
-        if self.config.constraint.clip:
-            clip_weights(self.critic, self.config.constraint.clip)  # after the step, always
+        for constraint in self.constraints:
+            constraint.after_step(self.critic)  # after the step, always
         self.critic_iterations += 1
         return {**{f"loss/{k}": v.detach() for k, v in terms.items()},
-                "wasserstein_estimate": critic_gap(real_out.score, fake_out.score).detach(),
+                self.objective.estimate_name: self.objective.estimate(Scored(real, real_out), Scored(fake, fake_out)).detach(),
                 "grad_norm/critic": grad_norm}
 
     def generator_step(self) -> dict[str, torch.Tensor]:
@@ -229,31 +231,15 @@ class Trainer:
             self.ema.update_parameters(self.generator)
         return {**{f"loss/{k}": v.detach() for k, v in terms.items()}, "grad_norm/generator": grad_norm}
 
-    @contextlib.contextmanager
-    def _shard_draws(self, per_process: int):
-        """Under torchrun, each process computes a penalty on its shard of the global batch. Give it
-        its slice of the draws one process would make for the whole batch (skip rank * per_process
-        uniform numbers), then leave the generator where that one process would have left it, so
-        N processes reproduce one process exactly and no two shards share random numbers."""
-        if not self.ctx.enabled or not per_process:
-            yield
-            return
-        start = self.penalty_rng.get_state()
-        _skip_uniform(self.penalty_rng, self.ctx.rank * per_process)
-        try:
-            yield
-        finally:
-            self.penalty_rng.set_state(start)
-            _skip_uniform(self.penalty_rng, self.ctx.world_size * per_process)
-
     def train_step(self) -> dict[str, torch.Tensor]:
         """n_critic critic steps, one generator step; returns the last values of every term."""
         values: dict[str, torch.Tensor] = {}
         estimates = []
+        key = self.objective.estimate_name
         for _ in range(self.config.optim.n_critic):
             values.update(self.critic_step())
-            estimates.append(values["wasserstein_estimate"])
-        values["wasserstein_estimate"] = torch.stack(estimates).mean()
+            estimates.append(values[key])
+        values[key] = torch.stack(estimates).mean()
         values.update(self.generator_step())
         self._check_weights()
         self.sched_d.step()
@@ -465,8 +451,7 @@ class Trainer:
                         continue
                     raise
                 if logger is not None:
-                    logger.advance(1, {"W": f"{float(values['wasserstein_estimate']):.3f}"} if self.objective.estimates_wasserstein
-                                   else {"gap": f"{float(values['wasserstein_estimate']):.3f}"})
+                    logger.advance(1, {self.objective.estimate_label: f"{float(values[self.objective.estimate_name]):.3f}"})
                 if self.step % run.log_every == 0 or self.step == run.steps:
                     record = {k: float(self.ctx.mean(v)) for k, v in values.items()}
                     now = time.perf_counter()
@@ -535,12 +520,6 @@ class Trainer:
             signal.signal(sig, old)
 
 
-def _skip_uniform(generator: torch.Generator, count: int) -> None:
-    """Advance a CPU generator past `count` float32 uniform draws (they are drawn one after another)."""
-    if count:
-        torch.rand(count, generator=generator)
-
-
 def _grad_norm(params) -> torch.Tensor:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
@@ -549,16 +528,8 @@ def _grad_norm(params) -> torch.Tensor:
 
 
 def _emd_samples(x: torch.Tensor, y: torch.Tensor) -> float:
-    try:
-        from earthmover.ot import emd_samples
-    except ImportError:  # the transport package is optional for the loop
-        import numpy as np
-        from scipy.optimize import linear_sum_assignment
-        from scipy.spatial.distance import cdist
+    from earthmover.ot import emd_samples
 
-        cost = cdist(x.numpy().astype(np.float64), y.numpy().astype(np.float64))
-        rows, cols = linear_sum_assignment(cost)
-        return float(cost[rows, cols].mean())
     return float(emd_samples(x, y))
 
 

@@ -1,0 +1,166 @@
+"""The builder wires entries by what they declare (issue 8): the critic EBGAN needs comes from the
+head that provides an energy, not from the objective's name; batch statistics are refused in a
+penalized critic by reading the built module; spectral normalization is measured right on
+transposed convolutions; the config says what a plain run uses."""
+import pytest
+import torch
+
+from earthmover import cli
+from earthmover.config import Config, validate
+from earthmover.constraints import apply_spectral_norm, largest_singular_values
+from earthmover.errors import EarthmoverError
+from earthmover.heads import Reconstruction
+from earthmover.train.build import batch_statistics_layers, build_critic, build_plan
+from earthmover.train.loop import Trainer
+from helpers import tiny_config
+
+
+def test_the_auto_encoder_critic_comes_from_what_the_objective_needs(monkeypatch):
+    plan = build_plan(Config.from_preset("ebgan"))
+    assert [type(h) for h in plan.heads] == [Reconstruction]
+    assert build_plan(Config.from_preset("wgan-gp")).heads == []
+    # an objective under another name that needs an energy gets the same critic
+    from earthmover.objectives import EnergyBased
+    from earthmover.registry import OBJECTIVES
+
+    OBJECTIVES.register("energy-renamed")(type("Renamed", (EnergyBased,), {}))
+    try:
+        config = Config.from_preset("ebgan", objective__name="energy-renamed")
+        critic = build_critic(config, (2,))
+        assert type(critic).__name__ == "AutoEncoderCritic"
+    finally:
+        OBJECTIVES.unregister("energy-renamed")
+
+
+def test_batch_norm_in_the_built_critic_is_refused_with_a_penalty():
+    """The check reads the built module, whatever model.critic_norm says: an architecture whose
+    critic hides a batch norm (as EBGAN's dcgan decoder did) is refused with a penalty."""
+    from dataclasses import replace
+
+    from earthmover.nets import registry as nets
+
+    def hidden_bn_critic(spec):
+        return torch.nn.Sequential(nets.ARCHITECTURES["mlp"].critic(spec), _WithBatchNorm())
+
+    nets.register(replace(nets.ARCHITECTURES["mlp"], name="test-hidden-bn", critic=hidden_bn_critic))
+    try:
+        config = tiny_config("wgan-gp", model__arch="test-hidden-bn")
+        validate(config)  # the configuration alone cannot tell
+        with pytest.raises(EarthmoverError, match=r"batch statistics in 1 layer\(s\).*BatchNorm1d.*penalty.gp"):
+            Trainer(config, quiet=True)
+        # without a penalty the same critic is allowed (the original DCGAN's setting)
+        Trainer(tiny_config("wgan", model__arch="test-hidden-bn"), quiet=True)
+    finally:
+        nets.ARCHITECTURES.pop("test-hidden-bn")
+    # EBGAN's dcgan auto-encoder with a gradient penalty: its decoder now has no batch norm
+    config = Config.from_preset("ebgan", penalty__gp=10, model__arch="dcgan", data__name="digits", data__image_size=28,
+                                model__width=4, run__device="cpu")
+    assert batch_statistics_layers(Trainer(validate(config), quiet=True).critic) == []
+    # and a batch-norm layer is found anywhere in a module
+    net = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.Sequential(torch.nn.SyncBatchNorm(4)))
+    assert batch_statistics_layers(net) == ["1.0 (SyncBatchNorm)"]
+
+
+class _WithBatchNorm(torch.nn.Module):
+    """Passes a CriticOutput through, with its score normalized over the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = torch.nn.BatchNorm1d(1)
+
+    def forward(self, out):
+        return type(out)(self.norm(out.score[:, None])[:, 0], out.features)
+
+
+def test_largest_singular_values_of_a_normalized_transposed_convolution_are_one():
+    torch.manual_seed(0)
+    layer = apply_spectral_norm(torch.nn.ConvTranspose2d(8, 4, 4, 2, 1))
+    for _ in range(30):
+        layer(torch.randn(2, 8, 4, 4))
+    layer.eval()
+    (sigma,) = largest_singular_values(layer)
+    assert sigma == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_plain_config_is_the_quickstart_run_and_valid():
+    config = validate(Config())
+    assert config == Config.from_preset("quickstart")
+    assert config.penalty.gp > 0 and config.run.steps == Config.from_preset("quickstart").run.steps
+
+
+def test_a_wasserstein_critic_without_lipschitz_control_is_refused():
+    with pytest.raises(EarthmoverError, match="objective 'wasserstein' needs a Lipschitz critic.*--penalty.gp.*"
+                                              "--constraint.clip.*--constraint.spectral-norm"):
+        validate(Config.from_preset("wgan-gp", penalty__gp=0))
+    for fix in ({"penalty.gp": 1.0}, {"constraint.clip": 0.01}, {"constraint.spectral_norm": True}):
+        validate(Config.from_preset("wgan-gp", penalty__gp=0).apply(fix))
+
+
+def test_help_shows_what_a_plain_run_uses(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: quickstart)" in out and "wgan-gp)" not in out
+    gp = Config().penalty.gp
+    assert f"--penalty.gp V [penalty gp] Gradient penalty weight lambda (WGAN-GP; 0 = off); a finite value >= 0 (default {gp!r})" in out
+    assert "(default 0.0)" not in out.split("--penalty.gp V")[1].split("--")[0]
+    assert "--optim.lr-d V Critic learning rate; a learning rate > 0 (default 0.001)" in out
+
+
+def test_presets_and_config_do_not_import_each_other():
+    import ast
+
+    import earthmover.presets
+
+    tree = ast.parse(open(earthmover.presets.__file__).read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "earthmover.config" not in imported and imported & {"earthmover.errors"}
+
+
+def test_an_old_style_config_toml_with_every_field_still_loads(tmp_path):
+    """config.toml of earlier versions lists every field, parameters of unused objectives included."""
+    old = """preset = "wgan-gp"
+[run]
+seed = 3
+steps = 7
+[objective]
+name = "wasserstein"
+margin = 10.0
+pt_weight = 0.1
+a = 0.0
+b = 1.0
+c = 1.0
+lam = 1.0
+margin_scale = 0.0002
+[penalty]
+gp = 10.0
+gp_target = 1.0
+gp_one_sided = false
+gp_points = "between"
+r1 = 0.0
+r2 = 0.0
+dragan = 0.0
+consistency = 0.0
+consistency_margin = 0.0
+every = 1
+[constraint]
+clip = 0.0
+spectral_norm = false
+"""
+    from earthmover.config import load_toml
+
+    (tmp_path / "config.toml").write_text(old)
+    config = validate(Config.from_dict(load_toml(tmp_path / "config.toml")))
+    assert (config.run.seed, config.penalty.gp, config.objective.name) == (3, 10.0, "wasserstein")
+    again = Config.from_dict(load_toml(tmp_path / "config.toml"))
+    config.save(tmp_path / "new.toml")
+    assert Config.from_dict(load_toml(tmp_path / "new.toml")) == again
+
+
+def test_the_estimate_is_named_for_what_it_estimates():
+    for preset, name in (("wgan-gp", "wasserstein_estimate"), ("hinge", "score_gap"), ("ebgan", "energy_gap"),
+                         ("loss-sensitive", "loss_gap")):
+        values = Trainer(tiny_config(preset), quiet=True).train_step()
+        others = {"wasserstein_estimate", "score_gap", "energy_gap", "loss_gap"} - {name}
+        assert name in values and not others & set(values), preset
