@@ -3,8 +3,17 @@
 A stream yields the *global* batch (all processes draw the same one from the
 same generator; each process then keeps its own shard), so that a run on N
 processes sees exactly the data of a run on one.
+
+A stream also brings what the training loop shows about its data, so the loop never asks
+what kind of data it has: ``measures`` (the toy mixtures' mode coverage and EMD to the data;
+nothing for images), ``evaluate`` (image metrics such as FID on the digit features; nothing
+for toys) and ``snapshot`` (a scatter with the critic's contours, or an image grid). Each
+takes ``sample(n, seed)``, the generator's samples, and touches no training state.
 """
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
 
 
 import torch
@@ -30,6 +39,36 @@ class ToyStream:
     def reference(self, n: int, seed: int = 12345) -> torch.Tensor:
         """n samples of the data from a fixed seed, for measures and plots (touches no training RNG)."""
         return self.distribution.sample(n, torch.Generator().manual_seed(seed))
+
+    def measures(self, sample: Callable, n: int, seed: int, with_emd: bool = True, progress: bool = False) -> dict:
+        """Mode coverage, high-quality share and reverse KL (Gaussian mixtures) of n generator
+        samples, and their exact EMD to n data samples (``with_emd``). ``progress``: only the
+        cheap values logged during training."""
+        from earthmover.data.toy import GaussianMixture
+        from earthmover.metrics.mixtures import mixture_measures
+
+        fake = sample(n, seed)
+        values: dict = {}
+        if isinstance(self.distribution, GaussianMixture):
+            values.update(mixture_measures(fake, self.distribution).to_dict())
+        if progress:
+            return {k: v for k, v in values.items() if k in ("modes_covered", "high_quality", "reverse_kl")}
+        if with_emd:
+            from earthmover.ot import emd_samples
+
+            values["emd"] = float(emd_samples(fake, self.reference(n, seed=seed + 1)))
+        return values
+
+    def evaluate(self, sample: Callable, metrics: str, n: int, seed: int, device=None) -> dict:
+        """Image metrics do not apply to toy data."""
+        return {}
+
+    def snapshot(self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None, title: str = "") -> Path:
+        """1,000 samples over 1,000 data points, on the critic's contours (``critic_score(x) -> (N,)``)."""
+        from earthmover import plotting
+
+        plotting.toy_snapshot(self.reference(1000), sample(1000, seed), path, critic_fn=critic_score, title=title)
+        return path
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
@@ -84,6 +123,33 @@ class ImageStream:
         g = torch.Generator().manual_seed(seed)
         return self._gather(torch.randperm(len(self.images), generator=g)[:n]).cpu()
 
+    def measures(self, sample: Callable, n: int, seed: int, with_emd: bool = True, progress: bool = False) -> dict:
+        """The toy measures do not apply to images (see :meth:`evaluate`)."""
+        return {}
+
+    def evaluate(self, sample: Callable, metrics: str, n: int, seed: int, device=None) -> dict:
+        """The metrics named in `metrics` (e.g. "fid,kid") on n generator samples, with the digit
+        classifier's features, against the data's test split (MNIST, digits) or the training images
+        themselves (other sources); keys ``metrics/<name>``. Empty when no metric is asked for."""
+        if not metrics:
+            return {}
+        if getattr(self, "_evaluator", None) is None:
+            from earthmover.metrics import Evaluator
+
+            source = getattr(self, "source", self.name).split(":")[0]
+            reference = f"{source}:test" if source in ("mnist", "digits") else self.images
+            c, side = self.sample_shape[0], self.sample_shape[-1]
+            self._evaluator = Evaluator(metrics, features="digits", reference=reference, n=n, device=device,
+                                        reference_image_size=side, reference_channels=c)
+        return {f"metrics/{k}": v for k, v in self._evaluator(lambda m: sample(m, seed)).items()}
+
+    def snapshot(self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None, title: str = "") -> Path:
+        """A grid of 64 samples."""
+        from earthmover import plotting
+
+        plotting.save_image_grid(sample(64, seed), path, nrow=8)
+        return path
+
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "epoch": self.epoch, "position": self.position, "order": self.order}
 
@@ -106,4 +172,6 @@ def make_stream(data_config, seed: int, device: torch.device | str | None = None
         limit=data_config.limit or None,
         skip_bad=bool(getattr(data_config, "skip_bad", False)),
     )
-    return ImageStream(image_set.images, data_config.batch_size, seed, image_set.labels, image_set.name, device=device)
+    stream = ImageStream(image_set.images, data_config.batch_size, seed, image_set.labels, image_set.name, device=device)
+    stream.source = data_config.name  # what the user named (mnist: its test split is the metrics' reference)
+    return stream

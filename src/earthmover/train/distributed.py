@@ -5,9 +5,11 @@ environment variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK,
 MASTER_ADDR, MASTER_PORT) are read here. Every process draws the same global
 batch from the same generators and keeps its own shard, so N processes see
 exactly the data of one process with the same global batch. A penalty's random
-points are each process's slice of the draws one process would make (see
-``Trainer._shard_draws``), so N processes reproduce one process; dropout masks are
-the exception: each process draws its own (``Trainer._seed_other_ranks``).
+points are each process's slice of the draws one process would make, and its batch
+statistics are the global batch's (see ``earthmover.penalties.Shard``), so N processes
+reproduce one process; dropout masks are the exception: each process draws its own
+(``Trainer._seed_other_ranks``). Logged values cross processes in one all-reduce per
+logging step (``means``); the step's finiteness flags and the stop signal in one more.
 
 Gradient penalties need a double backward, which DistributedDataParallel does
 not support through its own forward: the loop calls the wrapped critic once
@@ -52,12 +54,34 @@ class DistributedContext:
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
         return value / self.world_size
 
+    def max(self, value: torch.Tensor) -> torch.Tensor:
+        """Elementwise maximum of a tensor over processes (all processes must call it together)."""
+        if not self.enabled:
+            return value
+        value = value.detach().to(self._reduce_device()).clone()
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return value
+
+    def means(self, values: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Every value averaged over processes, read to the host: one all-reduce of the stacked
+        values and one read, however many keys (every process must pass the same keys)."""
+        if not values:
+            return {}
+        stacked = torch.stack([v.detach().float().reshape(()) for v in values.values()])
+        if self.enabled:
+            stacked = stacked.to(self._reduce_device())
+            dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
+            stacked = stacked / self.world_size
+        return dict(zip(values, stacked.tolist()))
+
+    def _reduce_device(self):
+        return torch.device("cuda", self.local_rank % torch.cuda.device_count()) if dist.get_backend() == "nccl" else "cpu"
+
     def any(self, flag: bool) -> bool:
         """True on every process when `flag` is true on any (all processes must call it together)."""
         if not self.enabled:
             return flag
-        device = torch.device("cuda", self.local_rank % torch.cuda.device_count()) if dist.get_backend() == "nccl" else "cpu"
-        value = torch.tensor([1.0 if flag else 0.0], device=device)
+        value = torch.tensor([1.0 if flag else 0.0], device=self._reduce_device())
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item() > 0)
 

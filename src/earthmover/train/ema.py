@@ -50,6 +50,7 @@ class GeneratorEMA(nn.Module):
         self.module.requires_grad_(False)
         # on the CPU whatever the generator's device: reading it each update costs no device sync
         self.register_buffer("n_averaged", torch.tensor(0, dtype=torch.long))
+        self._updates = 0  # n_averaged mirrored on the host: an update reads no tensor (issue 12)
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
@@ -57,7 +58,7 @@ class GeneratorEMA(nn.Module):
     @property
     def current_decay(self) -> float:
         """The decay the next update will use."""
-        return ramped_decay(self.decay, int(self.n_averaged), self.ramp)
+        return ramped_decay(self.decay, self._updates, self.ramp)
 
     @torch.no_grad()
     def update_parameters(self, generator: nn.Module) -> None:
@@ -72,5 +73,10 @@ class GeneratorEMA(nn.Module):
         for b_mine, b_theirs in zip(self.module.buffers(), generator.buffers()):
             b_mine.copy_(b_theirs)
         self.n_averaged += 1
+        self._updates += 1
 
     update = update_parameters
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._updates = int(self.n_averaged)  # once per load, not per update

@@ -64,6 +64,11 @@ class RunLogger:
             if postfix:
                 self.bar.set_postfix(postfix, refresh=False)
 
+    def postfix(self, values: dict[str, str]) -> None:
+        """The values shown beside the bar (set on logging steps, from values already read)."""
+        if self.bar:
+            self.bar.set_postfix(values, refresh=False)
+
     def write(self, message: str) -> None:
         if self.bar:
             self.bar.write(message)

@@ -3,9 +3,17 @@
 A run is a loop of phases. Each generator step is preceded by ``n_critic``
 critic steps; each critic step draws a fresh real batch and fresh fakes
 (detached), adds the penalties (every ``penalty.every`` critic steps, scaled by
-that interval), steps the optimizer, then applies the weight constraint. The
-loop never looks at the objective's name: the objective, the penalties and the
-constraints are plugged in by :mod:`earthmover.train.build`.
+that interval), steps the optimizer, then applies the weight constraints. The
+loop never looks at an entry's name or the data's kind: the objective, the
+penalties, the constraints and the critic they need are plugged in by
+:mod:`earthmover.train.build`, and the data stream brings its own measures and
+snapshots (:mod:`earthmover.data.streams`).
+
+The parts: the step maths (``_critic_phase``, ``_generator_phase``, both through the one
+``optimizer_step``); the guards (:mod:`earthmover.train.guards`: finiteness flags stay on the
+device and the step reads them once); the side work, a list of (interval, hook) that ``fit``
+walks (:mod:`earthmover.train.hooks`); the NaN policy (:mod:`earthmover.train.rollback`).
+A generator step waits on the device once: when its flags are read.
 
 Everything random flows from ``run.seed`` through explicit generators (data,
 latents, penalty points) and the global torch RNG (initialization, dropout);
@@ -38,19 +46,11 @@ from earthmover.train import state as ckpt
 from earthmover.train.build import build_critic, build_generator, build_optimizer, build_plan
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.ema import GeneratorEMA
+from earthmover.train.guards import Guard, NonFiniteError, check_weights
+from earthmover.train.hooks import Hook
+from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
 
-MAX_ROLLBACKS = 3
-
-
-class NonFiniteError(EarthmoverError):
-    """A loss term or gradient became NaN or infinite."""
-
-    def __init__(self, step: int, phase: str, term: str):
-        self.step, self.phase, self.term = step, phase, term
-        super().__init__(
-            f"non-finite {term} at step {step} in the {phase} phase; lower the learning rates "
-            f"(optim.lr_d / optim.lr_g) or use --run.on-nan rollback, then resume from the last good checkpoint"
-        )
+__all__ = ["MAX_ROLLBACKS", "NonFiniteError", "RunSummary", "Trainer", "default_run_dir", "eval_mode"]
 
 
 @dataclass
@@ -159,8 +159,9 @@ class Trainer:
         self.step = 0
         self.critic_iterations = 0
         self.run_dir = Path(run_dir) if run_dir else None
-        self._stop = threading.Event()
-        self._evaluator = None
+        self.guard = Guard()
+        self._stop = threading.Event()  # set by SIGINT/SIGTERM
+        self._stop_agreed = False  # under torchrun: some process was asked to stop (read with the step's flags)
 
     # ------------------------------------------------------------------ phases
     def _lr_factor(self, step: int) -> float:
@@ -178,7 +179,21 @@ class Trainer:
         z = sample_latent(self.config.data.batch_size, self.latent_dim, self.latent_rng)
         return self.ctx.shard(z).to(self.device, non_blocking=True)
 
-    def critic_step(self) -> dict[str, torch.Tensor]:
+    def optimizer_step(self, loss: torch.Tensor, optimizer, scaler, params: list, phase: str,
+                       terms: dict | None = None) -> torch.Tensor:
+        """The one update: backward of the (scaled) loss, unscale, the gradient norm, the phase's
+        finiteness flag recorded on the device (no wait), the optimizer step. Returns the
+        gradient norm (a device tensor)."""
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        grad_norm = _grad_norm(params)
+        self.guard.record(phase, loss, grad_norm, terms or {}, scaler)
+        scaler.step(optimizer)
+        scaler.update()
+        return grad_norm
+
+    def _critic_phase(self) -> dict[str, torch.Tensor]:
         real = self.ctx.shard(self.stream.next_batch()).to(self.device, non_blocking=True)
         z = self._latents()
         with torch.no_grad(), self._autocast():
@@ -188,27 +203,22 @@ class Trainer:
             both = as_critic_output(self.critic_ddp(torch.cat([real, fake])))
         real_out = CriticOutput(both.score[:n].float(), None if both.features is None else both.features[:n].float())
         fake_out = CriticOutput(both.score[n:].float(), None if both.features is None else both.features[n:].float())
-        terms = self.objective.critic_loss(Scored(real, real_out), Scored(fake, fake_out))
+        real_s, fake_s = Scored(real, real_out), Scored(fake, fake_out)
+        terms = self.objective.critic_loss(real_s, fake_s)
         every = self.config.penalty.every
         if self.penalties and self.critic_iterations % every == 0:
-            for term in self.penalties:
+            for term in self.penalties:  # float32, outside autocast; lazy: every k steps, scaled by k
                 terms[term.log_name] = term(self.critic, real, fake, weight=term.weight * every, generator=self.penalty_draws)
         loss = sum(terms.values())
-        self.opt_d.zero_grad(set_to_none=True)
-        self.scaler_d.scale(loss).backward()
-        self.scaler_d.unscale_(self.opt_d)
-        grad_norm = _grad_norm(self.critic.parameters())
-        self._check_finite(loss, grad_norm, terms, "critic", self.scaler_d)
-        self.scaler_d.step(self.opt_d)
-        self.scaler_d.update()
+        grad_norm = self.optimizer_step(loss, self.opt_d, self.scaler_d, self._critic_params, "critic", terms)
         for constraint in self.constraints:
             constraint.after_step(self.critic)  # after the step, always
         self.critic_iterations += 1
         return {**{f"loss/{k}": v.detach() for k, v in terms.items()},
-                self.objective.estimate_name: self.objective.estimate(Scored(real, real_out), Scored(fake, fake_out)).detach(),
+                self.objective.estimate_name: self.objective.estimate(real_s, fake_s).detach(),
                 "grad_norm/critic": grad_norm}
 
-    def generator_step(self) -> dict[str, torch.Tensor]:
+    def _generator_phase(self) -> dict[str, torch.Tensor]:
         z = self._latents()
         self.critic.requires_grad_(False)
         try:
@@ -217,55 +227,57 @@ class Trainer:
                 out = as_critic_output(self.critic(fake))
             out = CriticOutput(out.score.float(), None if out.features is None else out.features.float())
             terms = self.objective.generator_loss(Scored(fake.float(), out))
-            loss = sum(terms.values())
-            self.opt_g.zero_grad(set_to_none=True)
-            self.scaler_g.scale(loss).backward()
+            grad_norm = self.optimizer_step(sum(terms.values()), self.opt_g, self.scaler_g, self._generator_params,
+                                            "generator", terms)
         finally:
             self.critic.requires_grad_(True)
-        self.scaler_g.unscale_(self.opt_g)
-        grad_norm = _grad_norm(self.generator.parameters())
-        self._check_finite(loss, grad_norm, terms, "generator", self.scaler_g)
-        self.scaler_g.step(self.opt_g)
-        self.scaler_g.update()
         if self.ema is not None:
             self.ema.update_parameters(self.generator)
         return {**{f"loss/{k}": v.detach() for k, v in terms.items()}, "grad_norm/generator": grad_norm}
 
+    def critic_step(self) -> dict[str, torch.Tensor]:
+        """One critic step, checked at once (NonFiniteError names the term)."""
+        values = self._critic_phase()
+        self.guard.check(self.step + 1)
+        return values
+
+    def generator_step(self) -> dict[str, torch.Tensor]:
+        """One generator step, checked at once."""
+        values = self._generator_phase()
+        self.guard.check(self.step + 1)
+        return values
+
     def train_step(self) -> dict[str, torch.Tensor]:
-        """n_critic critic steps, one generator step; returns the last values of every term."""
+        """n_critic critic steps, one generator step; returns the last values of every term (device
+        tensors; the estimate averaged over the critic steps). Waits on the device once, to read
+        the finiteness flags of all its phases (with the stop signal, under torchrun)."""
         values: dict[str, torch.Tensor] = {}
         estimates = []
         key = self.objective.estimate_name
         for _ in range(self.config.optim.n_critic):
-            values.update(self.critic_step())
+            values.update(self._critic_phase())
             estimates.append(values[key])
         values[key] = torch.stack(estimates).mean()
-        values.update(self.generator_step())
-        self._check_weights()
+        values.update(self._generator_phase())
+        stop = self._stop.is_set() if self.ctx.enabled else False
+        self._stop_agreed = self.guard.check(self.step + 1, self.ctx, stop)
         self.sched_d.step()
         self.sched_g.step()
         self.step += 1
         return values
 
-    def _check_finite(self, loss, grad_norm, terms, phase, scaler=None) -> None:
-        if bool(torch.isfinite(loss) & torch.isfinite(grad_norm)):
-            return
-        if scaler is not None and scaler.is_enabled() and bool(torch.isfinite(loss)):
-            # fp16 with a grad scaler: an overflowing gradient is the scaler's to handle (it skips
-            # this step and lowers its scale), not a divergence of the run
-            return
-        for name, value in terms.items():
-            if not bool(torch.isfinite(value)):
-                raise NonFiniteError(self.step + 1, phase, f"loss term '{name}'")
-        raise NonFiniteError(self.step + 1, phase, f"gradient of the {phase}" if bool(torch.isfinite(loss)) else "loss")
+    @property
+    def _critic_params(self) -> list:
+        return [p for p in self.critic.parameters()]
 
-    def _check_weights(self) -> None:
-        """Finite losses and gradients can still step the weights to inf (a huge learning rate):
-        never let such weights reach a checkpoint, which must stay the last good one."""
-        for name, net in (("critic", self.critic), ("generator", self.generator)):
-            params = [p.detach() for p in net.parameters()]
-            if params and not bool(torch.isfinite(torch.stack(torch._foreach_norm(params))).all()):
-                raise NonFiniteError(self.step + 1, "optimizer", f"weights of the {name} after its update")
+    @property
+    def _generator_params(self) -> list:
+        return [p for p in self.generator.parameters()]
+
+    def reseed_draws(self, attempt: int) -> None:
+        """New latent and penalty draws after a rollback (attempt 1, 2, ...), past the bad batch."""
+        self.penalty_rng.manual_seed(_seed(self.config.run.seed, 100 + attempt))
+        self.latent_rng.manual_seed(_seed(self.config.run.seed, 200 + attempt))
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -332,148 +344,128 @@ class Trainer:
             torch.manual_seed(hash((self.config.run.seed, self.ctx.rank, step, 1009)) & (2 ** 62 - 1))
 
     def save(self) -> Path | None:
+        """Write a checkpoint (rank 0), after checking that every weight is finite: a checkpoint
+        must stay the last good one. The only full weight check of a run."""
         if not (self.write_files and self.run_dir):
             return None
+        check_weights(self.step, {"critic": self.critic, "generator": self.generator})
         return ckpt.save_checkpoint(self.state_dict(), ckpt.checkpoint_path(self.run_dir, self.step), keep=self.config.run.keep_checkpoints)
 
     # ------------------------------------------------------------------ sampling and measures
     def sample(self, n: int, seed: int = 0, use_ema: bool = True) -> torch.Tensor:
-        """n samples from the (EMA) generator, from a fixed seed; touches no training state."""
+        """n samples from the (EMA) generator, from a fixed seed; touches no training state.
+        The same sampling as a finished run's :class:`earthmover.train.state.Sampler`."""
         net = self.ema.module if (use_ema and self.ema is not None) else self.generator
-        out = []
-        g = torch.Generator().manual_seed(seed)
         with eval_mode(net):
-            for start in range(0, n, 1000):
-                z = sample_latent(min(1000, n - start), self.latent_dim, g).to(self.device)
-                out.append(net(z).float().cpu())
-        return torch.cat(out)
+            return ckpt.Sampler(net, self.latent_dim, self.config, self.device, self.step).sample(n, seed=seed)
 
-    def measure(self, n: int | None = None, with_emd: bool = True) -> dict:
-        """For toy data: the mixture measures (mixtures) and the exact EMD to n data samples."""
-        if self.stream.kind != "toy":
-            return {}
-        from earthmover.data.toy import GaussianMixture
-        from earthmover.metrics.mixtures import mixture_measures
-
-        n = n or self.config.run.measure_n
-        fake = self.sample(n, seed=_seed(self.config.run.seed, 7))
-        values: dict = {}
-        if isinstance(self.stream.distribution, GaussianMixture):
-            values.update(mixture_measures(fake, self.stream.distribution).to_dict())
-        if with_emd:
-            values["emd"] = _emd_samples(fake, self.stream.reference(n, seed=_seed(self.config.run.seed, 8)))
-        return values
+    def measure(self, n: int | None = None, with_emd: bool = True, progress: bool = False) -> dict:
+        """What the data's stream measures of the EMA generator (for the toy mixtures: modes
+        covered, high quality, and the exact EMD to n data samples; nothing for images)."""
+        return self.stream.measures(self._sample_fn, n or self.config.run.measure_n, _seed(self.config.run.seed, 7),
+                                    with_emd=with_emd, progress=progress)
 
     def evaluate_images(self) -> dict:
         """The metrics named in ``run.eval_metrics`` (e.g. "fid,kid") on ``run.eval_n`` samples of the EMA
-        generator, with the digit classifier's features, against the data's test split (MNIST) or the
-        training images themselves (other sources). Empty for toy data or when no metric is asked for."""
-        if self.stream.kind != "images" or not self.config.run.eval_metrics:
-            return {}
-        if self._evaluator is None:
-            from earthmover.metrics import Evaluator
+        generator, as the data's stream evaluates them (nothing for toy data or when none is asked for)."""
+        run = self.config.run
+        return self.stream.evaluate(self._sample_fn, run.eval_metrics, run.eval_n, _seed(run.seed, 10), device=self.device)
 
-            name = self.config.data.name
-            reference = f"{name.split(':')[0]}:test" if name.split(":")[0] in ("mnist", "digits") else self.stream.images
-            c, side = self.sample_shape[0], self.sample_shape[-1]
-            self._evaluator = Evaluator(self.config.run.eval_metrics, features="digits", reference=reference,
-                                        n=self.config.run.eval_n, device=self.device,
-                                        reference_image_size=side, reference_channels=c)
-        seed = _seed(self.config.run.seed, 10)
-        return {f"metrics/{k}": v for k, v in self._evaluator(lambda m: self.sample(m, seed=seed)).items()}
+    def _sample_fn(self, n: int, seed: int) -> torch.Tensor:
+        return self.sample(n, seed=seed)
 
     def snapshot(self) -> Path | None:
         if not (self.write_files and self.run_dir):
             return None
-        from earthmover import plotting
+        critic = self.critic
+
+        def critic_score(x):
+            with eval_mode(critic):
+                return as_critic_output(critic(x.to(self.device))).score
 
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        if self.stream.kind == "toy":
-            fake = self.sample(1000, seed=_seed(self.config.run.seed, 9))
-            real = self.stream.reference(1000)
-            critic = self.critic
-
-            def critic_fn(x):
-                with eval_mode(critic):
-                    return as_critic_output(critic(x.to(self.device))).score
-
-            title = f"{self.config.preset} on {self.config.data.name}, step {self.step}"
-            plotting.toy_snapshot(real, fake, path, critic_fn=critic_fn, title=title)
-        else:
-            plotting.save_image_grid(self.sample(64, seed=_seed(self.config.run.seed, 9)), path, nrow=8)
-        return path
+        return self.stream.snapshot(self._sample_fn, path, seed=_seed(self.config.run.seed, 9), critic_score=critic_score,
+                                    title=f"{self.config.preset} on {self.config.data.name}, step {self.step}")
 
     # ------------------------------------------------------------------ the whole run
-    def fit(self) -> RunSummary:
+    def side_work(self, logger) -> list[Hook]:
+        """The periodic side work of a run, walked by :meth:`fit` after every step."""
         from earthmover import plotting
-        from earthmover.train.logging import RunLogger, read_metrics
 
         run = self.config.run
-        logger = None
-        if self.write_files and self.run_dir:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.config.save(self.run_dir / "config.toml")
-            logger = RunLogger(self.run_dir, run.steps, self.step, quiet=self.quiet)
-            if not ckpt.list_checkpoints(self.run_dir):
-                self.save()  # a good checkpoint to fall back on from the start
+        tick = {"time": time.perf_counter(), "step": self.step}
+
+        def log(values: dict) -> None:
+            record = self.ctx.means(values)  # one all-reduce and one read, on logging steps only
+            now = time.perf_counter()
+            record["steps_per_second"] = (self.step - tick["step"]) / max(now - tick["time"], 1e-9)
+            tick.update(time=now, step=self.step)
+            record["lr/critic"] = self.opt_d.param_groups[0]["lr"]
+            record["lr/generator"] = self.opt_g.param_groups[0]["lr"]
+            if self.ctx.is_main and (self.step % run.sample_every == 0 or self.step == run.steps):
+                record.update({f"metrics/{k}": v for k, v in self.measure(progress=True).items()})
+            if logger is not None:
+                logger.log(self.step, record)
+                logger.postfix({self.objective.estimate_label: f"{record[self.objective.estimate_name]:.3f}"})
+
+        def evaluate(values: dict) -> None:
+            if self.ctx.is_main:
+                scores = self.evaluate_images()
+                if logger is not None and scores:
+                    logger.log(self.step, scores)
+
+        def snapshot(values: dict) -> None:
+            path = self.snapshot()
+            if logger and path:
+                logger.image("samples", plotting.figure_to_chw(path), self.step)
+
+        return [Hook("log", run.log_every, log, at_end=True),
+                Hook("evaluate", run.eval_every, evaluate),
+                Hook("snapshot", run.sample_every, snapshot),
+                Hook("checkpoint", run.checkpoint_every, lambda values: self.save())]
+
+    def _open_run(self):
+        """The run directory, its config.toml, the logger, and a first good checkpoint to fall back on."""
+        if not (self.write_files and self.run_dir):
+            return None
+        from earthmover.train.logging import RunLogger
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config.save(self.run_dir / "config.toml")
+        logger = RunLogger(self.run_dir, self.config.run.steps, self.step, quiet=self.quiet)
+        if not ckpt.list_checkpoints(self.run_dir):
+            self.save()
+        return logger
+
+    def _should_stop(self) -> bool:
+        # under torchrun a signal reaches the processes at slightly different times: they stop
+        # together, on the agreement read with the previous step's flags
+        return self._stop_agreed if self.ctx.enabled else self._stop.is_set()
+
+    def fit(self) -> RunSummary:
+        run = self.config.run
+        logger = self._open_run()
+        hooks = self.side_work(logger)
+        rollback = Rollback(self, logger)
         restore = self._install_signal_handlers()
-        start_time, start_step, tick_time, tick_step = time.perf_counter(), self.step, time.perf_counter(), self.step
-        rollbacks = 0
+        start_time, start_step = time.perf_counter(), self.step
         interrupted = False
         try:
             while self.step < run.steps:
-                # under torchrun a signal reaches the processes at slightly different times: stop
-                # together, or one would wait forever in the next step's all-reduce
-                if self.ctx.any(self._stop.is_set()):
+                if self._should_stop():
                     interrupted = True
                     break
                 try:
                     values = self.train_step()
+                    if logger is not None:
+                        logger.advance(1)
+                    for hook in hooks:
+                        if hook.due(self.step, run.steps):
+                            hook.fn(values)
                 except NonFiniteError as exc:
-                    if run.on_nan == "rollback" and rollbacks < MAX_ROLLBACKS and self.run_dir and ckpt.list_checkpoints(self.run_dir):
-                        rollbacks += 1
-                        path, state = ckpt.latest_loadable_checkpoint(self.run_dir)
-                        scale = self.lr_scale
-                        self.load_state_dict(state)
-                        # lower than before the fault, also when rolling back to the same checkpoint again
-                        self.lr_scale = min(scale, self.lr_scale) * run.rollback_lr_factor
-                        self.penalty_rng.manual_seed(_seed(run.seed, 100 + rollbacks))  # new draws past the bad batch
-                        self.latent_rng.manual_seed(_seed(run.seed, 200 + rollbacks))
-                        for sched in (self.sched_d, self.sched_g):
-                            sched.last_epoch -= 1
-                            sched.step()
-                        msg = f"{exc}\nrolled back to {path.name}; learning rates now x{self.lr_scale:g}"
-                        if logger is not None:
-                            logger.rewind(self.step)
-                            logger.write(msg)
-                        elif self.ctx.is_main:
-                            print(msg)
+                    if rollback.recover(exc):
                         continue
                     raise
-                if logger is not None:
-                    logger.advance(1, {self.objective.estimate_label: f"{float(values[self.objective.estimate_name]):.3f}"})
-                if self.step % run.log_every == 0 or self.step == run.steps:
-                    record = {k: float(self.ctx.mean(v)) for k, v in values.items()}
-                    now = time.perf_counter()
-                    record["steps_per_second"] = (self.step - tick_step) / max(now - tick_time, 1e-9)
-                    tick_time, tick_step = now, self.step
-                    record["lr/critic"] = self.opt_d.param_groups[0]["lr"]
-                    record["lr/generator"] = self.opt_g.param_groups[0]["lr"]
-                    if self.stream.kind == "toy" and self.ctx.is_main and (self.step % run.sample_every == 0 or self.step == run.steps):
-                        record.update({f"metrics/{k}": v for k, v in self.measure(with_emd=False).items()
-                                       if k in ("modes_covered", "high_quality", "reverse_kl")})
-                    if logger is not None:
-                        logger.log(self.step, record)
-                if run.eval_every and self.step % run.eval_every == 0 and self.step < run.steps and self.ctx.is_main:
-                    scores = self.evaluate_images()
-                    if logger is not None and scores:
-                        logger.log(self.step, scores)
-                if self.step % run.sample_every == 0 and self.step < run.steps:
-                    path = self.snapshot()
-                    if logger and path:
-                        logger.image("samples", plotting.figure_to_chw(path), self.step)
-                if self.step % run.checkpoint_every == 0 and self.step < run.steps:
-                    self.save()
         except BaseException:
             if logger is not None:
                 logger.close()  # keep what was logged up to the failure (TensorBoard buffers its events)
@@ -484,9 +476,16 @@ class Trainer:
                 logger.close_progress()
         seconds = time.perf_counter() - start_time
         self.save()
+        return self._finish(logger, seconds, start_step, interrupted)
+
+    def _finish(self, logger, seconds: float, start_step: int, interrupted: bool) -> RunSummary:
+        """The final measures, snapshot, curves and summary.json of a run."""
+        from earthmover import plotting
+        from earthmover.train.logging import read_metrics
+
         summary = RunSummary(self.step, seconds, str(self.run_dir or ""), interrupted=interrupted)
         if not interrupted and self.ctx.is_main:
-            summary.values = self.measure() if self.stream.kind == "toy" else self.evaluate_images()
+            summary.values = {**self.measure(), **self.evaluate_images()}
         if logger is not None:
             path = self.snapshot()
             if path:
@@ -525,12 +524,6 @@ def _grad_norm(params) -> torch.Tensor:
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-
-
-def _emd_samples(x: torch.Tensor, y: torch.Tensor) -> float:
-    from earthmover.ot import emd_samples
-
-    return float(emd_samples(x, y))
 
 
 def default_run_dir(config: Config) -> Path:
