@@ -13,7 +13,8 @@ Conventions (each checked in tests/test_penalties.py):
 * statistics over the batch (DRAGAN's standard deviation) are taken over the global batch;
 * penalties are computed in float32: the loop calls them outside autocast, so the input
   gradient of ``autograd.grad`` is a float32 gradient that cannot underflow, and no loss
-  scaling is needed before it (the GradScaler scales the summed loss for the one backward).
+  scaling is needed before it (the GradScaler scales the summed loss for the one backward);
+  a loop of your own that scores under float16 autocast passes ``scaler=`` (PyTorch's recipe).
 """
 from __future__ import annotations
 
@@ -89,12 +90,21 @@ def per_sample_norm(grad: Tensor, eps: float = NORM_EPS) -> Tensor:
     return torch.sqrt(grad.flatten(1).pow(2).sum(dim=1) + eps)
 
 
-def critic_input_gradient(critic: torch.nn.Module, x: Tensor, create_graph: bool = True) -> Tensor:
+def critic_input_gradient(critic: torch.nn.Module, x: Tensor, create_graph: bool = True, scaler=None) -> Tensor:
     """d D(x_i) / d x_i for every sample, shape of x, in float32 (the critic scores samples
-    independently, so the gradient of the summed scores is each sample's own gradient)."""
+    independently, so the gradient of the summed scores is each sample's own gradient).
+
+    For a loop of your own that scores under float16 autocast, pass its ``torch.amp.GradScaler``:
+    following PyTorch's AMP recipe for gradient penalties, the scores are scaled before
+    ``autograd.grad`` and the gradient unscaled after (``get_scale()`` reads the scale on the host).
+    The training loop passes none: it computes penalties in float32 outside autocast, where the
+    gradient cannot underflow, and so never waits on that read."""
     x = x.detach().float().requires_grad_(True)
-    scores = critic_scores(critic, x)
-    (grad,) = torch.autograd.grad(scores.float().sum(), x, create_graph=create_graph)
+    total = critic_scores(critic, x).float().sum()
+    if scaler is not None and scaler.is_enabled():
+        (grad,) = torch.autograd.grad(scaler.scale(total), x, create_graph=create_graph)
+        return grad.float() / scaler.get_scale()
+    (grad,) = torch.autograd.grad(total, x, create_graph=create_graph)
     return grad.float()
 
 
@@ -131,6 +141,7 @@ def gradient_penalty(
     one_sided: bool = False,
     points: str = "between",
     generator=None,
+    scaler=None,
 ) -> Tensor:
     """WGAN-GP (Gulrajani et al. 2017): weight * E (||grad D(x^)||_2 - target)^2.
 
@@ -146,27 +157,27 @@ def gradient_penalty(
         x_hat = perturb_near_data(real, generator)
     else:
         raise ValueError(f"points must be 'between' or 'near-data', got {points!r}")
-    norms = per_sample_norm(critic_input_gradient(critic, x_hat))
+    norms = per_sample_norm(critic_input_gradient(critic, x_hat, scaler=scaler))
     excess = norms - target
     if one_sided:
         excess = excess.clamp(min=0.0)
     return weight * excess.pow(2).mean()
 
 
-def dragan_penalty(critic, real, fake=None, *, weight: float = 10.0, generator=None) -> Tensor:
+def dragan_penalty(critic, real, fake=None, *, weight: float = 10.0, generator=None, scaler=None) -> Tensor:
     """DRAGAN (Kodali et al. 2017): the gradient penalty at points perturbed around real data."""
-    return gradient_penalty(critic, real, real, weight=weight, points="near-data", generator=generator)
+    return gradient_penalty(critic, real, real, weight=weight, points="near-data", generator=generator, scaler=scaler)
 
 
-def r1_penalty(critic, real, fake=None, *, weight: float = 10.0, generator=None) -> Tensor:
+def r1_penalty(critic, real, fake=None, *, weight: float = 10.0, generator=None, scaler=None) -> Tensor:
     """R1 (Mescheder et al. 2018): gamma/2 E ||grad D(x)||^2 on real samples (gamma = weight)."""
-    grad = critic_input_gradient(critic, real)
+    grad = critic_input_gradient(critic, real, scaler=scaler)
     return 0.5 * weight * grad.flatten(1).pow(2).sum(dim=1).mean()
 
 
-def r2_penalty(critic, real, fake, *, weight: float = 10.0, generator=None) -> Tensor:
+def r2_penalty(critic, real, fake, *, weight: float = 10.0, generator=None, scaler=None) -> Tensor:
     """R2 (Mescheder et al. 2018): gamma/2 E ||grad D(x~)||^2 on fake samples."""
-    grad = critic_input_gradient(critic, fake)
+    grad = critic_input_gradient(critic, fake, scaler=scaler)
     return 0.5 * weight * grad.flatten(1).pow(2).sum(dim=1).mean()
 
 
