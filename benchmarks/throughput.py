@@ -7,14 +7,18 @@ separate critic forwards for real and fake, ``torch.autograd.grad`` for the grad
 plain ``torch.optim.Adam`` / ``RMSprop``, ``zero_grad()``, weight clipping with ``clamp_``.
 
 The two sides run in alternating blocks (A B A B ...) of ``--seconds`` each, so a change in the
-machine's load hits both; the ratio is the median over the pairs of blocks. Then the split of a
+machine's load hits both; the ratio is the median over the pairs of blocks of the trainer's
+steps per second over the reference's. Then the split of a
 step (a critic step with the penalty, one without, a generator step; median milliseconds) and
 the peak memory of each side during a few steps (GPU: max_memory_allocated; CPU: the peak
 resident set above the resident set before the steps, in a fresh subprocess per side, with the
 peak reset through /proc/self/clear_refs).
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python3 benchmarks/throughput.py --config all --seconds 5
+    OMP_NUM_THREADS=1 PYTHONPATH=src python3 benchmarks/throughput.py --config all
     OMP_NUM_THREADS=1 PYTHONPATH=src python3 benchmarks/throughput.py --config gp-toy --seconds 10 --pairs 5
+
+On a machine shared with other work, the default (one generator step per block, many pairs)
+gives the steadiest ratio: load that changes over seconds hits both sides of a pair alike.
 """
 from __future__ import annotations
 
@@ -208,8 +212,8 @@ def split(trainer: Trainer, ref: Reference, reps: int) -> dict:
 
 
 def peak_memory(name: str, side: str, steps: int) -> float:
-    """MiB: on GPU the peak allocated during ``steps`` steps; on CPU the growth of maxrss in a
-    fresh process, with the peak reset through /proc/self/clear_refs)."""
+    """MiB: on GPU the peak allocated during ``steps`` steps; on CPU the peak resident set above
+    the one before the steps, in a fresh process (the peak reset through /proc/self/clear_refs)."""
     if torch.cuda.is_available():
         trainer = make_trainer(name)
         ref = Reference(trainer)
@@ -287,8 +291,10 @@ def _fmt(v):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="all", choices=["all", *CONFIGS])
-    p.add_argument("--seconds", type=float, default=5.0, help="length of one block (default 5)")
-    p.add_argument("--pairs", type=int, default=3, help="trainer/reference block pairs (default 3)")
+    p.add_argument("--seconds", type=float, default=0.0,
+                   help="length of one block; 0 (default) = one generator step per block, the finest interleaving, "
+                        "best on a loaded machine")
+    p.add_argument("--pairs", type=int, default=15, help="trainer/reference block pairs (default 15)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--reps", type=int, default=7, help="repetitions for the split of a step (default 7)")
     p.add_argument("--memory-steps", type=int, default=3, help="steps for the peak memory (0 = skip)")
@@ -310,10 +316,11 @@ def main(argv=None) -> int:
         s = r["split_ms"]
         mem = r.get("peak_mib", {})
         print(f"\n{name}: {r['what']}")
-        print(f"  gen steps/s  trainer {statistics.median(r['trainer_steps_per_s']):.2f} "
-              f"{r['trainer_steps_per_s']}  reference {statistics.median(r['reference_steps_per_s']):.2f} "
-              f"{r['reference_steps_per_s']}")
-        print(f"  median ratio trainer/reference {r['median_ratio']:.2f}x  (per pair {r['ratios']})")
+        q = statistics.quantiles(r["ratios"], n=4) if len(r["ratios"]) > 2 else r["ratios"]
+        print(f"  gen steps/s (median of blocks)  trainer {statistics.median(r['trainer_steps_per_s']):.3f}  "
+              f"reference {statistics.median(r['reference_steps_per_s']):.3f}")
+        print(f"  median ratio trainer/reference {r['median_ratio']:.3f}x  (quartiles of the {len(r['ratios'])} "
+              f"pairs {q[0]:.3f}-{q[-1]:.3f})")
         print(f"  split ms (median of {args.reps})   critic+penalty  critic  generator")
         for side in ("trainer", "reference"):
             print(f"    {side:<10} {_fmt(s[side]['critic+penalty']):>15} {_fmt(s[side]['critic']):>7} "
