@@ -111,3 +111,19 @@ def test_ema_generator_is_an_average_of_the_weights():
     assert 0 < d <= 0.5
     assert all(torch.allclose(e, d * a + (1 - d) * b) for e, a, b in zip(ema, w1, w2))
     assert not all(torch.equal(e, b) for e, b in zip(ema, w2))
+
+
+def test_generator_step_hands_the_critics_codes_to_the_objective():
+    """EBGAN's generator term reads the critic's codes on the fakes: the pulling-away term the step
+    logs is pt_weight x f_PT of exactly those codes (a step that drops the features logs none)."""
+    from earthmover.objectives import pulling_away_term
+
+    trainer = Trainer(tiny("ebgan"), quiet=True)
+    codes = []
+    hook = trainer.critic.register_forward_hook(lambda m, i, out: codes.append(out.features.detach().clone()))
+    terms = trainer.generator_step()
+    hook.remove()
+    assert len(codes) == 1
+    pt_weight = trainer.config.objective.pt_weight
+    assert pt_weight > 0
+    assert float(terms["loss/pulling_away"]) == pytest.approx(pt_weight * float(pulling_away_term(codes[0])), rel=1e-5)
