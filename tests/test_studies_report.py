@@ -6,8 +6,6 @@ import json
 import re
 from html.parser import HTMLParser
 
-import pytest
-
 from earthmover.cli import main
 from earthmover.studies import STUDIES, report
 

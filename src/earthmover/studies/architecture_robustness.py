@@ -22,8 +22,6 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 NAME = "architecture-robustness"
 PAPER = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs, Figure 2 (section 5.2)"
 CLAIM = ("With one set of hyperparameters, WGAN-GP trains every architecture variant of the paper's Figure 2, "

@@ -23,8 +23,9 @@ raised to 1e-3 and the generator's set to 1e-4 for all three (with the presets' 
 critic lags the generator and its estimate measures its own training, not the samples; with 1e-3
 for both, WGAN-GP's Adam with beta1 = 0 oscillates), and, as in the WGAN authors' code,
 the critic first takes 100 steps alone (their ``Diters = 100`` for the first 25 generator
-iterations), so that the first checkpoints measure a trained critic rather than one learning. MNIST with digit-FID as
-the quality measure is not part of this study yet (see the README).
+iterations), so that the first checkpoints measure a trained critic rather than one learning.
+
+Not done yet: the same on MNIST with the digit-classifier FID as the quality measure.
 """
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 NAME = "critic-tracks-quality"
 PAPER = "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN, section 4.2 (Figures 3-4)"
