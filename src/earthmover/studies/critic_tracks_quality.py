@@ -148,7 +148,7 @@ def run(seed: int = 0, quick: bool = False, steps: int | None = None, every: int
                                 model__depth=3, model__ema=0.0, optim__lr_g=lr_g, optim__lr_d=lr_d)
         for _ in range(warmup):
             trainer.critic_step()
-        wasserstein = trainer.objective.estimates_wasserstein
+        wasserstein = trainer.objective.estimate_name == "wasserstein_estimate"
         real = trainer.stream.reference(n_eval, seed=int(seed) * 31 + 1)
         mixture = getattr(trainer.stream, "distribution", None)
         marks, est, emd, modes = [], [], [], []
