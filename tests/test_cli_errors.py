@@ -32,7 +32,7 @@ from pathlib import Path
 #   W/run      a tiny trained toy run (quickstart, 2 steps, checkpoints 0, 1, 2)
 #   W/run8     the same with width 8 (another architecture)
 #   W/run_edited  W/run with optim.name changed to rmsprop in its config.toml by hand
-#   W/file     a regular file; W/folder an empty folder
+#   W/file     a regular file; W/folder an empty folder; W/kept.json a file (made immutable in a case)
 #   W/imgs.npz 8 gray 8x8 images; W/one.npz one image
 #   W/pts.npy, W/pts2.npy 2-D points; W/huge.npy 100000 points; W/strings.npy, W/complex.npy;
 #   W/garbage.npy, W/garbage.npz random bytes; W/badutf8.toml invalid UTF-8
@@ -167,6 +167,8 @@ CASES = [
     ("emd-json-unwritable", ["emd", "pts.npy", "pts2.npy", "--json", "/proc/r.json"], "is not writable"),
     ("emd-json-folder", ["emd", "pts.npy", "pts2.npy", "--json", "folder"], "is a folder"),
     ("emd-json-missing-parent", ["emd", "pts.npy", "pts2.npy", "--json", "nowhere/r.json"], "does not exist"),
+    ("emd-json-not-overwritable", ["emd", "pts.npy", "pts2.npy", "--json", "kept.json"], "cannot be overwritten",
+     {"immutable": ["kept.json"]}),
     ("emd-plan-unwritable", ["emd", "pts.npy", "pts2.npy", "--plan", "/proc/p.png"], "is not writable"),
     ("emd-plan-under-file", ["emd", "pts.npy", "pts2.npy", "--plan", "file/p.png"], "is a file, not a folder"),
     ("emd-method-unknown", ["emd", "pts.npy", "pts2.npy", "--method", "sinkhorn"], "invalid choice: 'sinkhorn'"),
@@ -300,6 +302,7 @@ def _make_workspace(root: Path) -> None:
     assert 'name = "adam"' in toml
     (root / "run_edited" / "config.toml").write_text(toml.replace('name = "adam"', 'name = "rmsprop"'))
     (root / "file").write_text("a regular file, not a folder\n")
+    (root / "kept.json").write_text("{}\n")
     (root / "folder").mkdir()
     rng = np.random.default_rng(0)
     np.savez(root / "imgs.npz", images=rng.integers(0, 256, size=(8, 8, 8), dtype=np.uint8))

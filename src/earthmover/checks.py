@@ -125,6 +125,8 @@ def output_file(path: str | os.PathLike, flag: str, *, create_parents: bool = Fa
         return path
     if not _writable_dir(parent):
         raise EarthmoverError(f"{flag} {str(path)!r}: the folder {str(parent)!r} is not writable; pick a location you can write to")
+    if path.exists() and not os.access(path, os.W_OK):  # access(2) also sees the immutable flag, for root too
+        raise EarthmoverError(f"{flag} {str(path)!r} exists and cannot be overwritten; pick another path or make it writable")
     return path
 
 
