@@ -59,6 +59,12 @@ def test_channels_inferred_or_chosen(tmp_path):
     assert load_images(tmp_path / "f", channels=3, image_size=2).images.shape == (2, 3, 2, 2)
 
 
+def test_png_named_jpg_still_reads(tmp_path):
+    save(tmp_path / "f" / "a.png", np.full((3, 3), 7, np.uint8))
+    (tmp_path / "f" / "a.png").rename(tmp_path / "f" / "a.jpg")
+    assert load_images(tmp_path / "f").images.flatten().tolist() == [7] * 9
+
+
 def test_corrupt_file_named_or_skipped_and_counted(tmp_path, capsys):
     for i in range(3):
         save(tmp_path / "f" / "a" / f"{i}.png", np.full((4, 4), i, np.uint8))
@@ -86,7 +92,9 @@ def test_folder_prefix_errors(tmp_path):
         load_images(f"folder:{tmp_path / 'absent'}")
 
 
-def test_parallel_decode_keeps_file_order(tmp_path):
+def test_parallel_decode_keeps_file_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(folder_source, "PROCESS_MIN_FILES", 100)  # decoded by 2 worker processes
+    monkeypatch.setattr(folder_source, "_workers", lambda: 2)
     for i in range(150):
         save(tmp_path / "f" / f"{i:03d}.png", np.full((3, 3), i, np.uint8))
     s = load_images(tmp_path / "f")
@@ -107,8 +115,8 @@ def test_cache_second_load_reads_one_array(tmp_path, monkeypatch):
     for i in range(4):
         save(tmp_path / "f" / ("a" if i < 2 else "b") / f"{i}.png", np.full((5, 7), 10 * i, np.uint8))
     first = load_images(tmp_path / "f", image_size=4)
-    cached = list((tmp_path / "cache" / "folders").glob("f-*.npz"))
-    assert len(cached) == 1
+    cached = sorted(p.name for p in (tmp_path / "cache" / "folders").iterdir())
+    assert len(cached) == 2 and cached[0].endswith(".meta.npz") and cached[1].endswith(".npy")
 
     calls = []
     real_read = folder_source.read_image

@@ -67,8 +67,9 @@ class RunConfig:
 @dataclass
 class DataConfig:
     name: str = param("25gaussians", "A toy distribution (8gaussians, 25gaussians, swissroll, ring, checkerboard, "
-                                     "parallel-lines) or an image source (mnist, digits, a .npz/.npy/IDX path, an image "
-                                     "folder, torchvision:NAME, a URL)")
+                                     "parallel-lines) or an image source (mnist, fashion-mnist, cifar10: downloaded on "
+                                     "first use; digits, a .npz/.npy/IDX path, folder:PATH or an image folder, "
+                                     "torchvision:NAME, a URL)")
     batch_size: int = param(256, "The global batch (split across processes under torchrun)", min=1)
     image_size: int = param(0, "Resize images to this side (0 = the data's own)", min=0)
     channels: int = param(0, "Convert images to 1 or 3 channels (0 = the data's own)", choices=(0, 1, 3),

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from earthmover.errors import EarthmoverError
 
-__all__ = ["default_cache_dir", "datasets_dir", "download", "sha256_file", "url_filename", "atomic_write_npz"]
+__all__ = ["default_cache_dir", "datasets_dir", "download", "sha256_file", "url_filename", "atomic_write_npz", "atomic_write_npy"]
 
 CHUNK = 1 << 20
 TIMEOUT_S = 60
@@ -132,6 +132,22 @@ def atomic_write_npz(path: Path, **arrays) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def atomic_write_npy(path: Path, array) -> Path:
+    """``numpy.save`` to ``path`` through a temporary file and a rename (never a partial file)."""
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

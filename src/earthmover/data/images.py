@@ -86,7 +86,7 @@ def load_images(
     if split is not None and (not isinstance(split, str) or not split):
         raise EarthmoverError(f"split={split!r}: expected a split name such as 'train' or 'test'")
 
-    folder = _folder_of(source)
+    folder = folder_of(source)
     if folder is not None:
         images, labels, name, classes, skipped = load_folder(
             folder, image_size=image_size, limit=limit, channels=channels, skip_bad=skip_bad, cache_dir=cache_dir
@@ -109,7 +109,7 @@ def load_images(
     return ImageSet(images=images, labels=labels, name=name, classes=classes, skipped=skipped)
 
 
-def _folder_of(source) -> Path | None:
+def folder_of(source) -> Path | None:
     """The folder ``source`` names (``folder:PATH`` or an existing directory that is no named source)."""
     if isinstance(source, str) and source.lower().startswith("folder:"):
         path = Path(source[len("folder:"):]).expanduser()

@@ -17,9 +17,10 @@ Bad files
     A file PIL cannot read stops the load with an error naming it; with ``skip_bad`` it is left
     out (its label too) and counted, and one line on stderr says how many were skipped.
 Speed
-    Files are decoded in a thread pool (PIL releases the GIL while decoding and resampling).
+    Large folders are decoded in worker processes (:func:`decode_files`).
     A folder of at least :data:`CACHE_MIN_FILES` images is cached after the first load as one
-    array in ``<cache dir>/folders/<key>.npz``; the key covers the folder's path, the file list
+    array, ``<cache dir>/folders/<key>.npy`` (memory-mapped on later loads, so they start at
+    once) beside ``<key>.meta.npz`` (labels, skipped files); the key covers the folder's path, the file list
     with each file's size and modification time, ``image_size``, ``channels``, ``skip_bad`` and
     the reader's version, so any change to the files or the transform reads them again.
 """
@@ -28,18 +29,18 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from earthmover.data.download import atomic_write_npz, default_cache_dir
-from earthmover.data.transforms import LUMA, center_crop_box
+from earthmover.data.download import atomic_write_npy, atomic_write_npz, default_cache_dir
+from earthmover.data.transforms import center_crop_box
 from earthmover.errors import EarthmoverError
 
 __all__ = ["IMAGE_SUFFIXES", "CACHE_MIN_FILES", "list_folder", "read_image", "load_folder", "folder_cache_path"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+_FORMATS = {".jpg": ("JPEG",), ".jpeg": ("JPEG",), ".png": ("PNG",)}
 CACHE_MIN_FILES = 1000
 """Folders with at least this many images are cached as one array after the first load."""
 READER_VERSION = 1
@@ -100,9 +101,16 @@ def list_folder(root: Path):
 def read_image(path, image_size: int | None = None, channels: int | None = None) -> np.ndarray:
     """One image file -> uint8 ``(C, H, W)`` (see the module docstring); raises ``OSError``/``ValueError``
     and PIL's errors for a file it cannot read (the callers name the file)."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as img:
+    hint = _FORMATS.get(os.path.splitext(str(path))[1].lower())
+    try:  # the suffix's format first: PIL's probing of every plugin costs a quarter of a small file's time
+        img = Image.open(path, formats=hint)
+    except UnidentifiedImageError:
+        if hint is None:
+            raise
+        img = Image.open(path)  # a PNG named .jpg, say
+    with img:
         if image_size is not None and img.format == "JPEG":
             img.draft(img.mode, (image_size, image_size))  # decode at 1/2, 1/4 or 1/8 scale, never below image_size
         img.load()
@@ -117,18 +125,11 @@ def read_image(path, image_size: int | None = None, channels: int | None = None)
                 img = img.crop((left, top, left + side, top + side))
             if side != image_size:
                 img = img.resize((image_size, image_size), Image.BILINEAR)
+        if channels is not None and (img.mode == "L") != (channels == 1):
+            img = img.convert("L" if channels == 1 else "RGB")  # PIL's 601 luminance, or gray replicated
         array = np.asarray(img, dtype=np.uint8)
     array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return np.ascontiguousarray(_to_channels(array, channels))
-
-
-def _to_channels(array: np.ndarray, channels: int | None) -> np.ndarray:
-    if channels is None or array.shape[0] == channels:
-        return array
-    if channels == 3:
-        return np.repeat(array, 3, axis=0)
-    weights = np.asarray(LUMA, dtype=np.float32).reshape(3, 1, 1)
-    return np.clip(np.rint((array.astype(np.float32) * weights).sum(axis=0, keepdims=True)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(array)
 
 
 def _palette_is_gray(img) -> bool:
@@ -149,14 +150,41 @@ def _workers() -> int:
     return max(1, min(32, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
+PROCESS_MIN_FILES = 2000
+"""From this many files on, decode in worker processes (a DataLoader's); below, in the caller."""
+
+
+class _Files:
+    """Paths as a map-style dataset: item i is file i decoded (or why it could not be)."""
+
+    def __init__(self, paths, image_size, channels):
+        self.paths, self.image_size, self.channels = paths, image_size, channels
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return _read_or_reason((self.paths[i], self.image_size, self.channels))
+
+
+def _as_list(batch):
+    return batch
+
+
 def decode_files(paths: list[str], image_size=None, channels=None, workers: int | None = None) -> list:
-    """Each path's uint8 ``(C, H, W)`` array, or a string saying why it could not be read, in order."""
-    jobs = [(p, image_size, channels) for p in paths]
+    """Each path's uint8 ``(C, H, W)`` array, or a string saying why it could not be read, in order.
+
+    PIL's header parsing is Python (it holds the GIL: threads measured slower than one reader),
+    so many small files decode in several processes, a DataLoader's workers, which only run PIL
+    and numpy; fewer than :data:`PROCESS_MIN_FILES` are read in the caller (no start-up cost)."""
     workers = workers or _workers()
-    if workers == 1 or len(jobs) < 64:
-        return [_read_or_reason(job) for job in jobs]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_read_or_reason, jobs, chunksize=256))
+    if workers == 1 or len(paths) < PROCESS_MIN_FILES:
+        return [_read_or_reason((p, image_size, channels)) for p in paths]
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(_Files(paths, image_size, channels), batch_size=256, num_workers=workers,
+                        collate_fn=_as_list, prefetch_factor=4)
+    return [item for batch in loader for item in batch]
 
 
 def folder_cache_path(root: Path, files, image_size, channels, skip_bad, cache_dir=None) -> Path:
@@ -164,7 +192,7 @@ def folder_cache_path(root: Path, files, image_size, channels, skip_bad, cache_d
     digest.update(repr((READER_VERSION, str(root.resolve()), image_size, channels, bool(skip_bad))).encode())
     for path, size, mtime in files:
         digest.update(f"\0{path}\0{size}\0{mtime}".encode())
-    return default_cache_dir(cache_dir) / "folders" / f"{root.name or 'root'}-{digest.hexdigest()[:20]}.npz"
+    return default_cache_dir(cache_dir) / "folders" / f"{root.name or 'root'}-{digest.hexdigest()[:20]}.npy"
 
 
 def load_folder(root: Path, image_size=None, limit=None, channels=None, skip_bad: bool = False, cache_dir=None):
@@ -177,12 +205,14 @@ def load_folder(root: Path, image_size=None, limit=None, channels=None, skip_bad
         labels = None if labels is None else labels[:limit]
     name = root.name or str(root)
     cache = folder_cache_path(root, files, image_size, channels, skip_bad, cache_dir) if len(files) >= CACHE_MIN_FILES else None
-    if cache is not None and cache.is_file():
+    meta = None if cache is None else cache.with_suffix(".meta.npz")
+    if meta is not None and meta.is_file() and cache.is_file():
         try:
-            with np.load(cache, allow_pickle=False) as stored:
-                images = torch.from_numpy(stored["images"])
+            with np.load(meta, allow_pickle=False) as stored:
                 labels_t = torch.from_numpy(stored["labels"]) if "labels" in stored.files else None
                 skipped = [str(s) for s in stored["skipped"]]
+            # mapped, not read: the pages come in as batches touch them (copy-on-write, so writable)
+            images = torch.from_numpy(np.load(cache, mmap_mode="c", allow_pickle=False))
             _say_skipped(root, skipped)
             return images, labels_t, name, classes, len(skipped)
         except (OSError, ValueError, KeyError):
@@ -217,11 +247,12 @@ def load_folder(root: Path, image_size=None, limit=None, channels=None, skip_bad
     labels_t = None if labels is None else torch.tensor(labels, dtype=torch.int64)
     _say_skipped(root, skipped)
     if cache is not None:
-        stored = {"images": images.numpy(), "skipped": np.asarray(skipped, dtype=str)}
+        stored = {"skipped": np.asarray(skipped, dtype=str)}
         if labels_t is not None:
             stored["labels"] = labels_t.numpy()
         try:
-            atomic_write_npz(cache, **stored)
+            atomic_write_npy(cache, images.numpy())
+            atomic_write_npz(meta, **stored)  # written last: its presence means the pair is complete
         except OSError:
             pass  # a read-only or full cache only costs the next run a decode
     return images, labels_t, name, classes, len(skipped)
