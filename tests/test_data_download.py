@@ -217,3 +217,13 @@ def test_cifar10_archive_missing_a_batch(local_server, monkeypatch):
     with pytest.raises(EarthmoverError, match="lacks data_batch_1.bin"):
         load_images("cifar10")
 
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist:test", "cifar10"])
+def test_train_offline_exits_2_with_one_line_and_no_run(tmp_path, capsys, name):
+    from earthmover.cli import main
+
+    code = main(["train", "--data", name, "--steps", "1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "download failed" in err and "save it as" in err and not (tmp_path / "run").exists()

@@ -123,9 +123,13 @@ def folder_of(source) -> Path | None:
     return None
 
 
+SOURCE_PREFIXES = (*DATASETS, "digits", "torchvision", "folder")
+"""What a named source starts with (``NAME`` or ``NAME:...``); callers that vet a name use it."""
+
+
 def _named(source: str) -> str | None:
     head = source.partition(":")[0].lower()
-    return head if head in (*DATASETS, "digits", "torchvision") else None
+    return head if head in SOURCE_PREFIXES and head != "folder" else None
 
 
 def _dispatch(source, split, cache_dir, limit):

@@ -180,12 +180,12 @@ def check_data_name(config) -> None:
     import difflib
     import re
 
-    from earthmover.data.images import NAMED_SOURCES
+    from earthmover.data.images import NAMED_SOURCES, SOURCE_PREFIXES
     from earthmover.data.toy import TOY_DISTRIBUTIONS
 
     name = config.data.name
     head = name.partition(":")[0].lower()
-    if (name in TOY_DISTRIBUTIONS or head in ("mnist", "digits", "torchvision") or re.match(r"^(https?|file)://", name, re.I)
+    if (name in TOY_DISTRIBUTIONS or head in SOURCE_PREFIXES or re.match(r"^(https?|file)://", name, re.I)
             or Path(name).expanduser().exists() or "/" in name or "\\" in name or Path(name).suffix or name.startswith(".")):
         return  # the loader names what is wrong with a path, a URL or a split
     choices = [*TOY_DISTRIBUTIONS, *NAMED_SOURCES]
@@ -193,7 +193,7 @@ def check_data_name(config) -> None:
     hint = f"did you mean {near[0]!r}? " if near else ""
     raise EarthmoverError(
         f"data.name = {name!r} is neither a toy distribution nor an image source nor an existing path; {hint}"
-        f"toy: {', '.join(TOY_DISTRIBUTIONS)}; images: mnist, digits, torchvision:NAME, a .npz/.npy/IDX file, "
+        f"toy: {', '.join(TOY_DISTRIBUTIONS)}; images: mnist, fashion-mnist, cifar10, digits, torchvision:NAME, folder:PATH, a .npz/.npy/IDX file, "
         f"an image folder or an http(s) URL to an .npz"
     )
 
