@@ -55,7 +55,9 @@ def serve(monkeypatch, root, name, files, mirrors, digests=None):
 
 
 def cache_files(tmp_path):
-    return sorted(p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    """The cache's files, less the lock files that serialize downloads."""
+    return sorted(p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*")
+                  if p.is_file() and p.name != ".lock")
 
 
 def test_real_table_is_sha256_of_the_canonical_files():
@@ -109,6 +111,23 @@ def test_truncated_transfer_leaves_nothing(local_server, monkeypatch, tmp_path, 
     assert cache_files(tmp_path) == []
 
 
+def test_concurrent_loads_download_once(local_server, monkeypatch, mnist_files):
+    """torchrun starts every rank at once: one downloads, the others wait and read its result."""
+    import threading
+
+    root, base, requests = local_server
+    files, arrays = mnist_files
+    serve(monkeypatch, root, "mnist", files, [base + "/"])
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(load_images("mnist"))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(results) == 3 and all(torch.equal(r.images, results[0].images) for r in results)
+    assert sorted(requests) == sorted("/" + f for f in files)  # each file fetched once
+
+
 def test_next_mirror_when_the_first_is_down(local_server, monkeypatch, mnist_files):
     root, base, requests = local_server
     files, arrays = mnist_files
@@ -125,7 +144,7 @@ def test_offline_one_line_names_url_file_and_folder(tmp_path, monkeypatch):
     assert "\n" not in message
     assert f"{CLOSED}train-images-idx3-ubyte.gz" in message
     assert str(tmp_path / "data" / "fashion-mnist" / "train-images-idx3-ubyte.gz") in message
-    assert not (tmp_path / "data" / "fashion-mnist").exists() or not any((tmp_path / "data").rglob("*.*"))
+    assert [p.name for p in (tmp_path / "data").rglob("*") if p.is_file()] in ([], [".lock"])
 
 
 def test_cli_offline_exits_2_with_one_line(tmp_path, capsys):

@@ -108,7 +108,7 @@ def test_mnist_missing_offline_says_url_file_and_where(tmp_path):
     assert "\n" not in message and "http://127.0.0.1:9/train-images-idx3-ubyte.gz" in message
     assert str(tmp_path / "cache" / "datasets" / "mnist" / "train-images-idx3-ubyte.gz") in message
     assert "EARTHMOVER_MNIST" in message
-    assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))  # nothing half-written
+    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == [".lock"]  # nothing half-written
 
 
 def test_mnist_env_var_pointing_nowhere(monkeypatch, tmp_path):

@@ -27,6 +27,7 @@ its parents, then beside the repository this module lives in. One is used as is,
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tarfile
@@ -139,11 +140,30 @@ def load_public(name: str, split: str, cache_dir=None, progress: bool = True):
     dataset = DATASETS[name]
     prepared = prepared_path(dataset, cache_dir)
     if not prepared.is_file():
-        originals = [_obtain(dataset, remote, prepared.parent, progress) for remote in dataset.files]
-        arrays = _read_idx_set(originals) if dataset.reader == "idx" else _read_cifar_binary(originals[0])
-        atomic_write_npz(prepared, **arrays)
+        with _exclusive(prepared.parent):  # torchrun: one process downloads, the others then read
+            if not prepared.is_file():
+                originals = [_obtain(dataset, remote, prepared.parent, progress) for remote in dataset.files]
+                arrays = _read_idx_set(originals) if dataset.reader == "idx" else _read_cifar_binary(originals[0])
+                atomic_write_npz(prepared, **arrays)
     images, labels, _, _ = load_npz(prepared, split, f"{name}:{split}")
     return images, labels, f"{name}:{split}", list(dataset.classes)
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path):
+    """Hold an exclusive lock on ``folder/.lock`` (where fcntl exists; elsewhere no lock)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: processes may download side by side; the renames stay atomic
+        yield
+        return
+    with open(folder / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _obtain(dataset: PublicDataset, remote: Remote, folder: Path, progress: bool) -> Path:
