@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from earthmover.data.sources.folder import _read_or_reason, list_folder, read_image
+from earthmover.data.streams import ImageStream
 from earthmover.errors import EarthmoverError
 
 __all__ = ["FolderStream", "memory_budget", "estimated_bytes"]
@@ -94,8 +95,11 @@ class _Batches(torch.utils.data.Sampler):
             position += self.batch_size
 
 
-class FolderStream:
-    """ImageStream's batches, decoded from files by DataLoader workers (see the module docstring)."""
+class FolderStream(ImageStream):
+    """ImageStream's batches, decoded from files by DataLoader workers (see the module docstring).
+
+    A subclass so that it shares whatever an image stream brings besides its batches (measures,
+    snapshots); ``images`` is a fixed decoded sample rather than the whole set."""
 
     kind = "images"
 
