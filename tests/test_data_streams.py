@@ -90,6 +90,8 @@ def test_over_budget_folder_streams_the_in_memory_batches(tmp_path, monkeypatch)
         assert torch.equal(streamed.next_batch(), expected) and torch.equal(resumed.next_batch(), expected)
     assert streamed.epoch == memory.epoch == 2
     assert torch.equal(streamed.reference(6), memory.reference(6))
+    path = streamed.snapshot(lambda n, seed: torch.zeros(n, 3, 5, 5), tmp_path / "grid.png", seed=0)
+    assert path.is_file() and streamed.measures(lambda n, seed: None, 4, 0) == {}  # what image streams bring
 
 
 def test_streamed_bad_file_named_or_replaced(tmp_path, monkeypatch):
