@@ -17,7 +17,6 @@ import time
 import torch
 
 from earthmover.config import Config
-from earthmover.presets import preset_values
 from earthmover.train.loop import Trainer
 
 

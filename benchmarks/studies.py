@@ -15,15 +15,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
-# Run as `python benchmarks/studies.py`, this folder is sys.path[0], and its ot.py would shadow the
-# POT package (`import ot`) that earthmover.ot uses: take the folder off the path.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import torch  # noqa: E402
+import torch
 
 
 def _asserted(name: str, r) -> dict[str, float]:

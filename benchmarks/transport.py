@@ -1,7 +1,7 @@
 """Speed of the exact earth mover's distance solvers, and the overhead of our network-simplex path.
 
-    python benchmarks/ot.py                      # full run (a few minutes on 2 busy cores)
-    python benchmarks/ot.py --sizes 10 50 --max-lp-seconds 5
+    python benchmarks/transport.py                      # full run (a few minutes on 2 busy cores)
+    python benchmarks/transport.py --sizes 10 50 --max-lp-seconds 5
 
 Part 1: median wall time of each exact method for n = m points, uniform weights:
   - on the same random points on a line (so all three methods apply): "lp" (scipy HiGHS on
@@ -19,18 +19,11 @@ calls interleaved, medians of many repeats. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
-import sys
 import time
 
-# Run as a script, this file's folder comes first on sys.path and this file would shadow
-# POT's package `ot` (for us and for earthmover.ot). Drop the folder before importing anything.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def _median_time(fn, min_repeats: int, budget_s: float) -> tuple[float, int]:
