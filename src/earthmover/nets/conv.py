@@ -17,7 +17,7 @@ from torch import nn
 
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
-from earthmover.nets.layers import Crop, activation, conv5, deconv5, norm2d
+from earthmover.nets.layers import Crop, activation, check_critic_input, conv5, deconv5, norm2d
 
 SIZES = {28: 3, 32: 3, 64: 4}  # side -> number of 2x stages between 4x4 and the image
 
@@ -86,10 +86,7 @@ class ConvCritic(nn.Module):
         self.out = nn.Linear(self.feature_dim, 1)
 
     def forward(self, x: torch.Tensor) -> CriticOutput:
-        if x.shape[1:] != (self.channels, self.image_size, self.image_size):
-            raise EarthmoverError(
-                f"the critic expects images of shape ({self.channels}, {self.image_size}, {self.image_size}), "
-                f"got {tuple(x.shape[1:])}; set data.image_size/data.channels to match the data")
+        check_critic_input(x, self.channels, self.image_size)
         h = self.features(x)
         return CriticOutput(score=self.out(h).squeeze(1), features=h)
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
-from earthmover.nets.layers import norm2d
+from earthmover.nets.layers import check_critic_input, norm2d
 
 SUPPORTED_SIZES = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # side -> (seed side, number of 2x upsamplings)
 
@@ -74,11 +74,7 @@ class DCGANCritic(nn.Module):
         self.out = nn.Linear(ch * seed * seed, 1)
 
     def forward(self, x: torch.Tensor) -> CriticOutput:
-        if x.shape[1:] != (self.channels, self.image_size, self.image_size):
-            raise EarthmoverError(
-                f"the critic expects images of shape ({self.channels}, {self.image_size}, {self.image_size}), "
-                f"got {tuple(x.shape[1:])}; set data.image_size/data.channels to match the data"
-            )
+        check_critic_input(x, self.channels, self.image_size)
         h = self.body(x)
         return CriticOutput(score=self.out(h).squeeze(1), features=h)
 

@@ -12,6 +12,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from earthmover.errors import EarthmoverError
+
+
+def check_critic_input(x: torch.Tensor, channels: int, image_size: int) -> None:
+    """A critic built for (channels, image_size, image_size) images refuses any other shape with one line."""
+    if x.shape[1:] != (channels, image_size, image_size):
+        raise EarthmoverError(
+            f"the critic expects images of shape ({channels}, {image_size}, {image_size}), "
+            f"got {tuple(x.shape[1:])}; set data.image_size/data.channels to match the data")
+
 
 def norm2d(kind: str, channels: int) -> nn.Module:
     if kind == "batch":

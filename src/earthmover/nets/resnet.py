@@ -25,7 +25,7 @@ from torch import nn
 
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
-from earthmover.nets.layers import ConvMeanPool, Crop, MeanPoolConv, UpsampleConv, norm2d
+from earthmover.nets.layers import ConvMeanPool, Crop, MeanPoolConv, UpsampleConv, check_critic_input, norm2d
 
 SIZES = {28: 3, 32: 3, 64: 4}  # side -> up-blocks from 4x4 (side 28 crops 8x8 to 7x7)
 
@@ -118,10 +118,7 @@ class ResNetCritic(nn.Module):
         _init(self)
 
     def forward(self, x) -> CriticOutput:
-        if x.shape[1:] != (self.channels, self.image_size, self.image_size):
-            raise EarthmoverError(
-                f"the critic expects images of shape ({self.channels}, {self.image_size}, {self.image_size}), "
-                f"got {tuple(x.shape[1:])}; set data.image_size/data.channels to match the data")
+        check_critic_input(x, self.channels, self.image_size)
         h = self.features(x)
         return CriticOutput(score=self.out(h).squeeze(1), features=h)
 
@@ -211,10 +208,7 @@ class DeepResNetCritic(nn.Module):
         self.out = nn.Linear(self.feature_dim, 1)
 
     def forward(self, x) -> CriticOutput:
-        if x.shape[1:] != (self.channels, self.image_size, self.image_size):
-            raise EarthmoverError(
-                f"the critic expects images of shape ({self.channels}, {self.image_size}, {self.image_size}), "
-                f"got {tuple(x.shape[1:])}; set data.image_size/data.channels to match the data")
+        check_critic_input(x, self.channels, self.image_size)
         h = self.features(x)
         return CriticOutput(score=self.out(h).squeeze(1) / 5, features=h)
 
