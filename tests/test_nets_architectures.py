@@ -137,3 +137,14 @@ def test_one_real_wgan_gp_step(name, tmp_path, monkeypatch):
     assert any(not torch.equal(a, b) for a, b in zip(before_g, trainer.generator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(before_c, trainer.critic.parameters()))
     assert trainer.sample(4, seed=0).shape == (4, 1, 28, 28)
+
+
+@pytest.mark.parametrize("name", [n for n in IMAGE_ARCHS if n != "mlp"])
+def test_a_critic_refuses_images_of_another_shape_in_one_line(name):
+    side = (ARCHITECTURES[name].sizes or (28,))[0]
+    _, critic, _ = build_networks(name, NetSpec((1, side, side)))
+    with torch.no_grad():
+        critic(torch.zeros(2, 1, side, side))  # its own shape is fine
+        with pytest.raises(EarthmoverError, match=rf"expects images of shape \(1, {side}, {side}\), got \(3, {side}, {side}\)") as err:
+            critic(torch.zeros(2, 3, side, side))
+    assert "\n" not in str(err.value) and "data.image_size" in str(err.value)
