@@ -349,10 +349,7 @@ def _raise_if_out_of_memory(exc: RuntimeError, config) -> None:
 def _load_weights(trainer, state: dict, source: str) -> None:
     """--init: the networks (and EMA) of a checkpoint; optimizers, step and random streams start fresh."""
     try:
-        trainer.generator.load_state_dict(state["generator"])
-        trainer.critic.load_state_dict(state["critic"])
-        if trainer.ema is not None and state.get("ema") is not None:
-            trainer.ema.load_state_dict(state["ema"])
+        trainer.load_networks(state)
     except (KeyError, RuntimeError, ValueError) as exc:
         raise EarthmoverError(
             f"--init {source!r} does not fit this run's networks ({str(exc).strip().splitlines()[0][:160]}); "

@@ -306,12 +306,17 @@ class Trainer:
         }
         return state
 
+    def load_networks(self, state: dict) -> None:
+        """The generator, critic and EMA weights of a checkpoint's state (what ``--init`` takes; resume
+        takes these and everything else). Raises torch's errors when the shapes do not fit."""
+        self.generator.load_state_dict(state["generator"])
+        self.critic.load_state_dict(state["critic"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+
     def load_state_dict(self, state: dict) -> None:
         try:
-            self.generator.load_state_dict(state["generator"])
-            self.critic.load_state_dict(state["critic"])
-            if self.ema is not None and state.get("ema") is not None:
-                self.ema.load_state_dict(state["ema"])
+            self.load_networks(state)
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
             self.lr_scale = float(state.get("lr_scale", 1.0))
