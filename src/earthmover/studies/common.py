@@ -27,6 +27,25 @@ def parameter_grad_norm(loss: torch.Tensor, params: Iterable[torch.nn.Parameter]
     return math.sqrt(total)
 
 
+def step_discriminator_and_critic(disc, critic, opt_d, opt_c, real, fake, *, gp_weight: float,
+                                  generator: torch.Generator) -> None:
+    """One step each, on the same batch, of a minimax discriminator and a WGAN-GP critic (the pair the
+    studies compare): the discriminator first, then the critic with its penalty drawn from ``generator``."""
+    from earthmover import objectives
+    from earthmover.nets.critic_output import critic_scores
+    from earthmover.penalties import gradient_penalty
+
+    loss = objectives.minimax_critic_loss(critic_scores(disc, real), critic_scores(disc, fake))
+    opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_d.step()
+    loss = objectives.wasserstein_critic_loss(critic_scores(critic, real), critic_scores(critic, fake))
+    loss = loss + gradient_penalty(critic, real, fake, weight=gp_weight, generator=generator)
+    opt_c.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_c.step()
+
+
 def finite_json(value):
     """A copy of ``value`` that strict JSON can hold: +-inf and NaN become the strings "inf", "-inf", "nan"."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -132,11 +132,8 @@ def _point_grads(net, x: torch.Tensor, fn) -> torch.Tensor:
 
 
 def _train(real, fake, *, seed, steps, width, depth, gp_weight, disc_lr):
-    from earthmover import objectives
-    from earthmover.nets.critic_output import critic_scores
     from earthmover.nets.mlp import MLPCritic
-    from earthmover.penalties import gradient_penalty
-    from earthmover.studies.common import seeded
+    from earthmover.studies.common import seeded, step_discriminator_and_critic
 
     dim = real.shape[1]
     with seeded(seed):
@@ -147,15 +144,7 @@ def _train(real, fake, *, seed, steps, width, depth, gp_weight, disc_lr):
     opt_c = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.9))
     rng = torch.Generator().manual_seed(seed + 1)
     for _ in range(steps):
-        loss = objectives.minimax_critic_loss(critic_scores(disc, real), critic_scores(disc, fake))
-        opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_d.step()
-        loss = objectives.wasserstein_critic_loss(critic_scores(critic, real), critic_scores(critic, fake))
-        loss = loss + gradient_penalty(critic, real, fake, weight=gp_weight, generator=rng)
-        opt_c.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_c.step()
+        step_discriminator_and_critic(disc, critic, opt_d, opt_c, real, fake, gp_weight=gp_weight, generator=rng)
     return disc, critic
 
 

@@ -114,8 +114,8 @@ def run(seed: int = 0, quick: bool = False, steps: list[int] | None = None, batc
     from earthmover.nets.critic_output import critic_scores
     from earthmover.nets.mlp import MLPCritic, MLPGenerator
     from earthmover.ot import emd_samples
-    from earthmover.penalties import critic_input_gradient, gradient_penalty, interpolate, per_sample_norm
-    from earthmover.studies.common import seeded
+    from earthmover.penalties import critic_input_gradient, interpolate, per_sample_norm
+    from earthmover.studies.common import seeded, step_discriminator_and_critic
 
     steps = sorted(int(s) for s in (steps or ([10, 50, 100, 300] if quick else [10, 50, 100, 500, 1000, 2000])))
     batch_size = int(batch_size or (128 if quick else 256))
@@ -149,15 +149,7 @@ def run(seed: int = 0, quick: bool = False, steps: list[int] | None = None, batc
             real = data.sample(batch_size, rng)
             with torch.no_grad():
                 fake = generator(torch.randn(batch_size, 2, generator=rng))
-            loss = objectives.minimax_critic_loss(critic_scores(disc, real), critic_scores(disc, fake))
-            opt_d.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_d.step()
-            loss = objectives.wasserstein_critic_loss(critic_scores(critic, real), critic_scores(critic, fake))
-            loss = loss + gradient_penalty(critic, real, fake, weight=gp_weight, generator=rng)
-            opt_c.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_c.step()
+            step_discriminator_and_critic(disc, critic, opt_d, opt_c, real, fake, gp_weight=gp_weight, generator=rng)
             step += 1
         for name, fn, net in (("saturating", objectives.minimax_generator_loss, disc),
                               ("non-saturating", objectives.non_saturating_generator_loss, disc),
