@@ -164,3 +164,105 @@ def test_the_estimate_is_named_for_what_it_estimates():
         values = Trainer(tiny_config(preset), quiet=True).train_step()
         others = {"wasserstein_estimate", "score_gap", "energy_gap", "loss_gap"} - {name}
         assert name in values and not others & set(values), preset
+
+
+def test_an_entry_that_reads_features_is_refused_by_a_critic_that_returns_none():
+    """The consistency term reads the critic's features: a critic that returns only a score is
+    refused when it is built (the configuration cannot tell), naming the entry and the fix."""
+    from dataclasses import replace
+
+    from earthmover.nets import registry as nets
+
+    def score_only(spec):
+        critic = nets.ARCHITECTURES["mlp"].critic(spec)
+        return _ScoreOnly(critic)
+
+    nets.register(replace(nets.ARCHITECTURES["mlp"], name="test-score-only", critic=score_only))
+    try:
+        config = validate(tiny_config("ct-gan", model__arch="test-score-only"))
+        with pytest.raises(EarthmoverError, match=r"penalty.consistency needs the critic's features, but the critic built for "
+                                                  r"model.arch = 'test-score-only' returns only a score; choose"):
+            Trainer(config, quiet=True)
+        Trainer(tiny_config("wgan-gp", model__arch="test-score-only"), quiet=True)  # nothing reads features
+    finally:
+        nets.ARCHITECTURES.pop("test-score-only")
+
+
+class _ScoreOnly(torch.nn.Module):
+    def __init__(self, critic):
+        super().__init__()
+        self.critic = critic
+
+    def forward(self, x):
+        return self.critic(x).score
+
+
+def test_reading_the_critics_feature_width_changes_nothing():
+    """The builder's look at the features runs the critic once in eval mode: batch-norm statistics,
+    spectral-norm vectors, the training flag and the global RNG are as before."""
+    from earthmover.constraints import apply_spectral_norm
+    from earthmover.heads import feature_dim
+    from earthmover.nets.critic_output import CriticOutput
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = apply_spectral_norm(torch.nn.Linear(2, 8))
+            self.bn = torch.nn.BatchNorm1d(8)
+            self.drop = torch.nn.Dropout(0.5)
+
+        def forward(self, x):
+            h = self.drop(self.bn(self.a(x + 1)))
+            return CriticOutput(h.sum(1), h)
+
+    torch.manual_seed(0)
+    net = Net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    rng = torch.get_rng_state()
+    assert feature_dim(net, (2,)) == 8
+    assert net.training and torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_a_heads_needs_are_checked_like_the_others():
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from earthmover.heads import Head
+    from earthmover.registry import HEADS, param
+
+    @HEADS.register("test_needs_dropout")
+    @dataclass(frozen=True)
+    class NeedsDropout(Head):
+        weight: float = param(0.0, "weight", min=0.0)
+        needs: ClassVar[tuple[str, ...]] = ("dropout",)
+
+    try:
+        with pytest.raises(EarthmoverError, match="head.test_needs_dropout needs dropout in the critic; set model.dropout"):
+            validate(tiny_config("wgan-gp", **{"head.test_needs_dropout": 1.0}))
+        validate(tiny_config("wgan-gp", **{"head.test_needs_dropout": 1.0, "model.dropout": 0.5}))
+    finally:
+        HEADS.unregister("test_needs_dropout")
+
+
+def test_a_head_term_that_clashes_with_another_entrys_is_refused():
+    from dataclasses import dataclass
+
+    from earthmover.heads import Head
+    from earthmover.registry import HEADS, param
+
+    @HEADS.register("test_clash")
+    @dataclass(frozen=True)
+    class Clash(Head):
+        weight: float = param(0.0, "weight", min=0.0)
+
+        def critic_terms(self, real, fake):
+            return {"critic": real.score.mean()}
+
+    try:
+        trainer = Trainer(validate(tiny_config("wgan-gp", **{"head.test_clash": 1.0})), quiet=True)
+        with pytest.raises(EarthmoverError, match="head.test_clash returns the loss term 'critic', which another entry "
+                                                  "already uses"):
+            trainer.critic_step()
+    finally:
+        HEADS.unregister("test_clash")

@@ -1,5 +1,5 @@
-"""Plug-ins (issue 8): a new objective and a new penalty, defined in this file and nowhere under
-src/, register themselves and then train, resume bit-identically, and run under 2-process
+"""Plug-ins (issue 8): a new objective, a new penalty and a new critic head, defined in this file
+and nowhere under src/, register themselves and then train, resume bit-identically, and run under 2-process
 torchrun exactly as one process; their parameters are config fields with ranges, flags with
 help, TOML keys; a parameter set for an entry the run does not use is an error.
 
@@ -21,14 +21,18 @@ from test_train_distributed import assert_same_curves, torchrun
 from test_train_resume import assert_same_state
 
 PLUGIN = '''
-"""A smooth hinge objective and a zero-centred gradient penalty at jittered data points."""
+"""A smooth hinge objective, a zero-centred gradient penalty at jittered data points, and a head
+that reads each sample back from the critic's features."""
+import math
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 
+from earthmover.heads import Head
 from earthmover.objectives import Objective
 from earthmover.penalties import Penalty, critic_input_gradient
-from earthmover.registry import OBJECTIVES, PENALTIES, param
+from earthmover.registry import HEADS, OBJECTIVES, PENALTIES, param
 
 
 @OBJECTIVES.register("soft-hinge")
@@ -59,10 +63,36 @@ class JitterGP(Penalty):
         u = generator.rand(tuple(real.shape)).to(real)  # the loop's draws: this process's slice under torchrun
         grad = critic_input_gradient(critic, real + self.spread * (2 * u - 1))
         return weight * grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+@HEADS.register("input_probe")
+@dataclass(frozen=True)
+class InputProbe(Head):
+    """A linear probe P on the critic's features: weight * (E ||P(f(x)) - x||^2 + the same on fakes)
+    in the critic's loss; generator_weight * the fakes' term in the generator's loss."""
+
+    weight: float = param(0.0, "the probe's weight in the critic's loss (0 = off)", min=0.0)
+    generator_weight: float = param(0.0, "the probe's weight on fakes in the generator's loss", min=0.0)
+    provides = ("probe",)
+    needs = ("features",)
+
+    def module(self, feature_dim, data):
+        return torch.nn.Linear(feature_dim, math.prod(data.sample_shape))
+
+    def critic_terms(self, real, fake):
+        return {"probe": self.weight * (probe_error(real) + probe_error(fake))}
+
+    def generator_terms(self, fake):
+        return {"probe_generator": self.generator_weight * probe_error(fake)} if self.generator_weight else {}
+
+
+def probe_error(scored):
+    return (scored.out.extras["probe"] - scored.x.flatten(1)).pow(2).sum(dim=1).mean()
 '''
 MODULE = "test_em_plugin"
 PLUGIN_FLAGS = ["--plugins", MODULE, "--objective", "soft-hinge", "--objective.sharpness", "3",
-                "--penalty.gp", "0", "--penalty.jitter-gp", "2", "--penalty.jitter-gp-spread", "0.2"]
+                "--penalty.gp", "0", "--penalty.jitter-gp", "2", "--penalty.jitter-gp-spread", "0.2",
+                "--head.input-probe", "0.5", "--head.input-probe-generator-weight", "0.1"]
 
 
 @pytest.fixture
@@ -79,6 +109,7 @@ def plugin(tmp_path, monkeypatch):
     yield folder
     registry.OBJECTIVES.unregister("soft-hinge")
     registry.PENALTIES.unregister("jitter_gp")
+    registry.HEADS.unregister("input_probe")
     sys.modules.pop(MODULE, None)
 
 
@@ -93,13 +124,16 @@ def test_a_plugin_trains_and_resumes_bit_identically(tmp_path, plugin):
     assert written["plugins"] == MODULE
     assert written["objective"] == {"name": "soft-hinge", "sharpness": 3.0}
     assert written["penalty"]["jitter_gp"] == 2.0 and written["penalty"]["jitter_gp_spread"] == 0.2
+    assert written["head"] == {"input_probe": 0.5, "input_probe_generator_weight": 0.1}
     records = [r for r in (__import__("json").loads(x) for x in (whole / "metrics.jsonl").read_text().splitlines())
                if "loss/critic" in r]
     assert len(records) == 4 and all(r["loss/jitter_gp"] > 0 for r in records)
+    assert all(r["loss/probe"] > 0 and r["loss/probe_generator"] > 0 for r in records)
     assert all("soft_hinge_gap" in r and "wasserstein_estimate" not in r for r in records)
     a = ckpt.load_checkpoint(ckpt.checkpoint_path(whole, 4))
     b = ckpt.load_checkpoint(ckpt.checkpoint_path(parts, 4))
     assert_same_state(a, b)
+    assert {"heads.input_probe.weight", "heads.input_probe.bias"} <= set(a["critic"])  # the head's layers are the critic's
 
 
 def test_a_plugin_runs_under_torchrun_as_one_process(tmp_path, plugin):
@@ -136,3 +170,45 @@ def test_an_unknown_plugin_module_is_one_line(capsys):
     assert cli.main(["train", "--plugins", "no_such_em_plugin"]) == 2
     err = capsys.readouterr().err
     assert "plug-in module 'no_such_em_plugin' was not found" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_plugin_head_is_part_of_the_critic_and_its_terms_are_the_loss(plugin):
+    """The head's layers sit on the critic's features (trained by the critic's optimizer, never by
+    the generator's), and each phase's loss holds its terms, equal to a hand computation on the
+    phase's own batch."""
+    from helpers import tiny_config
+
+    from earthmover.train.loop import Trainer
+
+    registry.load_plugins(MODULE)
+    config = tiny_config("wgan-gp", **{"head.input_probe": 0.5, "head.input_probe_generator_weight": 0.1})
+    trainer = Trainer(validate(config), quiet=True)
+    probe = trainer.critic.heads["input_probe"]
+    assert probe.in_features == 16 and probe.out_features == 2  # model.width features in, a 2-D sample out
+    assert any(p is probe.weight for group in trainer.opt_d.param_groups for p in group["params"])
+
+    # the critic phase: replay its draws by hand, then run it from the same state
+    stream_state, latent_state = trainer.stream.state_dict(), trainer.latent_rng.get_state()
+    real = trainer.stream.next_batch()
+    with torch.no_grad():
+        fake = trainer.generator(trainer._latents())
+        out = trainer.critic(torch.cat([real, fake]))
+        n = len(real)
+        by_hand = 0.5 * ((out.extras["probe"][:n] - real).pow(2).sum(1).mean()
+                         + (out.extras["probe"][n:] - fake).pow(2).sum(1).mean())
+    trainer.stream.load_state_dict(stream_state)
+    trainer.latent_rng.set_state(latent_state)
+    before = probe.weight.detach().clone()
+    values = trainer._critic_phase()
+    assert float(values["loss/probe"]) == pytest.approx(float(by_hand), rel=1e-5)
+    assert not torch.equal(probe.weight, before)  # stepped with the critic
+
+    latent_state = trainer.latent_rng.get_state()
+    with torch.no_grad():
+        fake = trainer.generator(trainer._latents())
+        by_hand = 0.1 * (trainer.critic(fake).extras["probe"] - fake).pow(2).sum(1).mean()
+    trainer.latent_rng.set_state(latent_state)
+    before = probe.weight.detach().clone()
+    values = trainer._generator_phase()
+    assert float(values["loss/probe_generator"]) == pytest.approx(float(by_hand), rel=1e-5)
+    assert torch.equal(probe.weight, before)  # the generator's step leaves the critic's head alone

@@ -406,7 +406,8 @@ def validate(config: Config) -> Config:
     obj = make_objective(objective, **config.objective.entry_values(objective))
     terms = [(f"penalty.{n}", registry.PENALTIES[n]) for n in config.penalty.enabled()]
     constraints = [(f"constraint.{n}", registry.CONSTRAINTS[n]) for n in config.constraint.enabled()]
-    for owner, needs in [(f"objective {objective!r}", obj.needs), *((name, cls.needs) for name, cls in terms)]:
+    heads = [(f"head.{n}", registry.HEADS[n]) for n in config.head.enabled()]
+    for owner, needs in [(f"objective {objective!r}", obj.needs), *((name, cls.needs) for name, cls in [*terms, *heads])]:
         for need in needs:
             spec = registry.CRITIC_NEEDS.get(need)
             if spec is None:

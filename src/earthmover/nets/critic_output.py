@@ -7,7 +7,7 @@ and read as the score.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -19,6 +19,15 @@ class CriticOutput:
     """(N,) raw score; an energy for EBGAN, a loss value for the loss-sensitive GAN."""
     features: Tensor | None = None
     """(N, K) penultimate activations (or an auto-encoder's codes), when the critic exposes them."""
+    extras: dict[str, Tensor] = field(default_factory=dict)
+    """What the critic's heads compute from the features, by the name each head ``provides``
+    (AC-GAN's ``class_logits``, InfoGAN's ``q``); per sample, first dimension N."""
+
+    def part(self, rows: slice) -> "CriticOutput":
+        """The output for a slice of the batch's rows, in float32 (the loss maths' precision
+        under autocast): how the loop splits one pass over real and fake into two."""
+        return CriticOutput(self.score[rows].float(), None if self.features is None else self.features[rows].float(),
+                            {k: v[rows].float() for k, v in self.extras.items()})
 
 
 def as_critic_output(out: Tensor | CriticOutput) -> CriticOutput:

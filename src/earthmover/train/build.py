@@ -9,6 +9,7 @@ import torch
 
 from earthmover.data.toy import TOY_DISTRIBUTIONS
 from earthmover.errors import EarthmoverError
+from earthmover.heads import DataInfo, HeadedCritic, feature_dim
 from earthmover.nets.registry import NetSpec, resolve_architecture
 from earthmover.objectives import Objective
 from earthmover.registry import CONSTRAINTS, HEADS, PENALTIES
@@ -40,11 +41,26 @@ def build_generator(config, shape) -> tuple[torch.nn.Module, int]:
     return resolve_architecture(config.model.arch, shape).build_generator(net_spec(config, shape))
 
 
-def build_critic(config, shape, plan: "Plan | None" = None) -> torch.nn.Module:
-    """The critic the run's entries ask for (see :func:`net_spec`), then each constraint's
-    parametrization. Refused when it holds batch statistics and a penalty is on."""
+def build_critic(config, shape, plan: "Plan | None" = None, num_classes: int = 0) -> torch.nn.Module:
+    """The critic the run's entries ask for (see :func:`net_spec`), with the layers of every head
+    that has some attached to its features (:class:`earthmover.heads.HeadedCritic`), then each
+    constraint's parametrization. Checked on the built module: refused when an entry needs the
+    critic's features and it returns none, or when it holds batch statistics and a penalty is on."""
     plan = plan or build_plan(config)
+    shape = tuple(shape)
     net = resolve_architecture(config.model.arch, shape).build_critic(net_spec(config, shape, plan))
+    readers = [owner for owner, needs in plan.needs() if "features" in needs]
+    if readers:
+        dim = feature_dim(net, shape)
+        if dim is None:
+            raise EarthmoverError(
+                f"{readers[0]} needs the critic's features, but the critic built for model.arch = "
+                f"{config.model.arch!r} returns only a score; choose an architecture whose critic returns "
+                f"CriticOutput(score, features) (e.g. mlp, dcgan, resnet) or drop {readers[0]}")
+        data = DataInfo(shape, num_classes)
+        modules = {h.name: (m, h.provides) for h in plan.heads if (m := h.module(dim, data)) is not None}
+        if modules:
+            net = HeadedCritic(net, modules)
     for constraint in plan.constraints:
         net = constraint.apply(net)
     check_no_batch_statistics(net, plan, config.model.arch)
@@ -87,6 +103,12 @@ class Plan:
     constraints: list = field(default_factory=list)
     heads: list = field(default_factory=list)
 
+    def needs(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(who, the critic outputs it reads) for the objective, each penalty and each head."""
+        return [(f"objective {self.objective.name!r}", tuple(self.objective.needs)),
+                *((f"penalty.{t.name}", tuple(t.needs)) for t in self.penalties),
+                *((f"head.{h.name}", tuple(h.needs)) for h in self.heads)]
+
 
 def build_plan(config) -> Plan:
     """The registered entries of a (validated) config, wired by what they declare: the objective,
@@ -98,8 +120,8 @@ def build_plan(config) -> Plan:
     objective = make_objective(name, **config.objective.entry_values(name))
     terms = [PENALTIES[n](**config.penalty.entry_values(n)) for n in config.penalty.enabled()]
     constraints = [CONSTRAINTS[n](**config.constraint.entry_values(n)) for n in config.constraint.enabled()]
-    needed = set(objective.needs).union(*(t.needs for t in terms))
     heads = [HEADS[n](**config.head.entry_values(n)) for n in config.head.enabled()]
+    needed = set(objective.needs).union(*(t.needs for t in terms), *(h.needs for h in heads))
     for head_name, cls in HEADS.items():
         if set(cls.provides) & needed and all(type(h) is not cls for h in heads):
             heads.append(cls(**config.head.entry_values(head_name)))

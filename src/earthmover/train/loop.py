@@ -39,7 +39,7 @@ from earthmover.config import Config, validate
 from earthmover.data.latent import sample_latent
 from earthmover.data.streams import make_stream
 from earthmover.errors import EarthmoverError
-from earthmover.nets.critic_output import CriticOutput, as_critic_output
+from earthmover.nets.critic_output import as_critic_output
 from earthmover.objectives import Scored, make_objective
 from earthmover.penalties import Shard
 from earthmover.train import state as ckpt
@@ -124,7 +124,7 @@ class Trainer:
         self.sample_shape = tuple(self.stream.sample_shape)
         self.plan = build_plan(config)
         self.generator, self.latent_dim = build_generator(config, self.sample_shape)
-        self.critic = build_critic(config, self.sample_shape, self.plan)
+        self.critic = build_critic(config, self.sample_shape, self.plan, getattr(self.stream, "num_classes", 0))
         if self.ctx.enabled and self.device.type == "cuda":
             # batch statistics over the global batch; SyncBatchNorm is CUDA-only, so on CPU (gloo)
             # each process normalizes its shard and DDP broadcasts rank 0's running statistics
@@ -201,10 +201,10 @@ class Trainer:
         n = real.shape[0]
         with self._autocast():
             both = as_critic_output(self.critic_ddp(torch.cat([real, fake])))
-        real_out = CriticOutput(both.score[:n].float(), None if both.features is None else both.features[:n].float())
-        fake_out = CriticOutput(both.score[n:].float(), None if both.features is None else both.features[n:].float())
-        real_s, fake_s = Scored(real, real_out), Scored(fake, fake_out)
+        real_s, fake_s = Scored(real, both.part(slice(None, n))), Scored(fake, both.part(slice(n, None)))
         terms = self.objective.critic_loss(real_s, fake_s)
+        for head in self.plan.heads:
+            _add_terms(terms, head.critic_terms(real_s, fake_s), head)
         every = self.config.penalty.every
         if self.penalties and self.critic_iterations % every == 0:
             for term in self.penalties:  # float32, outside autocast; lazy: every k steps, scaled by k
@@ -224,9 +224,11 @@ class Trainer:
         try:
             with self._autocast():
                 fake = self.generator_ddp(z)
-                out = as_critic_output(self.critic(fake))
-            out = CriticOutput(out.score.float(), None if out.features is None else out.features.float())
-            terms = self.objective.generator_loss(Scored(fake.float(), out))
+                out = as_critic_output(self.critic(fake)).part(slice(None))
+            fake_s = Scored(fake.float(), out)
+            terms = self.objective.generator_loss(fake_s)
+            for head in self.plan.heads:
+                _add_terms(terms, head.generator_terms(fake_s), head)
             grad_norm = self.optimizer_step(sum(terms.values()), self.opt_g, self.scaler_g, self._generator_params,
                                             "generator", terms)
         finally:
@@ -522,6 +524,15 @@ class Trainer:
     def _restore_signal_handlers(self, previous) -> None:
         for sig, old in (previous or {}).items():
             signal.signal(sig, old)
+
+
+def _add_terms(terms: dict, more: dict, head) -> None:
+    """A head's loss terms beside the objective's and the penalties' (each logged as loss/<name>)."""
+    clash = set(more) & set(terms)
+    if clash:
+        raise EarthmoverError(f"head.{head.name} returns the loss term {sorted(clash)[0]!r}, which another entry "
+                              f"already uses; give the head's terms names of their own (e.g. {head.name}_...)")
+    terms.update(more)
 
 
 def _grad_norm(params) -> torch.Tensor:
