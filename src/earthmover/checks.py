@@ -204,11 +204,14 @@ def network_sizes(config, sample_shape) -> tuple[int, int, int]:
     the meta device: nothing is allocated, whatever the width."""
     import torch
 
-    from earthmover.train.build import build_critic, build_generator
+    from earthmover.train.build import build_critic, build_generator, build_plan, generator_takes_labels, label_users
 
+    plan = build_plan(config)
+    classes = 10 if label_users(config, plan) else 0  # a conditional run's label width, for the estimate only
+    generator_labels = generator_takes_labels(config, plan)
     with torch.device("meta"):
-        generator, latent_dim = build_generator(config, tuple(sample_shape))
-        critic = build_critic(config, tuple(sample_shape))
+        generator, latent_dim = build_generator(config, tuple(sample_shape), plan, classes)
+        critic = build_critic(config, tuple(sample_shape), plan, classes)
     params_g = sum(p.numel() for p in generator.parameters())
     params_c = sum(p.numel() for p in critic.parameters())
     try:
@@ -222,8 +225,9 @@ def network_sizes(config, sample_shape) -> tuple[int, int, int]:
                    if not list(m.children())]
         try:
             with torch.no_grad():
-                fake = generator(torch.zeros(2, latent_dim, device="meta"))
-                critic(fake)
+                labels = (torch.zeros(2, dtype=torch.long, device="meta"),)
+                fake = generator(torch.zeros(2, latent_dim, device="meta"), *labels[:classes > 0 and generator_labels])
+                critic(fake, *labels[:config.model.conditional != "none"])
         finally:
             for h in handles:
                 h.remove()

@@ -91,6 +91,11 @@ class ModelConfig:
                              choices=("none", "layer", "batch"))
     dropout: float = param(0.0, "Dropout in the critic (the consistency term needs it)", min=0.0, below=1.0)
     ema: float = param(0.0, "Decay of the exponential moving average of the generator weights (0 = off)", min=0.0, below=1.0)
+    conditional: str = param("none", "Condition both networks on the data's class labels: none | concat (Mirza & Osindero: "
+                                     "the label fed to both) | projection (Miyato & Koyama: <embedding(y), features> "
+                                     "added to the critic's score)", choices=("none", "concat", "projection"))
+    label_dim: int = param(0, "Width of the learned label embedding of concat conditioning and AC-GAN's generator "
+                              "(0 = one-hot)", min=0)
 
 
 def _architectures() -> list[str]:

@@ -53,6 +53,13 @@ class Head:
     needs: ClassVar[tuple[str, ...]] = ()
     critic: ClassVar[str] = ""
     """The kind of critic it asks the architecture for ("auto-encoder"), or "" for a plain one."""
+    takes_labels: ClassVar[bool] = False
+    """True when its run conditions the generator on class labels and batches carry them (AC-GAN)."""
+
+    def codes(self):
+        """The latent codes it adds to the generator's input (an :class:`earthmover.data.codes.CodeSpec`,
+        InfoGAN's), or None."""
+        return None
 
     def module(self, feature_dim: int, data: DataInfo) -> nn.Module | None:
         """Layers on the critic's features whose outputs go to ``CriticOutput.extras`` (None: none)."""
@@ -77,8 +84,8 @@ class HeadedCritic(nn.Module):
         self.heads = nn.ModuleDict({name: module for name, (module, _) in heads.items()})
         self.outputs = {name: provides for name, (_, provides) in heads.items()}
 
-    def forward(self, x: Tensor) -> CriticOutput:
-        out = as_critic_output(self.trunk(x))
+    def forward(self, x: Tensor, *labels: Tensor) -> CriticOutput:
+        out = as_critic_output(self.trunk(x, *labels))
         features = out.features.flatten(1)
         extras = dict(out.extras)
         for name, layers in self.heads.items():
@@ -87,7 +94,7 @@ class HeadedCritic(nn.Module):
         return CriticOutput(out.score, out.features, extras)
 
 
-def feature_dim(critic: nn.Module, sample_shape: tuple[int, ...]) -> int | None:
+def feature_dim(critic: nn.Module, sample_shape: tuple[int, ...], takes_labels: bool = False) -> int | None:
     """The width of the (flattened) features the critic returns for one sample, or None when it
     returns only a score. One forward pass of two zero samples in eval mode without gradients:
     no batch-norm statistics, spectral-norm vectors or dropout draws change, so building a run
@@ -98,7 +105,8 @@ def feature_dim(critic: nn.Module, sample_shape: tuple[int, ...]) -> int | None:
     try:
         with torch.no_grad():
             probe = torch.zeros(2, *sample_shape, device=first.device if first is not None else None)
-            out = as_critic_output(critic(probe))
+            labels = (torch.zeros(2, dtype=torch.long, device=probe.device),) if takes_labels else ()
+            out = as_critic_output(critic(probe, *labels))
     finally:
         critic.train(mode)
     return None if out.features is None else int(out.features[0].numel())

@@ -17,7 +17,7 @@ x ~ P_r real, x~ = G(z) fake. Losses are *minimized*.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -33,6 +33,10 @@ class Scored:
 
     x: Tensor
     out: CriticOutput
+    labels: Tensor | None = None
+    """(N,) class labels in a labelled run (the real batch's, or those the generator was asked for)."""
+    codes: Any = None
+    """InfoGAN's :class:`earthmover.data.codes.LatentCodes` of a generated batch."""
 
     @property
     def score(self) -> Tensor:

@@ -274,6 +274,7 @@ REGISTRIES = {r.section: r for r in (OBJECTIVES, PENALTIES, CONSTRAINTS, HEADS)}
 def load_builtins() -> None:
     """Import the modules that register the built-in entries."""
     from earthmover import constraints, heads, objectives, penalties  # noqa: F401
+    from earthmover.conditional import heads as conditional_heads  # noqa: F401
 
 
 # ---------------------------------------------------------------------------------- plug-in modules

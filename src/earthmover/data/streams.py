@@ -110,14 +110,27 @@ class ImageStream:
         batch = self.storage.index_select(0, idx.to(self.storage.device, non_blocking=True))
         return batch.to(torch.float32).div_(127.5).sub_(1.0) if batch.dtype == torch.uint8 else batch
 
-    def next_batch(self) -> torch.Tensor:
+    def _next_indices(self) -> torch.Tensor:
         if self.position + self.batch_size > len(self.images):
             self.epoch += 1
             self.position = 0
             self.order = torch.randperm(len(self.images), generator=self.generator)
         idx = self.order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        return self._gather(idx)
+        return idx
+
+    def next_batch(self) -> torch.Tensor:
+        return self._gather(self._next_indices())
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of a labelled source (labels 0 .. n - 1), 0 without labels."""
+        return 0 if self.labels is None or not len(self.labels) else int(self.labels.max()) + 1
+
+    def next_labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next batch and its class labels (the same position and order as :meth:`next_batch`)."""
+        idx = self._next_indices()
+        return self._gather(idx), self.labels.index_select(0, idx).long()
 
     def reference(self, n: int, seed: int = 12345) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)

@@ -3,10 +3,11 @@ networks they need, optimizers. Entries are wired by what they declare (``needs`
 ``critic``), never by their names."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
+from earthmover.data.latent import LatentSpace
 from earthmover.data.toy import TOY_DISTRIBUTIONS
 from earthmover.errors import EarthmoverError
 from earthmover.heads import DataInfo, HeadedCritic, feature_dim
@@ -37,26 +38,87 @@ def net_spec(config, shape, plan: "Plan | None" = None) -> NetSpec:
                    auto_encoder="auto-encoder" in {head.critic for head in plan.heads})
 
 
-def build_generator(config, shape) -> tuple[torch.nn.Module, int]:
-    return resolve_architecture(config.model.arch, shape).build_generator(net_spec(config, shape))
+def generator_takes_labels(config, plan: "Plan") -> bool:
+    """Conditional runs (model.conditional) and heads that ask for it (AC-GAN) give the generator labels."""
+    return config.model.conditional != "none" or any(h.takes_labels for h in plan.heads)
+
+
+def label_users(config, plan: "Plan") -> list[str]:
+    """What in the run needs class labels from the data (empty: nothing)."""
+    users = [f"model.conditional = {config.model.conditional!r}"] if config.model.conditional != "none" else []
+    return users + [f"head.{h.name}" for h in plan.heads if h.takes_labels]
+
+
+def latent_codes(plan: "Plan"):
+    """InfoGAN's CodeSpec when a head adds codes to the latent, else None."""
+    return next((c for h in plan.heads if (c := h.codes()) is not None), None)
+
+
+def build_generator(config, shape, plan: "Plan | None" = None, num_classes: int = 0) -> tuple[torch.nn.Module, int]:
+    """The generator and the width of its latent z. With codes (InfoGAN) z is noise plus codes; a
+    conditional run's generator reads ``(z, labels)``: the label embedding joins z
+    (:class:`earthmover.nets.conditional.ConcatGenerator`)."""
+    plan = plan or build_plan(config)
+    arch = resolve_architecture(config.model.arch, shape)
+    spec = arch.resolve(net_spec(config, shape, plan))
+    codes = latent_codes(plan)
+    if codes is not None:
+        if config.model.latent_dim and config.model.latent_dim != codes.latent_dim:
+            raise EarthmoverError(
+                f"model.latent_dim = {config.model.latent_dim} is set, but InfoGAN's latent is its noise and codes "
+                f"({codes.latent_dim} wide); drop model.latent_dim and set head.infogan_noise_dim instead")
+        spec = replace(spec, latent_dim=codes.latent_dim)
+    if not generator_takes_labels(config, plan):
+        return arch.generator(spec), spec.latent_dim
+    from earthmover.conditional.labels import LabelEmbedding
+    from earthmover.nets.conditional import ConcatGenerator, concat_latent_dim
+
+    embedding = LabelEmbedding(num_classes, config.model.label_dim)
+    inner = arch.generator(replace(spec, latent_dim=concat_latent_dim(spec.latent_dim, embedding)))
+    return ConcatGenerator(inner, embedding, spec.latent_dim), spec.latent_dim
+
+
+def build_latent_space(config, latent_dim: int, plan: "Plan | None" = None, num_classes: int = 0) -> LatentSpace:
+    """What the run's generator reads and how to draw it (labels, InfoGAN codes)."""
+    plan = plan or build_plan(config)
+    return LatentSpace(latent_dim, num_classes if generator_takes_labels(config, plan) else 0, latent_codes(plan))
 
 
 def build_critic(config, shape, plan: "Plan | None" = None, num_classes: int = 0) -> torch.nn.Module:
-    """The critic the run's entries ask for (see :func:`net_spec`), with the layers of every head
-    that has some attached to its features (:class:`earthmover.heads.HeadedCritic`), then each
-    constraint's parametrization. Checked on the built module: refused when an entry needs the
-    critic's features and it returns none, or when it holds batch statistics and a penalty is on."""
+    """The critic the run's entries ask for (see :func:`net_spec`), conditioned on labels when
+    model.conditional says so, with the layers of every head that has some attached to its
+    features (:class:`earthmover.heads.HeadedCritic`), then each constraint's parametrization.
+    Checked on the built module: refused when an entry needs the critic's features and it
+    returns none, or when it holds batch statistics and a penalty is on. A conditional critic is
+    called ``critic(x, labels)``."""
     plan = plan or build_plan(config)
     shape = tuple(shape)
-    net = resolve_architecture(config.model.arch, shape).build_critic(net_spec(config, shape, plan))
+    spec = net_spec(config, shape, plan)
+    mode = config.model.conditional
+    if mode == "concat":
+        from earthmover.conditional.labels import LabelEmbedding
+        from earthmover.nets.conditional import ConcatCritic, concat_input_shape
+
+        embedding = LabelEmbedding(num_classes, config.model.label_dim)
+        inner_shape = concat_input_shape(shape, embedding)
+        net = ConcatCritic(resolve_architecture(config.model.arch, inner_shape).build_critic(replace(spec, sample_shape=inner_shape)),
+                           embedding)
+    else:
+        net = resolve_architecture(config.model.arch, shape).build_critic(spec)
     readers = [owner for owner, needs in plan.needs() if "features" in needs]
+    if mode == "projection":
+        readers.insert(0, "model.conditional = 'projection'")
     if readers:
-        dim = feature_dim(net, shape)
+        dim = feature_dim(net, shape, takes_labels=mode == "concat")
         if dim is None:
             raise EarthmoverError(
                 f"{readers[0]} needs the critic's features, but the critic built for model.arch = "
                 f"{config.model.arch!r} returns only a score; choose an architecture whose critic returns "
                 f"CriticOutput(score, features) (e.g. mlp, dcgan, resnet) or drop {readers[0]}")
+        if mode == "projection":
+            from earthmover.nets.conditional import ProjectionCritic
+
+            net = ProjectionCritic(net, num_classes, dim)
         data = DataInfo(shape, num_classes)
         modules = {h.name: (m, h.provides) for h in plan.heads if (m := h.module(dim, data)) is not None}
         if modules:

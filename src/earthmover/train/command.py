@@ -61,6 +61,14 @@ def register(subparsers) -> None:
     sample.add_argument("--truncation", type=checks.positive_float(1.5), default=None,
                         help="redraw latent coordinates beyond +-t (t > 0)")
     sample.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA")
+    control = sample.add_mutually_exclusive_group()
+    control.add_argument("--label", type=checks.int_at_least(0, 3), default=None,
+                         help="a conditional run: every sample of this class")
+    control.add_argument("--per-label", type=checks.int_at_least(1, 8), default=None, metavar="N",
+                         help="a conditional run: a grid of N samples per class, one row per class (sets --n)")
+    control.add_argument("--code-sweep", action="store_true",
+                         help="an InfoGAN run: rows are the categorical code's values, columns sweep the first "
+                              "continuous code from -2 to 2 (sets --n)")
     sample.add_argument("--out", metavar="PNG", help="default: DIR/samples/sampled.png")
     sample.add_argument("--npz", metavar="PATH", help="also save the samples as an .npz array")
     sample.set_defaults(func=run_sample)
@@ -410,7 +418,7 @@ def run_sample(args: argparse.Namespace) -> int:
     if shape:
         checks.check_memory(_sample_memory(args.n, shape, npz is not None), f"sample --n {args.n}",
                             "lower --n (draw several smaller files with different --seed)", sampler.device)
-    samples = sampler.sample(args.n, seed=args.seed, truncation=args.truncation, progress=True)
+    samples, nrow = _controlled_samples(sampler, args)
     limit = PICTURE_LIMIT["points" if samples.dim() == 2 else "images"]
     shown = samples[:limit]
     if samples.dim() == 2:
@@ -418,13 +426,49 @@ def run_sample(args: argparse.Namespace) -> int:
             f"the first {len(shown)} of {args.n} samples at step {sampler.step}"
         plotting.toy_snapshot(_reference(sampler), shown, out, title=title)
     else:
-        plotting.save_image_grid(shown, out)
+        plotting.save_image_grid(shown, out, nrow=nrow)
     if npz is not None:
         np.savez_compressed(npz, samples=samples.numpy())
     note = "" if len(shown) == args.n else f" (the picture shows the first {len(shown)} of {args.n}" + \
         ("; all are in the .npz)" if npz is not None else "; pass --npz to keep all of them)")
     print(f"wrote {out}" + (f" and {npz}" if npz is not None else "") + note)
     return 0
+
+
+def _controlled_samples(sampler, args) -> tuple:
+    """(samples, columns of the grid) for --label, --per-label, --code-sweep or a plain draw. Sets
+    args.n to the count the grid needs."""
+    import torch
+
+    from earthmover.data.latent import Draw
+
+    nrow = None
+    if args.label is not None or args.per_label is not None:
+        if not sampler.num_classes:
+            raise EarthmoverError(f"{'--label' if args.label is not None else '--per-label'} needs a run whose generator "
+                                  f"is conditioned on labels; this one is not (train with --model.conditional concat, "
+                                  f"projection or --head.acgan 1)")
+        if args.label is not None and args.label >= sampler.num_classes:
+            raise EarthmoverError(f"--label {args.label} is not a class of this run; pick one from 0 to {sampler.num_classes - 1}")
+        if args.per_label is not None:
+            from earthmover.conditional.labels import grid_labels
+
+            labels, nrow = grid_labels(sampler.num_classes, args.per_label), args.per_label
+        else:
+            labels = torch.full((args.n,), args.label)
+        args.n = len(labels)
+        return sampler.sample(args.n, seed=args.seed, truncation=args.truncation, progress=True, labels=labels), nrow
+    if args.code_sweep:
+        codes = sampler.latent.codes
+        if codes is None:
+            raise EarthmoverError("--code-sweep needs an InfoGAN run (trained with --head.infogan 1); this one has no codes")
+        from earthmover.data.codes import code_sweep
+
+        sweep = code_sweep(codes, generator=torch.Generator().manual_seed(args.seed))
+        nrow = len(sweep) // codes.categorical[0]
+        args.n = len(sweep)
+        return sampler.generate(Draw(sweep.latent(), None, sweep)), nrow
+    return sampler.sample(args.n, seed=args.seed, truncation=args.truncation, progress=True), nrow
 
 
 def _reference(sampler):

@@ -39,12 +39,16 @@ class DistributedContext:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    def rows(self, n: int) -> slice:
+        """This process's rows of a global batch of n."""
+        if not self.enabled:
+            return slice(None)
+        per = n // self.world_size
+        return slice(self.rank * per, (self.rank + 1) * per)
+
     def shard(self, batch: torch.Tensor) -> torch.Tensor:
         """This process's slice of a global batch."""
-        if not self.enabled:
-            return batch
-        per = batch.shape[0] // self.world_size
-        return batch[self.rank * per : (self.rank + 1) * per]
+        return batch if not self.enabled else batch[self.rows(batch.shape[0])]
 
     def mean(self, value: torch.Tensor) -> torch.Tensor:
         """Average a tensor over processes (for logging)."""

@@ -36,14 +36,16 @@ import torch
 
 from earthmover.checks import resolve_device
 from earthmover.config import Config, validate
-from earthmover.data.latent import sample_latent
+from earthmover.conditional.labels import bind_labels, require_labels
+from earthmover.data.latent import Draw
 from earthmover.data.streams import make_stream
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import as_critic_output
 from earthmover.objectives import Scored, make_objective
 from earthmover.penalties import Shard
 from earthmover.train import state as ckpt
-from earthmover.train.build import build_critic, build_generator, build_optimizer, build_plan
+from earthmover.train.build import (build_critic, build_generator, build_latent_space, build_optimizer, build_plan,
+                                    label_users)
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.ema import GeneratorEMA
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
@@ -123,8 +125,15 @@ class Trainer:
         self.stream = make_stream(config.data, _seed(run.seed, 1), device=self.device)
         self.sample_shape = tuple(self.stream.sample_shape)
         self.plan = build_plan(config)
-        self.generator, self.latent_dim = build_generator(config, self.sample_shape)
-        self.critic = build_critic(config, self.sample_shape, self.plan, getattr(self.stream, "num_classes", 0))
+        users = label_users(config, self.plan)
+        self.num_classes = getattr(self.stream, "num_classes", 0) if users else 0
+        if users and self.num_classes < 2:
+            require_labels(None, config.data.name, use=users[0])
+        self.generator, self.latent_dim = build_generator(config, self.sample_shape, self.plan, self.num_classes)
+        self.latent = build_latent_space(config, self.latent_dim, self.plan, self.num_classes)
+        self.critic = build_critic(config, self.sample_shape, self.plan, self.num_classes)
+        self.labelled = bool(users)  # batches carry class labels
+        self.critic_takes_labels = config.model.conditional != "none"
         if self.ctx.enabled and self.device.type == "cuda":
             # batch statistics over the global batch; SyncBatchNorm is CUDA-only, so on CPU (gloo)
             # each process normalizes its shard and DDP broadcasts rank 0's running statistics
@@ -175,9 +184,22 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
+    def _draw(self, labels: torch.Tensor | None = None) -> Draw:
+        """The generator's inputs for this process's share of a global batch (labels, when given, are
+        the global batch's: the critic step asks for fakes of the real batch's classes)."""
+        draw = self.latent.draw(self.config.data.batch_size, self.latent_rng, labels=labels)
+        return draw.rows(self.ctx.rows(self.config.data.batch_size)).to(self.device)
+
     def _latents(self) -> torch.Tensor:
-        z = sample_latent(self.config.data.batch_size, self.latent_dim, self.latent_rng)
-        return self.ctx.shard(z).to(self.device, non_blocking=True)
+        return self._draw().z
+
+    def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This process's share of the next real batch, and its labels (global) in a labelled run."""
+        if self.labelled:
+            real, labels = self.stream.next_labelled_batch()
+        else:
+            real, labels = self.stream.next_batch(), None
+        return self.ctx.shard(real).to(self.device, non_blocking=True), labels
 
     def optimizer_step(self, loss: torch.Tensor, optimizer, scaler, params: list, phase: str,
                        terms: dict | None = None) -> torch.Tensor:
@@ -194,21 +216,24 @@ class Trainer:
         return grad_norm
 
     def _critic_phase(self) -> dict[str, torch.Tensor]:
-        real = self.ctx.shard(self.stream.next_batch()).to(self.device, non_blocking=True)
-        z = self._latents()
+        real, labels = self._real_batch()
+        draw = self._draw(labels)
         with torch.no_grad(), self._autocast():
-            fake = self.generator(z).float()
+            fake = self.generator(*draw.inputs()).float()
         n = real.shape[0]
         with self._autocast():
-            both = as_critic_output(self.critic_ddp(torch.cat([real, fake])))
-        real_s, fake_s = Scored(real, both.part(slice(None, n))), Scored(fake, both.part(slice(n, None)))
+            both = as_critic_output(self.critic_ddp(torch.cat([real, fake]), *self._critic_labels(draw, draw)))
+        real_s = Scored(real, both.part(slice(None, n)), labels=draw.labels)
+        fake_s = Scored(fake, both.part(slice(n, None)), labels=draw.labels, codes=draw.codes)
         terms = self.objective.critic_loss(real_s, fake_s)
         for head in self.plan.heads:
             _add_terms(terms, head.critic_terms(real_s, fake_s), head)
         every = self.config.penalty.every
         if self.penalties and self.critic_iterations % every == 0:
+            # a conditional critic, seen by the penalties as a critic of samples alone: real and fake share labels
+            critic = bind_labels(self.critic, draw.labels if self.critic_takes_labels else None)
             for term in self.penalties:  # float32, outside autocast; lazy: every k steps, scaled by k
-                terms[term.log_name] = term(self.critic, real, fake, weight=term.weight * every, generator=self.penalty_draws)
+                terms[term.log_name] = term(critic, real, fake, weight=term.weight * every, generator=self.penalty_draws)
         loss = sum(terms.values())
         grad_norm = self.optimizer_step(loss, self.opt_d, self.scaler_d, self._critic_params, "critic", terms)
         for constraint in self.constraints:
@@ -219,13 +244,13 @@ class Trainer:
                 "grad_norm/critic": grad_norm}
 
     def _generator_phase(self) -> dict[str, torch.Tensor]:
-        z = self._latents()
+        draw = self._draw()
         self.critic.requires_grad_(False)
         try:
             with self._autocast():
-                fake = self.generator_ddp(z)
-                out = as_critic_output(self.critic(fake)).part(slice(None))
-            fake_s = Scored(fake.float(), out)
+                fake = self.generator_ddp(*draw.inputs())
+                out = as_critic_output(self.critic(fake, *self._critic_labels(draw))).part(slice(None))
+            fake_s = Scored(fake.float(), out, labels=draw.labels, codes=draw.codes)
             terms = self.objective.generator_loss(fake_s)
             for head in self.plan.heads:
                 _add_terms(terms, head.generator_terms(fake_s), head)
@@ -268,6 +293,10 @@ class Trainer:
         self.step += 1
         return values
 
+    def _critic_labels(self, *draws: Draw) -> tuple:
+        """The critic's label argument for batches of these draws: () for a critic of samples alone."""
+        return (torch.cat([d.labels for d in draws]),) if self.critic_takes_labels else ()
+
     @property
     def _critic_params(self) -> list:
         return [p for p in self.critic.parameters()]
@@ -288,6 +317,7 @@ class Trainer:
             "critic_iterations": self.critic_iterations,
             "lr_scale": self.lr_scale,
             "sample_shape": list(self.sample_shape),
+            "num_classes": self.num_classes,
             "config": self.config.to_dict(),
             "generator": self.generator.state_dict(),
             "critic": self.critic.state_dict(),
@@ -364,7 +394,7 @@ class Trainer:
         The same sampling as a finished run's :class:`earthmover.train.state.Sampler`."""
         net = self.ema.module if (use_ema and self.ema is not None) else self.generator
         with eval_mode(net):
-            return ckpt.Sampler(net, self.latent_dim, self.config, self.device, self.step).sample(n, seed=seed)
+            return ckpt.Sampler(net, self.latent, self.config, self.device, self.step).sample(n, seed=seed)
 
     def measure(self, n: int | None = None, with_emd: bool = True, progress: bool = False) -> dict:
         """What the data's stream measures of the EMA generator (for the toy mixtures: modes

@@ -130,18 +130,39 @@ def latest_loadable_checkpoint(run_dir: str | Path, skipped: list | None = None)
 class Sampler:
     """A trained generator, ready to sample: ``sampler.sample(n, seed)`` -> samples in data space."""
 
-    def __init__(self, generator: torch.nn.Module, latent_dim: int, config, device="cpu", step: int = 0,
+    def __init__(self, generator: torch.nn.Module, latent: "LatentSpace | int", config, device="cpu", step: int = 0,
                  sample_shape: tuple[int, ...] | None = None):
-        self.generator, self.latent_dim, self.config, self.device, self.step = generator, latent_dim, config, device, step
+        from earthmover.data.latent import LatentSpace
+
+        self.latent = latent if isinstance(latent, LatentSpace) else LatentSpace(int(latent))
+        self.generator, self.config, self.device, self.step = generator, config, device, step
+        self.latent_dim = self.latent.dim
         self.sample_shape = sample_shape
+
+    @property
+    def num_classes(self) -> int:
+        """Classes the generator is conditioned on (0: an unconditional generator)."""
+        return self.latent.num_classes
+
+    @torch.no_grad()
+    def generate(self, draw: "Draw") -> torch.Tensor:
+        """The generator's samples for given inputs (z, labels, codes), in float32 on the host."""
+        return self.generator(*draw.to(self.device).inputs()).float().cpu()
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, batch_size: int = 1000, truncation: float | None = None,
-               progress: bool = False) -> torch.Tensor:
+               progress: bool = False, labels: torch.Tensor | None = None) -> torch.Tensor:
         """n samples from a fixed seed, in batches; with `progress`, a progress bar on stderr when the
-        draw takes more than a few batches and stderr is a terminal."""
-        from earthmover.data.latent import sample_latent
-
+        draw takes more than a few batches and stderr is a terminal. ``labels`` (n,) asks a
+        conditional generator for those classes (else they are drawn uniformly)."""
+        if labels is not None:
+            if not self.num_classes:
+                raise EarthmoverError("this run's generator is not conditioned on labels; drop --label/--per-label "
+                                      "(train with --model.conditional concat or --head.acgan 1 for one that is)")
+            labels = torch.as_tensor(labels).long().reshape(-1)
+            if len(labels) != n or int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
+                raise EarthmoverError(f"labels must be {n} classes in [0, {self.num_classes}); pick --label from 0 to "
+                                      f"{self.num_classes - 1}")
         g = torch.Generator().manual_seed(seed)
         chunks = []
         starts = range(0, n, batch_size)
@@ -150,8 +171,8 @@ class Sampler:
 
             starts = tqdm(starts, total=len(starts), unit="batch", desc=f"sampling {n}", disable=None, leave=False)
         for start in starts:
-            z = sample_latent(min(batch_size, n - start), self.latent_dim, g, truncation=truncation)
-            chunks.append(self.generator(z.to(self.device)).float().cpu())
+            m = min(batch_size, n - start)
+            chunks.append(self.generate(self.latent.draw(m, g, truncation, None if labels is None else labels[start:start + m])))
         return torch.cat(chunks) if chunks else torch.empty(0)
 
 
@@ -159,7 +180,7 @@ def load_sampler(run_dir: str | Path, checkpoint: str | Path | None = None, use_
     """The generator of a finished (or interrupted) run, from its config.toml and a checkpoint
     (the newest loadable one by default); the EMA weights when the run kept them and `use_ema`."""
     from earthmover.config import Config, load_toml
-    from earthmover.train.build import build_generator, resolve_data_shape
+    from earthmover.train.build import build_generator, build_latent_space, build_plan, resolve_data_shape
 
     from earthmover.checks import resolve_device
 
@@ -170,7 +191,8 @@ def load_sampler(run_dir: str | Path, checkpoint: str | Path | None = None, use_
     config = Config.from_dict(load_toml(run_dir / "config.toml"))
     state = load_checkpoint(checkpoint) if checkpoint else latest_loadable_checkpoint(run_dir)[1]
     shape = tuple(state["sample_shape"]) if "sample_shape" in state else resolve_data_shape(config)
-    generator, latent_dim = build_generator(config, shape)
+    plan, num_classes = build_plan(config), int(state.get("num_classes", 0))
+    generator, latent_dim = build_generator(config, shape, plan, num_classes)
     weights = state.get("generator")
     if use_ema and state.get("ema") is not None:
         weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
@@ -185,4 +207,5 @@ def load_sampler(run_dir: str | Path, checkpoint: str | Path | None = None, use_
             f"pass --run the run that wrote the checkpoint, or a checkpoint of this run"
         ) from None
     generator.to(device).eval()
-    return Sampler(generator, latent_dim, config, device, int(state["step"]), sample_shape=shape)
+    return Sampler(generator, build_latent_space(config, latent_dim, plan, num_classes), config, device, int(state["step"]),
+                   sample_shape=shape)
