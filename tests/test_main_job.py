@@ -17,7 +17,9 @@ def test_main_job_writes_every_promised_file(tmp_path, capsys):
     assert [r["step"] for r in records if "loss/critic" in r] == [2, 4, 6]
     assert {"loss/critic", "loss/gradient_penalty", "loss/generator", "wasserstein_estimate",
             "grad_norm/critic", "grad_norm/generator", "lr/critic", "lr/generator"} <= set(records[0])
-    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["final.png", "step_0000003.png", "step_0000006.png",
+                                                                   "training.gif"]
+    assert "measured and drawn: the EMA generator (decay 0.99)" in text  # the quickstart preset keeps an EMA
     assert (out / "plots" / "losses.png").stat().st_size > 1000
     assert (out / "checkpoints" / "step_0000006.pt").is_file()
     assert list((out / "tensorboard").iterdir())

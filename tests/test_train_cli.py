@@ -89,7 +89,8 @@ def test_quiet_prints_no_progress_bar_and_the_default_does(tmp_path, capsys, mon
     assert cli.main(["train", "--out", str(tmp_path / "q"), "--steps", "2", "--quiet", *TINY]) == 0
     quiet = capsys.readouterr()
     assert quiet.err == ""
-    assert quiet.out.count("\n") == 1 and "step 2" in quiet.out  # only the summary line
+    assert quiet.out.count("\n") == 2 and "step 2" in quiet.out  # only the summary lines
+    assert quiet.out.splitlines()[1] == "measured and drawn: the EMA generator (decay 0.99)"
     assert cli.main(["train", "--out", str(tmp_path / "loud"), "--steps", "2", *TINY]) == 0
     loud = capsys.readouterr()
     assert "2/2" in loud.err and "step/s" in loud.err and "W=" in loud.err  # tqdm: count, rate, ETA, estimate

@@ -58,7 +58,11 @@ class RunConfig:
                                 "continue with the learning rates times rollback_lr_factor", choices=("stop", "rollback"))
     rollback_lr_factor: float = param(0.5, "Learning-rate factor applied at each rollback", above=0.0, below=1.0)
     eval_every: int = param(0, "Evaluate metrics on the EMA generator every N steps (0 = only at the end)", min=0)
-    eval_metrics: str = param("", 'Comma-separated metrics for image data during training, e.g. "fid,kid" (digit features)')
+    eval_metrics: str = param(
+        "auto", 'Image metrics during training, of the EMA generator when model.ema > 0. auto: digit-FID on digit data (mnist, digits, 1-channel '
+        'files named *mnist*/*digits*), the standard Inception FID on other images when its weights are present '
+        '(else said once and skipped), nothing on toy data; none (or ""): nothing; a comma list such as "fid,kid": '
+        'those, on the digit classifier\'s features (see earthmover.metrics.defaults)')
     eval_n: int = param(2000, "Samples for image metrics", min=1)
     measure_n: int = param(2500, "Samples for the toy measures (modes, high quality, EMD to data) at the end of a run", min=1)
     threads: int = param(0, "torch CPU threads (0 = PyTorch's default)", min=0)

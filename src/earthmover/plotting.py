@@ -1,9 +1,11 @@
-"""Figures: sample grids, samples over the critic's value surface, training curves (matplotlib, Agg)."""
+"""Figures: sample grids, samples over the critic's value surface, training curves (matplotlib, Agg),
+and an animated GIF of a run's snapshots (Pillow, which matplotlib depends on)."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import matplotlib
 
@@ -36,13 +38,97 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> t
     return grid
 
 
-def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
+def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, caption: str = "") -> Path:
+    """A PNG of the grid of `images` (in [-1, 1], NCHW), one pixel per pixel; `caption`, when given,
+    is written in a white band above it."""
     grid = image_grid(images, nrow)
     array = grid.permute(1, 2, 0).numpy()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     plt.imsave(path, array[..., 0] if array.shape[2] == 1 else array, cmap="gray" if array.shape[2] == 1 else None, vmin=0, vmax=1)
+    if caption:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            captioned = _caption(im.convert("RGB"), caption)
+        captioned.save(path)
     return path
+
+
+SNAPSHOT_PATTERN = re.compile(r"^step_(\d+)\.png$")
+"""The periodic snapshots of a run: ``samples/step_NNNNNNN.png`` (not ``final.png`` or ``sampled.png``)."""
+
+
+def snapshot_files(folder: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of every periodic snapshot in `folder`, by step."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := SNAPSHOT_PATTERN.match(p.name))]
+    return sorted(found)
+
+
+def save_gif(frames: Sequence[str | Path], path: str | Path, labels: Sequence[str] | None = None,
+             seconds_per_frame: float = 0.5, hold_last: float = 2.0, max_frames: int = 300) -> Path:
+    """An animated GIF (looping) of the PNG files `frames`, in order, one frame each; `labels`, when
+    given, are written in a white band above each frame (e.g. "step 500"). All frames take the size
+    of the first. Past `max_frames`, frames are taken evenly (the first and the last always), so a
+    run with thousands of snapshots still gives a GIF one can open. Written atomically."""
+    from PIL import Image
+
+    if not frames:
+        raise ValueError("save_gif: no frames")
+    index = list(range(len(frames)))
+    if len(index) > max_frames:
+        index = sorted({round(i * (len(frames) - 1) / (max_frames - 1)) for i in range(max_frames)})
+    images = []
+    size = None
+    for i in index:
+        with Image.open(frames[i]) as im:
+            frame = im.convert("RGB")
+        if labels is not None:
+            frame = _caption(frame, labels[i])
+        if size is None:
+            size = frame.size
+        elif frame.size != size:
+            frame = frame.resize(size)
+        images.append(frame)
+    durations = [round(1000 * seconds_per_frame)] * len(images)
+    durations[-1] = round(1000 * max(hold_last, seconds_per_frame))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0,
+                   disposal=1)
+    tmp.replace(path)
+    return path
+
+
+def _caption(image, text: str):
+    """`image` (PIL, RGB) under a white band holding `text`."""
+    from PIL import Image, ImageDraw
+
+    band = 14
+    width = ImageDraw.Draw(image).textlength(text) + 6
+    if width > image.width:  # small images (8x8 digits): enlarge, pixels kept square, until the text fits
+        factor = int(math.ceil(width / image.width))
+        image = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+    out = Image.new("RGB", (image.width, image.height + band), "white")
+    out.paste(image, (0, band))
+    ImageDraw.Draw(out).text((3, 1), text, fill="black")
+    return out
+
+
+def snapshot_gif(folder: str | Path, path: str | Path | None = None, label_steps: bool = True) -> Path | None:
+    """The GIF of every periodic snapshot in `folder` (``step_*.png``), one frame each, in step order,
+    each frame headed "step N" (`label_steps`); written to `path` (default ``folder/training.gif``).
+    None when there is no snapshot. It covers whatever snapshots are on disk, so a resumed run's GIF
+    spans the sessions before it."""
+    found = snapshot_files(folder)
+    if not found:
+        return None
+    labels = [f"step {step}" for step, _ in found] if label_steps else None
+    return save_gif([p for _, p in found], path or Path(folder) / "training.gif", labels=labels)
 
 
 def toy_snapshot(

@@ -7,14 +7,16 @@ processes sees exactly the data of a run on one.
 A stream also brings what the training loop shows about its data, so the loop never asks
 what kind of data it has: ``measures`` (the toy mixtures' mode coverage and EMD to the data;
 nothing for images), ``evaluate`` (image metrics such as FID on the digit features; nothing
-for toys) and ``snapshot`` (a scatter with the critic's contours, or an image grid). Each
-takes ``sample(n, seed)``, the generator's samples, and touches no training state.
+for toys; ``evaluation_plan`` says what ``run.eval_metrics`` means for this data), ``snapshot``
+(a scatter with the critic's contours, or an image grid), ``final_snapshot`` (the end-of-run
+picture, ``samples/final.png``) and ``animate`` (the GIF of the snapshots on disk). Each takes
+``sample(n, seed)``, the generator's samples, and touches no training state.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable
-
 
 import torch
 
@@ -59,6 +61,10 @@ class ToyStream:
             values["emd"] = float(emd_samples(fake, self.reference(n, seed=seed + 1)))
         return values
 
+    def evaluation_plan(self, metrics: str):
+        """Image metrics do not apply to toy data: None."""
+        return None
+
     def evaluate(self, sample: Callable, metrics: str, n: int, seed: int, device=None) -> dict:
         """Image metrics do not apply to toy data."""
         return {}
@@ -69,6 +75,22 @@ class ToyStream:
 
         plotting.toy_snapshot(self.reference(1000), sample(1000, seed), path, critic_fn=critic_score, title=title)
         return path
+
+    def final_snapshot(self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None,
+                       title: str = "", last: Path | None = None) -> Path:
+        """The end-of-run scatter: the snapshot just drawn at the last step (`last`, copied: a toy
+        scatter already shows the whole distribution), else a new one."""
+        if last is not None and Path(last).is_file():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(last, path)
+            return path
+        return self.snapshot(sample, path, seed, critic_score, title)
+
+    def animate(self, folder: Path) -> Path | None:
+        """``folder/training.gif``: one frame per snapshot on disk (their titles carry the step)."""
+        from earthmover import plotting
+
+        return plotting.snapshot_gif(folder, label_steps=False)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
@@ -140,28 +162,68 @@ class ImageStream:
         """The toy measures do not apply to images (see :meth:`evaluate`)."""
         return {}
 
+    def evaluation_plan(self, metrics: str):
+        """What ``run.eval_metrics`` = `metrics` means for this data (:mod:`earthmover.metrics.defaults`):
+        an ``EvalPlan``, or None for nothing. Decided once per stream; when ``auto`` has to skip the
+        FID (no Inception weights), the reason is said here, once, on stderr."""
+        key = (metrics or "").strip().lower()
+        if getattr(self, "_plan", None) is None or self._plan[0] != key:
+            from earthmover.metrics.defaults import plan_evaluation, say
+
+            plan, skipped = plan_evaluation(metrics, getattr(self, "source", self.name), self.sample_shape)
+            if skipped:
+                say(skipped)
+            self._plan, self._evaluator = (key, plan), None
+        return self._plan[1]
+
     def evaluate(self, sample: Callable, metrics: str, n: int, seed: int, device=None) -> dict:
-        """The metrics named in `metrics` (e.g. "fid,kid") on n generator samples, with the digit
-        classifier's features, against the data's test split (MNIST, digits) or the training images
-        themselves (other sources); keys ``metrics/<name>``. Empty when no metric is asked for."""
-        if not metrics:
+        """The metrics of ``run.eval_metrics`` (`metrics`: auto, none, or a list such as "fid,kid"; see
+        :mod:`earthmover.metrics.defaults`) on n generator samples, against the data's test split
+        (the named datasets) or the training images themselves (other sources); keys
+        ``metrics/<name>``. Empty when nothing is asked for or ``auto`` skipped it."""
+        plan = self.evaluation_plan(metrics)
+        if plan is None:
             return {}
-        if getattr(self, "_evaluator", None) is None:
+        if self._evaluator is None:
             from earthmover.metrics import Evaluator
 
-            source = getattr(self, "source", self.name).split(":")[0]
-            reference = f"{source}:test" if source in ("mnist", "digits") else self.images
+            reference = plan.reference or self.images  # the named test splits hold 10,000 images at most
+            n_reference = None if plan.reference or plan.n_reference is None else min(plan.n_reference, len(reference))
             c, side = self.sample_shape[0], self.sample_shape[-1]
-            self._evaluator = Evaluator(metrics, features="digits", reference=reference, n=n, device=device,
-                                        reference_image_size=side, reference_channels=c)
+            try:
+                self._evaluator = Evaluator(list(plan.metrics), features=plan.features, reference=reference, n=n,
+                                            n_reference=n_reference, device=device, reference_image_size=side,
+                                            reference_channels=c)
+            except EarthmoverError as exc:
+                if self._plan[0] != "auto":
+                    raise  # asked for by name: the run's error
+                from earthmover.metrics.defaults import say
+
+                say(f"earthmover: in-loop FID skipped: {exc}")  # chosen by auto: say it once and train on
+                self._plan = (self._plan[0], None)
+                return {}
         return {f"metrics/{k}": v for k, v in self._evaluator(lambda m: sample(m, seed)).items()}
 
     def snapshot(self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None, title: str = "") -> Path:
-        """A grid of 64 samples."""
+        """A grid of 64 samples (from the same latents at every call)."""
         from earthmover import plotting
 
         plotting.save_image_grid(sample(64, seed), path, nrow=8)
         return path
+
+    def final_snapshot(self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None,
+                       title: str = "", last: Path | None = None) -> Path:
+        """A larger grid, 100 samples (10 x 10), under a band with `title` (which generator, which step)."""
+        from earthmover import plotting
+
+        plotting.save_image_grid(sample(100, seed), path, nrow=10, caption=title)
+        return path
+
+    def animate(self, folder: Path) -> Path | None:
+        """``folder/training.gif``: one frame per snapshot on disk, each headed with its step."""
+        from earthmover import plotting
+
+        return plotting.snapshot_gif(folder, label_steps=True)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "epoch": self.epoch, "position": self.position, "order": self.order}

@@ -50,6 +50,12 @@ def run_fid(args: argparse.Namespace) -> int:
     from earthmover.metrics.reference import resolve
 
     _check_common(args)
+    run_a = _run_dir(args.a)
+    if _run_dir(args.b) is not None:
+        raise EarthmoverError(f"set B {args.b!r} is a training run; pass the run as set A (its samples) and a dataset "
+                              f"as B, e.g. earthmover fid {args.b} mnist:test")
+    if run_a is not None:
+        return _fid_of_run(args, run_a)
     images_a, label_a = resolve(args.a)
     images_b, label_b = resolve(args.b)
     for which, images, label in (("A", images_a, label_a), ("B", images_b, label_b)):
@@ -67,6 +73,34 @@ def run_fid(args: argparse.Namespace) -> int:
     print(f"samples: {label_a}")
     print(format_table(results))
     _write_json(args.json, results, a=args.a, b=args.b)
+    return 0
+
+
+def _run_dir(spec: str) -> Path | None:
+    """`spec` as a training run's folder (it holds config.toml and checkpoints/), else None."""
+    path = Path(spec).expanduser()
+    return path if (path / "config.toml").is_file() and (path / "checkpoints").is_dir() else None
+
+
+def _fid_of_run(args: argparse.Namespace, run_dir: Path) -> int:
+    """`earthmover fid RUN B`: FID (and KID) of --n samples (default 10,000) of the run's generator
+    (EMA unless --no-ema) against B, stating which generator it scored."""
+    from earthmover.metrics.evaluate import Evaluator
+    from earthmover.train.state import load_sampler
+
+    sampler = load_sampler(run_dir, use_ema=not args.no_ema, device=args.device)
+    data = getattr(sampler.config, "data", None)
+    n = args.n or 10_000
+    ev = Evaluator(["fid"] + (["kid"] if args.kid else []), features=args.features, reference=args.b, n=n,
+                   n_reference=args.n, batch_size=args.batch_size, device=args.device, inception_path=args.inception,
+                   reference_image_size=getattr(data, "image_size", 0) or None,
+                   reference_channels=getattr(data, "channels", 0) or None)
+    label = f"the {sampler.generator_label} of {run_dir}, step {sampler.step}"
+    results = [MetricResult(**(r.to_dict() | {"extra": r.extra | {"samples": label}}))
+               for r in ev.results(make_sample_fn(sampler))]
+    print(f"samples: {n} from {label}")
+    print(format_table(results))
+    _write_json(args.json, results, a=args.a, b=args.b, generator=sampler.generator_label, step=sampler.step)
     return 0
 
 
@@ -91,8 +125,11 @@ def run_eval(args: argparse.Namespace) -> int:
                    reference_image_size=getattr(data, "image_size", 0) or None,
                    reference_channels=getattr(data, "channels", 0) or None)
     results = ev.results(make_sample_fn(sampler, args.seed))
+    which = getattr(sampler, "generator_label", "generator")
+    print(f"scored: the {which} of {args.run}, step {getattr(sampler, 'step', '?')}")
     print(format_table(results))
-    _write_json(args.json, results, run=str(args.run), checkpoint=args.checkpoint, ema=not args.no_ema)
+    _write_json(args.json, results, run=str(args.run), checkpoint=args.checkpoint, ema=not args.no_ema,
+                generator=which, step=getattr(sampler, "step", None))
     return 0
 
 
@@ -126,12 +163,15 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("fid", help="FID between two image sets (folders, .npz arrays, or NAME:SPLIT)",
                               description="FID between image set A and reference set B. A set is a folder of PNGs, "
                                           "an .npz (key x_* or images; uint8 or float in [-1, 1]; PATH.npz:SPLIT picks x_SPLIT), "
-                                          "or NAME:SPLIT such as mnist:test.")
+                                          "or NAME:SPLIT such as mnist:test. A may also be a training run's folder: "
+                                          "--n samples (default 10000) of its EMA generator (raw with --no-ema).")
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--n", type=checks.int_at_least(2, 10000), default=None,
                    help="use the first N images of each set (default: all; at least 2)")
     p.add_argument("--kid", action="store_true", help="also report KID")
+    p.add_argument("--no-ema", action="store_true",
+                   help="when A is a training run: sample its raw generator instead of the EMA one")
     _common(p)
     p.set_defaults(func=run_fid)
 

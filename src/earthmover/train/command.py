@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -284,6 +285,9 @@ def run_train(args: argparse.Namespace) -> int:
             checks.input_file(args.init, "--init", "checkpoint file from a run's checkpoints/ folder")
             init_state = ckpt.load_checkpoint(args.init)
     check_data_name(config)
+    from earthmover.metrics.defaults import check_eval_metrics
+
+    check_eval_metrics(config.run.eval_metrics)
     ctx = init_from_environment(config.run.device)
     device = checks.resolve_device(config.run.device, ctx)
     check_training_memory(config, _sample_shape(config), device, ctx.world_size)
@@ -328,6 +332,7 @@ def run_train(args: argparse.Namespace) -> int:
                 print(f"stopped at step {summary.step}; checkpoint written. Continue with: earthmover train --resume {run_dir}")
             else:
                 print(summary.line())
+            print(generator_line(config, run_dir))
         ctx.barrier()  # rank 0 writes the last checkpoint and plots: leave the process group together
     finally:
         # The DDP wrappers hold the process group; free them before destroying it, while the
@@ -336,6 +341,16 @@ def run_train(args: argparse.Namespace) -> int:
         gc.collect()
         shutdown()
     return INTERRUPTED if summary.interrupted else 0
+
+
+def generator_line(config, run_dir: Path) -> str:
+    """Which generator the run's measures and pictures came from, and where the pictures are."""
+    from earthmover.train.ema import describe_generator
+
+    samples = run_dir / "samples"
+    pictures = [p.name for p in (samples / "final.png", samples / "training.gif") if p.is_file()]
+    where = f"; pictures in {samples}{os.sep} ({', '.join(pictures)})" if pictures else ""
+    return f"measured and drawn: the {describe_generator(config.model.ema)}{where}"
 
 
 # Exit status of a run stopped by SIGINT or SIGTERM after writing its checkpoint (README: exit statuses).
@@ -431,7 +446,7 @@ def run_sample(args: argparse.Namespace) -> int:
         np.savez_compressed(npz, samples=samples.numpy())
     note = "" if len(shown) == args.n else f" (the picture shows the first {len(shown)} of {args.n}" + \
         ("; all are in the .npz)" if npz is not None else "; pass --npz to keep all of them)")
-    print(f"wrote {out}" + (f" and {npz}" if npz is not None else "") + note)
+    print(f"wrote {out}" + (f" and {npz}" if npz is not None else "") + f" from the {sampler.generator_label}" + note)
     return 0
 
 

@@ -80,3 +80,11 @@ class GeneratorEMA(nn.Module):
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
         self._updates = int(self.n_averaged)  # once per load, not per update
+
+
+def describe_generator(decay: float | None, used_ema: bool = True) -> str:
+    """Which generator a command sampled or scored, as every command states it:
+    ``"EMA generator (decay 0.999)"`` or ``"raw generator"``."""
+    if used_ema and decay:
+        return f"EMA generator (decay {decay:g})"
+    return "raw generator"

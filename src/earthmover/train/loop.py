@@ -411,18 +411,26 @@ class Trainer:
     def _sample_fn(self, n: int, seed: int) -> torch.Tensor:
         return self.sample(n, seed=seed)
 
-    def snapshot(self) -> Path | None:
+    def snapshot(self, final: bool = False, last: Path | None = None) -> Path | None:
+        """samples/step_N.png, drawn from the same latents each time; with `final`, samples/final.png,
+        the larger end-of-run picture (`last`: the snapshot just drawn at this step)."""
         if not (self.write_files and self.run_dir):
             return None
+        from earthmover.train.ema import describe_generator
+
         critic = self.critic
 
         def critic_score(x):
             with eval_mode(critic):
                 return as_critic_output(critic(x.to(self.device))).score
 
+        seed, which = _seed(self.config.run.seed, 9), describe_generator(self.config.model.ema)
+        if final:
+            return self.stream.final_snapshot(self._sample_fn, self.run_dir / "samples" / "final.png", seed=seed,
+                                              critic_score=critic_score, title=f"{which}, step {self.step}", last=last)
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        return self.stream.snapshot(self._sample_fn, path, seed=_seed(self.config.run.seed, 9), critic_score=critic_score,
-                                    title=f"{self.config.preset} on {self.config.data.name}, step {self.step}")
+        return self.stream.snapshot(self._sample_fn, path, seed=seed, critic_score=critic_score,
+                                    title=f"{self.config.preset} on {self.config.data.name}, step {self.step}, {which}")
 
     # ------------------------------------------------------------------ the whole run
     def side_work(self, logger) -> list[Hook]:
@@ -431,6 +439,8 @@ class Trainer:
 
         run = self.config.run
         tick = {"time": time.perf_counter(), "step": self.step}
+        if self.ctx.is_main:
+            self.stream.evaluation_plan(run.eval_metrics)  # decide "auto" now: a skipped FID is said before the run
 
         def log(values: dict) -> None:
             record = self.ctx.means(values)  # one all-reduce and one read, on logging steps only
@@ -518,6 +528,7 @@ class Trainer:
     def _finish(self, logger, seconds: float, start_step: int, interrupted: bool) -> RunSummary:
         """The final measures, snapshot, curves and summary.json of a run."""
         from earthmover import plotting
+        from earthmover.train.ema import describe_generator
         from earthmover.train.logging import read_metrics
 
         summary = RunSummary(self.step, seconds, str(self.run_dir or ""), interrupted=interrupted)
@@ -527,6 +538,8 @@ class Trainer:
             path = self.snapshot()
             if path:
                 logger.image("samples", plotting.figure_to_chw(path), self.step)
+                self.snapshot(final=True, last=path)
+                self.stream.animate(path.parent)  # samples/training.gif: every snapshot on disk, resumed runs' too
             if summary.values:
                 logger.log(self.step, {f"final/{k}": v for k, v in summary.values.items() if isinstance(v, (int, float))})
             logger.close()
@@ -534,7 +547,8 @@ class Trainer:
                                      title=f"{self.config.preset} on {self.config.data.name}")
             (self.run_dir / "summary.json").write_text(json.dumps(
                 {"step": self.step, "seconds": seconds, "steps_this_session": self.step - start_step,
-                 "interrupted": interrupted, **summary.values}, indent=2) + "\n")
+                 "interrupted": interrupted, "generator": describe_generator(self.config.model.ema), **summary.values},
+                indent=2) + "\n")
         return summary
 
     def _install_signal_handlers(self):

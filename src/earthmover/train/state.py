@@ -138,6 +138,7 @@ class Sampler:
         self.generator, self.config, self.device, self.step = generator, config, device, step
         self.latent_dim = self.latent.dim
         self.sample_shape = sample_shape
+        self.generator_label = "generator"  # which weights: "EMA generator (decay 0.999)" or "raw generator" (load_sampler)
 
     @property
     def num_classes(self) -> int:
@@ -194,7 +195,8 @@ def load_sampler(run_dir: str | Path, checkpoint: str | Path | None = None, use_
     plan, num_classes = build_plan(config), int(state.get("num_classes", 0))
     generator, latent_dim = build_generator(config, shape, plan, num_classes)
     weights = state.get("generator")
-    if use_ema and state.get("ema") is not None:
+    used_ema = use_ema and state.get("ema") is not None
+    if used_ema:
         weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
     try:
         generator.load_state_dict(weights)
@@ -207,5 +209,9 @@ def load_sampler(run_dir: str | Path, checkpoint: str | Path | None = None, use_
             f"pass --run the run that wrote the checkpoint, or a checkpoint of this run"
         ) from None
     generator.to(device).eval()
-    return Sampler(generator, build_latent_space(config, latent_dim, plan, num_classes), config, device, int(state["step"]),
-                   sample_shape=shape)
+    from earthmover.train.ema import describe_generator
+
+    sampler = Sampler(generator, build_latent_space(config, latent_dim, plan, num_classes), config, device,
+                      int(state["step"]), sample_shape=shape)
+    sampler.generator_label = describe_generator(config.model.ema, used_ema)
+    return sampler
