@@ -184,3 +184,60 @@ def test_code_sweep_rows_are_the_categorical_codes_values(mnist, tmp_path):
     sweep = code_sweep(sampler.latent.codes, generator=torch.Generator().manual_seed(0))
     assert sweep.categorical[:, 0].tolist() == [r for r in range(10) for _ in range(9)]
     assert torch.equal(torch.from_numpy(np.load(tmp_path / "s.npz")["samples"]), sampler.generate(Draw(sweep.latent(), None, sweep)))
+
+
+# ---------------------------------------------------------------------------------------- minibatch layers
+
+@pytest.mark.parametrize("layer", ["discrimination", "stddev"])
+@pytest.mark.parametrize("preset,arch", [("dcgan", "mlp"), ("lsgan", "mlp"), ("wgan", "mlp"), ("hinge", "dcgan"),
+                                         ("dcgan", "resnet")])
+def test_a_minibatch_layer_trains_in_each_critic_and_objective(mnist, layer, preset, arch):
+    values = {"model.minibatch": layer, "model.arch": arch, "model.width": 8, "data.batch_size": 16,
+              "optim.n_critic": 1, "run.threads": 1, "run.device": "cpu"}
+    if arch != "mlp":
+        values["data.name"] = "mnist"
+    else:
+        values.update({"data.name": "8gaussians", "model.depth": 2})
+    config = Config.from_preset(preset)
+    for key, value in values.items():
+        config.set(key, value)
+    trainer = Trainer(validate(config), quiet=True)
+    assert any(getattr(m, "couples_samples", False) for m in trainer.critic.modules())
+    for _ in range(2):
+        assert all(torch.isfinite(v).all() for v in trainer.train_step().values())
+
+
+def test_a_minibatch_layer_beside_a_penalty_is_refused_unless_asked_for(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--preset", "wgan-gp", "--model.minibatch", "stddev", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "model.minibatch = 'stddev' makes each sample's score depend on the rest" in err
+    assert "--model.minibatch-with-penalty true" in err and not out.exists()
+    config = Config.from_preset("wgan-gp", model__minibatch="stddev", model__minibatch_with_penalty=True,
+                                data__batch_size=16, model__width=8, run__device="cpu")
+    Trainer(validate(config), quiet=True).train_step()
+
+
+@pytest.mark.parametrize("layer", ["none", "discrimination"])
+def test_a_critic_that_couples_samples_scores_real_and_fake_apart(layer):
+    """Minibatch statistics over real and fake together would let each batch see the other: with a
+    minibatch layer the critic step makes two passes of one batch each, else one pass of both."""
+    config = Config.from_preset("dcgan", model__minibatch=layer, data__batch_size=16, model__width=8,
+                                run__device="cpu", run__threads=1)
+    trainer = Trainer(validate(config), quiet=True)
+    sizes = []
+    trainer.critic.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
+    trainer._critic_phase()
+    assert sizes == ([16, 16] if layer != "none" else [32])
+
+
+def test_a_minibatch_run_resumes_bit_identically(tmp_path):
+    common = ["--preset", "dcgan", "--model.minibatch", "discrimination", "--data", "8gaussians", "--width", "8",
+              "--model.depth", "2", "--batch-size", "16", "--run.threads", "1", "--device", "cpu", "--quiet",
+              "--sample-every", "1000"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert cli.main(["train", "--out", str(whole), "--steps", "4", "--checkpoint-every", "2", *common]) == 0
+    assert cli.main(["train", "--out", str(parts), "--steps", "2", "--checkpoint-every", "2", *common]) == 0
+    assert cli.main(["train", "--resume", str(parts), "--steps", "4", "--quiet"]) == 0
+    assert_same_state(ckpt.load_checkpoint(ckpt.checkpoint_path(whole, 4)),
+                      ckpt.load_checkpoint(ckpt.checkpoint_path(parts, 4)))

@@ -98,6 +98,14 @@ class ModelConfig:
     conditional: str = param("none", "Condition both networks on the data's class labels: none | concat (Mirza & Osindero: "
                                      "the label fed to both) | projection (Miyato & Koyama: <embedding(y), features> "
                                      "added to the critic's score)", choices=("none", "concat", "projection"))
+    minibatch: str = param("none", "A critic layer that looks at the whole minibatch, before its output: none | "
+                                   "discrimination (Salimans et al. 2016) | stddev (Karras et al. 2018)",
+                           choices=("none", "discrimination", "stddev"))
+    minibatch_kernels: int = param(100, "Minibatch discrimination: kernels B (Salimans et al.'s CIFAR-10: 100)", min=1)
+    minibatch_kernel_dim: int = param(5, "Minibatch discrimination: dimensions C of each kernel", min=1)
+    minibatch_group: int = param(4, "Minibatch standard deviation: samples per group (Karras et al.: 4)", min=2)
+    minibatch_with_penalty: bool = param(False, "Train a minibatch layer beside a per-sample penalty anyway (the layer "
+                                                "couples the samples the penalty treats as independent)")
     label_dim: int = param(0, "Width of the learned label embedding of concat conditioning and AC-GAN's generator "
                               "(0 = one-hot)", min=0)
 

@@ -101,10 +101,10 @@ def build_critic(config, shape, plan: "Plan | None" = None, num_classes: int = 0
 
         embedding = LabelEmbedding(num_classes, config.model.label_dim)
         inner_shape = concat_input_shape(shape, embedding)
-        net = ConcatCritic(resolve_architecture(config.model.arch, inner_shape).build_critic(replace(spec, sample_shape=inner_shape)),
-                           embedding)
+        net = ConcatCritic(_with_minibatch_layer(config, resolve_architecture(config.model.arch, inner_shape)
+                                                 .build_critic(replace(spec, sample_shape=inner_shape))), embedding)
     else:
-        net = resolve_architecture(config.model.arch, shape).build_critic(spec)
+        net = _with_minibatch_layer(config, resolve_architecture(config.model.arch, shape).build_critic(spec))
     readers = [owner for owner, needs in plan.needs() if "features" in needs]
     if mode == "projection":
         readers.insert(0, "model.conditional = 'projection'")
@@ -125,8 +125,26 @@ def build_critic(config, shape, plan: "Plan | None" = None, num_classes: int = 0
             net = HeadedCritic(net, modules)
     for constraint in plan.constraints:
         net = constraint.apply(net)
-    check_no_batch_statistics(net, plan, config.model.arch)
+    check_no_batch_statistics(net, plan, config)
     return net
+
+
+def _with_minibatch_layer(config, critic: torch.nn.Module) -> torch.nn.Module:
+    """The critic with model.minibatch's layer between its features and its output layer."""
+    m = config.model
+    if m.minibatch == "none":
+        return critic
+    from earthmover.nets.minibatch import add_minibatch_layer
+
+    options = ({"num_kernels": m.minibatch_kernels, "kernel_dim": m.minibatch_kernel_dim} if m.minibatch == "discrimination"
+               else {"group_size": m.minibatch_group})
+    return add_minibatch_layer(critic, m.minibatch, **options)
+
+
+def couples_samples(critic: torch.nn.Module) -> bool:
+    """True when the critic has a layer that looks at the whole minibatch (model.minibatch): the loop
+    then scores real and fake batches in separate passes, so neither sees the other's statistics."""
+    return any(getattr(layer, "couples_samples", False) for layer in critic.modules())
 
 
 def batch_statistics_layers(module: torch.nn.Module) -> list[str]:
@@ -137,7 +155,7 @@ def batch_statistics_layers(module: torch.nn.Module) -> list[str]:
             if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm) or getattr(layer, "couples_samples", False)]
 
 
-def check_no_batch_statistics(critic: torch.nn.Module, plan: "Plan", arch: str) -> None:
+def check_no_batch_statistics(critic: torch.nn.Module, plan: "Plan", config) -> None:
     """A penalty is a mean of per-sample terms; batch statistics in the critic couple the samples
     (and differ between the critic step, which scores real and fake together, and the generator
     step, which scores fakes alone). Read the built module, not the configuration: an EBGAN
@@ -145,10 +163,19 @@ def check_no_batch_statistics(critic: torch.nn.Module, plan: "Plan", arch: str) 
     if not plan.penalties:
         return
     found = batch_statistics_layers(critic)
+    minibatch = [name for name, layer in critic.named_modules() if getattr(layer, "couples_samples", False)]
+    if minibatch and len(minibatch) == len(found):
+        if config.model.minibatch_with_penalty:
+            return
+        names = ", ".join(f"penalty.{p.name}" for p in plan.penalties)
+        raise EarthmoverError(
+            f"model.minibatch = {config.model.minibatch!r} makes each sample's score depend on the rest of its batch, "
+            f"while {names} treats samples as independent (its gradient per sample is then ill-defined); turn the "
+            f"penalty off (e.g. --preset dcgan), or pass --model.minibatch-with-penalty true to train the pair anyway")
     if found:
         names = ", ".join(f"penalty.{p.name}" for p in plan.penalties)
         raise EarthmoverError(
-            f"the critic built for model.arch = {arch!r} (objective {plan.objective.name!r}) has batch statistics in "
+            f"the critic built for model.arch = {config.model.arch!r} (objective {plan.objective.name!r}) has batch statistics in "
             f"{len(found)} layer(s), e.g. {found[0]}, which couple samples and break {names}; turn the penalty off, "
             f"or use model.critic_norm = 'layer' or an architecture whose critic has none (e.g. model.arch = 'mlp')"
         )

@@ -45,7 +45,7 @@ from earthmover.objectives import Scored, make_objective
 from earthmover.penalties import Shard
 from earthmover.train import state as ckpt
 from earthmover.train.build import (build_critic, build_generator, build_latent_space, build_optimizer, build_plan,
-                                    label_users)
+                                    couples_samples, label_users)
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.ema import GeneratorEMA
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
@@ -134,6 +134,7 @@ class Trainer:
         self.critic = build_critic(config, self.sample_shape, self.plan, self.num_classes)
         self.labelled = bool(users)  # batches carry class labels
         self.critic_takes_labels = config.model.conditional != "none"
+        self.critic_couples = couples_samples(self.critic)
         if self.ctx.enabled and self.device.type == "cuda":
             # batch statistics over the global batch; SyncBatchNorm is CUDA-only, so on CPU (gloo)
             # each process normalizes its shard and DDP broadcasts rank 0's running statistics
@@ -220,11 +221,9 @@ class Trainer:
         draw = self._draw(labels)
         with torch.no_grad(), self._autocast():
             fake = self.generator(*draw.inputs()).float()
-        n = real.shape[0]
-        with self._autocast():
-            both = as_critic_output(self.critic_ddp(torch.cat([real, fake]), *self._critic_labels(draw, draw)))
-        real_s = Scored(real, both.part(slice(None, n)), labels=draw.labels)
-        fake_s = Scored(fake, both.part(slice(n, None)), labels=draw.labels, codes=draw.codes)
+        real_out, fake_out = self._score_real_and_fake(real, fake, draw)
+        real_s = Scored(real, real_out, labels=draw.labels)
+        fake_s = Scored(fake, fake_out, labels=draw.labels, codes=draw.codes)
         terms = self.objective.critic_loss(real_s, fake_s)
         for head in self.plan.heads:
             _add_terms(terms, head.critic_terms(real_s, fake_s), head)
@@ -292,6 +291,17 @@ class Trainer:
         self.sched_g.step()
         self.step += 1
         return values
+
+    def _score_real_and_fake(self, real: torch.Tensor, fake: torch.Tensor, draw: Draw):
+        """The critic's outputs on the real and the fake batch: one pass over both, or two when the
+        critic looks at the whole minibatch (so neither batch's statistics reach the other's scores)."""
+        with self._autocast():
+            if self.critic_couples:
+                return (as_critic_output(self.critic_ddp(real, *self._critic_labels(draw))).part(slice(None)),
+                        as_critic_output(self.critic_ddp(fake, *self._critic_labels(draw))).part(slice(None)))
+            both = as_critic_output(self.critic_ddp(torch.cat([real, fake]), *self._critic_labels(draw, draw)))
+        n = real.shape[0]
+        return both.part(slice(None, n)), both.part(slice(n, None))
 
     def _critic_labels(self, *draws: Draw) -> tuple:
         """The critic's label argument for batches of these draws: () for a critic of samples alone."""
@@ -425,11 +435,13 @@ class Trainer:
                 return as_critic_output(critic(x.to(self.device))).score
 
         seed, which = _seed(self.config.run.seed, 9), describe_generator(self.config.model.ema)
+        # a critic that looks at the whole minibatch has no score for one point alone: no contours then
+        scores = None if self.critic_couples else critic_score
         if final:
             return self.stream.final_snapshot(self._sample_fn, self.run_dir / "samples" / "final.png", seed=seed,
-                                              critic_score=critic_score, title=f"{which}, step {self.step}", last=last)
+                                              critic_score=scores, title=f"{which}, step {self.step}", last=last)
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        return self.stream.snapshot(self._sample_fn, path, seed=seed, critic_score=critic_score,
+        return self.stream.snapshot(self._sample_fn, path, seed=seed, critic_score=scores,
                                     title=f"{self.config.preset} on {self.config.data.name}, step {self.step}, {which}")
 
     # ------------------------------------------------------------------ the whole run
