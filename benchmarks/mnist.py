@@ -52,23 +52,48 @@ def mnist_path() -> str:
     raise SystemExit("no mnist.npz found; set EARTHMOVER_MNIST to an mnist.npz (x_train, x_test)")
 
 
+def mnist_config(preset: str, values: dict, overrides=()):
+    """(a Config of ``preset`` on the MNIST file with ``values`` and then the "KEY=VALUE" ``overrides``
+    set, the values set); string values are converted to each field's type."""
+    from earthmover.config import Config
+
+    os.environ["EARTHMOVER_MNIST"] = mnist_path()
+    config = Config.from_preset(preset)
+    values = dict(values)
+    for item in overrides:
+        key, _, value = item.partition("=")
+        values[key] = value
+    for key, value in values.items():
+        current = config.get(key)
+        config.set(key, type(current)(value) if not isinstance(current, bool) else str(value).lower() in ("1", "true"))
+    return config, values
+
+
 # ---------------------------------------------------------------------- scoring
 
 class Scorer:
-    def __init__(self, n: int):
+    """Digit-FID, the classifier's mean top-class probability ("confidence"), digits present and classes
+    covered of n samples; with ``precision_recall``, improved precision and recall too (digit features, k = 3)."""
+
+    def __init__(self, n: int, precision_recall: bool = False):
         from earthmover.metrics import Evaluator
 
         self.n = n
-        self.evaluator = Evaluator(["fid", "coverage"], features="digits", reference="mnist:test", n=n)
+        self.evaluator = Evaluator(["fid", "coverage", *(["pr"] if precision_recall else [])], features="digits",
+                                   reference="mnist:test", n=n)
 
     def __call__(self, sample_fn) -> dict:
+        return self.score(sample_fn(self.n))[0]
+
+    def score(self, images) -> tuple[dict, np.ndarray]:
+        """(the figures above, the classifier's class probabilities (N, 10)) of these images."""
         from earthmover.metrics.features import extract
 
-        images = sample_fn(self.n)
         fake = extract(self.evaluator.extractor, images, want_probs=True)
         scores = {r.name: float(r.value) for r in self.evaluator.score_features(fake)}
         return {"fid": scores["fid"], "confidence": float(fake.probs.max(axis=1).mean()),
-                "digits": int(len(set(fake.probs.argmax(axis=1).tolist()))), "covered": int(scores["coverage"])}
+                "digits": int(len(set(fake.probs.argmax(axis=1).tolist()))), "covered": int(scores["coverage"]),
+                **{k: scores[k] for k in ("precision", "recall") if k in scores}}, fake.probs
 
 
 # ---------------------------------------------------------------------- the reference loop
@@ -145,19 +170,11 @@ def reference_contender(args, report):
 # ---------------------------------------------------------------------- earthmover
 
 def earthmover_contender(args, report):
-    from earthmover.config import Config
     from earthmover.train.loop import Trainer
 
-    os.environ["EARTHMOVER_MNIST"] = mnist_path()
-    config = Config.from_preset(args.preset)
     values = {"data.name": "mnist", "model.arch": "wgan-gp-mnist", "data.batch_size": 50, "model.ema": 0.999,
               "run.device": "cpu", "run.threads": 1, "run.seed": args.seed}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        values[key] = value
-    for key, value in values.items():
-        current = config.get(key)
-        config.set(key, type(current)(value) if not isinstance(current, bool) else str(value).lower() in ("1", "true"))
+    config, values = mnist_config(args.preset, values, args.set)
     trainer = Trainer(config, quiet=True, write_files=False)
     samplers = {"raw": lambda n: trainer.sample(n, seed=1, use_ema=False)}
     if trainer.ema is not None:
@@ -166,11 +183,17 @@ def earthmover_contender(args, report):
     run_clock(args, "earthmover", trainer.train_step, samplers, report)
 
 
+def contender(which, args, report):
+    (earthmover_contender if which == "earthmover" else reference_contender)(args, report)
+
+
 # ---------------------------------------------------------------------- the clock
 
-def run_clock(args, name, step, samplers, report):
+def run_clock(args, name, step, samplers, report, scorer=None):
+    """Call ``step`` until ``args.minutes`` of its own time have passed, and every ``args.eval_every``
+    seconds of it (and at the end) report ``scorer(fn)`` (default: :class:`Scorer`) for each named sampler."""
     torch.set_num_threads(1)
-    scorer = Scorer(args.n)
+    scorer = scorer or Scorer(args.n)
     budget, every = args.minutes * 60, args.eval_every
     trained, steps, next_eval = 0.0, 0, every
     while trained < budget:
@@ -185,12 +208,30 @@ def run_clock(args, name, step, samplers, report):
                         **scorer(fn)})
 
 
-def _worker(which, args, queue):
-    def report(record):
-        queue.put(record)
+def _worker(target, index, job, args, queue):
+    try:
+        target(job, args, queue.put)
+    finally:  # a failed job says so too (its traceback is on stderr), so the parent never waits for it
+        queue.put(("done", index))
 
-    (earthmover_contender if which == "earthmover" else reference_contender)(args, report)
-    queue.put(None)
+
+def side_by_side(target, jobs, args, report, at_once: int | None = None):
+    """``target(job, args, report)`` for each job, each in its own spawned process, ``at_once`` of them
+    (default: all) at a time; their records come back to ``report`` here as they are made."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    waiting, running = list(enumerate(jobs)), {}
+    at_once = at_once or len(waiting)
+    while waiting or running:
+        while waiting and len(running) < at_once:
+            index, job = waiting.pop(0)
+            running[index] = ctx.Process(target=_worker, args=(target, index, job, args, queue))
+            running[index].start()
+        record = queue.get()
+        if isinstance(record, tuple):  # ("done", index): that job's process is finishing
+            running.pop(record[1]).join()
+        else:
+            report(record)
 
 
 def main():
@@ -214,22 +255,9 @@ def main():
     which = [args.only] if args.only else ["earthmover", "reference"]
     if len(which) == 1 or args.sequential:
         for w in which:
-            (earthmover_contender if w == "earthmover" else reference_contender)(args, report)
+            contender(w, args, report)
     else:  # side by side, one process and one thread each
-        ctx = mp.get_context("spawn")
-        queue = ctx.Queue()
-        procs = [ctx.Process(target=_worker, args=(w, args, queue)) for w in which]
-        for proc in procs:
-            proc.start()
-        done = 0
-        while done < len(procs):
-            record = queue.get()
-            if record is None:
-                done += 1
-            else:
-                report(record)
-        for proc in procs:
-            proc.join()
+        side_by_side(contender, which, args, report)
     summarize(records)
     if args.json:
         Path(args.json).write_text("".join(json.dumps(r) + "\n" for r in records))
