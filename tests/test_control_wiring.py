@@ -241,3 +241,92 @@ def test_a_minibatch_run_resumes_bit_identically(tmp_path):
     assert cli.main(["train", "--resume", str(parts), "--steps", "4", "--quiet"]) == 0
     assert_same_state(ckpt.load_checkpoint(ckpt.checkpoint_path(whole, 4)),
                       ckpt.load_checkpoint(ckpt.checkpoint_path(parts, 4)))
+
+
+# ---------------------------------------------------------------------------------------- progressive growing
+
+GROW = {"data.name": "mnist", "data.image_size": 16, "model.arch": "progressive", "model.width": 8, "model.grow": True,
+        "model.grow_fade": 32, "model.grow_stabilize": 16, "model.grow_batch_sizes": "4:16,8:16,16:8",
+        "data.batch_size": 8, "optim.n_critic": 1, "run.threads": 1, "run.device": "cpu", "run.eval_metrics": ""}
+GROW_FLAGS = ["--data", "mnist", "--data.image-size", "16", "--arch", "progressive", "--width", "8", "--model.grow", "true",
+              "--model.grow-fade", "32", "--model.grow-stabilize", "16", "--model.grow-batch-sizes", "4:16,8:16,16:8",
+              "--batch-size", "8", "--n-critic", "1", "--run.threads", "1", "--device", "cpu", "--quiet", "--log-every", "1",
+              "--sample-every", "1000", "--run.eval-metrics", ""]
+
+
+def _grown(preset, **values):
+    config = Config.from_preset(preset)
+    for key, value in {**GROW, **values}.items():
+        config.set(key, value)
+    return Trainer(validate(config), quiet=True)
+
+
+@pytest.mark.parametrize("preset,extra", [("wgan-gp", {"penalty.drift": 0.001}), ("dcgan", {}), ("lsgan", {}),
+                                          ("hinge", {})])
+def test_progressive_growing_trains_through_its_stages(mnist, preset, extra):
+    trainer = _grown(preset, **extra)
+    seen = []
+    for _ in range(8):  # 4x4 (1 step), fade to 8 (2), 8x8 (1), fade to 16 (4 of batch 8)
+        seen.append((trainer.growth.stage.resolution, trainer.growth.stage.phase))
+        assert all(torch.isfinite(v).all() for v in trainer.train_step().values())
+    assert seen[:4] == [(4, "stabilize"), (8, "fade"), (8, "fade"), (8, "stabilize")] and seen[4] == (16, "fade")
+    assert trainer.batch_size == 8 and trainer.growth.stage.resolution == 16
+
+
+def test_the_critic_sees_the_real_images_at_the_current_resolution_and_fade(mnist):
+    from earthmover.nets.progressive import progressive_reals
+
+    trainer = _grown("wgan-gp")
+    for _ in range(2):
+        trainer.train_step()  # now in the fade to 8x8, alpha 0.5
+    stage = trainer.growth.stage
+    assert (stage.resolution, stage.phase, stage.alpha) == (8, "fade", 0.5)
+    trainer.growth.before_step(trainer)
+    inputs = []
+    trainer.critic.register_forward_pre_hook(lambda module, args: inputs.append(args[0].detach().clone()))
+    state = trainer.stream.state_dict()
+    real = trainer.stream.next_batch()
+    trainer.stream.load_state_dict(state)
+    trainer._critic_phase()
+    assert inputs[0].shape == (32, 1, 8, 8)  # 16 real and 16 fake at 8x8
+    assert torch.equal(inputs[0][:16], progressive_reals(real, 8, 0.5))
+
+
+def test_a_grown_run_resumes_bit_identically_in_the_middle_of_a_fade(mnist, tmp_path):
+    common = [*GROW_FLAGS, "--preset", "wgan-gp", "--penalty.drift", "0.001"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert cli.main(["train", "--out", str(whole), "--steps", "7", "--checkpoint-every", "6", *common]) == 0
+    assert cli.main(["train", "--out", str(parts), "--steps", "6", "--checkpoint-every", "6", *common]) == 0
+    state = ckpt.load_checkpoint(ckpt.checkpoint_path(parts, 6))
+    assert state["growth"]["images_seen"] == 16 + 32 + 16 + 2 * 8  # in the fade to 16x16
+    assert cli.main(["train", "--resume", str(parts), "--steps", "7", "--quiet"]) == 0
+    assert_same_state(ckpt.load_checkpoint(ckpt.checkpoint_path(whole, 7)),
+                      ckpt.load_checkpoint(ckpt.checkpoint_path(parts, 7)))
+    records = [json.loads(line) for line in (whole / "metrics.jsonl").read_text().splitlines()]
+    assert [r["growth/resolution"] for r in records if "growth/resolution" in r][:5] == [8, 8, 8, 16, 16]
+    kept = sorted(p.name for p in (whole / "samples").glob("step_*.png"))
+    assert {"step_0000001.png", "step_0000003.png", "step_0000004.png"} <= set(kept)  # the last grid of each stage
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--data", "8gaussians", "--model.grow", "true", "--arch", "progressive"], "model.arch = 'progressive' needs image data"),
+    (["--data", "mnist", "--data.image-size", "16", "--model.grow", "true"], "model.grow needs the progressive networks"),
+    ([*GROW_FLAGS, "--model.grow-batch-sizes", "4-16"], "model.grow_batch_sizes = '4-16' is invalid"),
+    ([*GROW_FLAGS, "--model.grow-lrs", "64:1e-3"], "progressive.lrs names resolution 64, which the schedule never reaches"),
+])
+def test_bad_growth_settings_are_one_line(mnist, tmp_path, capsys, flags, message):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--out", str(out), "--steps", "2", "--quiet", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_the_drift_term_is_epsilon_times_the_mean_squared_real_score():
+    from earthmover.penalties import DriftTerm
+
+    critic = torch.nn.Linear(3, 1)
+    real = torch.randn(5, 3)
+    expected = 0.001 * critic(real).squeeze(1).pow(2).mean()
+    term = DriftTerm(weight=0.001)(critic, real, real, weight=0.001)
+    assert float(term.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)

@@ -106,6 +106,17 @@ class ModelConfig:
     minibatch_group: int = param(4, "Minibatch standard deviation: samples per group (Karras et al.: 4)", min=2)
     minibatch_with_penalty: bool = param(False, "Train a minibatch layer beside a per-sample penalty anyway (the layer "
                                                 "couples the samples the penalty treats as independent)")
+    grow: bool = param(False, "Progressive growing (Karras et al. 2018) with model.arch = 'progressive': from "
+                              "model.grow_start up to the data's side, fading each new block in")
+    grow_start: int = param(4, "Progressive growing: the first resolution (a power of two)", min=4)
+    grow_fade: int = param(800_000, "Progressive growing: real images over which a new block fades in (the paper: 800k)",
+                           min=0)
+    grow_stabilize: int = param(800_000, "Progressive growing: real images at each resolution after its fade (the paper: 800k)",
+                                min=0)
+    grow_batch_sizes: str = param("", 'Progressive growing: batch size per resolution, e.g. "4:64,8:64,16:32" '
+                                      "(others: data.batch_size)")
+    grow_lrs: str = param("", 'Progressive growing: learning rate of both networks per resolution, e.g. "32:5e-4" '
+                              "(others: optim.lr_g / optim.lr_d)")
     label_dim: int = param(0, "Width of the learned label embedding of concat conditioning and AC-GAN's generator "
                               "(0 = one-hot)", min=0)
 
@@ -438,6 +449,9 @@ def validate(config: Config) -> Config:
                   *((f"constraint.{n}", c) for n, c in registry.CONSTRAINTS.items())] if cls.lipschitz]
         raise EarthmoverError(f"objective {objective!r} needs a Lipschitz critic, and nothing keeps it so; "
                               f"add one of {', '.join(fixes)} (e.g. --penalty.gp 10 as WGAN-GP, or --preset wgan-gp)")
+    if config.model.grow and config.model.arch != "progressive":
+        raise EarthmoverError(f"model.grow needs the progressive networks; set model.arch = 'progressive' "
+                              f"(model.arch is {config.model.arch!r})")
     if config.model.critic_norm == "batch" and terms:
         raise EarthmoverError(
             f"model.critic_norm = 'batch' couples samples, which breaks per-sample penalties ({terms[0][0]}); "

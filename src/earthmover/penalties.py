@@ -286,3 +286,19 @@ class ConsistencyTerm(Penalty):
 
     def __call__(self, critic, real, fake, *, weight, generator=None):
         return consistency_term(critic, real, fake, weight=weight, margin=self.margin)
+
+
+@PENALTIES.register("drift")
+@dataclass(frozen=True)
+class DriftTerm(Penalty):
+    """Karras et al. 2018: epsilon E[D(x)^2] on real scores, beside WGAN-GP, keeps the critic's
+    output from drifting far from zero. It scores the real batch once more."""
+
+    weight: float = param(0.0, "Drift term epsilon * E D(x)^2 on real scores (progressive growing: 0.001; 0 = off)",
+                          min=0.0)
+
+    def __call__(self, critic, real, fake, *, weight, generator=None):
+        from earthmover.nets.critic_output import critic_scores
+        from earthmover.nets.progressive import drift_penalty
+
+        return drift_penalty(critic_scores(critic, real), weight)

@@ -289,6 +289,31 @@ register(Architecture(
     _resnet_generator, _resnet_critic, latent_dim=128, width=128, sizes=(28, 32, 64)))
 
 
+def _progressive_generator(spec: NetSpec) -> nn.Module:
+    from earthmover.nets.progressive import ProgressiveGenerator
+
+    net = ProgressiveGenerator(spec.latent_dim, spec.side, spec.channels, fmap_base=8 * spec.width, fmap_max=spec.width)
+    net.set_stage(spec.side)  # full resolution, unless model.grow's schedule says otherwise
+    return net
+
+
+def _progressive_critic(spec: NetSpec) -> nn.Module:
+    from earthmover.nets.progressive import ProgressiveCritic
+
+    if spec.auto_encoder or spec.critic_norm != "none" or spec.dropout:
+        raise EarthmoverError("the progressive critic has no auto-encoder, normalization or dropout variant; "
+                              "use another model.arch for EBGAN, model.critic_norm or model.dropout")
+    net = ProgressiveCritic(spec.side, spec.channels, fmap_base=8 * spec.width, fmap_max=spec.width)
+    net.set_stage(spec.side)
+    return net
+
+
+register(Architecture(
+    "progressive", "Progressive GAN (Karras et al. 2018): equalized learning rate, pixel norm, 4x4 up to the data's side; "
+    "grown with model.grow, else trained at full resolution",
+    _progressive_generator, _progressive_critic, latent_dim=128, width=128, sizes=(8, 16, 32, 64, 128)))
+
+
 def _deep_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
     from earthmover.nets.resnet import DeepResNetGenerator
 

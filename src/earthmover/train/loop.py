@@ -48,6 +48,7 @@ from earthmover.train.build import (build_critic, build_generator, build_latent_
                                     couples_samples, label_users)
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.ema import GeneratorEMA
+from earthmover.train.growth import build_growth
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
@@ -135,6 +136,8 @@ class Trainer:
         self.labelled = bool(users)  # batches carry class labels
         self.critic_takes_labels = config.model.conditional != "none"
         self.critic_couples = couples_samples(self.critic)
+        self.batch_size = config.data.batch_size  # per resolution under progressive growing
+        self.growth = build_growth(config, self.sample_shape, self.ctx.world_size)
         if self.ctx.enabled and self.device.type == "cuda":
             # batch statistics over the global batch; SyncBatchNorm is CUDA-only, so on CPU (gloo)
             # each process normalizes its shard and DDP broadcasts rank 0's running statistics
@@ -154,8 +157,9 @@ class Trainer:
         self.opt_d = build_optimizer(config, self.critic.parameters(), config.optim.lr_d)
         self.opt_g = build_optimizer(config, self.generator.parameters(), config.optim.lr_g)
         self.lr_scale = 1.0  # lowered by NaN rollbacks
-        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
-        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
+        lr_d, lr_g = config.optim.lr_d, config.optim.lr_g
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, lambda s: self._lr_factor(s) * self.growth.lr_ratio(lr_d))
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, lambda s: self._lr_factor(s) * self.growth.lr_ratio(lr_g))
 
         amp = run.amp if self.device.type == "cuda" else "none"
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
@@ -172,6 +176,7 @@ class Trainer:
         self.guard = Guard()
         self._stop = threading.Event()  # set by SIGINT/SIGTERM
         self._stop_agreed = False  # under torchrun: some process was asked to stop (read with the step's flags)
+        self.growth.before_step(self)
 
     # ------------------------------------------------------------------ phases
     def _lr_factor(self, step: int) -> float:
@@ -188,8 +193,8 @@ class Trainer:
     def _draw(self, labels: torch.Tensor | None = None) -> Draw:
         """The generator's inputs for this process's share of a global batch (labels, when given, are
         the global batch's: the critic step asks for fakes of the real batch's classes)."""
-        draw = self.latent.draw(self.config.data.batch_size, self.latent_rng, labels=labels)
-        return draw.rows(self.ctx.rows(self.config.data.batch_size)).to(self.device)
+        draw = self.latent.draw(self.batch_size, self.latent_rng, labels=labels)
+        return draw.rows(self.ctx.rows(self.batch_size)).to(self.device)
 
     def _latents(self) -> torch.Tensor:
         return self._draw().z
@@ -200,7 +205,7 @@ class Trainer:
             real, labels = self.stream.next_labelled_batch()
         else:
             real, labels = self.stream.next_batch(), None
-        return self.ctx.shard(real).to(self.device, non_blocking=True), labels
+        return self.growth.reals(self.ctx.shard(real).to(self.device, non_blocking=True)), labels
 
     def optimizer_step(self, loss: torch.Tensor, optimizer, scaler, params: list, phase: str,
                        terms: dict | None = None) -> torch.Tensor:
@@ -277,6 +282,7 @@ class Trainer:
         """n_critic critic steps, one generator step; returns the last values of every term (device
         tensors; the estimate averaged over the critic steps). Waits on the device once, to read
         the finiteness flags of all its phases (with the stop signal, under torchrun)."""
+        self.growth.before_step(self)
         values: dict[str, torch.Tensor] = {}
         estimates = []
         key = self.objective.estimate_name
@@ -287,6 +293,7 @@ class Trainer:
         values.update(self._generator_phase())
         stop = self._stop.is_set() if self.ctx.enabled else False
         self._stop_agreed = self.guard.check(self.step + 1, self.ctx, stop)
+        self.growth.after_step(self.batch_size)
         self.sched_d.step()
         self.sched_g.step()
         self.step += 1
@@ -306,6 +313,10 @@ class Trainer:
     def _critic_labels(self, *draws: Draw) -> tuple:
         """The critic's label argument for batches of these draws: () for a critic of samples alone."""
         return (torch.cat([d.labels for d in draws]),) if self.critic_takes_labels else ()
+
+    def networks(self) -> list[torch.nn.Module]:
+        """The generator, its EMA copy (when kept) and the critic."""
+        return [self.generator, *([self.ema.module] if self.ema is not None else []), self.critic]
 
     @property
     def _critic_params(self) -> list:
@@ -339,6 +350,7 @@ class Trainer:
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
             "data": self.stream.state_dict(),
+            "growth": self.growth.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
                 "latent": self.latent_rng.get_state(),
@@ -380,6 +392,8 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.step = int(state["step"])
         self.critic_iterations = int(state["critic_iterations"])
+        self.growth.load_state_dict(state.get("growth"))
+        self.growth.before_step(self)
         self._seed_other_ranks(self.step)
 
     def _seed_other_ranks(self, step: int) -> None:
@@ -404,7 +418,8 @@ class Trainer:
         The same sampling as a finished run's :class:`earthmover.train.state.Sampler`."""
         net = self.ema.module if (use_ema and self.ema is not None) else self.generator
         with eval_mode(net):
-            return ckpt.Sampler(net, self.latent, self.config, self.device, self.step).sample(n, seed=seed)
+            return ckpt.Sampler(net, self.latent, self.config, self.device, self.step,
+                                sample_shape=self.sample_shape).sample(n, seed=seed)
 
     def measure(self, n: int | None = None, with_emd: bool = True, progress: bool = False) -> dict:
         """What the data's stream measures of the EMA generator (for the toy mixtures: modes
@@ -461,11 +476,14 @@ class Trainer:
             tick.update(time=now, step=self.step)
             record["lr/critic"] = self.opt_d.param_groups[0]["lr"]
             record["lr/generator"] = self.opt_g.param_groups[0]["lr"]
+            stage = self.growth.describe()
+            record.update({f"growth/{k}": v for k, v in stage.items() if not isinstance(v, str)})
             if self.ctx.is_main and (self.step % run.sample_every == 0 or self.step == run.steps):
                 record.update({f"metrics/{k}": v for k, v in self.measure(progress=True).items()})
             if logger is not None:
                 logger.log(self.step, record)
-                logger.postfix({self.objective.estimate_label: f"{record[self.objective.estimate_name]:.3f}"})
+                logger.postfix({self.objective.estimate_label: f"{record[self.objective.estimate_name]:.3f}",
+                                **({"stage": f"{stage['resolution']}px {stage['phase']} {stage['alpha']:.2f}"} if stage else {})})
 
         def evaluate(values: dict) -> None:
             if self.ctx.is_main:
@@ -481,7 +499,9 @@ class Trainer:
         return [Hook("log", run.log_every, log, at_end=True),
                 Hook("evaluate", run.eval_every, evaluate),
                 Hook("snapshot", run.sample_every, snapshot),
-                Hook("checkpoint", run.checkpoint_every, lambda values: self.save())]
+                Hook("checkpoint", run.checkpoint_every, lambda values: self.save()),
+                # progressive growing: the last grid of every stage is kept
+                Hook("stage snapshot", 1, lambda values: snapshot(values) if self.growth.changed() else None)]
 
     def _open_run(self):
         """The run directory, its config.toml, the logger, and a first good checkpoint to fall back on."""

@@ -148,7 +148,11 @@ class Sampler:
     @torch.no_grad()
     def generate(self, draw: "Draw") -> torch.Tensor:
         """The generator's samples for given inputs (z, labels, codes), in float32 on the host."""
-        return self.generator(*draw.to(self.device).inputs()).float().cpu()
+        x = self.generator(*draw.to(self.device).inputs()).float().cpu()
+        if self.sample_shape and len(self.sample_shape) == 3 and x.shape[-1] < self.sample_shape[-1]:
+            # a progressive generator mid-growth: its resolution upscaled (nearest) to the data's
+            x = torch.nn.functional.interpolate(x, size=tuple(self.sample_shape[1:]), mode="nearest")
+        return x
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, batch_size: int = 1000, truncation: float | None = None,
@@ -208,6 +212,13 @@ def load_sampler(run_dir: str | Path, checkpoint: str | Path | None = None, use_
             f"checkpoint {str(which)!r} does not fit the networks of {str(run_dir / 'config.toml')!r} ({detail[:160]}); "
             f"pass --run the run that wrote the checkpoint, or a checkpoint of this run"
         ) from None
+    if state.get("growth") and config.model.grow:  # a run stopped mid-growth samples at its stage
+        from earthmover.nets.progressive import set_stage
+        from earthmover.train.growth import schedule_of
+
+        schedule = schedule_of(config, shape[-1])
+        schedule.load_state_dict(state["growth"])
+        set_stage(schedule.stage.resolution, schedule.stage.alpha, generator)
     generator.to(device).eval()
     from earthmover.train.ema import describe_generator
 
