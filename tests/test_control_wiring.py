@@ -308,6 +308,19 @@ def test_a_grown_run_resumes_bit_identically_in_the_middle_of_a_fade(mnist, tmp_
     assert {"step_0000001.png", "step_0000003.png", "step_0000004.png"} <= set(kept)  # the last grid of each stage
 
 
+def test_a_grown_run_under_torchrun_is_one_process(mnist, tmp_path):
+    """Pixel norm and no minibatch layer: nothing couples the samples, so two processes with half
+    the batch each reproduce one process, through the 4x4 stage and a fade."""
+    args = ["--preset", "wgan-gp", "--steps", "4", "--checkpoint-every", "4", "--data", "mnist", "--data.image-size", "16",
+            "--arch", "progressive", "--width", "8", "--model.grow", "true", "--model.grow-fade", "32",
+            "--model.grow-stabilize", "16", "--model.grow-batch-sizes", "4:16,8:16,16:8", "--batch-size", "8",
+            "--n-critic", "1", "--sample-every", "1000", "--run.eval-metrics", ""]
+    torchrun(args, tmp_path / "two")
+    assert cli.main(["train", "--out", str(tmp_path / "one"), "--device", "cpu", "--run.threads", "1", "--quiet",
+                     "--log-every", "1", *args]) == 0
+    assert_same_curves(tmp_path / "two", tmp_path / "one", tol=1e-4)
+
+
 @pytest.mark.parametrize("flags,message", [
     (["--data", "8gaussians", "--model.grow", "true", "--arch", "progressive"], "model.arch = 'progressive' needs image data"),
     (["--data", "mnist", "--data.image-size", "16", "--model.grow", "true"], "model.grow needs the progressive networks"),

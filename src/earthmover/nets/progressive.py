@@ -140,6 +140,9 @@ def _act() -> nn.Module:
 class _Staged(nn.Module):
     """What both networks share: the resolutions they span and the current stage."""
 
+    leaves_parameters_unused = True
+    """Blocks above the current resolution get no gradient: DistributedDataParallel must be told."""
+
     def _init_stages(self, resolution: int):
         self.final_level = _log2_side(resolution, "resolution")
         self.final_resolution = resolution
@@ -171,8 +174,9 @@ class ProgressiveGenerator(_Staged):
     """z (N, latent_dim) -> images (N, channels, r, r) at the current resolution r."""
 
     def __init__(self, latent_dim: int = 128, resolution: int = 32, channels: int = 1, fmap_base: int = 1024,
-                 fmap_max: int = 128, pixel_norm: bool = True, normalize_latent: bool = True):
+                 fmap_max: int = 128, pixel_norm: bool = True, normalize_latent: bool = True, output_tanh: bool = False):
         super().__init__()
+        self.output_tanh = output_tanh  # the paper's output is linear; the registry's keeps samples in [-1, 1] like the data
         self._init_stages(resolution)
         self.latent_dim, self.channels = latent_dim, channels
         nf = lambda stage: feature_maps(stage, fmap_base, fmap_max)  # noqa: E731
@@ -193,11 +197,14 @@ class ProgressiveGenerator(_Staged):
         for k in range(1, level):
             x = self.blocks[k](upscale2d(x))
         if level == 0:
-            return self.to_rgb[0](x)
+            return self._squash(self.to_rgb[0](x))
         new = self.to_rgb[level](self.blocks[level](upscale2d(x)))
         if self.alpha >= 1.0:
-            return new
-        return torch.lerp(upscale2d(self.to_rgb[level - 1](x)), new, self.alpha)
+            return self._squash(new)
+        return self._squash(torch.lerp(upscale2d(self.to_rgb[level - 1](x)), new, self.alpha))
+
+    def _squash(self, images: Tensor) -> Tensor:
+        return torch.tanh(images) if self.output_tanh else images
 
     def full_resolution(self, images: Tensor) -> Tensor:
         """Images at the current resolution upscaled (nearest) to the final one, for grids and metrics."""
@@ -226,9 +233,11 @@ class ProgressiveCritic(_Staged):
 
     def forward(self, x: Tensor) -> CriticOutput:
         if x.dim() != 4 or x.shape[1] != self.channels or x.shape[2:] != (self.resolution, self.resolution):
+            grown = f" (it is at {self.resolution}x{self.resolution}: feed progressive_reals(images, resolution, alpha))" \
+                if x.dim() == 4 and x.shape[2:] != (self.resolution, self.resolution) else ""
             raise EarthmoverError(
-                f"the progressive critic is at {self.resolution}x{self.resolution} with {self.channels} channels, "
-                f"got a batch of shape {tuple(x.shape)}; feed progressive_reals(images, resolution, alpha)")
+                f"the critic expects images of shape ({self.channels}, {self.resolution}, {self.resolution}), got "
+                f"{tuple(x.shape[1:])}; set data.image_size/data.channels to match the data{grown}")
         level = self.level
         h = self.from_rgb[level](x)
         if level > 0:

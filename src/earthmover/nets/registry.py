@@ -80,6 +80,8 @@ class Architecture:
     sizes: tuple[int, ...] = ()
     """Square image sides it takes; () with images=True means any size."""
     images: bool = True
+    variants: bool = True
+    """Has the auto-encoder critic (EBGAN) and the model.critic_norm / model.dropout variants."""
     """Takes (C, H, W) images."""
     flat: bool = False
     """Takes flat (D,) samples."""
@@ -292,7 +294,8 @@ register(Architecture(
 def _progressive_generator(spec: NetSpec) -> nn.Module:
     from earthmover.nets.progressive import ProgressiveGenerator
 
-    net = ProgressiveGenerator(spec.latent_dim, spec.side, spec.channels, fmap_base=8 * spec.width, fmap_max=spec.width)
+    net = ProgressiveGenerator(spec.latent_dim, spec.side, spec.channels, fmap_base=8 * spec.width, fmap_max=spec.width,
+                               output_tanh=True)
     net.set_stage(spec.side)  # full resolution, unless model.grow's schedule says otherwise
     return net
 
@@ -311,7 +314,7 @@ def _progressive_critic(spec: NetSpec) -> nn.Module:
 register(Architecture(
     "progressive", "Progressive GAN (Karras et al. 2018): equalized learning rate, pixel norm, 4x4 up to the data's side; "
     "grown with model.grow, else trained at full resolution",
-    _progressive_generator, _progressive_critic, latent_dim=128, width=128, sizes=(8, 16, 32, 64, 128)))
+    _progressive_generator, _progressive_critic, latent_dim=128, width=128, sizes=(8, 16, 32, 64, 128), variants=False))
 
 
 def _deep_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:

@@ -95,7 +95,9 @@ class DistributedContext:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids)
+        # a growing network's blocks above the current resolution get no gradient in a step
+        unused = any(getattr(m, "leaves_parameters_unused", False) for m in module.modules())
+        return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=unused)
 
     def barrier(self) -> None:
         if self.enabled:
