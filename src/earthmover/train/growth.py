@@ -62,6 +62,10 @@ class NoGrowth:
     def changed(self) -> bool:
         return False
 
+    def hooks(self, snapshot) -> list:
+        """Side work the schedule adds to a run (none without growth)."""
+        return []
+
     def state_dict(self) -> dict | None:
         return None
 
@@ -101,6 +105,12 @@ class Growth(NoGrowth):
     def changed(self) -> bool:
         """True right after the step that ended a stage (its snapshot is kept)."""
         return self._last is not None and self._last != (self.stage.resolution, self.stage.phase)
+
+    def hooks(self, snapshot) -> list:
+        """The last grid of every stage is kept: a snapshot after the step that ends a stage."""
+        from earthmover.train.hooks import Hook
+
+        return [Hook("stage snapshot", 1, lambda values: snapshot(values) if self.changed() else None)]
 
     def lr_ratio(self, base: float) -> float:
         """The factor that turns an optimizer's own learning rate into this resolution's."""

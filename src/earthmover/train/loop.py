@@ -500,8 +500,7 @@ class Trainer:
                 Hook("evaluate", run.eval_every, evaluate),
                 Hook("snapshot", run.sample_every, snapshot),
                 Hook("checkpoint", run.checkpoint_every, lambda values: self.save()),
-                # progressive growing: the last grid of every stage is kept
-                Hook("stage snapshot", 1, lambda values: snapshot(values) if self.growth.changed() else None)]
+                *self.growth.hooks(snapshot)]
 
     def _open_run(self):
         """The run directory, its config.toml, the logger, and a first good checkpoint to fall back on."""
