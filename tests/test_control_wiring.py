@@ -56,13 +56,18 @@ def test_each_piece_takes_training_steps_with_each_objective(mnist, piece, prese
 
 @pytest.mark.parametrize("piece", list(PIECES))
 def test_each_piece_resumes_bit_identically(mnist, tmp_path, piece):
-    common = [*SMALL, "--preset", "wgan-gp", *PIECES[piece]]
+    assert_resumes_exactly(tmp_path, [*SMALL, "--preset", "wgan-gp", *PIECES[piece]])
+
+
+def assert_resumes_exactly(tmp_path, common, stop=2, steps=4):
+    """A run stopped at `stop` and resumed ends in the state of the run that never stopped."""
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert cli.main(["train", "--out", str(whole), "--steps", "4", "--checkpoint-every", "2", *common]) == 0
-    assert cli.main(["train", "--out", str(parts), "--steps", "2", "--checkpoint-every", "2", *common]) == 0
-    assert cli.main(["train", "--resume", str(parts), "--steps", "4", "--quiet"]) == 0
-    assert_same_state(ckpt.load_checkpoint(ckpt.checkpoint_path(whole, 4)),
-                      ckpt.load_checkpoint(ckpt.checkpoint_path(parts, 4)))
+    assert cli.main(["train", "--out", str(whole), "--steps", str(steps), "--checkpoint-every", str(stop), *common]) == 0
+    assert cli.main(["train", "--out", str(parts), "--steps", str(stop), "--checkpoint-every", str(stop), *common]) == 0
+    assert cli.main(["train", "--resume", str(parts), "--steps", str(steps), "--quiet"]) == 0
+    assert_same_state(ckpt.load_checkpoint(ckpt.checkpoint_path(whole, steps)),
+                      ckpt.load_checkpoint(ckpt.checkpoint_path(parts, steps)))
+    return whole, parts
 
 
 def test_acgan_under_torchrun_is_one_process(mnist, tmp_path):
@@ -235,12 +240,7 @@ def test_a_minibatch_run_resumes_bit_identically(tmp_path):
     common = ["--preset", "dcgan", "--model.minibatch", "discrimination", "--data", "8gaussians", "--width", "8",
               "--model.depth", "2", "--batch-size", "16", "--run.threads", "1", "--device", "cpu", "--quiet",
               "--sample-every", "1000"]
-    whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert cli.main(["train", "--out", str(whole), "--steps", "4", "--checkpoint-every", "2", *common]) == 0
-    assert cli.main(["train", "--out", str(parts), "--steps", "2", "--checkpoint-every", "2", *common]) == 0
-    assert cli.main(["train", "--resume", str(parts), "--steps", "4", "--quiet"]) == 0
-    assert_same_state(ckpt.load_checkpoint(ckpt.checkpoint_path(whole, 4)),
-                      ckpt.load_checkpoint(ckpt.checkpoint_path(parts, 4)))
+    assert_resumes_exactly(tmp_path, common)
 
 
 # ---------------------------------------------------------------------------------------- progressive growing
@@ -294,14 +294,9 @@ def test_the_critic_sees_the_real_images_at_the_current_resolution_and_fade(mnis
 
 def test_a_grown_run_resumes_bit_identically_in_the_middle_of_a_fade(mnist, tmp_path):
     common = [*GROW_FLAGS, "--preset", "wgan-gp", "--penalty.drift", "0.001"]
-    whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert cli.main(["train", "--out", str(whole), "--steps", "7", "--checkpoint-every", "6", *common]) == 0
-    assert cli.main(["train", "--out", str(parts), "--steps", "6", "--checkpoint-every", "6", *common]) == 0
+    whole, parts = assert_resumes_exactly(tmp_path, common, stop=6, steps=7)
     state = ckpt.load_checkpoint(ckpt.checkpoint_path(parts, 6))
-    assert state["growth"]["images_seen"] == 16 + 32 + 16 + 2 * 8  # in the fade to 16x16
-    assert cli.main(["train", "--resume", str(parts), "--steps", "7", "--quiet"]) == 0
-    assert_same_state(ckpt.load_checkpoint(ckpt.checkpoint_path(whole, 7)),
-                      ckpt.load_checkpoint(ckpt.checkpoint_path(parts, 7)))
+    assert state["growth"]["images_seen"] == 16 + 32 + 16 + 2 * 8  # stopped in the fade to 16x16
     records = [json.loads(line) for line in (whole / "metrics.jsonl").read_text().splitlines()]
     assert [r["growth/resolution"] for r in records if "growth/resolution" in r][:5] == [8, 8, 8, 16, 16]
     kept = sorted(p.name for p in (whole / "samples").glob("step_*.png"))
