@@ -177,3 +177,13 @@ def test_validate_accepts_every_preset():
         for dotted, value in preset_values(name).items():
             config.set(dotted, value)
         validate(config)
+
+
+def test_did_you_mean_is_the_one_hint_with_case_and_prefix():
+    from earthmover.errors import did_you_mean
+
+    assert did_you_mean("mnsit", ["mnist", "digits"]) == "; did you mean 'mnist'?"
+    assert did_you_mean("MNSIT", ["mnist", "digits"]) == ""
+    assert did_you_mean("MNSIT", ["mnist", "digits"], casefold=True) == "; did you mean 'mnist'?"
+    assert did_you_mean("Cifar10", ["CIFAR10", "MNIST"], casefold=True, prefix="torchvision:") == \
+        "; did you mean 'torchvision:CIFAR10'?"

@@ -13,12 +13,16 @@ class EarthmoverError(ValueError):
     """A bad value, a missing file, or an input the library cannot use."""
 
 
-def did_you_mean(name: str, choices: Iterable[str], n: int = 1, cutoff: float = 0.5, quote: bool = True) -> str:
+def did_you_mean(name: str, choices: Iterable[str], n: int = 1, cutoff: float = 0.5, quote: bool = True,
+                 casefold: bool = False, prefix: str = "") -> str:
     """``"; did you mean 'x'?"`` for the nearest of `choices` (``'x' or 'y'`` for n = 2), or ``""``.
+    ``casefold``: compare ignoring case (the choice is shown as spelled); ``prefix``: shown before it.
 
     The one place every unknown-name message (config fields, presets, registered plug-ins,
     data sources, flags) gets its hint from, so they all read alike."""
-    matches = difflib.get_close_matches(str(name), [str(c) for c in choices], n=n, cutoff=cutoff)
+    spelled = {(str(c).casefold() if casefold else str(c)): str(c) for c in choices}
+    key = str(name).casefold() if casefold else str(name)
+    matches = [prefix + spelled[m] for m in difflib.get_close_matches(key, list(spelled), n=n, cutoff=cutoff)]
     return f"; did you mean {' or '.join(repr(m) if quote else m for m in matches)}?" if matches else ""
 
 

@@ -37,7 +37,6 @@ one-line message naming the problem and the fix.
 """
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 
@@ -51,7 +50,7 @@ from earthmover.data.sources.public import DATASETS, find_mnist, load_public
 from earthmover.data.sources.torchvision import load_torchvision
 from earthmover.data.sources.url import URL, fetch_url
 from earthmover.data.transforms import convert_channels, resize
-from earthmover.errors import EarthmoverError
+from earthmover.errors import EarthmoverError, did_you_mean
 
 __all__ = ["ImageSet", "load_images", "find_mnist", "default_cache_dir", "resize", "convert_channels", "read_idx"]
 
@@ -154,11 +153,9 @@ def _dispatch(source, split, cache_dir, limit):
     text = os.fspath(source)
     if os.sep in text or "/" in text or path.suffix or text.startswith("."):
         raise EarthmoverError(f"source {text!r}: no such file or folder; check the path (relative to {Path.cwd()})")
-    lowered = {s.lower(): s for s in NAMED_SOURCES}
-    near = difflib.get_close_matches(text.lower(), list(lowered), n=1, cutoff=0.5)
-    hint = f"did you mean {lowered[near[0]]!r}? " if near else ""
+    hint = did_you_mean(text, NAMED_SOURCES, casefold=True).removeprefix("; ")
     raise EarthmoverError(
-        f"source {text!r}: not a known source nor an existing path; {hint}"
+        f"source {text!r}: not a known source nor an existing path; {hint + ' ' if hint else ''}"
         "use one of mnist, fashion-mnist, cifar10, digits (NAME:test for the test split), torchvision:NAME, "
         "folder:PATH, a URL to an .npz, or a path to .npz/.npy/IDX/image folder"
     )

@@ -136,11 +136,10 @@ def register(arch: Architecture) -> Architecture:
 
 def get_architecture(name: str) -> Architecture:
     if name not in ARCHITECTURES:
-        from difflib import get_close_matches
+        from earthmover.errors import did_you_mean
 
-        near = get_close_matches(name, ARCHITECTURES, n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise EarthmoverError(f"model.arch = {name!r} is invalid; expected auto or one of {', '.join(ARCHITECTURES)}{hint}")
+        raise EarthmoverError(f"model.arch = {name!r} is invalid; expected auto or one of {', '.join(ARCHITECTURES)}"
+                              f"{did_you_mean(name, ARCHITECTURES)}")
     return ARCHITECTURES[name]
 
 

@@ -17,25 +17,20 @@ under "checks"; an infinite value (KL between disjoint lines) is written as the 
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import json
 import time
 from pathlib import Path
 
 from earthmover.checks import int_at_least, output_dir
-from earthmover.errors import EarthmoverError
+from earthmover.errors import EarthmoverError, unknown
 from earthmover.studies import STUDIES
 
 
 def load_study(name: str):
     """The module of study ``name`` (with ``run``, ``draw`` and ``NAME``)."""
     if name not in STUDIES:
-        hint = difflib.get_close_matches(name, STUDIES, n=1)
-        raise EarthmoverError(
-            f"unknown study {name!r}; expected one of {', '.join(STUDIES)}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-        )
+        raise unknown("study", name, STUDIES)
     return importlib.import_module(STUDIES[name])
 
 

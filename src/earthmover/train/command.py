@@ -186,10 +186,10 @@ def _checkpoint_config(state: dict):
 def check_data_name(config) -> None:
     """A data name that is no toy distribution, no named image source and no path: one line that lists
     both kinds and suggests the nearest name (the image loader alone knows only the image sources)."""
-    import difflib
     import re
 
     from earthmover.data.images import NAMED_SOURCES, SOURCE_PREFIXES
+    from earthmover.errors import did_you_mean
     from earthmover.data.toy import TOY_DISTRIBUTIONS
 
     name = config.data.name
@@ -197,12 +197,10 @@ def check_data_name(config) -> None:
     if (name in TOY_DISTRIBUTIONS or head in SOURCE_PREFIXES or re.match(r"^(https?|file)://", name, re.I)
             or Path(name).expanduser().exists() or "/" in name or "\\" in name or Path(name).suffix or name.startswith(".")):
         return  # the loader names what is wrong with a path, a URL or a split
-    choices = [*TOY_DISTRIBUTIONS, *NAMED_SOURCES]
-    near = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    hint = f"did you mean {near[0]!r}? " if near else ""
+    hint = did_you_mean(name, [*TOY_DISTRIBUTIONS, *NAMED_SOURCES]).removeprefix("; ")
     raise EarthmoverError(
-        f"data.name = {name!r} is neither a toy distribution nor an image source nor an existing path; {hint}"
-        f"toy: {', '.join(TOY_DISTRIBUTIONS)}; images: mnist, fashion-mnist, cifar10, digits, torchvision:NAME, folder:PATH, a .npz/.npy/IDX file, "
+        f"data.name = {name!r} is neither a toy distribution nor an image source nor an existing path; "
+        f"{hint + ' ' if hint else ''}toy: {', '.join(TOY_DISTRIBUTIONS)}; images: mnist, fashion-mnist, cifar10, digits, torchvision:NAME, folder:PATH, a .npz/.npy/IDX file, "
         f"an image folder or an http(s) URL to an .npz"
     )
 

@@ -3,14 +3,13 @@
 Needs the optional extra ``pip install earthmover[vision]``."""
 from __future__ import annotations
 
-import difflib
 import inspect
 
 import numpy as np
 import torch
 
 from earthmover.data.download import default_cache_dir
-from earthmover.errors import EarthmoverError
+from earthmover.errors import EarthmoverError, did_you_mean
 
 __all__ = ["load_torchvision"]
 
@@ -29,9 +28,9 @@ def load_torchvision(dataset: str, split: str, cache_dir, limit):
         ) from None
     names = [n for n in dir(tv_datasets) if n[:1].isupper() and isinstance(getattr(tv_datasets, n), type)]
     if not dataset or dataset not in names:
-        near = difflib.get_close_matches(dataset, names, n=1, cutoff=0.5)
-        hint = f"did you mean 'torchvision:{near[0]}'? " if near else ""
-        raise EarthmoverError(f"source 'torchvision:{dataset}': no such torchvision dataset; {hint}e.g. torchvision:MNIST, torchvision:CIFAR10")
+        hint = did_you_mean(dataset, names, prefix="torchvision:").removeprefix("; ")
+        raise EarthmoverError(f"source 'torchvision:{dataset}': no such torchvision dataset; {hint + ' ' if hint else ''}"
+                              f"e.g. torchvision:MNIST, torchvision:CIFAR10")
     cls = getattr(tv_datasets, dataset)
     params = inspect.signature(cls).parameters
     kwargs = {"root": str(default_cache_dir(cache_dir) / "torchvision"), "download": True}
