@@ -320,7 +320,7 @@ def test_a_grown_run_under_torchrun_is_one_process(mnist, tmp_path):
     (["--data", "8gaussians", "--model.grow", "true", "--arch", "progressive"], "model.arch = 'progressive' needs image data"),
     (["--data", "mnist", "--data.image-size", "16", "--model.grow", "true"], "model.grow needs the progressive networks"),
     ([*GROW_FLAGS, "--model.grow-batch-sizes", "4-16"], "model.grow_batch_sizes = '4-16' is invalid"),
-    ([*GROW_FLAGS, "--model.grow-lrs", "64:1e-3"], "progressive.lrs names resolution 64, which the schedule never reaches"),
+    ([*GROW_FLAGS, "--model.grow-lrs", "64:1e-3"], "model.grow_lrs names resolution 64, which the schedule never reaches"),
 ])
 def test_bad_growth_settings_are_one_line(mnist, tmp_path, capsys, flags, message):
     out = tmp_path / "run"

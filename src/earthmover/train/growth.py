@@ -36,9 +36,17 @@ def parse_table(text: str, field: str, kind=int) -> dict[int, float]:
 def schedule_of(config, side: int) -> ProgressiveSchedule:
     """The schedule a config asks for on images of side ``side`` (checked: one-line errors)."""
     m = config.model
-    return ProgressiveSchedule(side, m.grow_start, m.grow_fade, m.grow_stabilize, config.data.batch_size,
-                               parse_table(m.grow_batch_sizes, "model.grow_batch_sizes"),
-                               None, parse_table(m.grow_lrs, "model.grow_lrs", float))
+    try:
+        return ProgressiveSchedule(side, m.grow_start, m.grow_fade, m.grow_stabilize, config.data.batch_size,
+                                   parse_table(m.grow_batch_sizes, "model.grow_batch_sizes"),
+                                   None, parse_table(m.grow_lrs, "model.grow_lrs", float))
+    except EarthmoverError as exc:  # the schedule's own words, in the names of the config's fields
+        names = {"progressive.batch_sizes": "model.grow_batch_sizes", "progressive.lrs": "model.grow_lrs",
+                 "progressive.start_resolution": "model.grow_start"}
+        message = str(exc)
+        for old, new in names.items():
+            message = message.replace(old, new)
+        raise EarthmoverError(message) from None
 
 
 class NoGrowth:
