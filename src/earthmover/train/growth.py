@@ -139,11 +139,10 @@ class Growth(NoGrowth):
 
 
 def build_growth(config, sample_shape, world_size: int = 1) -> NoGrowth:
+    """The run's schedule: :class:`Growth` with model.grow (config validation has checked that the
+    networks are the growable ones), else :class:`NoGrowth`."""
     if not config.model.grow:
         return NoGrowth()
     if len(sample_shape) != 3:
         raise EarthmoverError("model.grow trains images; the data has flat samples (use image data such as --data mnist)")
-    if config.model.arch != "progressive":
-        raise EarthmoverError(f"model.grow needs the progressive networks; set model.arch = 'progressive' "
-                              f"(model.arch is {config.model.arch!r})")
     return Growth(schedule_of(config, sample_shape[-1]), world_size)
