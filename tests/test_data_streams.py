@@ -94,6 +94,22 @@ def test_over_budget_folder_streams_the_in_memory_batches(tmp_path, monkeypatch)
     assert path.is_file() and streamed.measures(lambda n, seed: None, 4, 0) == {}  # what image streams bring
 
 
+def test_a_streamed_folder_gives_the_labels_of_its_class_folders(tmp_path, monkeypatch):
+    """A conditional run on a folder too large for memory: each streamed batch comes with the
+    labels the in-memory stream gives the same images (c0 -> 0, c1 -> 1)."""
+    from earthmover.data.streams import make_stream
+
+    root = folder_of_pngs(tmp_path / "f")
+    monkeypatch.setenv("EARTHMOVER_CACHE", str(tmp_path / "cache"))
+    memory = make_stream(config(root), seed=5)
+    monkeypatch.setenv("EARTHMOVER_MEMORY_BUDGET", "900")
+    streamed = make_stream(config(root), seed=5)
+    assert streamed.num_classes == memory.num_classes == 2
+    for _ in range(4):
+        (x, y), (x_mem, y_mem) = streamed.next_labelled_batch(), memory.next_labelled_batch()
+        assert torch.equal(x, x_mem) and torch.equal(y, y_mem)
+
+
 def test_streamed_bad_file_named_or_replaced(tmp_path, monkeypatch):
     from earthmover.data.streams import make_stream
 

@@ -142,18 +142,29 @@ class FolderStream(ImageStream):
         """(uint8 batch, [(index, reason) of unreadable files]); errors are raised by next_batch, in
         the main process, so they stay one line (a worker's exception comes back with its traceback)."""
         arrays = [a for _, a in items]
+        indices = [i for i, _ in items]
         bad = [(i, a) for i, a in items if isinstance(a, str)]
-        good = next((a for a in arrays if not isinstance(a, str)), None)
+        good = next(((i, a) for i, a in items if not isinstance(a, str)), None)
         if bad:
             if not self.skip_bad or good is None:
-                return None, bad
-            arrays = [good if isinstance(a, str) else a for a in arrays]
-        return torch.from_numpy(np.stack(arrays)), bad
+                return None, bad, indices
+            # an unreadable file is replaced by the batch's first good image (and its label)
+            indices = [good[0] if isinstance(a, str) else i for i, a in items]
+            arrays = [good[1] if isinstance(a, str) else a for a in arrays]
+        return torch.from_numpy(np.stack(arrays)), bad, indices
 
     def next_batch(self) -> torch.Tensor:
+        return self._next()[0]
+
+    def next_labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next batch and the class labels of its files (their folder's class)."""
+        batch, indices = self._next()
+        return batch, self.labels[torch.tensor(indices)]
+
+    def _next(self) -> tuple[torch.Tensor, list[int]]:
         if self._iterator is None:
             self._start()
-        batch, bad = next(self._iterator)
+        batch, bad, indices = next(self._iterator)
         if batch is None:
             i, reason = bad[0]
             if self.skip_bad:
@@ -172,7 +183,7 @@ class FolderStream(ImageStream):
                       "(--data.skip-bad); the count is in stream.skipped", file=sys.stderr)
             self.skipped += len(bad)
         batch = batch.to(self.device, non_blocking=True)
-        return batch.to(torch.float32).div_(127.5).sub_(1.0)
+        return batch.to(torch.float32).div_(127.5).sub_(1.0), indices
 
     def _decode(self, indices) -> torch.Tensor:
         arrays = [_read_or_reason((self.paths[i], self.sample_shape[1], self.sample_shape[0])) for i in indices]
