@@ -62,3 +62,53 @@ def test_clip_is_a_clamp_to_the_box(c):
     before = net.weight.detach().clone()
     clip_weights(net, c)
     assert torch.equal(net.weight.detach(), before.clamp(-c, c))  # inside values untouched, outside at the wall
+
+
+def _sigma(matrix: torch.Tensor) -> float:
+    return float(torch.linalg.svdvals(matrix.double())[0])
+
+
+def test_largest_singular_values_are_those_of_the_output_major_matrix():
+    """By hand: a linear layer's (out, in) matrix, a convolution's kernel as (out, in*k*k), a transposed
+    convolution's weight, stored (in, out, k, k), as (out, in*k*k). The reshapes differ, and so do
+    their largest singular values, so using another dimension shows."""
+    torch.manual_seed(0)
+    lin, conv, convt = nn.Linear(3, 5), nn.Conv2d(2, 6, 3), nn.ConvTranspose2d(3, 5, 4)
+    by_hand = [_sigma(lin.weight.detach()),
+               _sigma(conv.weight.detach().reshape(6, -1)),
+               _sigma(convt.weight.detach().permute(1, 0, 2, 3).reshape(5, -1))]
+    wrong = [_sigma(conv.weight.detach().transpose(0, 1).reshape(2, -1)),  # the other dimension
+             _sigma(convt.weight.detach().reshape(3, -1))]
+    assert all(abs(a - b) > 1e-3 for a, b in zip(by_hand[1:], wrong))
+    assert largest_singular_values(nn.Sequential(lin, nn.ReLU(), conv, convt)) == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_spectral_norm_normalizes_the_output_major_matrix_of_every_layer_kind():
+    torch.manual_seed(0)
+    conv, convt = nn.Conv2d(2, 6, 3), nn.ConvTranspose2d(3, 5, 4)
+    apply_spectral_norm(conv)
+    apply_spectral_norm(convt)
+    for _ in range(80):  # one power iteration per training-mode forward
+        conv(torch.randn(1, 2, 5, 5))
+        convt(torch.randn(1, 3, 3, 3))
+    conv.eval(), convt.eval()
+    assert _sigma(conv.weight.detach().reshape(6, -1)) == pytest.approx(1.0, abs=1e-2)
+    assert _sigma(convt.weight.detach().permute(1, 0, 2, 3).reshape(5, -1)) == pytest.approx(1.0, abs=1e-2)
+
+
+def test_the_constraint_entries_clip_after_a_step_and_normalize_once():
+    from earthmover.constraints import Clip, SpectralNorm
+
+    net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(100)
+    expected = [p.detach().clamp(-0.05, 0.05) for p in net.parameters()]
+    assert Clip(value=0.05).after_step(net) is None
+    assert all(torch.equal(p, e) for p, e in zip(net.parameters(), expected))
+    assert Clip(value=0.05).apply(net) is net and SpectralNorm(value=True).after_step(net) is None
+    out = SpectralNorm(value=True).apply(net)
+    assert out is net
+    for layer in (net[0], net[2]):
+        assert parametrize.is_parametrized(layer, "weight") and len(layer.parametrizations.weight) == 1
+        assert layer.parametrizations.weight[0].n_power_iterations == 1

@@ -127,3 +127,75 @@ def test_generator_step_hands_the_critics_codes_to_the_objective():
     pt_weight = trainer.config.objective.pt_weight
     assert pt_weight > 0
     assert float(terms["loss/pulling_away"]) == pytest.approx(pt_weight * float(pulling_away_term(codes[0])), rel=1e-5)
+
+
+class SpyObjective:
+    """The run's objective, recording what each phase hands it."""
+
+    def __init__(self, inner):
+        self.inner, self.critic_calls, self.generator_calls = inner, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def critic_loss(self, real, fake):
+        self.critic_calls.append((real, fake))
+        return self.inner.critic_loss(real, fake)
+
+    def generator_loss(self, fake):
+        self.generator_calls.append(fake)
+        return self.inner.generator_loss(fake)
+
+
+def test_each_phase_hands_the_objective_the_samples_and_the_critics_outputs_on_them():
+    """The critic scores real and fake in one pass: the objective must get each half's own scores and
+    features (an auxiliary head reads the features in the critic's loss); the generator phase hands it
+    the fakes the generator made, with the critic's output on them."""
+    trainer = Trainer(tiny("wgan-gp"), quiet=True)
+    spy = trainer.objective = SpyObjective(trainer.objective)
+    seen = []
+    hooks = [trainer.critic.register_forward_hook(lambda m, i, out: seen.append(("critic", i[0], out))),
+             trainer.generator.register_forward_hook(lambda m, i, out: seen.append(("generator", i[0], out)))]
+    trainer.critic_step()
+    (_, x, both), = [s for s in seen if s[0] == "critic"][:1]
+    n = trainer.config.data.batch_size
+    real, fake = spy.critic_calls[0]
+    assert torch.equal(real.x, x[:n]) and torch.equal(fake.x, x[n:])
+    assert torch.equal(fake.x, [s for s in seen if s[0] == "generator"][0][2])
+    assert torch.equal(real.out.score, both.score[:n]) and torch.equal(fake.out.score, both.score[n:])
+    assert real.out.features is not None and fake.out.features is not None
+    assert torch.equal(real.out.features, both.features[:n]) and torch.equal(fake.out.features, both.features[n:])
+    seen.clear()
+    trainer.generator_step()
+    for h in hooks:
+        h.remove()
+    (fake,) = spy.generator_calls
+    made = [s for s in seen if s[0] == "generator"][0][2]
+    scored = [s for s in seen if s[0] == "critic"][0][2]
+    assert torch.equal(fake.x, made) and fake.x.requires_grad  # the generator's own output, in its graph
+    assert torch.equal(fake.out.score, scored.score) and torch.equal(fake.out.features, scored.features)
+
+
+def test_a_critic_that_returns_bare_scores_trains():
+    """A critic of one's own may return a plain (N,) or (N, 1) tensor: no features, and both phases run."""
+    trainer = Trainer(tiny("wgan-gp"), quiet=True)
+    torch.manual_seed(0)
+    bare = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    trainer.critic = trainer.critic_ddp = bare
+    trainer.opt_d = torch.optim.Adam(bare.parameters(), lr=1e-4)
+    spy = trainer.objective = SpyObjective(trainer.objective)
+    values = {**trainer.critic_step(), **trainer.generator_step()}
+    real, fake = spy.critic_calls[0]
+    assert real.out.features is None and fake.out.features is None and spy.generator_calls[0].out.features is None
+    assert all(torch.isfinite(v) for v in values.values())
+    assert float(values["grad_norm/critic"]) > 0 and float(values["grad_norm/generator"]) > 0
+
+
+def test_the_logged_gradient_norm_is_the_global_l2_norm_over_the_parameters():
+    from earthmover.train.loop import _grad_norm
+
+    a, b, c = (torch.nn.Parameter(torch.zeros(s)) for s in ((2, 2), (3,), (1,)))
+    a.grad, b.grad = torch.tensor([[1.0, 2.0], [2.0, 0.0]]), torch.tensor([0.0, 4.0, 0.0])  # c: no gradient
+    assert float(_grad_norm([a, b, c])) == pytest.approx(5.0)  # sqrt(1 + 4 + 4 + 16)
+    none = _grad_norm([c])
+    assert none.shape == () and float(none) == 0.0

@@ -346,3 +346,30 @@ def test_unknown_objective_suggests_the_nearest():
         O.make_objective("zzz")  # nothing close: no suggestion
     assert str(info.value) == ("unknown objective 'zzz'; expected one of minimax, non-saturating, least-squares, "
                                "wasserstein, hinge, energy, loss-sensitive")
+
+
+def test_each_objective_estimates_what_its_name_says():
+    """The logged estimate, by hand on REAL = [1, -0.5, 2], FAKE = [0.2, -1, 3]: E D(x) - E D(x~) for
+    score-gap objectives (and W for Wasserstein), E E(x~) - E E(x) for EBGAN's energies, and
+    E L(x~) - E L(x) with L = softplus(D) for the loss-sensitive GAN."""
+    real = O.Scored(torch.zeros(3, 2), CriticOutput(REAL))
+    fake = O.Scored(torch.ones(3, 2), CriticOutput(FAKE))
+    gap = mean([1.0, -0.5, 2.0]) - mean([0.2, -1.0, 3.0])
+    for obj in (O.Minimax(), O.NonSaturating(), O.LeastSquares(), O.Wasserstein(), O.Hinge()):
+        approx(obj.estimate(real, fake), gap)
+    approx(O.EnergyBased().estimate(real, fake), -gap)
+    approx(O.LossSensitive().estimate(real, fake),
+           mean([sp(0.2), sp(-1.0), sp(3.0)]) - mean([sp(1.0), sp(-0.5), sp(2.0)]))
+    assert (O.Wasserstein.estimate_name, O.EnergyBased.estimate_name, O.LossSensitive.estimate_name,
+            O.Minimax.estimate_name) == ("wasserstein_estimate", "energy_gap", "loss_gap", "score_gap")
+
+
+def test_a_parameter_the_objective_does_not_take_is_named_with_those_it_takes():
+    with pytest.raises(EarthmoverError) as info:
+        O.make_objective("loss-sensitive", margin=1.0, pt_weight=0.1)
+    assert str(info.value) == "objective 'loss-sensitive' takes no parameter 'margin'; it takes lam, margin_scale"
+    with pytest.raises(EarthmoverError) as info:
+        O.make_objective("wasserstein", c=1.0)
+    assert str(info.value) == "objective 'wasserstein' takes no parameter 'c'; it takes none"
+    assert O.make_objective("least-squares", a=-1.0, c=0.5) == O.LeastSquares(a=-1.0, b=1.0, c=0.5)
+    assert O.make_objective("energy") == O.EnergyBased()

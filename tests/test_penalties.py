@@ -266,3 +266,172 @@ def test_gradient_penalty_gradient_reaches_the_critic_parameters():
     P.gradient_penalty(critic, torch.randn(4, 2), torch.randn(4, 2), weight=10.0).backward()
     # d/dw 10 (||w|| - 1)^2 = 20 (||w|| - 1) w / ||w|| = 20 * 4 * w / 5
     assert torch.allclose(critic.w.grad, 16.0 * torch.tensor([3.0, 4.0]), rtol=1e-4)
+
+
+# --- the registered entries and the torchrun pieces (mutation pass 2) ---------------------------
+
+def _same(generator: torch.Generator) -> torch.Generator:
+    out = torch.Generator()
+    out.set_state(generator.get_state())
+    return out
+
+
+def _f(t) -> float:
+    return float(t.detach()) if isinstance(t, torch.Tensor) else float(t)
+
+
+class DropoutCritic(nn.Module):
+    """A critic with dropout and features, for the consistency term's entry."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(2, 8), nn.Dropout(0.5))
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x):
+        h = self.body(x)
+        return CriticOutput(self.head(h).squeeze(1), h)
+
+
+def test_each_penalty_entry_is_its_pure_function_with_its_own_parameters():
+    """The entry the loop calls passes on its own fields, the weight it is given (configured x lazy
+    interval, not its field) and the generator, to the pure function of the same penalty."""
+    torch.manual_seed(0)
+    real, fake = torch.randn(8, 2) * 2, torch.randn(8, 2) + 3
+    critic = HalfSquare()  # grad = x: norms differ between real, fake and every set of points
+    g = torch.Generator().manual_seed(5)
+    cases = [
+        (P.GradientPenaltyTerm(weight=1.0, target=3.0, one_sided=True, points="between"),
+         lambda gen: P.gradient_penalty(critic, real, fake, weight=3.0, target=3.0, one_sided=True, points="between",
+                                        generator=gen)),
+        (P.GradientPenaltyTerm(weight=1.0, target=0.5, one_sided=False, points="near-data"),
+         lambda gen: P.gradient_penalty(critic, real, fake, weight=3.0, target=0.5, points="near-data", generator=gen)),
+        (P.R1Term(weight=1.0), lambda gen: P.r1_penalty(critic, real, fake, weight=3.0)),
+        (P.R2Term(weight=1.0), lambda gen: P.r2_penalty(critic, real, fake, weight=3.0)),
+        (P.DraganTerm(weight=1.0), lambda gen: P.dragan_penalty(critic, real, fake, weight=3.0, generator=gen)),
+    ]
+    for entry, pure in cases:
+        expected = pure(_same(g))
+        got = entry(critic, real, fake, weight=3.0, generator=_same(g))
+        assert _f(got) == pytest.approx(_f(expected), rel=1e-6), entry
+    # norms on both sides of the target 3 here: one-sided and two-sided differ
+    assert _f(P.gradient_penalty(critic, real, fake, weight=3.0, target=3.0, one_sided=True, generator=_same(g))) < _f(
+        P.gradient_penalty(critic, real, fake, weight=3.0, target=3.0, generator=_same(g)))
+    # the pure values themselves differ from one another, so a swapped argument would show
+    assert _f(P.r1_penalty(critic, real, fake, weight=3.0)) != pytest.approx(_f(P.r2_penalty(critic, real, fake, weight=3.0)))
+    # R1 by hand: 0.5 x 3 x mean ||x||^2 over the real batch
+    assert _f(P.R1Term(weight=1.0)(critic, real, fake, weight=3.0)) == pytest.approx(
+        1.5 * _f(real.pow(2).sum(1).mean()), rel=1e-6)
+    assert _f(P.R2Term(weight=1.0)(critic, real, fake, weight=3.0)) == pytest.approx(
+        1.5 * _f(fake.pow(2).sum(1).mean()), rel=1e-6)
+
+    ct_critic = DropoutCritic()
+    torch.manual_seed(11)
+    expected = P.consistency_term(ct_critic, real, fake, weight=3.0, margin=0.05)
+    torch.manual_seed(11)
+    got = P.ConsistencyTerm(weight=1.0, margin=0.05)(ct_critic, real, fake, weight=3.0)
+    torch.manual_seed(11)
+    no_margin = P.consistency_term(ct_critic, real, fake, weight=3.0, margin=0.0)
+    assert _f(got) == pytest.approx(_f(expected), rel=1e-6)
+    assert _f(no_margin) != pytest.approx(_f(expected))  # the margin matters on these draws
+
+
+def test_the_entries_take_their_draws_from_the_generator_given():
+    """Same generator state, same value; another state, another value (not the global RNG)."""
+    real, fake = torch.randn(8, 2), torch.randn(8, 2) + 3
+    critic = HalfSquare()
+    for entry in (P.GradientPenaltyTerm(weight=1.0), P.DraganTerm(weight=1.0)):
+        a = _f(entry(critic, real, fake, weight=1.0, generator=torch.Generator().manual_seed(1)))
+        torch.manual_seed(123)
+        b = _f(entry(critic, real, fake, weight=1.0, generator=torch.Generator().manual_seed(1)))
+        c = _f(entry(critic, real, fake, weight=1.0, generator=torch.Generator().manual_seed(2)))
+        assert a == b and a != c, entry
+
+
+class OtherShard:
+    """Stands in for torch.distributed.all_reduce(SUM) with one other process holding `other`."""
+
+    def __init__(self, monkeypatch, other: torch.Tensor):
+        import torch.distributed as dist
+
+        self.calls = []
+        x = other.detach().double()
+        self.stats = torch.stack([x.new_tensor(float(x.numel())), x.sum(), x.pow(2).sum()])
+
+        def all_reduce(t, op=None):
+            self.calls.append(op)
+            t.add_(self.stats.to(t))
+
+        monkeypatch.setattr(dist, "all_reduce", all_reduce)
+
+
+def test_shard_draws_are_its_slice_of_the_one_process_draws():
+    n, world = 3, 4
+    for rank in range(world):
+        one = torch.rand((n * world, 2, 5), generator=torch.Generator().manual_seed(9))
+        g = torch.Generator().manual_seed(9)
+        part = P.Shard(g, rank, world).rand((n, 2, 5))
+        assert torch.equal(part, one[rank * n:(rank + 1) * n])
+        # the generator is left where the one process leaves it
+        after = torch.Generator().manual_seed(9)
+        torch.rand((n * world, 2, 5), generator=after)
+        assert torch.equal(torch.rand(4, generator=g), torch.rand(4, generator=after))
+    g = torch.Generator().manual_seed(9)
+    assert torch.equal(P.Shard(g).rand((n, 2)), torch.rand((n, 2), generator=torch.Generator().manual_seed(9)))
+    assert P.Shard(g).device == torch.device("cpu")
+
+
+def test_shard_sum_adds_the_other_processes_and_leaves_the_value(monkeypatch):
+    import torch.distributed as dist
+
+    value = torch.tensor([1.0, 2.0], requires_grad=True)
+    assert P.Shard(torch.Generator()).sum(value) is value  # one process: nothing to add
+    seen = []
+    monkeypatch.setattr(dist, "all_reduce", lambda t, op=None: (seen.append(op), t.mul_(3)))
+    total = P.Shard(torch.Generator(), 0, 2).sum(value)
+    assert total.tolist() == [3.0, 6.0] and value.tolist() == [1.0, 2.0] and not total.requires_grad
+    assert seen == [dist.ReduceOp.SUM]
+
+
+def test_batch_std_over_processes_is_the_std_of_the_global_batch(monkeypatch):
+    import torch.distributed as dist
+
+    torch.manual_seed(0)
+    mine, other = torch.randn(6, 2) * 3 + 1, torch.randn(6, 2) * 0.5 - 2
+    spy = OtherShard(monkeypatch, other)
+    std = P.batch_std(mine, P.Shard(torch.Generator(), 0, 2))
+    assert std.dtype == torch.float32
+    assert float(std) == pytest.approx(float(torch.cat([mine, other]).double().std()), rel=1e-6)
+    assert float(std) != pytest.approx(float(mine.std()), rel=1e-2)
+    assert spy.calls == [dist.ReduceOp.SUM]
+    # one process (a Shard of one, or a plain generator): the batch's own std, no reduction
+    assert float(P.batch_std(mine, P.Shard(torch.Generator()))) == pytest.approx(float(mine.std()), rel=1e-7)
+    assert float(P.batch_std(mine, torch.Generator())) == pytest.approx(float(mine.std()), rel=1e-7)
+    assert spy.calls == [dist.ReduceOp.SUM]
+    # a batch of variance below 1 (the variance is clamped at 0 against rounding, and only there)
+    small, small_other = mine * 0.01, other * 0.01
+    OtherShard(monkeypatch, small_other)
+    assert float(P.batch_std(small, P.Shard(torch.Generator(), 0, 2))) == pytest.approx(
+        float(torch.cat([small, small_other]).double().std()), rel=1e-6)
+
+
+def test_near_data_points_under_torchrun_use_the_global_std_and_the_shards_draws(monkeypatch):
+    """Rank 0 of 2: u is rows [0, n) of the (2n, d) draw, then alpha rows [0, n) of a (2n, 1) draw, and
+    the step is 0.5 x the std of the whole (two-process) batch."""
+    torch.manual_seed(1)
+    n = 5
+    mine, other = torch.randn(n, 2) * 3, torch.randn(n, 2) * 0.2
+    OtherShard(monkeypatch, other)
+    points = P.perturb_near_data(mine, P.Shard(torch.Generator().manual_seed(4), 0, 2))
+    g = torch.Generator().manual_seed(4)
+    u = torch.rand((2 * n, 2), generator=g)[:n]
+    alpha = torch.rand((2 * n, 1), generator=g)[:n]
+    step = 0.5 * torch.cat([mine, other]).double().std().float()
+    torch.testing.assert_close(points, mine + alpha * (step * u), rtol=1e-6, atol=1e-6)
+
+
+def test_shard_draws_take_the_samples_dtype():
+    x = torch.zeros(4, 3, dtype=torch.float64)
+    eps = P.uniform_per_sample(x, P.Shard(torch.Generator().manual_seed(0)))
+    assert eps.dtype == torch.float64 and eps.shape == (4, 1)
+    assert torch.equal(eps, torch.rand((4, 1), generator=torch.Generator().manual_seed(0)).double())

@@ -132,6 +132,7 @@ def test_rollback_gives_up_when_the_fault_persists(tmp_path, monkeypatch):
 
 
 def test_sigint_finishes_the_step_and_checkpoints(tmp_path):
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     trainer = Trainer(tiny(**{"run.checkpoint_every": 100}), tmp_path / "run", quiet=True)
     step = trainer.train_step
 
@@ -146,7 +147,9 @@ def test_sigint_finishes_the_step_and_checkpoints(tmp_path):
     assert summary.interrupted and summary.step == 3
     path, state = ckpt.latest_loadable_checkpoint(tmp_path / "run")
     assert path.name == "step_0000003.pt" and state["step"] == 3
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    # the handlers the run found are restored (not assumed to be Python's defaults: a process
+    # that ignores SIGINT, as mutmut's workers do, must get SIG_IGN back)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
 
 
 def test_sigterm_to_a_running_process_checkpoints_exits_3_and_resumes(tmp_path):
@@ -213,6 +216,7 @@ def test_with_a_grad_scaler_an_overflow_skips_the_step_instead_of_stopping():
 
 
 def test_a_second_ctrl_c_stops_at_once(tmp_path):
+    handler = signal.getsignal(signal.SIGINT)
     trainer = Trainer(tiny(**{"run.checkpoint_every": 100}), tmp_path / "run", quiet=True)
     step = trainer.train_step
 
@@ -227,4 +231,112 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         trainer.fit()
     assert ckpt.latest_loadable_checkpoint(tmp_path / "run")[1]["step"] == 0  # the last good one stays
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_a_loss_that_overflows_from_finite_terms_is_named_the_loss():
+    """float32 holds each term (3e38) but not their sum: the guard names the loss itself, not a term
+    and not the gradient."""
+    from earthmover.train.guards import Guard
+
+    terms = {"critic": torch.tensor(3e38), "gradient_penalty": torch.tensor(3e38)}
+    loss = sum(terms.values())
+    assert torch.isinf(loss) and all(torch.isfinite(v) for v in terms.values())
+    guard = Guard()
+    guard.record("critic", loss, torch.tensor(1.0), terms)
+    with pytest.raises(NonFiniteError) as info:
+        guard.check(7)
+    assert (info.value.step, info.value.phase, info.value.term) == (7, "critic", "loss")
+    assert str(info.value).startswith("non-finite loss at step 7 in the critic phase; ")
+
+
+def test_a_fault_on_another_process_stops_this_one_naming_it(monkeypatch):
+    """Under torchrun every process reads the step's flags in one all-reduce (max): a process whose own
+    phases are all finite still stops when another's are not, and says the fault was elsewhere."""
+    import torch.distributed as dist
+
+    from earthmover.train.distributed import DistributedContext
+    from earthmover.train.guards import Guard
+
+    other = torch.tensor([1.0, 0.0])  # the other process: a bad flag, no stop request
+    monkeypatch.setattr(dist, "all_reduce", lambda t, op=None: t.copy_(torch.maximum(t, other)))
+    monkeypatch.setattr(dist, "get_backend", lambda: "gloo")
+    guard = Guard()
+    guard.record("critic", torch.tensor(0.5), torch.tensor(1.0), {"critic": torch.tensor(0.5)})
+    with pytest.raises(NonFiniteError) as info:
+        guard.check(5, DistributedContext(rank=0, world_size=2), stop=False)
+    assert (info.value.step, info.value.phase, info.value.term) == (5, "step", "value on another process")
+    assert str(info.value).startswith("non-finite value on another process at step 5 in the step phase; ")
+
+
+def test_under_torchrun_a_stop_request_travels_with_the_step_flags():
+    """A signal reaches the processes of a torchrun job at slightly different times; each step's one
+    all-reduce (max) of [bad, stop] makes them agree. Simulated here: the 'other process' is a fixed
+    tensor the all-reduce takes the maximum with."""
+    from earthmover.train.distributed import DistributedContext
+
+    class TwoProcesses(DistributedContext):
+        def shard(self, batch):  # this process sees the whole batch; only the agreement is simulated
+            return batch
+
+        def max(self, value):
+            self.sent.append(value.clone())
+            return torch.maximum(value, self.other)
+
+    trainer = Trainer(tiny(), quiet=True)
+    ctx = trainer.ctx = TwoProcesses(rank=0, world_size=2)
+    ctx.sent = []
+    ctx.other = torch.tensor([0.0, 0.0])  # nobody asked
+    trainer.train_step()
+    assert [t.tolist() for t in ctx.sent] == [[0.0, 0.0]] and not trainer._should_stop()
+    trainer._stop.set()  # this process got the signal: it says so in the step's all-reduce
+    trainer.train_step()
+    assert ctx.sent[-1].tolist() == [0.0, 1.0] and trainer._should_stop()
+    trainer._stop.clear()
+    ctx.other = torch.tensor([0.0, 1.0])  # another process got it: this one stops too
+    trainer.train_step()
+    assert ctx.sent[-1].tolist() == [0.0, 0.0] and trainer._should_stop()
+    assert len(ctx.sent) == 3  # one agreement per step
+
+
+def test_a_checkpoint_is_refused_when_a_weight_is_not_finite(tmp_path):
+    """Finite losses and gradients can still step a weight to inf: save() checks every network's
+    weights and names the one that broke, and writes nothing."""
+    trainer = Trainer(tiny(), tmp_path / "run", quiet=True)
+    trainer.step = 4
+    with torch.no_grad():
+        list(trainer.generator.parameters())[-1].view(-1)[0] = float("inf")
+    with pytest.raises(NonFiniteError) as info:
+        trainer.save()
+    assert (info.value.step, info.value.phase, info.value.term) == (4, "optimizer", "weights of the generator after its update")
+    assert str(info.value).startswith("non-finite weights of the generator after its update at step 4 in the optimizer phase; ")
+    with torch.no_grad():
+        list(trainer.generator.parameters())[-1].view(-1)[0] = 0.0
+        next(trainer.critic.parameters()).view(-1)[0] = float("nan")
+    with pytest.raises(NonFiniteError, match="non-finite weights of the critic after its update at step 4"):
+        trainer.save()
+    assert not (tmp_path / "run" / "checkpoints").exists() or not list((tmp_path / "run" / "checkpoints").iterdir())
+    with torch.no_grad():
+        next(trainer.critic.parameters()).view(-1)[0] = 0.0
+    assert trainer.save().name == "step_0000004.pt"  # finite again: written
+
+
+def test_a_clean_step_reads_no_stop_and_a_step_without_phases_still_agrees_on_stopping(monkeypatch):
+    import torch.distributed as dist
+
+    from earthmover.train.distributed import DistributedContext
+    from earthmover.train.guards import Guard
+
+    guard = Guard()
+    guard.record("critic", torch.tensor(0.5), torch.tensor(1.0), {"critic": torch.tensor(0.5)})
+    assert guard.check(1) is False and guard.phases == []  # read once, then cleared
+    assert Guard().check(2) is False and Guard().check(2, stop=True) is True
+    # nothing recorded (a step that did no phase): the stop request still crosses processes
+    other = {"stop": 1.0}  # the other process's request, max-reduced with ours
+    monkeypatch.setattr(dist, "all_reduce", lambda t, op=None: t.clamp_(min=other["stop"]))
+    monkeypatch.setattr(dist, "get_backend", lambda: "gloo")
+    two = DistributedContext(rank=0, world_size=2)
+    assert Guard().check(3, two, stop=False) is True  # the other process asked
+    other["stop"] = 0.0
+    assert Guard().check(3, two, stop=False) is False  # nobody asked
+    assert Guard().check(3, two, stop=True) is True  # this one asked
