@@ -275,10 +275,7 @@ def test_under_torchrun_a_stop_request_travels_with_the_step_flags():
     tensor the all-reduce takes the maximum with."""
     from earthmover.train.distributed import DistributedContext
 
-    class TwoProcesses(DistributedContext):
-        def shard(self, batch):  # this process sees the whole batch; only the agreement is simulated
-            return batch
-
+    class TwoProcesses(DistributedContext):  # rank 0 of 2: its half of each batch; the all-reduce simulated
         def max(self, value):
             self.sent.append(value.clone())
             return torch.maximum(value, self.other)
