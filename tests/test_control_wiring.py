@@ -338,3 +338,27 @@ def test_the_drift_term_is_epsilon_times_the_mean_squared_real_score():
     expected = 0.001 * critic(real).squeeze(1).pow(2).mean()
     term = DriftTerm(weight=0.001)(critic, real, real, weight=0.001)
     assert float(term.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
+
+
+def test_growth_sets_each_resolutions_learning_rate_on_both_optimizers(mnist):
+    """model.grow_lrs: 8x8 trains at 5e-4, the other resolutions at the optimizers' own rates."""
+    trainer = _grown("wgan-gp", **{"model.grow_lrs": "8:5e-4", "optim.lr_g": 1e-4, "optim.lr_d": 3e-4})
+    rates = []
+    for _ in range(5):
+        rates.append((trainer.growth.stage.resolution, trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"]))
+        trainer.train_step()
+    assert rates[0] == (4, 1e-4, 3e-4)
+    assert all(g == pytest.approx(5e-4) and d == pytest.approx(5e-4) for r, g, d in rates if r == 8)
+    assert rates[4][0] == 16 and rates[4][1:] == (1e-4, 3e-4)
+
+
+def test_with_a_minibatch_layer_each_batch_is_scored_on_its_own():
+    """The two passes: the real batch's scores are what the critic says of the real batch alone."""
+    config = Config.from_preset("dcgan", model__minibatch="discrimination", data__batch_size=16, model__width=8,
+                                run__device="cpu", run__threads=1)
+    trainer = Trainer(validate(config), quiet=True)
+    real, fake = torch.randn(16, 2), torch.randn(16, 2) + 3
+    real_out, fake_out = trainer._score_real_and_fake(real, fake, trainer._draw())
+    with torch.no_grad():
+        assert torch.allclose(real_out.score, trainer.critic(real).score)
+        assert torch.allclose(fake_out.score, trainer.critic(fake).score)
