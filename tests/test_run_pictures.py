@@ -1,7 +1,6 @@
 """What a run shows (issue 9): sample grids from fixed latents every N steps, the final grid, and an
 animated GIF of the grids over training, one frame per snapshot, kept when a run is interrupted and
 covering every snapshot on disk when it is resumed."""
-import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from earthmover import plotting
 from earthmover.train import state as ckpt
 from earthmover.train.loop import Trainer
 from helpers import tiny_config
+from test_train_resume import stop_after
 
 FIXTURE = str(Path(__file__).parent / "data" / "mnist_small.npz")
 
@@ -26,19 +26,6 @@ def image_config(**values):
 def frames(path: Path) -> int:
     with Image.open(path) as gif:
         return gif.n_frames
-
-
-def stop_after(trainer: Trainer, k: int) -> None:
-    """SIGTERM after step k, as a user stops a run (finish the step, checkpoint, stop)."""
-    step = trainer.train_step
-
-    def wrapped():
-        values = step()
-        if trainer.step == k:
-            signal.raise_signal(signal.SIGTERM)
-        return values
-
-    trainer.train_step = wrapped
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ class Growth(NoGrowth):
     def __init__(self, schedule: ProgressiveSchedule, world_size: int = 1):
         self.schedule = schedule
         for r in schedule.resolutions:
-            size = schedule.stage_at(0).batch_size if r == schedule.resolutions[0] else int(schedule.batch_sizes.get(r, schedule.batch_size))
+            size = int(schedule.batch_sizes.get(r, schedule.batch_size))
             if size % world_size:
                 raise EarthmoverError(f"model.grow_batch_sizes gives {r}x{r} a batch of {size}, which does not split over "
                                       f"{world_size} processes; use multiples of {world_size}")
