@@ -1,4 +1,6 @@
 """The one loop: every preset on a toy, every toy with WGAN-GP, and the peer-code traps."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -14,9 +16,14 @@ def tiny(preset="wgan-gp", data="8gaussians", **values) -> Config:
     return tiny_config(preset, **{"data.name": data, "model.width": 16, "model.depth": 2, "run.measure_n": 100, **values})
 
 
+MNIST_FIXTURE = str(Path(__file__).parent / "data" / "mnist_small.npz")
+
+
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_every_preset_trains_and_stays_finite(preset):
-    trainer = Trainer(tiny(preset), quiet=True)
+    # an image preset (its own networks) on the MNIST fixture, every other on a toy
+    images = PRESETS[preset].values.get("data.name") == "mnist"
+    trainer = Trainer(tiny(preset, data=MNIST_FIXTURE, model__width=8) if images else tiny(preset), quiet=True)
     first = {k: float(v) for k, v in trainer.train_step().items()}
     for _ in range(2):
         values = trainer.train_step()

@@ -70,6 +70,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            {"objective.name": "wasserstein", "penalty.gp": 1.0, **_adam(1e-3, 1e-3, 0.5, 0.9, 5), "optim.lr_decay": "linear",
             "model.width": 128, "model.depth": 4, "model.ema": 0.99, "data.name": "25gaussians", "data.batch_size": 256,
             "run.steps": 4500}),
+    Preset("mnist", "The recommended MNIST run, chosen by measurement (benchmarks/mnist.py): the WGAN-GP objective and "
+           "penalty (lambda 10) on the WGAN-GP paper's MNIST networks (wgan-gp-mnist), batch 50, with Adam 2e-4 for both "
+           "networks, betas (0.5, 0.9), n_critic 2 and an EMA generator (0.999): against the paper's Adam 1e-4 and n_critic 5 "
+           "it takes 2.5x as many generator steps per second, each moving further",
+           {"objective.name": "wasserstein", "penalty.gp": 10.0, **_adam(2e-4, 2e-4, 0.5, 0.9, 2),
+            "model.arch": "wgan-gp-mnist", "data.name": "mnist", "data.batch_size": 50, "model.ema": 0.999,
+            "run.steps": 3000}),
     Preset("ttur", "Heusel et al. 2017, Two time-scale update rule: WGAN-GP with lr_d 3e-4, lr_g 1e-4, n_critic 1",
            {**_WGAN_GP, "optim.lr_d": 3e-4, "optim.lr_g": 1e-4, "optim.beta1": 0.5, "optim.beta2": 0.999, "optim.n_critic": 1}),
 ]}
