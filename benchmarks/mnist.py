@@ -39,6 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from earthmover.checks import int_at_least, output_dir, positive_float
+from earthmover.errors import EarthmoverError
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -182,7 +185,7 @@ def earthmover_contender(args, report):
     if trainer.ema is not None:
         samplers["ema"] = lambda n: trainer.sample(n, seed=1, use_ema=True)
     report({"contender": "earthmover", "config": {k: config.get(k) for k in values}})
-    run_clock(args, "earthmover", trainer.train_step, samplers, report, threads=args.threads)
+    trained = run_clock(args, "earthmover", trainer.train_step, samplers, report, threads=args.threads)
     if args.truncation:  # the truncation trick on the final generator (EMA when kept): fewer, surer digits
         from earthmover.train.state import Sampler
         from earthmover.train.loop import eval_mode
@@ -192,17 +195,12 @@ def earthmover_contender(args, report):
         for t in args.truncation:
             with eval_mode(net):
                 report({"contender": f"earthmover/{'ema' if trainer.ema is not None else 'raw'} truncation {t}",
-                        "seconds": trained_seconds(args), "steps": trainer.step,
+                        "seconds": round(trained, 1), "steps": trainer.step,
                         **scorer(lambda n: sampler.sample(n, seed=1, truncation=t))})
     if out is not None:  # a run directory that `earthmover eval / sample --run` read
         out.mkdir(parents=True, exist_ok=True)
         config.save(out / "config.toml")
         trainer.save()
-
-
-def trained_seconds(args) -> float:
-    """The training clock's total when it has run out (what the final records report)."""
-    return round(args.minutes * 60, 1)
 
 
 def contender(which, args, report):
@@ -213,7 +211,8 @@ def contender(which, args, report):
 
 def run_clock(args, name, step, samplers, report, scorer=None, threads: int = 1):
     """Call ``step`` until ``args.minutes`` of its own time have passed, and every ``args.eval_every``
-    seconds of it (and at the end) report ``scorer(fn)`` (default: :class:`Scorer`) for each named sampler."""
+    seconds of it (and at the end) report ``scorer(fn)`` (default: :class:`Scorer`) for each named sampler.
+    Returns the seconds of training on the clock."""
     torch.set_num_threads(threads)
     scorer = scorer or Scorer(args.n)
     budget, every = args.minutes * 60, args.eval_every
@@ -228,6 +227,7 @@ def run_clock(args, name, step, samplers, report, scorer=None, threads: int = 1)
             for label, fn in samplers.items():
                 report({"contender": name + (f"/{label}" if label else ""), "seconds": round(trained, 1), "steps": steps,
                         **scorer(fn)})
+    return trained
 
 
 def _worker(target, index, job, args, queue):
@@ -267,11 +267,17 @@ def main():
     p.add_argument("--only", choices=("earthmover", "reference"), help="run one contender")
     p.add_argument("--sequential", action="store_true", help="one contender after the other instead of side by side")
     p.add_argument("--json", help="also write the records as JSON lines here")
-    p.add_argument("--threads", type=int, default=1, help="torch threads for earthmover (default 1; the reference: 1)")
+    p.add_argument("--threads", type=int_at_least(1, 2), default=1,
+                   help="torch threads for earthmover (default 1; the reference: 1)")
     p.add_argument("--out", help="save earthmover's run here (config.toml, checkpoint) for `earthmover eval/sample --run`")
-    p.add_argument("--truncation", type=float, nargs="*", default=[],
+    p.add_argument("--truncation", type=positive_float(1.5), nargs="*", default=[],
                    help="also score earthmover's final generator with these truncation thresholds")
     args = p.parse_args()
+    if args.out:  # checked before 30 minutes of training, not after
+        try:
+            output_dir(args.out, "--out")
+        except EarthmoverError as exc:
+            p.error(str(exc))
     records = []
 
     def report(record):

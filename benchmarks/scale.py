@@ -22,17 +22,18 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
+from earthmover.checks import int_at_least, output_file
 from earthmover.config import Config
+from earthmover.errors import EarthmoverError
 from earthmover.train.loop import Trainer
+from throughput import median_ms  # benchmarks/throughput.py: median of timed calls (GPU-synchronized)
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "data" / "mnist_small.npz"
 
@@ -42,12 +43,7 @@ def ms_per_step(config: Config, steps: int) -> float:
     try:
         trainer = Trainer(config, None, quiet=True)
         trainer.train_step()  # warm-up
-        times = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            trainer.train_step()
-            times.append(1000 * (time.perf_counter() - t0))
-        return statistics.median(times)
+        return median_ms(trainer.train_step, steps, trainer.device)
     finally:
         torch.set_num_threads(threads)
 
@@ -128,10 +124,15 @@ def torchrun_table(steps: int) -> list[dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=("batch", "images", "torchrun", "resnet"))
-    p.add_argument("--steps", type=int, default=20, help="timed steps per cell (median; default 20)")
-    p.add_argument("--torchrun-steps", type=int, default=500)
+    p.add_argument("--steps", type=int_at_least(1, 20), default=20, help="timed steps per cell (median; default 20)")
+    p.add_argument("--torchrun-steps", type=int_at_least(1, 500), default=500)
     p.add_argument("--json", help="also write the tables here")
     args = p.parse_args()
+    if args.json:  # checked before the minutes of timing, not after
+        try:
+            output_file(args.json, "--json", example="scale.json")
+        except EarthmoverError as exc:
+            p.error(str(exc))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores")
     tables = {}
     if args.only in (None, "batch"):

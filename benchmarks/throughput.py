@@ -171,7 +171,7 @@ def _block(step, seconds: float, device) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def _median_ms(fn, reps: int, device) -> float:
+def median_ms(fn, reps: int, device) -> float:
     times = []
     for _ in range(reps):
         _sync(device)
@@ -202,12 +202,12 @@ def split(trainer: Trainer, ref: Reference, reps: int) -> dict:
 
     has_gp = ref.gp > 0
     out = {"trainer": {}, "reference": {}}
-    out["trainer"]["critic+penalty"] = _median_ms(t_critic, reps, dev) if has_gp else None
-    out["reference"]["critic+penalty"] = _median_ms(lambda: ref.critic_step(True), reps, dev) if has_gp else None
-    out["trainer"]["critic"] = _median_ms(t_critic_nopen, reps, dev)
-    out["reference"]["critic"] = _median_ms(lambda: ref.critic_step(False), reps, dev)
-    out["trainer"]["generator"] = _median_ms(t_gen, reps, dev)
-    out["reference"]["generator"] = _median_ms(ref.generator_step, reps, dev)
+    out["trainer"]["critic+penalty"] = median_ms(t_critic, reps, dev) if has_gp else None
+    out["reference"]["critic+penalty"] = median_ms(lambda: ref.critic_step(True), reps, dev) if has_gp else None
+    out["trainer"]["critic"] = median_ms(t_critic_nopen, reps, dev)
+    out["reference"]["critic"] = median_ms(lambda: ref.critic_step(False), reps, dev)
+    out["trainer"]["generator"] = median_ms(t_gen, reps, dev)
+    out["reference"]["generator"] = median_ms(ref.generator_step, reps, dev)
     return out
 
 

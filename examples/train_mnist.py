@@ -1,7 +1,7 @@
 """Train WGAN-GP on MNIST with the Python API, then look at what it drew.
 
     python examples/train_mnist.py                       # 300 steps: a few minutes on a laptop CPU
-    python examples/train_mnist.py --steps 3000          # digits good enough to read: ~25 minutes on 2 CPU cores
+    python examples/train_mnist.py --steps 3000          # digits good enough to read: ~16 minutes on 2 CPU cores
     python examples/train_mnist.py --steps 2000 --out runs/my-mnist
 
 The data: a local mnist.npz when there is one ($EARTHMOVER_MNIST, or shared/data/mnist.npz in this

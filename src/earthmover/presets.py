@@ -73,7 +73,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("mnist", "The recommended MNIST run, chosen by measurement (benchmarks/mnist.py): the WGAN-GP objective and "
            "penalty (lambda 10) on the WGAN-GP paper's MNIST networks (wgan-gp-mnist), batch 50, with Adam 2e-4 for both "
            "networks, betas (0.5, 0.9), n_critic 2 and an EMA generator (0.999): against the paper's Adam 1e-4 and n_critic 5 "
-           "it takes 2.5x as many generator steps per second, each moving further",
+           "it takes 2.2x as many generator steps per second, each moving further",
            {"objective.name": "wasserstein", "penalty.gp": 10.0, **_adam(2e-4, 2e-4, 0.5, 0.9, 2),
             "model.arch": "wgan-gp-mnist", "data.name": "mnist", "data.batch_size": 50, "model.ema": 0.999,
             "run.steps": 3000}),
