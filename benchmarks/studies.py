@@ -51,7 +51,7 @@ def _asserted(name: str, r) -> dict[str, float]:
                 "clipped |grad D| at interpolates (< bound < 0.01)": o.grad_norm_mean["clipping"],
                 "penalized |grad D| at interpolates (0.8 .. 1.2)": o.grad_norm_mean["penalty"]}
     if name == "critic-tracks-quality":
-        return {f"{t.preset}: Spearman({t.estimate_name}, EMD)": t.spearman for t in r.tracks}
+        return {f"{t.dataset} {t.preset}: Spearman({t.estimate_name}, {t.quality_name})": t.spearman for t in r.tracks}
     if name == "mode-collapse":
         return {f"{c.dataset} {c.preset}: modes": c.mean["modes_covered"] for c in r.cells}
     raise KeyError(name)

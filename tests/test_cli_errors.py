@@ -53,6 +53,8 @@ CASES = [
     ("train-n-critic-0", ["train", "--out", "new", "--n-critic", "0"], "optim.n_critic = 0 is invalid"),
     ("train-ema-1", ["train", "--out", "new", "--ema", "1"], "model.ema = 1.0 is invalid"),
     ("train-keep-0", ["train", "--out", "new", "--keep-checkpoints", "0"], "run.keep_checkpoints = 0 is invalid"),
+    ("train-infogan-one-value-code", ["train", "--out", "new", "--head.infogan", "1", "--head.infogan-categorical", "1"],
+     "head.infogan_categorical = 1 is invalid"),
     ("train-data-typo", ["train", "--out", "new", "--data", "8gausians"], "did you mean '8gaussians'"),
     ("train-data-typo-lists-toys", ["train", "--out", "new", "--data", "8gausians"], "25gaussians"),
     ("train-data-missing-path", ["train", "--out", "new", "--data", "nowhere/x.npz"], "no such file or folder"),

@@ -105,6 +105,34 @@ def test_architecture_robustness_runs_the_grid_and_says_what_it_covered(tmp_path
     assert ar.draw(r, tmp_path / "ar.png").stat().st_size > 5_000
 
 
+def test_tracking_checks_judge_each_dataset_on_its_own_rank_correlation():
+    from earthmover.studies import critic_tracks_quality as ctq
+
+    def track(preset, dataset, estimate, quality):
+        from scipy.stats import spearmanr
+
+        return ctq.Track(preset=preset, dataset=dataset, estimate_name="W estimate", quality_name="q", steps=[1, 2, 3, 4],
+                         estimate=estimate, quality=quality, modes=[0] * 4,
+                         spearman=float(spearmanr(estimate, quality).statistic), seconds=0.0)
+
+    def half(dataset):
+        return ctq.Half(dataset=dataset, quality_name="q", steps=4, every=1, arch="mlp", width=8, batch_size=8,
+                        n_eval=8, lr_d=None, lr_g=None, warmup=0)
+
+    falling = [4.0, 3.0, 2.0, 1.0]
+    r = ctq.CriticTracksQualityResult(halves=[half("8gaussians"), half("mnist")], tracks=[
+        track("wgan-gp", "8gaussians", [0.9, 0.7, 0.4, 0.1], falling),   # tracks: rho = 1
+        track("minimax", "8gaussians", [0.3, 0.6, 0.2, 0.5], falling),   # does not: rho = 0
+        track("wgan-gp", "mnist", [0.1, 0.4, 0.7, 0.9], falling),        # rises as quality improves: rho = -1
+        track("minimax", "mnist", [0.9, 0.7, 0.4, 0.1], falling)])       # a JS estimate that tracks: rho = 1
+    checks = ctq.checks(r)
+    assert [(c.what.split(":")[0], c.value, c.holds) for c in checks] == [
+        ("8gaussians wgan-gp", 1.0, True), ("8gaussians minimax", 0.0, True),
+        ("mnist wgan-gp", -1.0, False), ("mnist minimax", 1.0, False)]
+    assert verdict(checks) == "does not hold"
+    assert r.by_preset("mnist")["wgan-gp"].estimate[0] == 0.1 and r.by_preset()["wgan-gp"].estimate[0] == 0.9
+
+
 @slow[0]
 @slow[1]
 def test_mode_collapse_and_tracking_tiny_runs(tmp_path):
@@ -117,9 +145,19 @@ def test_mode_collapse_and_tracking_tiny_runs(tmp_path):
     assert all(len(c.values["modes_covered"]) == 1 and 0 <= c.mean["modes_covered"] <= 8 for c in r.cells)
     assert [c.what.split(":")[0] for c in mc.checks(r)] == ["8gaussians"] * 2 + ["25gaussians"] * 2
     assert mc.draw(r, tmp_path / "mc.png").stat().st_size > 5_000
-    t = ctq.run(seed=0, quick=True, steps=4, every=2, presets=("wgan-gp", "minimax"), n_eval=100, warmup=2)
-    assert [x.estimate_name for x in t.tracks] == ["W estimate", "JS estimate"]
-    assert all(x.steps == [2, 4] and len(x.emd) == 2 for x in t.tracks)
+    from pathlib import Path
+
+    digits = str(Path(__file__).parent / "data" / "mnist_small.npz")
+    t = ctq.run(seed=0, quick=True, steps=4, every=2, presets=("wgan-gp", "minimax"), n_eval=100, warmup=2,
+                image_data=digits, image_steps=4, image_every=2, image_width=4, image_n_eval=64, image_limit=256)
+    assert [(x.dataset, x.estimate_name) for x in t.tracks] == [
+        ("8gaussians", "W estimate"), ("8gaussians", "JS estimate"), (digits, "W estimate"), (digits, "JS estimate")]
+    assert [x.quality_name for x in t.tracks] == ["EMD to data"] * 2 + ["digit-FID"] * 2
+    assert all(x.steps == [2, 4] and len(x.quality) == 2 for x in t.tracks)
+    # four untrained steps: the digit-FID is large, the EMD on the ring of radius 2 is not
+    assert all(q > 20 for x in t.tracks[2:] for q in x.quality) and all(q < 5 for x in t.tracks[:2] for q in x.quality)
     # the minimax estimate is a JS estimate: within [0, log 2] up to the discriminator's error
-    assert all(-0.5 < v < math.log(2) + 1e-6 for v in t.tracks[1].estimate)
+    assert all(-0.5 < v < math.log(2) + 1e-6 for x in (t.tracks[1], t.tracks[3]) for v in x.estimate)
+    assert [c.what.split(":")[0] for c in ctq.checks(t)] == ["8gaussians wgan-gp", "8gaussians minimax",
+                                                          "mnist_small.npz wgan-gp", "mnist_small.npz minimax"]
     assert ctq.draw(t, tmp_path / "ctq.png").stat().st_size > 5_000

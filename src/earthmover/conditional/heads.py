@@ -19,6 +19,7 @@ from torch import nn
 from earthmover.conditional.acgan import class_cross_entropy
 from earthmover.conditional.infogan import InfoGANParams, QHead, info_loss, split_q
 from earthmover.data.codes import CodeSpec
+from earthmover.errors import EarthmoverError
 from earthmover.heads import DataInfo, Head
 from earthmover.registry import HEADS, param
 
@@ -67,6 +68,11 @@ class InfoGAN(Head):
     hidden: int = param(128, "InfoGAN: hidden units of the Q head", min=1)
     provides: ClassVar[tuple[str, ...]] = ("q",)
     needs: ClassVar[tuple[str, ...]] = ("features",)
+
+    def __post_init__(self):
+        if self.categorical == 1:  # the registered range (>= 0) admits it; a code with one value carries nothing
+            raise EarthmoverError("head.infogan_categorical = 1 is invalid; a categorical code needs at least 2 values: "
+                                  "set 0 for none, or 2 or more (the paper's MNIST run: 10)")
 
     @property
     def params(self) -> InfoGANParams:

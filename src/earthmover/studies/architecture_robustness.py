@@ -116,7 +116,7 @@ def run(seed: int = 0, quick: bool = False, data: str = "mnist", archs: tuple[st
         presets: tuple[str, ...] = OBJECTIVES, steps: int | None = None, width: int | None = None,
         batch_size: int = 64, eval_n: int | None = None, fail_fid: float = 20.0,
         limit: int | None = None) -> ArchitectureRobustnessResult:
-    """Full: every Figure 2 variant in the registry, 300 generator steps, width 32, 1000 FID samples.
+    """Full: every Figure 2 variant in the registry, 600 generator steps, width 32, 1000 FID samples.
     Quick: fig2-baseline and fig2-tanh, 10 steps, width 8, 200 FID samples, the first 2000 images."""
     import time
 
@@ -128,13 +128,17 @@ def run(seed: int = 0, quick: bool = False, data: str = "mnist", archs: tuple[st
     wanted = tuple(archs or (QUICK_ARCHS if quick else FIG2))
     covered = [a for a in wanted if a in ARCHITECTURES]
     missing = [a for a in (FIG2 if archs is None else wanted) if a not in ARCHITECTURES]
-    steps = int(steps or (10 if quick else 300))
+    steps = int(steps or (10 if quick else 600))
     width = int(width or (8 if quick else 32))
     eval_n = int(eval_n or (200 if quick else 1000))
     limit = int(limit if limit is not None else (2000 if quick else 0))
+    from tqdm.auto import tqdm
+
     cells, samples = [], {}
+    bar = tqdm(total=len(covered) * len(presets), desc=NAME, unit="cell", disable=None, leave=False)
     for arch in covered:
         for preset in presets:
+            bar.set_postfix_str(f"{preset} on {arch}")
             start = time.perf_counter()
             values = dict(data__name=data, data__batch_size=batch_size, data__limit=limit, model__arch=arch,
                           model__width=width, model__critic_norm="layer", model__ema=0.0,
@@ -149,6 +153,9 @@ def run(seed: int = 0, quick: bool = False, data: str = "mnist", archs: tuple[st
                 samples[(preset, arch)] = trainer.sample(16, seed=int(seed) + 5, use_ema=False)
             cells.append(Cell(preset=preset, arch=arch, fid=fid, seconds=round(time.perf_counter() - start, 1),
                               trains=bool(fid < fail_fid)))
+            bar.update(1)
+            bar.write(f"{NAME}: {preset} on {arch}: digit-FID {fid:.1f} ({cells[-1].seconds:.0f} s)")
+    bar.close()
     return ArchitectureRobustnessResult(
         cells=cells, archs=covered, missing_archs=missing, presets=list(presets), data=data, steps=steps,
         width=width, batch_size=batch_size, eval_n=eval_n, fail_fid=fail_fid, quick=bool(quick), seed=int(seed),

@@ -146,9 +146,13 @@ def run(seed: int = 0, quick: bool = False, steps: int | None = None, seeds: int
     n_seeds = int(seeds or (1 if quick else 3))
     width = int(width or 64)
     seed_list = [int(seed) + k for k in range(n_seeds)]
+    from tqdm.auto import tqdm
+
     cells, samples = [], {}
+    bar = tqdm(total=len(datasets) * len(presets), desc=NAME, unit="cell", disable=None, leave=False)
     for dataset in datasets:
         for preset in presets:
+            bar.set_postfix_str(f"{preset} on {dataset}")
             start = time.perf_counter()
             values = {m: [] for m in MEASURES}
             objective, num_modes = "", 0
@@ -176,6 +180,12 @@ def run(seed: int = 0, quick: bool = False, steps: int | None = None, seeds: int
                 values=values, mean={m: float(np.mean(v)) for m, v in values.items()},
                 std={m: float(np.std(v)) if all(math.isfinite(x) for x in v) else math.nan for m, v in values.items()},
                 seconds=round(time.perf_counter() - start, 2)))
+            bar.update(1)
+            c = cells[-1]
+            bar.write(f"{NAME}: {preset} on {dataset}: modes {c.mean['modes_covered']:.1f}/{c.num_modes}, high quality "
+                      f"{100 * c.mean['high_quality']:.1f}%, EMD {c.mean['emd']:.3f} ({c.seconds:.0f} s, "
+                      f"{len(seed_list)} seed(s))")
+    bar.close()
     return ModeCollapseResult(cells=cells, steps=steps, width=width, n_samples=n_samples, lr=lr, seed=int(seed),
                               published=[list(p) for p in PUBLISHED_25], _samples=samples)
 

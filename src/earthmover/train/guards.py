@@ -32,9 +32,7 @@ class _Phase:
     name: str
     ok: torch.Tensor
     loss: torch.Tensor
-    grad_norm: torch.Tensor
     terms: dict
-    scaled: bool
 
 
 @dataclass
@@ -49,7 +47,7 @@ class Guard:
         scaled = scaler is not None and scaler.is_enabled()
         loss = loss.detach()
         ok = torch.isfinite(loss) if scaled else torch.isfinite(loss) & torch.isfinite(grad_norm.detach())
-        self.phases.append(_Phase(phase, ok, loss, grad_norm.detach(), {k: v.detach() for k, v in terms.items()}, scaled))
+        self.phases.append(_Phase(phase, ok, loss, {k: v.detach() for k, v in terms.items()}))
 
     def check(self, step: int, ctx=None, stop: bool = False) -> bool:
         """Raise NonFiniteError for the first bad phase of the step; return whether any process asked
