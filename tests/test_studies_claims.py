@@ -133,15 +133,33 @@ def test_tracking_checks_judge_each_dataset_on_its_own_rank_correlation():
     assert r.by_preset("mnist")["wgan-gp"].estimate[0] == 0.1 and r.by_preset()["wgan-gp"].estimate[0] == 0.9
 
 
+def test_mode_collapse_judges_the_wgan_gp_objective_on_its_toy_settings():
+    from earthmover.studies import mode_collapse as mc
+
+    def cell(dataset, preset, modes, n):
+        v = {"modes_covered": [float(modes)], "high_quality": [0.5], "reverse_kl": [0.1], "emd": [0.1]}
+        return mc.Cell(dataset=dataset, preset=preset, objective="", num_modes=n, seeds=[0], values=v,
+                       mean={k: x[0] for k, x in v.items()}, std={k: 0.0 for k in v}, seconds=0.0)
+
+    # the image preset collapses, the toy preset covers the modes: the claim rests on the toy row
+    cells = [cell("8gaussians", "minimax", 6, 8), cell("8gaussians", "wgan-gp", 2, 8), cell("8gaussians", "quickstart", 8, 8),
+             cell("25gaussians", "minimax", 20, 25), cell("25gaussians", "wgan-gp", 4, 25),
+             cell("25gaussians", "quickstart", 22, 25)]
+    r = mc.ModeCollapseResult(cells=cells, steps=1, width=8, n_samples=1, lr=None)
+    checks = mc.checks(r)
+    assert [(round(c.value, 3), c.holds) for c in checks] == [(2.0, True), (1.0, True), (2.0, True), (0.88, False)]
+    assert all("quickstart" in c.what for c in checks) and verdict(checks) == "does not hold"
+
+
 @slow[0]
 @slow[1]
 def test_mode_collapse_and_tracking_tiny_runs(tmp_path):
     from earthmover.studies import critic_tracks_quality as ctq
     from earthmover.studies import mode_collapse as mc
 
-    r = mc.run(seed=0, quick=True, steps=3, presets=("minimax", "wgan-gp"), width=8, n_samples=200)
+    r = mc.run(seed=0, quick=True, steps=3, presets=("minimax", "quickstart"), width=8, n_samples=200)
     assert [c.dataset for c in r.cells] == ["8gaussians"] * 2 + ["25gaussians"] * 2
-    assert [c.preset for c in r.cells] == ["minimax", "wgan-gp"] * 2 and r.cells[0].objective == "minimax"
+    assert [c.preset for c in r.cells] == ["minimax", "quickstart"] * 2 and r.cells[0].objective == "minimax"
     assert all(len(c.values["modes_covered"]) == 1 and 0 <= c.mean["modes_covered"] <= 8 for c in r.cells)
     assert [c.what.split(":")[0] for c in mc.checks(r)] == ["8gaussians"] * 2 + ["25gaussians"] * 2
     assert mc.draw(r, tmp_path / "mc.png").stat().st_size > 5_000
