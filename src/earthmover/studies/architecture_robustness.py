@@ -9,10 +9,15 @@ penalty, constraint, optimizer and n_critic, one shared batch (64), width and st
 critic normalized with layer norm where the architecture normalizes (batch norm and a gradient
 penalty do not mix), and is scored with the digit-classifier FID (:mod:`earthmover.metrics`,
 ``features="digits"``) on samples against the MNIST test split (or, on another image source, the
-training images). A cell "trains" when its FID is below ``fail_fid``.
+training images). A cell "trains" when its FID is below ``fail_fid`` (20). Where 20 comes from: along
+the WGAN-GP reference run of benchmarks/mnist.py (the paper's MNIST networks and settings; one digit
+classifier judging 1000 samples every 150 s) all ten digits were present from digit-FID 21.6 down, and
+only one or two of them at 70 and above (benchmarks/RESULTS.md, "MNIST"); below 20 a grid reads as
+digits.
 
 This is the most expensive study by far: the paper trained 200k steps per cell on GPUs; a CPU
-budget affords hundreds. ``--quick`` takes a subset of the architectures and tens of steps and
+budget affords hundreds (the full version, 600 steps per cell, took about 80 minutes on one CPU
+thread). ``--quick`` takes a subset of the architectures and tens of steps and
 says so in its output; at that scale no cell draws digits and the verdict is a smoke test, not
 a reproduction.
 """
