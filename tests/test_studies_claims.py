@@ -133,6 +133,18 @@ def test_tracking_checks_judge_each_dataset_on_its_own_rank_correlation():
     assert r.by_preset("mnist")["wgan-gp"].estimate[0] == 0.1 and r.by_preset()["wgan-gp"].estimate[0] == 0.9
 
 
+def test_tracking_refuses_missing_images_before_training_anything(tmp_path, monkeypatch):
+    from earthmover.errors import EarthmoverError
+    from earthmover.studies import critic_tracks_quality as ctq
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a run was trained before the image source was checked")
+
+    monkeypatch.setattr(ctq, "_track", no_training)
+    with pytest.raises(EarthmoverError, match="no such file"):
+        ctq.run(seed=0, quick=True, image_data=str(tmp_path / "missing.npz"))
+
+
 def test_mode_collapse_judges_the_wgan_gp_objective_on_its_toy_settings():
     from earthmover.studies import mode_collapse as mc
 

@@ -196,6 +196,10 @@ def run(seed: int = 0, quick: bool = False, steps: int | None = None, every: int
                            n_eval=int(image_n_eval or (300 if quick else 1000)), lr_d=None, lr_g=None,
                            warmup=int(warmup)))
     limit = int(image_limit if image_limit is not None else (2000 if quick else 0))
+    if image_data:  # find (or fetch) the images before the toy half trains: a missing file fails first
+        from earthmover.data.images import load_images
+
+        load_images(str(image_data), limit=1)
     from tqdm.auto import tqdm
 
     tracks = []
