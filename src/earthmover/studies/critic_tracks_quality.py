@@ -104,9 +104,6 @@ class CriticTracksQualityResult:
         d["tracks"] = [t.to_dict() for t in self.tracks]
         return d
 
-    def datasets(self) -> list[str]:
-        return [h.dataset for h in self.halves]
-
     def by_preset(self, dataset: str | None = None) -> dict[str, Track]:
         """The tracks of ``dataset`` (default: the first) by preset."""
         dataset = dataset or self.halves[0].dataset
