@@ -16,7 +16,7 @@ only one or two of them at 70 and above (benchmarks/RESULTS.md, "MNIST"); below 
 digits.
 
 This is the most expensive study by far: the paper trained 200k steps per cell on GPUs; a CPU
-budget affords hundreds (the full version, 600 steps per cell, took about 80 minutes on one CPU
+budget affords hundreds (the full version, 600 steps per cell, took 88 minutes on one CPU
 thread). ``--quick`` takes a subset of the architectures and tens of steps and
 says so in its output; at that scale no cell draws digits and the verdict is a smoke test, not
 a reproduction.
