@@ -67,7 +67,7 @@ def test_no_batch_statistics_in_a_critic_that_is_not_asked_for_them(name, auto_e
         torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", [n for n in VARIANT_ARCHS if n not in ("mlp", "fig2-no-norm")])
+@pytest.mark.parametrize("name", [n for n in VARIANT_ARCHS if n != "fig2-no-norm"])
 def test_batch_norm_where_the_paper_has_it_only_when_asked(name):
     """The inspection above can fail: critic_norm 'batch' puts batch norm in the places the paper had it."""
     side = (ARCHITECTURES[name].sizes or (28,))[0]
@@ -151,3 +151,30 @@ def test_a_critic_refuses_images_of_another_shape_in_one_line(name):
         with pytest.raises(EarthmoverError, match=rf"expects images of shape \(1, {side}, {side}\), got \(3, {side}, {side}\)") as err:
             critic(torch.zeros(2, 3, side, side))
     assert "\n" not in str(err.value) and "data.image_size" in str(err.value)
+
+
+def _weight_layers(module: nn.Module) -> list[tuple]:
+    """(kind, in, out, kernel, stride) of each linear and (transposed) convolution, in order."""
+    rows = []
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            rows.append(("fc", m.in_features, m.out_features))
+        elif isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            kind = "deconv" if isinstance(m, nn.ConvTranspose2d) else "conv"
+            rows.append((kind, m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0]))
+    return rows
+
+
+def test_infogan_mnist_networks_are_the_papers_table():
+    """The InfoGAN paper's MNIST networks (Appendix C.1, openai/InfoGAN regularized_gan.py): layer by layer,
+    the batch norms where the paper has them, lReLU 0.1, and 1,024 shared features for the Q head."""
+    g, c, latent = build_networks("infogan-mnist", NetSpec((1, 28, 28), critic_norm="batch"))
+    assert latent == 74  # 62 noise + 10 one-hot + 2 continuous
+    assert _weight_layers(g) == [("fc", 74, 1024), ("fc", 1024, 7 * 7 * 128), ("deconv", 128, 64, 4, 2), ("deconv", 64, 1, 4, 2)]
+    assert _weight_layers(c) == [("conv", 1, 64, 4, 2), ("conv", 64, 128, 4, 2), ("fc", 7 * 7 * 128, 1024), ("fc", 1024, 1)]
+    norms = lambda m: [(type(n).__name__, n.num_features) for n in m.modules() if isinstance(n, nn.modules.batchnorm._BatchNorm)]
+    assert norms(g) == [("BatchNorm1d", 1024), ("BatchNorm1d", 6272), ("BatchNorm2d", 64)]
+    assert norms(c) == [("BatchNorm2d", 128), ("BatchNorm1d", 1024)]
+    assert {m.negative_slope for m in c.modules() if isinstance(m, nn.LeakyReLU)} == {0.1}
+    out = c(g(torch.randn(5, latent)))
+    assert out.score.shape == (5,) and out.features.shape == (5, 1024)

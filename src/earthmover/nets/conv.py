@@ -16,8 +16,7 @@ import torch
 from torch import nn
 
 from earthmover.errors import EarthmoverError
-from earthmover.nets.critic_output import CriticOutput
-from earthmover.nets.layers import Crop, activation, check_critic_input, conv5, deconv5, norm2d
+from earthmover.nets.layers import Crop, TrunkCritic, activation, conv5, deconv5, norm2d
 
 SIZES = {28: 3, 32: 3, 64: 4}  # side -> number of 2x stages between 4x4 and the image
 
@@ -59,7 +58,7 @@ class ConvGenerator(nn.Module):
         return self.body(self.head(self.project(z).view(-1, *self.seed_shape)))
 
 
-class ConvCritic(nn.Module):
+class ConvCritic(TrunkCritic):
     """x -> 5x5 stride-2 convolutions to a 4x4 map -> Linear score.
 
     ``norm`` after every convolution but the first (the WGAN-GP code puts batch norm there
@@ -85,13 +84,6 @@ class ConvCritic(nn.Module):
         self.feature_dim = widths[-1] * 16
         self.out = nn.Linear(self.feature_dim, 1)
 
-    def forward(self, x: torch.Tensor) -> CriticOutput:
-        check_critic_input(x, self.channels, self.image_size)
-        h = self.features(x)
-        return CriticOutput(score=self.out(h).squeeze(1), features=h)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
 
 class FCGenerator(nn.Module):

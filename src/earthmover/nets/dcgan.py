@@ -13,7 +13,7 @@ from torch import nn
 
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
-from earthmover.nets.layers import check_critic_input, norm2d
+from earthmover.nets.layers import check_critic_input, norm1d, norm2d
 
 SUPPORTED_SIZES = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # side -> (seed side, number of 2x upsamplings)
 
@@ -27,14 +27,6 @@ def check_image_size(size: int) -> tuple[int, int]:
     return SUPPORTED_SIZES[size]
 
 
-def _norm1d(kind: str, features: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm1d(features)
-    if kind == "layer":
-        return nn.LayerNorm(features)
-    return nn.Identity()
-
-
 class DCGANGenerator(nn.Module):
     """``norm``: "batch" (DCGAN's), or "layer"/"none" where the generator serves as a penalized
     critic's decoder (EBGAN), which must hold no batch statistics."""
@@ -44,7 +36,7 @@ class DCGANGenerator(nn.Module):
         seed, ups = check_image_size(image_size)
         self.latent_dim = latent_dim
         top = width * 2 ** (ups - 1)
-        self.project = nn.Sequential(nn.Linear(latent_dim, top * seed * seed), _norm1d(norm, top * seed * seed), nn.ReLU())
+        self.project = nn.Sequential(nn.Linear(latent_dim, top * seed * seed), norm1d(norm, top * seed * seed), nn.ReLU())
         self.seed_shape = (top, seed, seed)
         blocks: list[nn.Module] = []
         ch = top

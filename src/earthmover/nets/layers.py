@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from earthmover.errors import EarthmoverError
+from earthmover.nets.critic_output import CriticOutput
 
 
 def check_critic_input(x: torch.Tensor, channels: int, image_size: int) -> None:
@@ -21,6 +22,29 @@ def check_critic_input(x: torch.Tensor, channels: int, image_size: int) -> None:
         raise EarthmoverError(
             f"the critic expects images of shape ({channels}, {image_size}, {image_size}), "
             f"got {tuple(x.shape[1:])}; set data.image_size/data.channels to match the data")
+
+
+class TrunkCritic(nn.Module):
+    """A critic whose score is a linear layer on its trunk's flat features. A subclass sets ``body``
+    (images -> (N, feature_dim)), ``feature_dim``, ``out`` (Linear(feature_dim, 1)), ``channels`` and
+    ``image_size``; the features are what InfoGAN's Q, AC-GAN's logits and an EBGAN encoder read."""
+
+    def forward(self, x: torch.Tensor) -> CriticOutput:
+        check_critic_input(x, self.channels, self.image_size)
+        h = self.features(x)
+        return CriticOutput(score=self.out(h).squeeze(1), features=h)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def norm1d(kind: str, features: int) -> nn.Module:
+    """The same choice for flat features: BatchNorm1d, LayerNorm, or nothing."""
+    if kind == "batch":
+        return nn.BatchNorm1d(features)
+    if kind == "layer":
+        return nn.LayerNorm(features)
+    return nn.Identity()
 
 
 def norm2d(kind: str, channels: int) -> nn.Module:

@@ -1,9 +1,10 @@
 """Multi-layer perceptrons for 2-D toy data (and any flat data).
 
 The WGAN-GP paper's toy networks are 3 hidden ReLU layers of 512 units;
-``width`` and ``depth`` set both. Critics use no batch normalization (a
+``width`` and ``depth`` set both. Critics use no normalization by default (a
 gradient penalty is per sample, and batch statistics couple samples):
-``norm="layer"`` gives layer normalization instead.
+``norm="layer"`` gives layer normalization after each hidden layer, ``norm="batch"``
+batch normalization (only without a penalty; the configuration refuses the pair).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from earthmover.nets.critic_output import CriticOutput
+from earthmover.nets.layers import norm1d
 
 
 def _hidden_stack(in_dim: int, width: int, depth: int, norm: str = "none", dropout: float = 0.0) -> nn.Sequential:
@@ -18,8 +20,8 @@ def _hidden_stack(in_dim: int, width: int, depth: int, norm: str = "none", dropo
     dim = in_dim
     for _ in range(depth):
         layers.append(nn.Linear(dim, width))
-        if norm == "layer":
-            layers.append(nn.LayerNorm(width))
+        if norm != "none":  # "batch" too: it used to be dropped silently
+            layers.append(norm1d(norm, width))
         layers.append(nn.ReLU())
         if dropout:
             layers.append(nn.Dropout(dropout))

@@ -271,6 +271,26 @@ _conv_pair("fig2-tanh",
            "WGAN-GP Figure 2: tanh nonlinearities in both networks", g_act="tanh", d_act="tanh")
 
 
+def _infogan_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
+    from earthmover.nets.infogan import InfoGANGenerator
+
+    return InfoGANGenerator(spec.latent_dim, spec.side, spec.channels, spec.width, norm=norm)
+
+
+def _infogan_critic(spec: NetSpec) -> nn.Module:
+    from earthmover.nets.infogan import InfoGANCritic
+
+    net = InfoGANCritic(spec.side, spec.channels, spec.width, norm=spec.critic_norm, dropout=spec.dropout)
+    return _auto_encoder(spec, net, _infogan_generator)
+
+
+register(Architecture(
+    "infogan-mnist", "the InfoGAN paper's MNIST networks (openai/InfoGAN): generator FC 1024, FC 7x7x128, 4x4 "
+    "deconvolutions 64 and 1 (batch norm); critic 4x4 convolutions 64, 128, FC 1024 shared with the Q head, "
+    "lReLU 0.1 (normalization per model.critic_norm)",
+    _infogan_generator, _infogan_critic, latent_dim=74, width=64, sizes=(28, 32, 64)))
+
+
 def _resnet_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
     from earthmover.nets.resnet import ResNetGenerator
 
