@@ -352,10 +352,12 @@ def test_growth_sets_each_resolutions_learning_rate_on_both_optimizers(mnist):
     assert rates[4][0] == 16 and rates[4][1:] == (1e-4, 3e-4)
 
 
-def test_with_a_minibatch_layer_each_batch_is_scored_on_its_own():
-    """The two passes: the real batch's scores are what the critic says of the real batch alone."""
-    config = Config.from_preset("dcgan", model__minibatch="discrimination", data__batch_size=16, model__width=8,
-                                run__device="cpu", run__threads=1)
+@pytest.mark.parametrize("coupling", [{"model__minibatch": "discrimination"}, {"model__critic_norm": "batch"}])
+def test_with_a_minibatch_layer_each_batch_is_scored_on_its_own(coupling):
+    """The two passes: the real batch's scores are what the critic says of the real batch alone, for a
+    minibatch layer and for batch norm (whose statistics would otherwise mix real and fake, while the
+    generator step normalizes fakes alone)."""
+    config = Config.from_preset("dcgan", **coupling, data__batch_size=16, model__width=8, run__device="cpu", run__threads=1)
     trainer = Trainer(validate(config), quiet=True)
     real, fake = torch.randn(16, 2), torch.randn(16, 2) + 3
     real_out, fake_out = trainer._score_real_and_fake(real, fake, trainer._draw())

@@ -142,9 +142,11 @@ def _with_minibatch_layer(config, critic: torch.nn.Module) -> torch.nn.Module:
 
 
 def couples_samples(critic: torch.nn.Module) -> bool:
-    """True when the critic has a layer that looks at the whole minibatch (model.minibatch): the loop
-    then scores real and fake batches in separate passes, so neither sees the other's statistics."""
-    return any(getattr(layer, "couples_samples", False) for layer in critic.modules())
+    """True when the critic has a layer that looks at the whole minibatch (model.minibatch, or batch norm
+    under model.critic_norm = "batch"): the loop then scores real and fake batches in separate passes, so
+    neither sees the other's statistics, and the critic step normalizes fakes as the generator step does
+    (fakes alone), as DCGAN and the InfoGAN code do."""
+    return bool(batch_statistics_layers(critic))
 
 
 def batch_statistics_layers(module: torch.nn.Module) -> list[str]:
