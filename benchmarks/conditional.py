@@ -21,8 +21,12 @@ Scored every ``--eval-every`` seconds of training and at the end, the raw genera
     python benchmarks/conditional.py --minutes 30                                  # concat, projection, acgan in turn
     python benchmarks/conditional.py --models concat projection --parallel 2 --minutes 11 --json a.jsonl
     python benchmarks/conditional.py --infogan --seeds 0 1 --parallel 2 --minutes 11 --json b.jsonl
+    python benchmarks/conditional.py --infogan --preset infogan --seeds 0 1 --parallel 2   # the InfoGAN paper's run
     python benchmarks/conditional.py --table a.jsonl b.jsonl                       # one table of saved records
     python benchmarks/conditional.py --models acgan --minutes 0.5 --eval-every 15 --n 200   # a check that it runs
+
+``--preset`` replaces ``dcgan``; a preset's own batch size (``infogan``: 128, with its networks and
+rates) stands over the default 64 above.
 
 Each run is saved in ``--out``/MODEL-sSEED (config.toml, a checkpoint of the last step, and control.png:
 one row per class, or InfoGAN's code sweep), so ``earthmover sample --run`` and benchmarks/truncation.py
@@ -94,8 +98,12 @@ def run(job, args, report):
     from earthmover.train.state import Sampler
 
     model, seed = job
+    from earthmover.presets import preset_values
+
     values = {"data.name": "mnist", "data.batch_size": 64, "model.ema": 0.999, "run.device": "cpu",
               "run.threads": 1, "run.seed": seed, "run.eval_metrics": "", **MODELS[model]}
+    preset = preset_values(args.preset)  # the preset's own batch size (or head weight) stands
+    values = {k: v for k, v in values.items() if k not in preset}
     config, values = mnist_config(args.preset, values, args.set)
     name, codes = f"{model}-s{seed}", model == "infogan"
     run_dir = Path(args.out) / name
