@@ -81,9 +81,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "(infogan-mnist, batch norm in the critic), non-saturating loss, Adam 1e-3 for the generator and 2e-4 for the "
            "critic and Q, beta1 0.5, batch 128, 5,000 steps; one 10-way code and two continuous codes, lambda 1 for both "
            "terms (its code's; a smaller continuous lambda, which the paper's text suggests, collapsed a seed here: "
-           "benchmarks/RESULTS.md, Control)",
+           "benchmarks/RESULTS.md, Control); plus this library's EMA generator (0.999), which sample and eval use",
            {"objective.name": "non-saturating", **_adam(1e-3, 2e-4, 0.5, 0.999, 1), "model.arch": "infogan-mnist",
-            "model.critic_norm": "batch", "head.infogan": 1.0,
+            "model.critic_norm": "batch", "head.infogan": 1.0, "model.ema": 0.999,
             "data.name": "mnist", "data.batch_size": 128, "run.steps": 5000}),
     Preset("ttur", "Heusel et al. 2017, Two time-scale update rule: WGAN-GP with lr_d 3e-4, lr_g 1e-4, n_critic 1",
            {**_WGAN_GP, "optim.lr_d": 3e-4, "optim.lr_g": 1e-4, "optim.beta1": 0.5, "optim.beta2": 0.999, "optim.n_critic": 1}),
