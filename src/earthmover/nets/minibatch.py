@@ -129,8 +129,17 @@ def add_minibatch_layer(critic: nn.Module, kind: str, **options) -> nn.Module:
     return FeatureLayerCritic(critic, make_minibatch_layer(kind, in_features, **options))
 
 
+def layer_couples_samples(layer: nn.Module) -> bool:
+    """True for a layer whose output for one sample depends on the others in its batch: batch
+    normalization (any _BatchNorm, SyncBatchNorm included) and layers that say ``couples_samples = True``
+    (minibatch discrimination, minibatch standard deviation)."""
+    return isinstance(layer, nn.modules.batchnorm._BatchNorm) or getattr(layer, "couples_samples", False) is True
+
+
 def couples_samples(module: nn.Module) -> list[str]:
     """Names of the layers of ``module`` that make one sample's output depend on the others
-    (minibatch discrimination, minibatch standard deviation, batch normalization); [] if none."""
-    return [name or type(module).__name__ for name, m in module.named_modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "couples_samples", False) is True]
+    (minibatch discrimination, minibatch standard deviation, batch normalization); [] if none.
+    The loop scores real and fake batches in separate passes when a critic has any, so neither
+    sees the other's statistics and the critic step normalizes fakes alone, as the generator step
+    does (as DCGAN and the InfoGAN code do)."""
+    return [name or type(module).__name__ for name, m in module.named_modules() if layer_couples_samples(m)]

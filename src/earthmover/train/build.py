@@ -11,6 +11,7 @@ from earthmover.data.latent import LatentSpace
 from earthmover.data.toy import TOY_DISTRIBUTIONS
 from earthmover.errors import EarthmoverError
 from earthmover.heads import DataInfo, HeadedCritic, feature_dim
+from earthmover.nets.minibatch import layer_couples_samples
 from earthmover.nets.registry import NetSpec, resolve_architecture
 from earthmover.objectives import Objective
 from earthmover.registry import CONSTRAINTS, HEADS, PENALTIES
@@ -141,26 +142,16 @@ def _with_minibatch_layer(config, critic: torch.nn.Module) -> torch.nn.Module:
     return add_minibatch_layer(critic, m.minibatch, **options)
 
 
-def couples_samples(critic: torch.nn.Module) -> bool:
-    """True when the critic has a layer that looks at the whole minibatch (model.minibatch, or batch norm
-    under model.critic_norm = "batch"): the loop then scores real and fake batches in separate passes, so
-    neither sees the other's statistics, and the critic step normalizes fakes as the generator step does
-    (fakes alone), as DCGAN and the InfoGAN code do."""
-    return bool(batch_statistics_layers(critic))
-
-
 def batch_statistics_layers(module: torch.nn.Module) -> list[str]:
-    """Names of the layers whose output for one sample depends on the others in the batch:
-    batch normalization (any _BatchNorm, SyncBatchNorm included) and layers that say
-    ``couples_samples = True`` (minibatch statistics)."""
+    """Names and kinds of the layers whose output for one sample depends on the others in the batch
+    (:func:`earthmover.nets.minibatch.layer_couples_samples`), for error messages."""
     return [f"{name or 'the critic'} ({type(layer).__name__})" for name, layer in module.named_modules()
-            if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm) or getattr(layer, "couples_samples", False)]
+            if layer_couples_samples(layer)]
 
 
 def check_no_batch_statistics(critic: torch.nn.Module, plan: "Plan", config) -> None:
-    """A penalty is a mean of per-sample terms; batch statistics in the critic couple the samples
-    (and differ between the critic step, which scores real and fake together, and the generator
-    step, which scores fakes alone). Read the built module, not the configuration: an EBGAN
+    """A penalty is a mean of per-sample terms; batch statistics in the critic couple the samples,
+    so a sample's gradient depends on the rest of its batch. Read the built module, not the configuration: an EBGAN
     auto-encoder's decoder has batch norm whatever model.critic_norm says."""
     if not plan.penalties:
         return

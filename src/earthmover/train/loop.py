@@ -41,11 +41,12 @@ from earthmover.data.latent import Draw
 from earthmover.data.streams import make_stream
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import as_critic_output
+from earthmover.nets.minibatch import couples_samples
 from earthmover.objectives import Scored, make_objective
 from earthmover.penalties import Shard
 from earthmover.train import state as ckpt
 from earthmover.train.build import (build_critic, build_generator, build_latent_space, build_optimizer, build_plan,
-                                    couples_samples, label_users)
+                                    label_users)
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.ema import GeneratorEMA
 from earthmover.train.growth import build_growth
@@ -135,7 +136,7 @@ class Trainer:
         self.critic = build_critic(config, self.sample_shape, self.plan, self.num_classes)
         self.labelled = bool(users)  # batches carry class labels
         self.critic_takes_labels = config.model.conditional != "none"
-        self.critic_couples = couples_samples(self.critic)
+        self.critic_couples = bool(couples_samples(self.critic))  # batch norm or a minibatch layer: two passes
         self.batch_size = config.data.batch_size  # per resolution under progressive growing
         self.growth = build_growth(config, self.sample_shape, self.ctx.world_size)
         if self.ctx.enabled and self.device.type == "cuda":
