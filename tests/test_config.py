@@ -187,3 +187,10 @@ def test_did_you_mean_is_the_one_hint_with_case_and_prefix():
     assert did_you_mean("MNSIT", ["mnist", "digits"], casefold=True) == "; did you mean 'mnist'?"
     assert did_you_mean("Cifar10", ["CIFAR10", "MNIST"], casefold=True, prefix="torchvision:") == \
         "; did you mean 'torchvision:CIFAR10'?"
+
+
+def test_get_refuses_an_unknown_field_as_set_does():
+    """Benchmarks read a field before setting it (to convert a --set value); a typo was an AttributeError."""
+    with pytest.raises(EarthmoverError, match="unknown config field 'model.nope'; did you mean"):
+        Config().get("model.nope")
+    assert Config().get("optim.lr-g") == Config().get("optim.lr_g")

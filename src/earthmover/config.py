@@ -326,7 +326,12 @@ class Config:
 
     def get(self, dotted: str) -> Any:
         section_name, _, name = dotted.partition(".")
-        return getattr(self.section(section_name), name.replace("-", "_"))
+        name = name.replace("-", "_")
+        key = f"{section_name}.{name}"
+        params = self.params()
+        if key not in params:  # as set() says it, not an AttributeError from the section
+            raise EarthmoverError(f"unknown config field {dotted!r}{did_you_mean(key, params)}")
+        return getattr(self.section(section_name), name)
 
     def applicable(self) -> list[str]:
         """The dotted fields that matter for this run (what config.toml holds)."""
