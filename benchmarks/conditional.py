@@ -35,13 +35,12 @@ can use it. The data comes from $EARTHMOVER_MNIST, else shared/data/mnist.npz (s
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mnist import Scorer, mnist_config, run_clock, side_by_side
+from mnist import Scorer, mnist_config, read_records, run_and_record, run_clock
 
 MODELS = {"concat": {"model.conditional": "concat"}, "projection": {"model.conditional": "projection"},
           "acgan": {"head.acgan": 1.0}, "infogan": {"head.infogan": 1.0}}
@@ -94,12 +93,11 @@ def control_sampler(sampler, codes: bool, seed: int = 1):
 def run(job, args, report):
     """Train one model (job = (model, seed)) on the clock, then save it and draw its control picture."""
     from earthmover import cli
+    from earthmover.presets import preset_values
     from earthmover.train.loop import Trainer, eval_mode
     from earthmover.train.state import Sampler
 
     model, seed = job
-    from earthmover.presets import preset_values
-
     values = {"data.name": "mnist", "data.batch_size": 64, "model.ema": 0.999, "run.device": "cpu",
               "run.threads": 1, "run.seed": seed, "run.eval_metrics": "", **MODELS[model]}
     preset = preset_values(args.preset)  # the preset's own batch size (or head weight) stands
@@ -179,23 +177,10 @@ def main():
     p.add_argument("--table", nargs="+", metavar="JSONL", help="only print the table of records saved with --json")
     args = p.parse_args()
     if args.table:
-        summarize([json.loads(line) for f in args.table for line in Path(f).read_text().splitlines() if line.strip()])
+        summarize(read_records(args.table))
         return
-    records = []
-
-    def report(record):
-        records.append(record)
-        print(json.dumps(record), flush=True)
-
     jobs = [(m, s) for m in (["infogan"] if args.infogan else args.models) for s in args.seeds]
-    if args.parallel > 1 and len(jobs) > 1:
-        side_by_side(run, jobs, args, report, at_once=args.parallel)
-    else:
-        for job in jobs:
-            run(job, args, report)
-    summarize(records)
-    if args.json:
-        Path(args.json).write_text("".join(json.dumps(r) + "\n" for r in records))
+    run_and_record(run, jobs, args, summarize, at_once=args.parallel)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ networks trained at 32x32 from the start, for the same number of real images.
 Both contenders use the ``progressive`` architecture (Karras et al. 2018: equalized learning rate,
 pixel norm) at width 32 (feature maps min(256 / 2^stage, 32): 32 up to 16x16, 16 at 32x32; a CPU
 budget) and the paper's loss: WGAN-GP (lambda 10) plus the drift term (0.001 times the squared real
-score), n_critic 1, Adam 1e-3 with betas (0, 0.99), batch 64, EMA 0.999 (``--set`` overrides any of
-these). They differ in one field:
+score), n_critic 1, Adam 1e-3 with betas (0, 0.99) decayed linearly toward 0 over 4,500 steps (the
+library default the recorded run inherited; at 96k images it ends at two thirds of 1e-3), batch 64,
+EMA 0.999 (``--set`` overrides any of these). They differ in one field:
 
 * ``grown``: ``model.grow`` from 4x4; ``--stabilize`` images at 4x4, then for 8, 16 and 32 a fade of
   ``--fade`` images (alpha rising linearly) and ``--stabilize`` more; 32x32 for the rest;
@@ -27,25 +28,30 @@ written once to ``--out``/mnist32.npz from $EARTHMOVER_MNIST or shared/data/mnis
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mnist import Scorer, mnist_path, side_by_side
+from earthmover.checks import int_at_least, output_dir
+from earthmover.errors import EarthmoverError
+from mnist import Scorer, mnist_config, mnist_path, read_records, run_and_record
 
 PAD = 2  # 28 + 2 + 2 = 32
+PADDED = "mnist32.npz"
 CONFIG = {"objective.name": "wasserstein", "penalty.gp": 10.0, "penalty.drift": 0.001, "optim.name": "adam",
           "optim.lr_g": 1e-3, "optim.lr_d": 1e-3, "optim.beta1": 0.0, "optim.beta2": 0.99, "optim.n_critic": 1,
           "model.arch": "progressive", "model.width": 32, "model.ema": 0.999, "data.batch_size": 64,
-          "run.device": "cpu", "run.threads": 1, "run.eval_metrics": ""}
+          "run.device": "cpu", "run.threads": 1, "run.eval_metrics": "",
+          # the library defaults the recorded run inherited, said out loud: the learning rate decays
+          # linearly toward 0 over 4,500 steps, so a 1,500-step run ends at two thirds of it
+          "optim.lr_decay": "linear", "run.steps": 4500}
 
 
 def padded_mnist(out: Path) -> Path:
     """MNIST padded with PAD black pixels on each side, as an .npz the library reads (written once)."""
-    path = out / "mnist32.npz"
+    path = out / PADDED
     if not path.exists():
         out.mkdir(parents=True, exist_ok=True)
         with np.load(mnist_path()) as src:
@@ -63,20 +69,16 @@ def crop28(images: torch.Tensor) -> torch.Tensor:
 
 
 def contender_config(name: str, args):
-    from earthmover.config import Config
+    """The config of contender ``name`` (the paper's WGAN-GP-with-drift settings above, then --set),
+    validated; nothing is written."""
+    from earthmover.config import validate
 
-    config = Config()
-    values = {**CONFIG, "data.name": str(padded_mnist(Path(args.out))), "run.seed": args.seed}
+    values = {**CONFIG, "data.name": str(Path(args.out) / PADDED), "run.seed": args.seed}
     if name == "grown":
         values.update({"model.grow": True, "model.grow_start": 4, "model.grow_fade": args.fade,
                        "model.grow_stabilize": args.stabilize})
-    for item in args.set:
-        key, _, value = item.partition("=")
-        current = config.get(key)
-        values[key] = type(current)(value) if not isinstance(current, bool) else value.lower() in ("1", "true")
-    for key, value in values.items():
-        config.set(key, value)
-    return config
+    config, _ = mnist_config("quickstart", values, args.set)  # the library's defaults, as Config() gives
+    return validate(config)
 
 
 def run(name, args, report):
@@ -86,7 +88,8 @@ def run(name, args, report):
 
     torch.set_num_threads(1)
     config = contender_config(name, args)
-    trainer = Trainer(config, run_dir=Path(args.out) / name, quiet=True)
+    run_dir = Path(args.out) / name
+    trainer = Trainer(config, run_dir=run_dir, quiet=True)
     shown, trained, resolution = 0, 0.0, None
     while shown < args.images:
         stage = trainer.growth.describe().get("resolution", 32)
@@ -109,7 +112,6 @@ def run(name, args, report):
         scores, _ = scorer.score(crop28(images))
         report({"contender": f"{name}/{label}", "images": shown, "steps": trainer.step, "seconds": round(trained, 1),
                 **scores})
-    run_dir = Path(args.out) / name
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / "config.toml")  # so `earthmover sample --run` can draw from it
     trainer.save()
@@ -138,11 +140,14 @@ def summarize(records: list[dict]) -> None:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=int, default=96_000, help="real images each contender sees (default 96k: 1.6 epochs)")
-    p.add_argument("--fade", type=int, default=12_000, help="images over which each new block fades in (default 12k)")
-    p.add_argument("--stabilize", type=int, default=12_000, help="images at each resolution after its fade (default 12k)")
-    p.add_argument("--n", type=int, default=1000, help="samples scored (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--images", type=int_at_least(1, 96_000), default=96_000,
+                   help="real images each contender sees (default 96k: 1.6 epochs)")
+    p.add_argument("--fade", type=int_at_least(0, 12_000), default=12_000,
+                   help="images over which each new block fades in (default 12k)")
+    p.add_argument("--stabilize", type=int_at_least(0, 12_000), default=12_000,
+                   help="images at each resolution after its fade (default 12k)")
+    p.add_argument("--n", type=int_at_least(2, 1000), default=1000, help="samples scored (default 1000)")
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--only", choices=["grown", "full"], help="one contender")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for both")
     p.add_argument("--out", default="runs/growing")
@@ -150,24 +155,17 @@ def main():
     p.add_argument("--table", nargs="+", metavar="JSONL", help="only print the table of records saved with --json")
     args = p.parse_args()
     if args.table:
-        summarize([json.loads(line) for f in args.table for line in Path(f).read_text().splitlines() if line.strip()])
+        summarize(read_records(args.table))
         return
-    padded_mnist(Path(args.out))  # once, before the two processes
-    records = []
-
-    def report(record):
-        records.append(record)
-        print(json.dumps(record), flush=True)
-
     jobs = [args.only] if args.only else ["grown", "full"]
-    if len(jobs) > 1:
-        side_by_side(run, jobs, args, report)
-    else:
-        run(jobs[0], args, report)
-    summarize(records)
-    if args.json:
-        Path(args.json).write_text("".join(json.dumps(r) + "\n" for r in records))
-
+    try:  # checked before anything is written or trained
+        output_dir(args.out, "--out")
+        for job in jobs:
+            contender_config(job, args)
+    except (EarthmoverError, ValueError) as exc:
+        p.error(str(exc))
+    padded_mnist(Path(args.out))  # once, before the processes
+    run_and_record(run, jobs, args, summarize, at_once=len(jobs))
 
 if __name__ == "__main__":
     main()

@@ -256,6 +256,32 @@ def side_by_side(target, jobs, args, report, at_once: int | None = None):
             report(record)
 
 
+def run_and_record(target, jobs, args, summarize, at_once: int = 1) -> list[dict]:
+    """``target(job, args, report)`` for each job (side by side, ``at_once`` at a time, when above 1),
+    each record printed as a JSON line as it comes; then ``summarize(records)``, and the records
+    written to ``args.json`` as JSON lines when it is set."""
+    records = []
+
+    def report(record):
+        records.append(record)
+        print(json.dumps(record), flush=True)
+
+    if at_once > 1 and len(jobs) > 1:
+        side_by_side(target, jobs, args, report, at_once=at_once)
+    else:
+        for job in jobs:
+            target(job, args, report)
+    summarize(records)
+    if getattr(args, "json", None):
+        Path(args.json).write_text("".join(json.dumps(r) + "\n" for r in records))
+    return records
+
+
+def read_records(files) -> list[dict]:
+    """The records of JSON-lines files written by :func:`run_and_record`."""
+    return [json.loads(line) for f in files for line in Path(f).read_text().splitlines() if line.strip()]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=30.0, help="training wall time per contender (default 30)")
@@ -278,21 +304,9 @@ def main():
             output_dir(args.out, "--out")
         except EarthmoverError as exc:
             p.error(str(exc))
-    records = []
-
-    def report(record):
-        records.append(record)
-        print(json.dumps(record), flush=True)
-
     which = [args.only] if args.only else ["earthmover", "reference"]
-    if len(which) == 1 or args.sequential:
-        for w in which:
-            contender(w, args, report)
-    else:  # side by side, one process and one thread each
-        side_by_side(contender, which, args, report)
-    summarize(records)
-    if args.json:
-        Path(args.json).write_text("".join(json.dumps(r) + "\n" for r in records))
+    # side by side (one process and one thread each) unless --sequential
+    run_and_record(contender, which, args, summarize, at_once=1 if args.sequential else len(which))
 
 
 def summarize(records):
