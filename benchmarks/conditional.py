@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from earthmover.checks import output_dir
+from earthmover.errors import EarthmoverError
 from mnist import Scorer, mnist_config, read_records, run_and_record, run_clock
 
 MODELS = {"concat": {"model.conditional": "concat"}, "projection": {"model.conditional": "projection"},
@@ -90,12 +92,10 @@ def control_sampler(sampler, codes: bool, seed: int = 1):
     return draw
 
 
-def run(job, args, report):
-    """Train one model (job = (model, seed)) on the clock, then save it and draw its control picture."""
-    from earthmover import cli
+def run_config(job, args):
+    """(the config of one run, job = (model, seed), validated; the values set). Nothing is written."""
+    from earthmover.config import validate
     from earthmover.presets import preset_values
-    from earthmover.train.loop import Trainer, eval_mode
-    from earthmover.train.state import Sampler
 
     model, seed = job
     values = {"data.name": "mnist", "data.batch_size": 64, "model.ema": 0.999, "run.device": "cpu",
@@ -103,6 +103,17 @@ def run(job, args, report):
     preset = preset_values(args.preset)  # the preset's own batch size (or head weight) stands
     values = {k: v for k, v in values.items() if k not in preset}
     config, values = mnist_config(args.preset, values, args.set)
+    return validate(config), values
+
+
+def run(job, args, report):
+    """Train one model (job = (model, seed)) on the clock, then save it and draw its control picture."""
+    from earthmover import cli
+    from earthmover.train.loop import Trainer, eval_mode
+    from earthmover.train.state import Sampler
+
+    model, seed = job
+    config, values = run_config(job, args)
     name, codes = f"{model}-s{seed}", model == "infogan"
     run_dir = Path(args.out) / name
     trainer = Trainer(config, run_dir=run_dir, quiet=True)
@@ -180,6 +191,14 @@ def main():
         summarize(read_records(args.table))
         return
     jobs = [(m, s) for m in (["infogan"] if args.infogan else args.models) for s in args.seeds]
+    try:  # checked before anything is trained or written
+        if args.parallel < 1:
+            raise EarthmoverError(f"--parallel must be at least 1, got {args.parallel}")
+        output_dir(args.out, "--out")
+        for job in jobs:
+            run_config(job, args)
+    except (EarthmoverError, ValueError) as exc:
+        p.error(str(exc))
     run_and_record(run, jobs, args, summarize, at_once=args.parallel)
 
 

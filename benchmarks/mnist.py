@@ -69,7 +69,12 @@ def mnist_config(preset: str, values: dict, overrides=()):
         values[key] = value
     for key, value in values.items():
         current = config.get(key)
-        config.set(key, type(current)(value) if not isinstance(current, bool) else str(value).lower() in ("1", "true"))
+        try:
+            value = type(current)(value) if not isinstance(current, bool) else str(value).lower() in ("1", "true")
+        except ValueError:
+            raise EarthmoverError(f"{key} = {value!r} is not a {type(current).__name__}; "
+                                  f"give a value like {current!r}") from None
+        config.set(key, value)
     return config, values
 
 
@@ -173,12 +178,20 @@ def reference_contender(args, report):
 
 # ---------------------------------------------------------------------- earthmover
 
-def earthmover_contender(args, report):
-    from earthmover.train.loop import Trainer
+def earthmover_config(args):
+    """(earthmover's config for these arguments, validated; the values set). Nothing is written."""
+    from earthmover.config import validate
 
     values = {"data.name": "mnist", "model.arch": "wgan-gp-mnist", "data.batch_size": 50, "model.ema": 0.999,
               "run.device": "cpu", "run.threads": args.threads, "run.seed": args.seed, "run.eval_metrics": ""}
     config, values = mnist_config(args.preset, values, args.set)
+    return validate(config), values
+
+
+def earthmover_contender(args, report):
+    from earthmover.train.loop import Trainer
+
+    config, values = earthmover_config(args)
     out = Path(args.out) if args.out else None
     trainer = Trainer(config, run_dir=out, quiet=True, write_files=out is not None)
     samplers = {"raw": lambda n: trainer.sample(n, seed=1, use_ema=False)}
@@ -299,12 +312,14 @@ def main():
     p.add_argument("--truncation", type=positive_float(1.5), nargs="*", default=[],
                    help="also score earthmover's final generator with these truncation thresholds")
     args = p.parse_args()
-    if args.out:  # checked before 30 minutes of training, not after
-        try:
-            output_dir(args.out, "--out")
-        except EarthmoverError as exc:
-            p.error(str(exc))
     which = [args.only] if args.only else ["earthmover", "reference"]
+    try:  # checked before 30 minutes of training, not after, and before anything is written
+        if args.out:
+            output_dir(args.out, "--out")
+        if "earthmover" in which:
+            earthmover_config(args)
+    except (EarthmoverError, ValueError) as exc:
+        p.error(str(exc))
     # side by side (one process and one thread each) unless --sequential
     run_and_record(contender, which, args, summarize, at_once=1 if args.sequential else len(which))
 

@@ -1,0 +1,36 @@
+"""The benchmark scripts refuse bad arguments in one line, before they train or write anything."""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_main(script: str, argv: list[str], monkeypatch, capsys) -> str:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    module = importlib.import_module(script)
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", *argv])
+    with pytest.raises(SystemExit) as exc:
+        module.main()
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    return lines[-1]
+
+
+@pytest.mark.parametrize("script, argv, says", [
+    ("mnist", ["--only", "earthmover", "--minutes", "0.01", "--set", "optim.lr_g=abc"], "optim.lr_g = 'abc' is not a float"),
+    ("mnist", ["--only", "earthmover", "--minutes", "0.01", "--set", "model.nope=1"], "unknown config field 'model.nope'"),
+    ("conditional", ["--models", "concat", "--minutes", "0.01", "--set", "optim.n_critic=0"], "optim.n_critic = 0 is invalid"),
+    ("conditional", ["--models", "concat", "--minutes", "0.01", "--parallel", "0"], "--parallel must be at least 1"),
+    ("growing", ["--images", "64", "--set", "optim.lr_d=fast"], "optim.lr_d = 'fast' is not a float"),
+])
+def test_a_bad_argument_is_one_line_and_writes_nothing(script, argv, says, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EARTHMOVER_MNIST", str(Path(__file__).parent / "data" / "mnist_small.npz"))
+    out = tmp_path / "out"
+    last = run_main(script, [*argv, *([] if script == "mnist" else ["--out", str(out)])], monkeypatch, capsys)
+    assert says in last
+    assert not out.exists()
