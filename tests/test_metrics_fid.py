@@ -20,6 +20,13 @@ def test_fid_of_a_set_with_itself_is_zero():
     assert fid(x, x) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_fid_is_never_negative_even_where_sqrtm_rounds_below_zero():
+    # fewer samples than dimensions: a singular covariance, where sqrtm's rounding gave about -4e-7
+    for seed in range(3):
+        x = np.random.default_rng(seed).normal(size=(50, 64))
+        assert fid(x, x) >= 0.0
+
+
 def test_fid_between_gaussians_equals_the_closed_form():
     # Commuting covariances (same eigenvectors R): FID = |m1-m2|^2 + sum_i (sqrt(a_i) - sqrt(b_i))^2.
     rng = np.random.default_rng(1)

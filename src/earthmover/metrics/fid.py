@@ -47,7 +47,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
             raise ArithmeticError(f"frechet_distance: imaginary component {np.abs(covmean.imag).max():.3g} in sqrtm")
         covmean = covmean.real
     value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
-    return value
+    # a squared distance: rounding in sqrtm leaves about -1e-7 for a set against itself, never a true negative
+    return max(value, 0.0)
 
 
 def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
