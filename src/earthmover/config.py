@@ -190,6 +190,8 @@ class PluginSection:
     def __getattr__(self, key: str) -> Any:
         if key.startswith("_"):
             raise AttributeError(key)
+        if key in self._values:  # set, so checked when set: the trainer reads these every step
+            return self._values[key]
         params = self.params()
         if key not in params:
             raise AttributeError(f"config section {self._section!r} has no field {key!r}"
