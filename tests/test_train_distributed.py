@@ -137,7 +137,7 @@ def test_r1_clipping_spectral_norm_and_batch_norm_on_images_under_ddp(tmp_path, 
     out = tmp_path / "img"
     torchrun(["--data", "mnist", "--arch", "dcgan", "--width", "4", "--model.latent-dim", "8", "--steps", "2",
               "--n-critic", "2", "--batch-size", "32", "--objective", "non-saturating", "--penalty.gp", "0",
-              "--penalty.r1", "1", "--constraint.clip", "0.5", "--constraint.spectral-norm", "true",
+              "--penalty.r1", "1", "--penalty.every", "1", "--constraint.clip", "0.5", "--constraint.spectral-norm", "true",
               "--run.eval-metrics", "none"], out)  # no digit-FID at the end: speed
     state = ckpt.latest_loadable_checkpoint(out)[1]
     assert state["step"] == 2 and state["data"]["position"] == 4 * 32  # the global batch, drawn once per critic step

@@ -22,8 +22,9 @@ ours: the comparison is of orders, not digits.
 Two WGAN-GP rows, because the WGAN-GP paper used two settings: ``wgan-gp`` is its image preset
 (lambda 10, Adam betas (0, 0.9)); its own toy code (``gan_toy.py``) used lambda 0.1 and betas
 (0.5, 0.9) ("smaller lambda seems to help for toy tasks"). The claim is judged on ``quickstart``,
-earthmover's toy preset of the same objective and penalty (lambda 1, betas (0.5, 0.9), learning rate
-decayed linearly to 0); the image preset's row shows what the toy settings are for.
+earthmover's toy preset of the same objective and penalty (betas (0.5, 0.9), learning rate decayed
+linearly to 0; since 2026-11-23 n_critic 4 and lambda 0.5 on every 4th critic step, scaled by 4;
+before, n_critic 5 and lambda 1 on every step); the image preset's row shows what the toy settings are for.
 
 The budget is what a CPU affords: a few thousand generator steps, far below the papers' 10^5. At
 the presets' own learning rates (1e-4 to 2e-4; RMSProp 5e-5 for WGAN) most objectives get little

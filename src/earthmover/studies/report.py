@@ -73,7 +73,7 @@ WHY = {
         "Mixtures of Gaussians are where mode collapse is visible and countable: a collapsed generator "
         "covers a few modes. Every objective with its paper's preset, the same networks, several seeds, "
         "the same small budget; WGAN-GP twice, with the paper's image settings (lambda 10, Adam beta1 0) and "
-        "with toy settings (earthmover's quickstart: lambda 1, beta1 0.5), as the paper's own toy code also "
+        "with toy settings (earthmover's quickstart: a small lazy penalty, beta1 0.5), as the paper's own toy code also "
         "departed from its image settings.",
     "architecture-robustness":
         "The WGAN-GP paper's strongest practical claim: with the gradient penalty one set of "
