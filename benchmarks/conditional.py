@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from earthmover.checks import output_dir
+from earthmover.checks import int_at_least, output_dir
 from earthmover.errors import EarthmoverError
 from mnist import Scorer, mnist_config, read_records, run_and_record, run_clock
 
@@ -182,7 +182,7 @@ def main():
     p.add_argument("--n", type=int, default=1000, help="samples scored (default 1000: 100 per label)")
     p.add_argument("--preset", default="dcgan")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. model.ema=0")
-    p.add_argument("--parallel", type=int, default=1, help="runs at a time, each in its own process (default 1)")
+    p.add_argument("--parallel", type=int_at_least(1, 2), default=1, help="runs at a time, each in its own process (default 1)")
     p.add_argument("--out", default="runs/conditional", help="folder for the runs (default runs/conditional)")
     p.add_argument("--json", help="also write the records as JSON lines here")
     p.add_argument("--table", nargs="+", metavar="JSONL", help="only print the table of records saved with --json")
@@ -192,8 +192,6 @@ def main():
         return
     jobs = [(m, s) for m in (["infogan"] if args.infogan else args.models) for s in args.seeds]
     try:  # checked before anything is trained or written
-        if args.parallel < 1:
-            raise EarthmoverError(f"--parallel must be at least 1, got {args.parallel}")
         output_dir(args.out, "--out")
         for job in jobs:
             run_config(job, args)

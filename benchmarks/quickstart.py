@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
+from earthmover.checks import int_at_least
 from earthmover.config import Config
 from earthmover.errors import EarthmoverError
 from earthmover.train.loop import Trainer
@@ -100,15 +101,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="default: the default config's steps")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override for a tuning row, e.g. penalty.every=1")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads per run (default: torch's)")
-    parser.add_argument("--parallel", type=int, default=1, help="seeds trained at once, one process each (default 1)")
+    parser.add_argument("--threads", type=int_at_least(0, 1), default=0, help="torch threads per run (default 0: torch's)")
+    parser.add_argument("--parallel", type=int_at_least(1, 2), default=1,
+                        help="seeds trained at once, one process each (default 1)")
     parser.add_argument("--speed-steps", type=int, default=100, help="steps for the side-by-side speed ratio")
     parser.add_argument("--no-speed", action="store_true", help="skip the side-by-side speed ratio")
     args = parser.parse_args()
     try:  # every override checked before the first run
         default_config(0, args.steps, args.set)
-        if args.parallel < 1 or args.threads < 0:
-            raise EarthmoverError("--parallel must be at least 1 and --threads at least 0 (0: torch's default)")
     except EarthmoverError as exc:
         parser.error(str(exc))
     if args.threads:
