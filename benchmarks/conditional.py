@@ -35,14 +35,14 @@ can use it. The data comes from $EARTHMOVER_MNIST, else shared/data/mnist.npz (s
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from earthmover.checks import int_at_least, output_dir
-from earthmover.errors import EarthmoverError
-from mnist import Scorer, mnist_config, read_records, run_and_record, run_clock
+from earthmover.checks import int_at_least
+from mnist import Scorer, mnist_config, read_records, refuse_bad_arguments, run_and_record, run_clock
 
 MODELS = {"concat": {"model.conditional": "concat"}, "projection": {"model.conditional": "projection"},
           "acgan": {"head.acgan": 1.0}, "infogan": {"head.infogan": 1.0}}
@@ -191,12 +191,7 @@ def main():
         summarize(read_records(args.table))
         return
     jobs = [(m, s) for m in (["infogan"] if args.infogan else args.models) for s in args.seeds]
-    try:  # checked before anything is trained or written
-        output_dir(args.out, "--out")
-        for job in jobs:
-            run_config(job, args)
-    except (EarthmoverError, ValueError) as exc:
-        p.error(str(exc))
+    refuse_bad_arguments(p, args.out, [partial(run_config, job, args) for job in jobs])
     run_and_record(run, jobs, args, summarize, at_once=args.parallel)
 
 

@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from earthmover.checks import int_at_least, output_dir
-from earthmover.errors import EarthmoverError
-from mnist import Scorer, mnist_config, mnist_path, read_records, run_and_record
+from earthmover.checks import int_at_least
+from mnist import Scorer, mnist_config, mnist_path, read_records, refuse_bad_arguments, run_and_record
 
 PAD = 2  # 28 + 2 + 2 = 32
 PADDED = "mnist32.npz"
@@ -158,12 +158,7 @@ def main():
         summarize(read_records(args.table))
         return
     jobs = [args.only] if args.only else ["grown", "full"]
-    try:  # checked before anything is written or trained
-        output_dir(args.out, "--out")
-        for job in jobs:
-            contender_config(job, args)
-    except (EarthmoverError, ValueError) as exc:
-        p.error(str(exc))
+    refuse_bad_arguments(p, args.out, [partial(contender_config, job, args) for job in jobs])
     padded_mnist(Path(args.out))  # once, before the processes
     run_and_record(run, jobs, args, summarize, at_once=len(jobs))
 

@@ -284,6 +284,18 @@ def run_and_record(target, jobs, args, summarize, at_once: int = 1) -> list[dict
     return records
 
 
+def refuse_bad_arguments(parser, out: str | None, configs) -> None:
+    """Before anything is trained or written: the output folder (when given) and each of ``configs``
+    (callables that build and validate a run's config); a failure is ``parser.error``'s one line, exit 2."""
+    try:
+        if out:
+            output_dir(out, "--out")
+        for build in configs:
+            build()
+    except (EarthmoverError, ValueError) as exc:
+        parser.error(str(exc))
+
+
 def read_records(files) -> list[dict]:
     """The records of JSON-lines files written by :func:`run_and_record`."""
     return [json.loads(line) for f in files for line in Path(f).read_text().splitlines() if line.strip()]
@@ -307,13 +319,8 @@ def main():
                    help="also score earthmover's final generator with these truncation thresholds")
     args = p.parse_args()
     which = [args.only] if args.only else ["earthmover", "reference"]
-    try:  # checked before 30 minutes of training, not after, and before anything is written
-        if args.out:
-            output_dir(args.out, "--out")
-        if "earthmover" in which:
-            earthmover_config(args)
-    except (EarthmoverError, ValueError) as exc:
-        p.error(str(exc))
+    # checked before 30 minutes of training, not after
+    refuse_bad_arguments(p, args.out, [lambda: earthmover_config(args)] if "earthmover" in which else [])
     # side by side (one process and one thread each) unless --sequential
     run_and_record(contender, which, args, summarize, at_once=1 if args.sequential else len(which))
 
