@@ -97,14 +97,14 @@ def plain_loop_seconds_per_step(config: Config, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--steps", type=int, default=None, help="default: the default config's steps")
+    parser.add_argument("--seeds", type=int_at_least(0), nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--steps", type=int_at_least(1, 300), default=None, help="default: the default config's steps")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override for a tuning row, e.g. penalty.every=1")
     parser.add_argument("--threads", type=int_at_least(0, 1), default=0, help="torch threads per run (default 0: torch's)")
     parser.add_argument("--parallel", type=int_at_least(1, 2), default=1,
                         help="seeds trained at once, one process each (default 1)")
-    parser.add_argument("--speed-steps", type=int, default=100, help="steps for the side-by-side speed ratio")
+    parser.add_argument("--speed-steps", type=int_at_least(1, 100), default=100, help="steps for the side-by-side speed ratio")
     parser.add_argument("--no-speed", action="store_true", help="skip the side-by-side speed ratio")
     args = parser.parse_args()
     try:  # every override checked before the first run

@@ -29,6 +29,8 @@ def run_main(script: str, argv: list[str], monkeypatch, capsys) -> str:
     ("growing", ["--images", "64", "--set", "optim.lr_d=fast"], "optim.lr_d must be a number, got 'fast'"),
     ("quickstart", ["--steps", "2", "--set", "penalty.every=0"], "penalty.every = 0 is invalid"),
     ("quickstart", ["--steps", "2", "--parallel", "0"], "argument --parallel: 0 is invalid; pass an integer >= 1"),
+    ("quickstart", ["--steps", "0"], "argument --steps: 0 is invalid; pass an integer >= 1"),
+    ("quickstart", ["--steps", "2", "--speed-steps", "0"], "argument --speed-steps: 0 is invalid; pass an integer >= 1"),
 ])
 def test_a_bad_argument_is_one_line_and_writes_nothing(script, argv, says, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EARTHMOVER_MNIST", str(Path(__file__).parent / "data" / "mnist_small.npz"))
