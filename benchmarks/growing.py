@@ -25,6 +25,7 @@ digits present. The grown run also reports when it reached each resolution.
 The padded copy of MNIST (x_train, y_train, x_test, y_test at 32x32, 2 black pixels on each side) is
 written once to ``--out``/mnist32.npz from $EARTHMOVER_MNIST or shared/data/mnist.npz.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,19 +35,34 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from mnist import Scorer, mnist_config, mnist_path, read_records, refuse_bad_arguments, run_and_record
 
 from earthmover.checks import int_at_least
-from mnist import Scorer, mnist_config, mnist_path, read_records, refuse_bad_arguments, run_and_record
 
 PAD = 2  # 28 + 2 + 2 = 32
 PADDED = "mnist32.npz"
-CONFIG = {"objective.name": "wasserstein", "penalty.gp": 10.0, "penalty.drift": 0.001, "optim.name": "adam",
-          "optim.lr_g": 1e-3, "optim.lr_d": 1e-3, "optim.beta1": 0.0, "optim.beta2": 0.99, "optim.n_critic": 1,
-          "model.arch": "progressive", "model.width": 32, "model.ema": 0.999, "data.batch_size": 64,
-          "run.device": "cpu", "run.threads": 1, "run.eval_metrics": "",
-          # the library defaults the recorded run inherited, said out loud: the learning rate decays
-          # linearly toward 0 over 4,500 steps, so a 1,500-step run ends at two thirds of it
-          "optim.lr_decay": "linear", "run.steps": 4500}
+CONFIG = {
+    "objective.name": "wasserstein",
+    "penalty.gp": 10.0,
+    "penalty.drift": 0.001,
+    "optim.name": "adam",
+    "optim.lr_g": 1e-3,
+    "optim.lr_d": 1e-3,
+    "optim.beta1": 0.0,
+    "optim.beta2": 0.99,
+    "optim.n_critic": 1,
+    "model.arch": "progressive",
+    "model.width": 32,
+    "model.ema": 0.999,
+    "data.batch_size": 64,
+    "run.device": "cpu",
+    "run.threads": 1,
+    "run.eval_metrics": "",
+    # the library defaults the recorded run inherited, said out loud: the learning rate decays
+    # linearly toward 0 over 4,500 steps, so a 1,500-step run ends at two thirds of it
+    "optim.lr_decay": "linear",
+    "run.steps": 4500,
+}
 
 
 def padded_mnist(out: Path) -> Path:
@@ -55,8 +71,10 @@ def padded_mnist(out: Path) -> Path:
     if not path.exists():
         out.mkdir(parents=True, exist_ok=True)
         with np.load(mnist_path()) as src:
-            arrays = {k: (np.pad(src[k], ((0, 0), (PAD, PAD), (PAD, PAD))) if k.startswith("x_") else src[k])
-                      for k in ("x_train", "y_train", "x_test", "y_test")}
+            arrays = {
+                k: (np.pad(src[k], ((0, 0), (PAD, PAD), (PAD, PAD))) if k.startswith("x_") else src[k])
+                for k in ("x_train", "y_train", "x_test", "y_test")
+            }
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(path)
@@ -65,7 +83,7 @@ def padded_mnist(out: Path) -> Path:
 
 def crop28(images: torch.Tensor) -> torch.Tensor:
     """32x32 samples -> their central 28x28 (what the padding added is cut away)."""
-    return images[..., PAD:PAD + 28, PAD:PAD + 28]
+    return images[..., PAD : PAD + 28, PAD : PAD + 28]
 
 
 def contender_config(name: str, args):
@@ -75,8 +93,14 @@ def contender_config(name: str, args):
 
     values = {**CONFIG, "data.name": str(Path(args.out) / PADDED), "run.seed": args.seed}
     if name == "grown":
-        values.update({"model.grow": True, "model.grow_start": 4, "model.grow_fade": args.fade,
-                       "model.grow_stabilize": args.stabilize})
+        values.update(
+            {
+                "model.grow": True,
+                "model.grow_start": 4,
+                "model.grow_fade": args.fade,
+                "model.grow_stabilize": args.stabilize,
+            }
+        )
     config, _ = mnist_config("quickstart", values, args.set)  # the library's defaults, as Config() gives
     return validate(config)
 
@@ -95,8 +119,15 @@ def run(name, args, report):
         stage = trainer.growth.describe().get("resolution", 32)
         if stage != resolution:
             resolution = stage
-            report({"contender": name, "resolution": resolution, "images": shown, "seconds": round(trained, 1),
-                    "steps": trainer.step})
+            report(
+                {
+                    "contender": name,
+                    "resolution": resolution,
+                    "images": shown,
+                    "seconds": round(trained, 1),
+                    "steps": trainer.step,
+                }
+            )
         t0 = time.perf_counter()
         trainer.train_step()
         trained += time.perf_counter() - t0
@@ -107,11 +138,20 @@ def run(name, args, report):
         with eval_mode(net):
             images = Sampler(net, trainer.latent, config, trainer.device).sample(args.n, seed=1)
         if images.shape[-1] != 32:
-            raise SystemExit(f"{name}: the generator ends at {images.shape[-1]}x{images.shape[-1]}, not 32x32; "
-                             f"show more images (--images) or shorten --fade/--stabilize")
+            raise SystemExit(
+                f"{name}: the generator ends at {images.shape[-1]}x{images.shape[-1]}, not 32x32; "
+                f"show more images (--images) or shorten --fade/--stabilize"
+            )
         scores, _ = scorer.score(crop28(images))
-        report({"contender": f"{name}/{label}", "images": shown, "steps": trainer.step, "seconds": round(trained, 1),
-                **scores})
+        report(
+            {
+                "contender": f"{name}/{label}",
+                "images": shown,
+                "steps": trainer.step,
+                "seconds": round(trained, 1),
+                **scores,
+            }
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / "config.toml")  # so `earthmover sample --run` can draw from it
     trainer.save()
@@ -124,28 +164,48 @@ def summarize(records: list[dict]) -> None:
     print("\n| contender / generator | images | steps | training s | digit-FID (28x28 crop) | confidence | digits |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in sorted(finals, key=lambda r: r["contender"]):
-        print(f"| {r['contender']} | {r['images']} | {r['steps']} | {r['seconds']:.0f} | {r['fid']:.2f} | "
-              f"{r['confidence']:.3f} | {r['digits']}/10 |")
+        print(
+            f"| {r['contender']} | {r['images']} | {r['steps']} | {r['seconds']:.0f} | {r['fid']:.2f} | "
+            f"{r['confidence']:.3f} | {r['digits']}/10 |"
+        )
     stages = [r for r in records if "resolution" in r and r["contender"] == "grown"]
     if stages:
-        print("\ngrown: " + ", ".join(f"{r['resolution']}x{r['resolution']} from {r['images']} images "
-                                      f"({r['seconds']:.0f} s)" for r in stages))
+        print(
+            "\ngrown: "
+            + ", ".join(
+                f"{r['resolution']}x{r['resolution']} from {r['images']} images ({r['seconds']:.0f} s)" for r in stages
+            )
+        )
     by = {r["contender"]: r for r in finals}
     for label in ("raw", "ema"):
         g, f = by.get(f"grown/{label}"), by.get(f"full/{label}")
         if g and f:
-            print(f"{label}: grown / full training time {g['seconds'] / f['seconds']:.2f}x, "
-                  f"digit-FID {g['fid']:.2f} against {f['fid']:.2f}")
+            print(
+                f"{label}: grown / full training time {g['seconds'] / f['seconds']:.2f}x, "
+                f"digit-FID {g['fid']:.2f} against {f['fid']:.2f}"
+            )
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=int_at_least(1, 96_000), default=96_000,
-                   help="real images each contender sees (default 96k: 1.6 epochs)")
-    p.add_argument("--fade", type=int_at_least(0, 12_000), default=12_000,
-                   help="images over which each new block fades in (default 12k)")
-    p.add_argument("--stabilize", type=int_at_least(0, 12_000), default=12_000,
-                   help="images at each resolution after its fade (default 12k)")
+    p.add_argument(
+        "--images",
+        type=int_at_least(1, 96_000),
+        default=96_000,
+        help="real images each contender sees (default 96k: 1.6 epochs)",
+    )
+    p.add_argument(
+        "--fade",
+        type=int_at_least(0, 12_000),
+        default=12_000,
+        help="images over which each new block fades in (default 12k)",
+    )
+    p.add_argument(
+        "--stabilize",
+        type=int_at_least(0, 12_000),
+        default=12_000,
+        help="images at each resolution after its fade (default 12k)",
+    )
     p.add_argument("--n", type=int_at_least(2, 1000), default=1000, help="samples scored (default 1000)")
     p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--only", choices=["grown", "full"], help="one contender")
@@ -161,6 +221,7 @@ def main():
     refuse_bad_arguments(p, args.out, [partial(contender_config, job, args) for job in jobs])
     padded_mnist(Path(args.out))  # once, before the processes
     run_and_record(run, jobs, args, summarize, at_once=len(jobs))
+
 
 if __name__ == "__main__":
     main()

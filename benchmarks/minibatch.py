@@ -8,6 +8,7 @@ deviations of a mode) and the exact EMD to data, per seed and as mean and spread
 
 Reports what the runs show; the claim from the papers is that the layer reduces collapse.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,16 @@ LAYERS = ("none", "discrimination", "stddev")
 
 
 def run(layer: str, seed: int, steps: int, batch: int) -> dict:
-    config = Config.from_preset("dcgan", data__name="25gaussians", model__minibatch=layer, run__steps=steps,
-                                run__seed=seed, data__batch_size=batch, run__device="cpu", run__threads=1)
+    config = Config.from_preset(
+        "dcgan",
+        data__name="25gaussians",
+        model__minibatch=layer,
+        run__steps=steps,
+        run__seed=seed,
+        data__batch_size=batch,
+        run__device="cpu",
+        run__threads=1,
+    )
     start = time.perf_counter()
     trainer = Trainer(validate(config), quiet=True)
     for _ in range(steps):
@@ -41,16 +50,21 @@ def main() -> None:
     parser.add_argument("--layers", nargs="+", default=list(LAYERS), choices=LAYERS)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"non-saturating GAN (dcgan preset), 25 gaussians, {args.steps} steps, batch {args.batch_size}, "
-          f"torch {torch.__version__}")
+    print(
+        f"non-saturating GAN (dcgan preset), 25 gaussians, {args.steps} steps, batch {args.batch_size}, "
+        f"torch {torch.__version__}"
+    )
     print(f"{'critic layer':<16}{'seed':>5}{'modes':>8}{'high quality':>14}{'EMD':>9}{'seconds':>9}")
     table = {}
     for layer in args.layers:
         for seed in args.seeds:
             r = run(layer, seed, args.steps, args.batch_size)
             table.setdefault(layer, []).append(r)
-            print(f"{layer:<16}{seed:>5}{r['modes_covered']:>5}/25{100 * r['high_quality']:>13.1f}%"
-                  f"{r['emd']:>9.3f}{r['seconds']:>9.0f}", flush=True)
+            print(
+                f"{layer:<16}{seed:>5}{r['modes_covered']:>5}/25{100 * r['high_quality']:>13.1f}%"
+                f"{r['emd']:>9.3f}{r['seconds']:>9.0f}",
+                flush=True,
+            )
     print("\nmean (min .. max) over seeds")
     for layer, rows in table.items():
         parts = []

@@ -25,6 +25,7 @@ final digit-FID in at most half the wall time and ends lower.
 
 The data comes from $EARTHMOVER_MNIST, else shared/data/mnist.npz beside the current folder or the repository.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,6 +75,7 @@ def mnist_config(preset: str, values: dict, overrides=()):
 
 # ---------------------------------------------------------------------- scoring
 
+
 class Scorer:
     """Digit-FID, the classifier's mean top-class probability ("confidence"), digits present and classes
     covered of n samples; with ``precision_recall``, improved precision and recall too (digit features, k = 3)."""
@@ -82,8 +84,9 @@ class Scorer:
         from earthmover.metrics import Evaluator
 
         self.n = n
-        self.evaluator = Evaluator(["fid", "coverage", *(["pr"] if precision_recall else [])], features="digits",
-                                   reference="mnist:test", n=n)
+        self.evaluator = Evaluator(
+            ["fid", "coverage", *(["pr"] if precision_recall else [])], features="digits", reference="mnist:test", n=n
+        )
 
     def __call__(self, sample_fn) -> dict:
         return self.score(sample_fn(self.n))[0]
@@ -94,12 +97,17 @@ class Scorer:
 
         fake = extract(self.evaluator.extractor, images, want_probs=True)
         scores = {r.name: float(r.value) for r in self.evaluator.score_features(fake)}
-        return {"fid": scores["fid"], "confidence": float(fake.probs.max(axis=1).mean()),
-                "digits": int(len(set(fake.probs.argmax(axis=1).tolist()))), "covered": int(scores["coverage"]),
-                **{k: scores[k] for k in ("precision", "recall") if k in scores}}, fake.probs
+        return {
+            "fid": scores["fid"],
+            "confidence": float(fake.probs.max(axis=1).mean()),
+            "digits": int(len(set(fake.probs.argmax(axis=1).tolist()))),
+            "covered": int(scores["coverage"]),
+            **{k: scores[k] for k in ("precision", "recall") if k in scores},
+        }, fake.probs
 
 
 # ---------------------------------------------------------------------- the reference loop
+
 
 class RefGenerator(nn.Module):
     def __init__(self, dim: int = 64, latent: int = 128):
@@ -120,7 +128,11 @@ class RefGenerator(nn.Module):
 class RefCritic(nn.Module):
     def __init__(self, dim: int = 64):
         super().__init__()
-        self.c1, self.c2, self.c3 = nn.Conv2d(1, dim, 5, 2, 2), nn.Conv2d(dim, 2 * dim, 5, 2, 2), nn.Conv2d(2 * dim, 4 * dim, 5, 2, 2)
+        self.c1, self.c2, self.c3 = (
+            nn.Conv2d(1, dim, 5, 2, 2),
+            nn.Conv2d(dim, 2 * dim, 5, 2, 2),
+            nn.Conv2d(2 * dim, 4 * dim, 5, 2, 2),
+        )
         self.out = nn.Linear(4 * 4 * 4 * dim, 1)
 
     def forward(self, x):
@@ -147,7 +159,7 @@ def reference_contender(args, report):
             real, fake = real_batch(), G(torch.randn(batch, 128)).detach()
             eps = torch.rand(batch, 1, 1, 1)
             mid = (eps * real + (1 - eps) * fake).requires_grad_(True)
-            grad, = torch.autograd.grad(D(mid).sum(), mid, create_graph=True)
+            (grad,) = torch.autograd.grad(D(mid).sum(), mid, create_graph=True)
             gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
             loss_d = D(fake).mean() - D(real).mean() + lam * gp
             opt_d.zero_grad()
@@ -172,12 +184,21 @@ def reference_contender(args, report):
 
 # ---------------------------------------------------------------------- earthmover
 
+
 def earthmover_config(args):
     """(earthmover's config for these arguments, validated; the values set). Nothing is written."""
     from earthmover.config import validate
 
-    values = {"data.name": "mnist", "model.arch": "wgan-gp-mnist", "data.batch_size": 50, "model.ema": 0.999,
-              "run.device": "cpu", "run.threads": args.threads, "run.seed": args.seed, "run.eval_metrics": ""}
+    values = {
+        "data.name": "mnist",
+        "model.arch": "wgan-gp-mnist",
+        "data.batch_size": 50,
+        "model.ema": 0.999,
+        "run.device": "cpu",
+        "run.threads": args.threads,
+        "run.seed": args.seed,
+        "run.eval_metrics": "",
+    }
     config, values = mnist_config(args.preset, values, args.set)
     return validate(config), values
 
@@ -194,16 +215,21 @@ def earthmover_contender(args, report):
     report({"contender": "earthmover", "config": {k: config.get(k) for k in values}})
     trained = run_clock(args, "earthmover", trainer.train_step, samplers, report, threads=args.threads)
     if args.truncation:  # the truncation trick on the final generator (EMA when kept): fewer, surer digits
-        from earthmover.train.state import Sampler
         from earthmover.train.loop import eval_mode
+        from earthmover.train.state import Sampler
 
         net = trainer.ema.module if trainer.ema is not None else trainer.generator
         sampler, scorer = Sampler(net, trainer.latent, config, trainer.device), Scorer(args.n)
         for t in args.truncation:
             with eval_mode(net):
-                report({"contender": f"earthmover/{'ema' if trainer.ema is not None else 'raw'} truncation {t}",
-                        "seconds": round(trained, 1), "steps": trainer.step,
-                        **scorer(lambda n: sampler.sample(n, seed=1, truncation=t))})
+                report(
+                    {
+                        "contender": f"earthmover/{'ema' if trainer.ema is not None else 'raw'} truncation {t}",
+                        "seconds": round(trained, 1),
+                        "steps": trainer.step,
+                        **scorer(lambda n: sampler.sample(n, seed=1, truncation=t)),
+                    }
+                )
     if out is not None:  # a run directory that `earthmover eval / sample --run` read
         out.mkdir(parents=True, exist_ok=True)
         config.save(out / "config.toml")
@@ -215,6 +241,7 @@ def contender(which, args, report):
 
 
 # ---------------------------------------------------------------------- the clock
+
 
 def run_clock(args, name, step, samplers, report, scorer=None, threads: int = 1):
     """Call ``step`` until ``args.minutes`` of its own time have passed, and every ``args.eval_every``
@@ -232,8 +259,14 @@ def run_clock(args, name, step, samplers, report, scorer=None, threads: int = 1)
         if trained >= next_eval or trained >= budget:
             next_eval += every
             for label, fn in samplers.items():
-                report({"contender": name + (f"/{label}" if label else ""), "seconds": round(trained, 1), "steps": steps,
-                        **scorer(fn)})
+                report(
+                    {
+                        "contender": name + (f"/{label}" if label else ""),
+                        "seconds": round(trained, 1),
+                        "steps": steps,
+                        **scorer(fn),
+                    }
+                )
     return trained
 
 
@@ -312,11 +345,22 @@ def main():
     p.add_argument("--only", choices=("earthmover", "reference"), help="run one contender")
     p.add_argument("--sequential", action="store_true", help="one contender after the other instead of side by side")
     p.add_argument("--json", help="also write the records as JSON lines here")
-    p.add_argument("--threads", type=int_at_least(1, 2), default=1,
-                   help="torch threads for earthmover (default 1; the reference: 1)")
-    p.add_argument("--out", help="save earthmover's run here (config.toml, checkpoint) for `earthmover eval/sample --run`")
-    p.add_argument("--truncation", type=positive_float(1.5), nargs="*", default=[],
-                   help="also score earthmover's final generator with these truncation thresholds")
+    p.add_argument(
+        "--threads",
+        type=int_at_least(1, 2),
+        default=1,
+        help="torch threads for earthmover (default 1; the reference: 1)",
+    )
+    p.add_argument(
+        "--out", help="save earthmover's run here (config.toml, checkpoint) for `earthmover eval/sample --run`"
+    )
+    p.add_argument(
+        "--truncation",
+        type=positive_float(1.5),
+        nargs="*",
+        default=[],
+        help="also score earthmover's final generator with these truncation thresholds",
+    )
     args = p.parse_args()
     which = [args.only] if args.only else ["earthmover", "reference"]
     # checked before 30 minutes of training, not after
@@ -332,14 +376,20 @@ def summarize(records):
         finals[r["contender"]] = r
     print("\nfinal scores")
     for name, r in finals.items():
-        print(f"  {name:16s} {r['steps']:6d} steps in {r['seconds']:7.0f}s: digit-FID {r['fid']:8.2f}, "
-              f"confidence {r['confidence']:.3f}, digits present {r['digits']}/10, classes covered {r['covered']}")
+        print(
+            f"  {name:16s} {r['steps']:6d} steps in {r['seconds']:7.0f}s: digit-FID {r['fid']:8.2f}, "
+            f"confidence {r['confidence']:.3f}, digits present {r['digits']}/10, classes covered {r['covered']}"
+        )
     ref = finals.get("reference")
     if ref:
         for name in finals:
             if name.startswith("earthmover"):
                 reached = [r["seconds"] for r in scored if r["contender"] == name and r["fid"] <= ref["fid"]]
-                when = f"{reached[0]:.0f}s ({reached[0] / ref['seconds']:.2f} of the reference's time)" if reached else "never"
+                when = (
+                    f"{reached[0]:.0f}s ({reached[0] / ref['seconds']:.2f} of the reference's time)"
+                    if reached
+                    else "never"
+                )
                 print(f"  {name} reached the reference's final digit-FID {ref['fid']:.2f} at {when}")
 
 

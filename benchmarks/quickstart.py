@@ -10,6 +10,7 @@ optimizers, penalty) run side by side, as a ratio of seconds per step.
     python benchmarks/quickstart.py --seeds 3 4 --set penalty.every=1 --set penalty.gp=1 \
         --threads 1 --parallel 2 --no-speed                  # a tuning row: two seeds at once, one thread each
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,11 @@ def train_one(seed: int, args) -> tuple:
         trainer.train_step()
     seconds = time.perf_counter() - start
     m = trainer.measure()
-    print(f"seed {seed}: modes {m['modes_covered']}/25, high quality {100 * m['high_quality']:.1f}%, "
-          f"EMD {m['emd']:.4f}, {seconds:.0f} s for {config.run.steps} steps", flush=True)
+    print(
+        f"seed {seed}: modes {m['modes_covered']}/25, high quality {100 * m['high_quality']:.1f}%, "
+        f"EMD {m['emd']:.4f}, {seconds:.0f} s for {config.run.steps} steps",
+        flush=True,
+    )
     return seed, m["modes_covered"], m["high_quality"], m["emd"], seconds
 
 
@@ -82,7 +86,7 @@ def plain_loop_seconds_per_step(config: Config, steps: int) -> float:
             if critic_steps % every == 0:
                 eps = torch.rand(B, 1)
                 x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-                grad, = torch.autograd.grad(D(x_hat).score.sum(), x_hat, create_graph=True)
+                (grad,) = torch.autograd.grad(D(x_hat).score.sum(), x_hat, create_graph=True)
                 loss = loss + lam * every * ((grad.norm(dim=1) - 1) ** 2).mean()
             critic_steps += 1
             opt_d.zero_grad()
@@ -99,12 +103,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int_at_least(0), nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--steps", type=int_at_least(1, 300), default=None, help="default: the default config's steps")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config override for a tuning row, e.g. penalty.every=1")
-    parser.add_argument("--threads", type=int_at_least(0, 1), default=0, help="torch threads per run (default 0: torch's)")
-    parser.add_argument("--parallel", type=int_at_least(1, 2), default=1,
-                        help="seeds trained at once, one process each (default 1)")
-    parser.add_argument("--speed-steps", type=int_at_least(1, 100), default=100, help="steps for the side-by-side speed ratio")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for a tuning row, e.g. penalty.every=1",
+    )
+    parser.add_argument(
+        "--threads", type=int_at_least(0, 1), default=0, help="torch threads per run (default 0: torch's)"
+    )
+    parser.add_argument(
+        "--parallel", type=int_at_least(1, 2), default=1, help="seeds trained at once, one process each (default 1)"
+    )
+    parser.add_argument(
+        "--speed-steps", type=int_at_least(1, 100), default=100, help="steps for the side-by-side speed ratio"
+    )
     parser.add_argument("--no-speed", action="store_true", help="skip the side-by-side speed ratio")
     args = parser.parse_args()
     try:  # every override checked before the first run
@@ -113,16 +127,20 @@ def main() -> None:
         parser.error(str(exc))
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads per run, {args.parallel} at once, "
-          f"overrides: {' '.join(args.set) or 'none'}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads per run, {args.parallel} at once, "
+        f"overrides: {' '.join(args.set) or 'none'}"
+    )
     if args.parallel > 1:
         with ProcessPoolExecutor(args.parallel) as pool:
             rows = list(pool.map(train_one, args.seeds, [args] * len(args.seeds)))
     else:
         rows = [train_one(seed, args) for seed in args.seeds]
-    print(f"mean over {len(rows)} seeds: modes {statistics.mean(r[1] for r in rows):.2f}/25, "
-          f"high quality {100 * statistics.mean(r[2] for r in rows):.1f}% (min {100 * min(r[2] for r in rows):.1f}%), "
-          f"EMD {statistics.mean(r[3] for r in rows):.4f}, {statistics.mean(r[4] for r in rows):.0f} s (max {max(r[4] for r in rows):.0f} s)")
+    print(
+        f"mean over {len(rows)} seeds: modes {statistics.mean(r[1] for r in rows):.2f}/25, "
+        f"high quality {100 * statistics.mean(r[2] for r in rows):.1f}% (min {100 * min(r[2] for r in rows):.1f}%), "
+        f"EMD {statistics.mean(r[3] for r in rows):.4f}, {statistics.mean(r[4] for r in rows):.0f} s (max {max(r[4] for r in rows):.0f} s)"
+    )
     if args.no_speed:
         return
 
@@ -138,8 +156,10 @@ def main() -> None:
         ours.append((time.perf_counter() - start) / args.speed_steps)
         plain.append(plain_loop_seconds_per_step(config, args.speed_steps))
     o, p = statistics.median(ours), statistics.median(plain)
-    print(f"speed: earthmover {1000 * o:.1f} ms/step, plain loop {1000 * p:.1f} ms/step, ratio {o / p:.3f} "
-          f"({args.speed_steps} steps x 3, medians)")
+    print(
+        f"speed: earthmover {1000 * o:.1f} ms/step, plain loop {1000 * p:.1f} ms/step, ratio {o / p:.3f} "
+        f"({args.speed_steps} steps x 3, medians)"
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ Each time is the median over ``--steps`` timed steps after one warm-up step.
     PYTHONPATH=src python3 benchmarks/scale.py                 # all three tables
     PYTHONPATH=src python3 benchmarks/scale.py --only batch --steps 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,12 +29,12 @@ import tempfile
 from pathlib import Path
 
 import torch
+from throughput import median_ms  # benchmarks/throughput.py: median of timed calls (GPU-synchronized)
 
 from earthmover.checks import int_at_least, output_file
 from earthmover.config import Config
 from earthmover.errors import EarthmoverError
 from earthmover.train.loop import Trainer
-from throughput import median_ms  # benchmarks/throughput.py: median of timed calls (GPU-synchronized)
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "data" / "mnist_small.npz"
 
@@ -56,8 +57,11 @@ def batch_table(steps: int) -> list[dict]:
             config = Config.from_preset("quickstart", data__batch_size=batch, run__device="cpu", run__threads=threads)
             row[label] = ms_per_step(config, steps)
         row["ksamples_per_s"] = batch / row["default"]
-        print(f"batch {batch:5d}: {row['default']:8.1f} ms/step ({torch.get_num_threads()} threads), {row['one']:8.1f} "
-              f"with one thread; {row['ksamples_per_s']:.1f}k samples/s", flush=True)
+        print(
+            f"batch {batch:5d}: {row['default']:8.1f} ms/step ({torch.get_num_threads()} threads), {row['one']:8.1f} "
+            f"with one thread; {row['ksamples_per_s']:.1f}k samples/s",
+            flush=True,
+        )
         rows.append(row)
     return rows
 
@@ -67,12 +71,21 @@ def image_table(steps: int) -> list[dict]:
     rows = []
     for size in (28, 32, 64):
         for batch in (64, 256):
-            config = Config.from_preset("wgan-gp", data__name="mnist", model__arch="dcgan", data__image_size=size,
-                                        data__batch_size=batch, run__device="cpu")
+            config = Config.from_preset(
+                "wgan-gp",
+                data__name="mnist",
+                model__arch="dcgan",
+                data__image_size=size,
+                data__batch_size=batch,
+                run__device="cpu",
+            )
             ms = ms_per_step(config, steps)
             rows.append({"size": size, "batch": batch, "ms": ms, "images_per_s": batch / ms * 1000})
-            print(f"{size}x{size}, batch {batch:4d}: {ms:9.1f} ms per generator step, "
-                  f"{batch / ms * 1000:7.1f} images/s through the generator step", flush=True)
+            print(
+                f"{size}x{size}, batch {batch:4d}: {ms:9.1f} ms per generator step, "
+                f"{batch / ms * 1000:7.1f} images/s through the generator step",
+                flush=True,
+            )
     return rows
 
 
@@ -84,11 +97,15 @@ def resnet_table(steps: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "random_cifar_shape.npz"
         np.savez(path, x_train=np.random.default_rng(0).integers(0, 256, (512, 32, 32, 3), dtype=np.uint8))
-        config = Config.from_preset("wgan-gp", data__name=str(path), model__arch="resnet", data__batch_size=64,
-                                    run__device="cpu")
+        config = Config.from_preset(
+            "wgan-gp", data__name=str(path), model__arch="resnet", data__batch_size=64, run__device="cpu"
+        )
         ms = ms_per_step(config, steps)
-    print(f"resnet, 32x32x3, batch 64: {ms / 1000:.1f} s per generator step (5 critic steps and one generator step), "
-          f"{ms / 64:.1f} s per 1,000 images of generator steps (each with its 5 critic steps)", flush=True)
+    print(
+        f"resnet, 32x32x3, batch 64: {ms / 1000:.1f} s per generator step (5 critic steps and one generator step), "
+        f"{ms / 64:.1f} s per 1,000 images of generator steps (each with its 5 critic steps)",
+        flush=True,
+    )
     return [{"arch": "resnet", "batch": 64, "ms": ms}]
 
 
@@ -99,20 +116,47 @@ def _free_port() -> int:
 
 
 def torchrun_table(steps: int) -> list[dict]:
-    train = ["-m", "earthmover", "train", "--steps", str(steps), "--device", "cpu", "--quiet",
-             "--run.sample-every", str(10 * steps), "--run.checkpoint-every", str(10 * steps), "--run.measure-n", "64"]
+    train = [
+        "-m",
+        "earthmover",
+        "train",
+        "--steps",
+        str(steps),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--run.sample-every",
+        str(10 * steps),
+        "--run.checkpoint-every",
+        str(10 * steps),
+        "--run.measure-n",
+        "64",
+    ]
     ways = {
         "1 process, torch's default threads": ([sys.executable, *train], {}),
         "1 process, 1 thread": ([sys.executable, *train, "--run.threads", "1"], {"OMP_NUM_THREADS": "1"}),
-        "torchrun, 2 processes x 1 thread": ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                                              "--nnodes=1", "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
-                                              *train, "--run.threads", "1"], {"OMP_NUM_THREADS": "1"}),
+        "torchrun, 2 processes x 1 thread": (
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nproc_per_node=2",
+                "--nnodes=1",
+                "--master_addr=127.0.0.1",
+                f"--master_port={_free_port()}",
+                *train,
+                "--run.threads",
+                "1",
+            ],
+            {"OMP_NUM_THREADS": "1"},
+        ),
     }
     rows = []
     for name, (command, env) in ways.items():
         with tempfile.TemporaryDirectory() as out:
-            result = subprocess.run([*command, "--out", out], capture_output=True, text=True,
-                                    env={**os.environ, **env}, timeout=3600)
+            result = subprocess.run(
+                [*command, "--out", out], capture_output=True, text=True, env={**os.environ, **env}, timeout=3600
+            )
             if result.returncode:
                 raise SystemExit(f"{name} failed:\n{result.stderr[-3000:]}")
             seconds = json.loads((Path(out) / "summary.json").read_text())["seconds"]

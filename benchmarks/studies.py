@@ -11,6 +11,7 @@ verdict and the wall time.
 
 Times are wall-clock seconds on whatever machine runs this; on a shared CPU they are noisy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,13 +25,19 @@ def _asserted(name: str, r) -> dict[str, float]:
     """The numbers tests/test_studies*.py assert for study ``name``'s quick result."""
     if name == "parallel-lines":
         far = [i for i, t in enumerate(r.thetas) if abs(t) >= 0.5]
-        return {"max |JS_est - log 2| / log 2, |theta| >= 0.5 (<= 0.05)":
-                max(abs(r.estimated["js"][i] - r.log2) for i in far) / r.log2,
-                "max |W_est - |theta||, theta != 0 (< 0.02)": r.max_w_error_off_zero}
+        return {
+            "max |JS_est - log 2| / log 2, |theta| >= 0.5 (<= 0.05)": max(
+                abs(r.estimated["js"][i] - r.log2) for i in far
+            )
+            / r.log2,
+            "max |W_est - |theta||, theta != 0 (< 0.02)": r.max_w_error_off_zero,
+        }
     if name == "vanishing-gradients":
-        return {"saturating last/first (< 1e-2, i.e. falls >= 100x)": r.saturating_drop,
-                "non-saturating last/first (> 1)": r.non_saturating_drop,
-                "wasserstein last/first (> 1)": r.wasserstein_drop}
+        return {
+            "saturating last/first (< 1e-2, i.e. falls >= 100x)": r.saturating_drop,
+            "non-saturating last/first (> 1)": r.non_saturating_drop,
+            "wasserstein last/first (> 1)": r.wasserstein_drop,
+        }
     if name == "duality":
         out = {}
         for c in r.cases:
@@ -46,10 +53,12 @@ def _asserted(name: str, r) -> dict[str, float]:
         return out
     if name == "clipping-vs-penalty":
         o = r.outcomes[0]
-        return {"clipped weights at +-c (> 0.15)": o.at_bounds["clipping"],
-                "penalized weights at +-max (< 0.01)": o.at_bounds["penalty"],
-                "clipped |grad D| at interpolates (< bound < 0.01)": o.grad_norm_mean["clipping"],
-                "penalized |grad D| at interpolates (0.8 .. 1.2)": o.grad_norm_mean["penalty"]}
+        return {
+            "clipped weights at +-c (> 0.15)": o.at_bounds["clipping"],
+            "penalized weights at +-max (< 0.01)": o.at_bounds["penalty"],
+            "clipped |grad D| at interpolates (< bound < 0.01)": o.grad_norm_mean["clipping"],
+            "penalized |grad D| at interpolates (0.8 .. 1.2)": o.grad_norm_mean["penalty"],
+        }
     if name == "critic-tracks-quality":
         return {f"{t.dataset} {t.preset}: Spearman({t.estimate_name}, {t.quality_name})": t.spearman for t in r.tracks}
     if name == "mode-collapse":
@@ -76,8 +85,10 @@ def spread(names: list[str], seeds: list[int]) -> None:
             verdicts.append(verdict(module.checks(r)))
             for k, v in _asserted(name, r).items():
                 values.setdefault(k, []).append(v)
-        print(f"\n{name} --quick, seeds {seeds[0]}-{seeds[-1]}: {min(times):.1f}-{max(times):.1f} s per seed; "
-              f"verdicts: {', '.join(verdicts)}")
+        print(
+            f"\n{name} --quick, seeds {seeds[0]}-{seeds[-1]}: {min(times):.1f}-{max(times):.1f} s per seed; "
+            f"verdicts: {', '.join(verdicts)}"
+        )
         for k, v in values.items():
             finite = [x for x in v if not math.isnan(x)]
             print(f"  {k}: {min(finite):.3g} .. {max(finite):.3g}   [{', '.join(f'{x:.3g}' for x in v)}]")
@@ -95,8 +106,10 @@ def full(names: list[str], out: str, seed: int) -> None:
         print(f"\n{name} (full, seed {seed}): {rec['verdict']} in {time.perf_counter() - t0:.1f} s  [{png}]")
         for c in rec["checks"]:
             v = c["value"]
-            print(f"  {c['what']}: {v if isinstance(v, str) else f'{v:.4g}'} (needs {c['threshold']}) "
-                  f"{'holds' if c['holds'] else 'DOES NOT HOLD'}")
+            print(
+                f"  {c['what']}: {v if isinstance(v, str) else f'{v:.4g}'} (needs {c['threshold']}) "
+                f"{'holds' if c['holds'] else 'DOES NOT HOLD'}"
+            )
         for n in rec.get("notes") or []:
             print(f"  note: {n}")
 

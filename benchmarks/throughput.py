@@ -20,6 +20,7 @@ peak reset through /proc/self/clear_refs).
 On a machine shared with other work, the default (one generator step per block, many pairs)
 gives the steadiest ratio: load that changes over seconds hits both sides of a pair alike.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,23 +45,42 @@ FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "data" / "mnist_sma
 
 # name -> (preset, overrides as section__field); what each configuration stands for
 CONFIGS: dict[str, tuple[str, dict, str]] = {
-    "gp-toy": ("wgan-gp", dict(data__name="25gaussians", model__width=512, model__depth=3, data__batch_size=256,
-                               penalty__gp=0.1, optim__n_critic=5),
-               "WGAN-GP, 25 gaussians, the paper's toy nets (3x512 ReLU MLPs), batch 256, lambda 0.1, n_critic 5"),
-    "gp-mnist": ("wgan-gp", dict(data__name="mnist", model__arch="wgan-gp-mnist", data__batch_size=50),
-                 "WGAN-GP, MNIST (tests/data/mnist_small.npz), wgan-gp-mnist nets, batch 50, lambda 10, n_critic 5"),
-    "wgan-dcgan": ("wgan", dict(data__name="mnist", model__arch="dcgan"),
-                   "WGAN with clipping 0.01, MNIST fixture, dcgan nets, batch 64, RMSprop, n_critic 5"),
-    "ns-dcgan": ("dcgan", dict(data__name="mnist", model__arch="dcgan"),
-                 "non-saturating GAN, MNIST fixture, dcgan nets, Adam, n_critic 1"),
+    "gp-toy": (
+        "wgan-gp",
+        dict(
+            data__name="25gaussians",
+            model__width=512,
+            model__depth=3,
+            data__batch_size=256,
+            penalty__gp=0.1,
+            optim__n_critic=5,
+        ),
+        "WGAN-GP, 25 gaussians, the paper's toy nets (3x512 ReLU MLPs), batch 256, lambda 0.1, n_critic 5",
+    ),
+    "gp-mnist": (
+        "wgan-gp",
+        dict(data__name="mnist", model__arch="wgan-gp-mnist", data__batch_size=50),
+        "WGAN-GP, MNIST (tests/data/mnist_small.npz), wgan-gp-mnist nets, batch 50, lambda 10, n_critic 5",
+    ),
+    "wgan-dcgan": (
+        "wgan",
+        dict(data__name="mnist", model__arch="dcgan"),
+        "WGAN with clipping 0.01, MNIST fixture, dcgan nets, batch 64, RMSprop, n_critic 5",
+    ),
+    "ns-dcgan": (
+        "dcgan",
+        dict(data__name="mnist", model__arch="dcgan"),
+        "non-saturating GAN, MNIST fixture, dcgan nets, Adam, n_critic 1",
+    ),
 }
 
 
 def make_trainer(name: str, seed: int = 0) -> Trainer:
     os.environ.setdefault("EARTHMOVER_MNIST", str(FIXTURE))
     preset, values, _ = CONFIGS[name]
-    config = Config.from_preset(preset, run__seed=seed, run__device="cpu" if not torch.cuda.is_available() else "auto",
-                                **values)
+    config = Config.from_preset(
+        preset, run__seed=seed, run__device="cpu" if not torch.cuda.is_available() else "auto", **values
+    )
     return Trainer(config, None, quiet=True)
 
 
@@ -225,7 +245,7 @@ def peak_memory(name: str, side: str, steps: int) -> float:
         for _ in range(steps):
             step()
         torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2 ** 20
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
     cmd = [sys.executable, __file__, "--config", name, "--_memory", side, "--_steps", str(steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ}, check=True).stdout
     return float(out.strip().splitlines()[-1])
@@ -244,6 +264,7 @@ def _memory_child(name: str, side: str, steps: int) -> None:
     step = trainer.train_step if side == "trainer" else ref.train_step
     step()  # optimizer state exists on both sides before the measurement
     import gc
+
     gc.collect()
     try:  # Linux: reset the peak resident set (VmHWM) to the current one
         Path("/proc/self/clear_refs").write_text("5")
@@ -291,9 +312,13 @@ def _fmt(v):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="all", choices=["all", *CONFIGS])
-    p.add_argument("--seconds", type=float, default=0.0,
-                   help="length of one block; 0 (default) = one generator step per block, the finest interleaving, "
-                        "best on a loaded machine")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=0.0,
+        help="length of one block; 0 (default) = one generator step per block, the finest interleaving, "
+        "best on a loaded machine",
+    )
     p.add_argument("--pairs", type=int, default=15, help="trainer/reference block pairs (default 15)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--reps", type=int, default=7, help="repetitions for the split of a step (default 7)")
@@ -307,8 +332,10 @@ def main(argv=None) -> int:
         _memory_child(args.config, args._memory, args._steps)
         return 0
     names = list(CONFIGS) if args.config == "all" else [args.config]
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device "
-          f"{'cuda' if torch.cuda.is_available() else 'cpu'}, blocks of {args.seconds}s x {args.pairs} pairs (ABAB)")
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, device "
+        f"{'cuda' if torch.cuda.is_available() else 'cpu'}, blocks of {args.seconds}s x {args.pairs} pairs (ABAB)"
+    )
     results = []
     for name in names:
         r = run(name, args.seconds, args.pairs, args.reps, args.memory_steps)
@@ -317,17 +344,25 @@ def main(argv=None) -> int:
         mem = r.get("peak_mib", {})
         print(f"\n{name}: {r['what']}")
         q = statistics.quantiles(r["ratios"], n=4) if len(r["ratios"]) > 2 else r["ratios"]
-        print(f"  gen steps/s (median of blocks)  trainer {statistics.median(r['trainer_steps_per_s']):.3f}  "
-              f"reference {statistics.median(r['reference_steps_per_s']):.3f}")
-        print(f"  median ratio trainer/reference {r['median_ratio']:.3f}x  (quartiles of the {len(r['ratios'])} "
-              f"pairs {q[0]:.3f}-{q[-1]:.3f})")
+        print(
+            f"  gen steps/s (median of blocks)  trainer {statistics.median(r['trainer_steps_per_s']):.3f}  "
+            f"reference {statistics.median(r['reference_steps_per_s']):.3f}"
+        )
+        print(
+            f"  median ratio trainer/reference {r['median_ratio']:.3f}x  (quartiles of the {len(r['ratios'])} "
+            f"pairs {q[0]:.3f}-{q[-1]:.3f})"
+        )
         print(f"  split ms (median of {args.reps})   critic+penalty  critic  generator")
         for side in ("trainer", "reference"):
-            print(f"    {side:<10} {_fmt(s[side]['critic+penalty']):>15} {_fmt(s[side]['critic']):>7} "
-                  f"{_fmt(s[side]['generator']):>10}")
+            print(
+                f"    {side:<10} {_fmt(s[side]['critic+penalty']):>15} {_fmt(s[side]['critic']):>7} "
+                f"{_fmt(s[side]['generator']):>10}"
+            )
         if mem:
-            print(f"  peak memory MiB ({'max_memory_allocated' if torch.cuda.is_available() else 'peak RSS above start'}, "
-                  f"{args.memory_steps} steps): trainer {mem['trainer']:.1f}  reference {mem['reference']:.1f}")
+            print(
+                f"  peak memory MiB ({'max_memory_allocated' if torch.cuda.is_available() else 'peak RSS above start'}, "
+                f"{args.memory_steps} steps): trainer {mem['trainer']:.1f}  reference {mem['reference']:.1f}"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

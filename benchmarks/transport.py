@@ -16,6 +16,7 @@ Part 2: overhead of ``earthmover.ot.emd(a, b, M, method="network-simplex")`` aga
 itself), and against ``ot.emd(..., log=True, check_marginals=False)`` (the exact call we make);
 calls interleaved, medians of many repeats. Prints figures; asserts nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,9 @@ def speed_table(sizes, max_lp_seconds: float, seed: int) -> None:
         budget = 2.0 if n <= 1000 else 0.0
         values = {}
         t_1d, _ = _median_time(lambda: values.__setitem__("1d", emd_1d(x, y).distance), 5, budget)
-        t_ns, _ = _median_time(lambda: values.__setitem__("ns", emd(None, None, M, "network-simplex").distance), 3, budget)
+        t_ns, _ = _median_time(
+            lambda: values.__setitem__("ns", emd(None, None, M, "network-simplex").distance), 3, budget
+        )
         t_ns2, _ = _median_time(lambda: emd(None, None, M2, "network-simplex"), 3, budget)
         t_lp = None
         predicted = 0.0 if lp_last is None else lp_last[1] * (n / lp_last[0]) ** 2.5
@@ -84,7 +87,9 @@ def overhead_table(sizes, seed: int, budget_s: float) -> None:
 
     print()
     print("## overhead of earthmover.ot.emd(method='network-simplex') over a direct POT call (points in the plane)")
-    print("| n | ot.emd(log=True) | ot.emd(log=True, check_marginals=False) | ours | ours / POT default | ours / same call |")
+    print(
+        "| n | ot.emd(log=True) | ot.emd(log=True, check_marginals=False) | ours | ours / POT default | ours / same call |"
+    )
     print("|---|---|---|---|---|---|")
     for n in sizes:
         rng = np.random.default_rng(seed + 7 * n)
@@ -128,8 +133,10 @@ def main() -> None:
     import ot
     import scipy
 
-    print(f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, POT {ot.__version__}, "
-          f"{platform.machine()}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, POT {ot.__version__}, "
+        f"{platform.machine()}"
+    )
     speed_table(args.sizes, args.max_lp_seconds, args.seed)
     overhead_table(args.overhead_sizes, args.seed, args.overhead_seconds)
 

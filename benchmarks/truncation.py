@@ -14,6 +14,7 @@ expectation (Brock et al. 2019): precision rises and recall falls as t shrinks; 
 
 The run is any directory ``earthmover train`` or benchmarks/conditional.py wrote.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,13 @@ def plot(rows: list[dict], path: str, title: str) -> Path:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, metavar="DIR", help="a trained MNIST run")
-    p.add_argument("--thresholds", nargs="+", type=threshold, default=[None, 2.0, 1.5, 1.0, 0.75, 0.5],
-                   help="'none' or t > 0 (default: none 2 1.5 1 0.75 0.5)")
+    p.add_argument(
+        "--thresholds",
+        nargs="+",
+        type=threshold,
+        default=[None, 2.0, 1.5, 1.0, 0.75, 0.5],
+        help="'none' or t > 0 (default: none 2 1.5 1 0.75 0.5)",
+    )
     p.add_argument("--n", type=int, default=2000, help="samples per threshold (default 2000)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-ema", action="store_true", help="the raw generator, not the EMA")
@@ -86,8 +92,10 @@ def main():
     print("| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if truth else ""))
     for r in rows:
         extra = r.get("code_accuracy", r.get("agreement"))
-        print(f"| {'none' if r['truncation'] is None else r['truncation']:} | {r['precision']:.3f} | {r['recall']:.3f} "
-              f"| {r['fid']:.2f} | {r['confidence']:.3f} |" + (f" {100 * extra:.1f}% |" if truth else ""))
+        print(
+            f"| {'none' if r['truncation'] is None else r['truncation']:} | {r['precision']:.3f} | {r['recall']:.3f} "
+            f"| {r['fid']:.2f} | {r['confidence']:.3f} |" + (f" {100 * extra:.1f}% |" if truth else "")
+        )
     if args.plot:
         print(f"\nwrote {plot(rows, args.plot, what)}")
     if args.json:

@@ -11,6 +11,7 @@ are those earthmover's quickstart preset measured best on toy data (Adam 1e-3 de
 betas (0.5, 0.9), penalty weight 1, five critic steps per generator step); with them 1,000 steps
 reached an EMD of about 0.13 to the data (the circle has radius 1.41).
 """
+
 import argparse
 
 import torch
@@ -23,8 +24,15 @@ from earthmover.ot import emd_samples
 
 
 def mlp(n_in: int, n_out: int, width: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                         nn.Linear(width, width), nn.ReLU(), nn.Linear(width, n_out))
+    return nn.Sequential(
+        nn.Linear(n_in, width),
+        nn.ReLU(),
+        nn.Linear(width, width),
+        nn.ReLU(),
+        nn.Linear(width, width),
+        nn.ReLU(),
+        nn.Linear(width, n_out),
+    )
 
 
 def main(argv=None):
@@ -72,8 +80,10 @@ def main(argv=None):
         samples = generator(torch.randn(1000, 2))
     distance = emd_samples(samples, data.sample(1000, torch.Generator().manual_seed(1)))
     modes = mixture_measures(samples, data)
-    print(f"exact EMD between 1,000 samples and 1,000 data points: {distance:.4f}; "
-          f"modes covered {modes.modes_covered}/{modes.num_modes}, {100 * modes.high_quality:.0f}% within 3 std of one")
+    print(
+        f"exact EMD between 1,000 samples and 1,000 data points: {distance:.4f}; "
+        f"modes covered {modes.modes_covered}/{modes.num_modes}, {100 * modes.high_quality:.0f}% within 3 std of one"
+    )
     return distance
 
 

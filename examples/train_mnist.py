@@ -13,6 +13,7 @@ samples/training.gif (the fixed-latent grids over training), plots/losses.png, m
 summary.json (with the digit-FID of the EMA generator) and checkpoints/ to continue from
 (`earthmover train --resume DIR --steps N`).
 """
+
 import argparse
 
 from earthmover import Config, Trainer
@@ -33,9 +34,9 @@ def main(argv=None):
     config.set("data.name", args.data)
     config.set("model.width", args.width)
     config.set("run.steps", args.steps)
-    config.set("run.sample_every", max(1, args.steps // 10))   # ten frames for the GIF
+    config.set("run.sample_every", max(1, args.steps // 10))  # ten frames for the GIF
     config.set("run.checkpoint_every", args.steps)
-    config.set("run.eval_n", args.eval_n)        # run.eval_metrics is "auto": digit-FID on MNIST
+    config.set("run.eval_n", args.eval_n)  # run.eval_metrics is "auto": digit-FID on MNIST
 
     summary = Trainer(config, run_dir=args.out).fit()
     print(summary.line())

@@ -7,6 +7,7 @@ Uses Playwright with the system's Chromium (Debian: ``apt-get install chromium``
 playwright``; no ``playwright install`` needed). A developer tool: the test suite does not run it
 and playwright is not a dependency of earthmover.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,15 @@ import shutil
 import sys
 from pathlib import Path
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="PNG to write (default: beside the page, report.png)")
     p.add_argument("--width", type=int, default=1280, help="window width in CSS pixels (default 1280)")
     p.add_argument("--height", type=int, default=800, help="window height before the full-page capture")
-    p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium",
-                   help="the browser executable (default: chromium on PATH, else /usr/bin/chromium)")
+    p.add_argument(
+        "--chromium",
+        default=shutil.which("chromium") or "/usr/bin/chromium",
+        help="the browser executable (default: chromium on PATH, else /usr/bin/chromium)",
+    )
     args = p.parse_args(argv)
     if not args.page.is_file():
         print(f"no such page: {args.page}; run `earthmover study all --quick --out DIR` first", file=sys.stderr)
@@ -33,8 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        print("playwright is not installed: pip install playwright (the system chromium is used; "
-              "no `playwright install` needed)", file=sys.stderr)
+        print(
+            "playwright is not installed: pip install playwright (the system chromium is used; "
+            "no `playwright install` needed)",
+            file=sys.stderr,
+        )
         return 2
     out = args.out or args.page.with_name("report.png")
     with sync_playwright() as pw:
@@ -43,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             page = browser.new_page(viewport={"width": args.width, "height": args.height})
             page.goto(args.page.resolve().as_uri())
             page.wait_for_load_state("load")
-            broken = page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
-                                   ".map(i => i.getAttribute('src'))")
+            broken = page.evaluate(
+                "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
+                ".map(i => i.getAttribute('src'))"
+            )
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             page.screenshot(path=str(out), full_page=True)
         finally:

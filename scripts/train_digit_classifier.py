@@ -8,6 +8,7 @@ Check the shipped weights without training:
 
     python scripts/train_digit_classifier.py --data ../shared/data/mnist.npz --check
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,7 @@ def to_tensor(x: np.ndarray) -> torch.Tensor:
 @torch.inference_mode()
 def accuracy(net: DigitCNN, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
     net.eval()
-    correct = sum(int((net(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum()) for i in range(0, len(x), batch))
+    correct = sum(int((net(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum()) for i in range(0, len(x), batch))
     return correct / len(x)
 
 
@@ -50,14 +51,20 @@ def shift(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> torch.Te
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default="../shared/data/mnist.npz", help="npz with x_train, y_train, x_test, y_test (uint8)")
+    p.add_argument(
+        "--data", default="../shared/data/mnist.npz", help="npz with x_train, y_train, x_test, y_test (uint8)"
+    )
     p.add_argument("--out", default=str(DEFAULT_OUT))
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--label-smoothing", type=float, default=0.0,
-                   help="0 keeps probabilities sharp, so real digits score an Inception Score near 10")
+    p.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=0.0,
+        help="0 keeps probabilities sharp, so real digits score an Inception Score near 10",
+    )
     p.add_argument("--check", action="store_true", help="only report the test accuracy of the weights at --out")
     args = p.parse_args()
 
@@ -82,7 +89,7 @@ def main() -> None:
         perm = torch.randperm(len(x_train), generator=gen)
         total = 0.0
         for i in range(0, len(x_train), args.batch):
-            idx = perm[i:i + args.batch]
+            idx = perm[i : i + args.batch]
             loss = F.cross_entropy(net(shift(x_train[idx], gen)), y_train[idx], label_smoothing=args.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -90,7 +97,10 @@ def main() -> None:
             sched.step()
             total += loss.item() * len(idx)
         acc = accuracy(net, x_test, y_test)
-        print(f"epoch {epoch + 1}/{args.epochs} loss {total / len(x_train):.4f} test acc {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
+        print(
+            f"epoch {epoch + 1}/{args.epochs} loss {total / len(x_train):.4f} test acc {acc:.4f} ({time.time() - t0:.0f}s)",
+            flush=True,
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, args.out)
     print(f"saved {args.out} ({Path(args.out).stat().st_size / 1e3:.0f} kB); test accuracy {acc:.4f}")

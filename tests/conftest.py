@@ -5,6 +5,7 @@
   installed (an editable install of another clone, say).
 * Thread hygiene: runs set torch's thread count from run.threads; give it back after each test.
 """
+
 import os
 import sys
 from pathlib import Path

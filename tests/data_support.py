@@ -1,6 +1,7 @@
 """Shared by the tests/test_data_*.py files: an isolated environment (no user cache, no
 $EARTHMOVER_MNIST, no ../shared/data/mnist.npz, public datasets pointed at a closed local port)
 and a file server on 127.0.0.1. Nothing here ever reaches the internet."""
+
 from __future__ import annotations
 
 import dataclasses

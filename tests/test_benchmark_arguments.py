@@ -1,4 +1,5 @@
 """The benchmark scripts refuse bad arguments in one line, before they train or write anything."""
+
 from __future__ import annotations
 
 import importlib
@@ -21,17 +22,40 @@ def run_main(script: str, argv: list[str], monkeypatch, capsys) -> str:
     return lines[-1]
 
 
-@pytest.mark.parametrize("script, argv, says", [
-    ("mnist", ["--only", "earthmover", "--minutes", "0.01", "--set", "optim.lr_g=abc"], "optim.lr_g must be a number, got 'abc'"),
-    ("mnist", ["--only", "earthmover", "--minutes", "0.01", "--set", "model.nope=1"], "unknown config field 'model.nope'"),
-    ("conditional", ["--models", "concat", "--minutes", "0.01", "--set", "optim.n_critic=0"], "optim.n_critic = 0 is invalid"),
-    ("conditional", ["--models", "concat", "--minutes", "0.01", "--parallel", "0"], "argument --parallel: 0 is invalid; pass an integer >= 1"),
-    ("growing", ["--images", "64", "--set", "optim.lr_d=fast"], "optim.lr_d must be a number, got 'fast'"),
-    ("quickstart", ["--steps", "2", "--set", "penalty.every=0"], "penalty.every = 0 is invalid"),
-    ("quickstart", ["--steps", "2", "--parallel", "0"], "argument --parallel: 0 is invalid; pass an integer >= 1"),
-    ("quickstart", ["--steps", "0"], "argument --steps: 0 is invalid; pass an integer >= 1"),
-    ("quickstart", ["--steps", "2", "--speed-steps", "0"], "argument --speed-steps: 0 is invalid; pass an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "script, argv, says",
+    [
+        (
+            "mnist",
+            ["--only", "earthmover", "--minutes", "0.01", "--set", "optim.lr_g=abc"],
+            "optim.lr_g must be a number, got 'abc'",
+        ),
+        (
+            "mnist",
+            ["--only", "earthmover", "--minutes", "0.01", "--set", "model.nope=1"],
+            "unknown config field 'model.nope'",
+        ),
+        (
+            "conditional",
+            ["--models", "concat", "--minutes", "0.01", "--set", "optim.n_critic=0"],
+            "optim.n_critic = 0 is invalid",
+        ),
+        (
+            "conditional",
+            ["--models", "concat", "--minutes", "0.01", "--parallel", "0"],
+            "argument --parallel: 0 is invalid; pass an integer >= 1",
+        ),
+        ("growing", ["--images", "64", "--set", "optim.lr_d=fast"], "optim.lr_d must be a number, got 'fast'"),
+        ("quickstart", ["--steps", "2", "--set", "penalty.every=0"], "penalty.every = 0 is invalid"),
+        ("quickstart", ["--steps", "2", "--parallel", "0"], "argument --parallel: 0 is invalid; pass an integer >= 1"),
+        ("quickstart", ["--steps", "0"], "argument --steps: 0 is invalid; pass an integer >= 1"),
+        (
+            "quickstart",
+            ["--steps", "2", "--speed-steps", "0"],
+            "argument --speed-steps: 0 is invalid; pass an integer >= 1",
+        ),
+    ],
+)
 def test_a_bad_argument_is_one_line_and_writes_nothing(script, argv, says, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EARTHMOVER_MNIST", str(Path(__file__).parent / "data" / "mnist_small.npz"))
     out = tmp_path / "out"

@@ -2,6 +2,7 @@
 head that provides an energy, not from the objective's name; batch statistics are refused in a
 penalized critic by reading the built module; spectral normalization is measured right on
 transposed convolutions; the config says what a plain run uses."""
+
 import pytest
 import torch
 
@@ -53,8 +54,15 @@ def test_batch_norm_in_the_built_critic_is_refused_with_a_penalty():
     finally:
         nets.ARCHITECTURES.pop("test-hidden-bn")
     # EBGAN's dcgan auto-encoder with a gradient penalty: its decoder now has no batch norm
-    config = Config.from_preset("ebgan", penalty__gp=10, model__arch="dcgan", data__name="digits", data__image_size=28,
-                                model__width=4, run__device="cpu")
+    config = Config.from_preset(
+        "ebgan",
+        penalty__gp=10,
+        model__arch="dcgan",
+        data__name="digits",
+        data__image_size=28,
+        model__width=4,
+        run__device="cpu",
+    )
     assert batch_statistics_layers(Trainer(validate(config), quiet=True).critic) == []
     # and a batch-norm layer is found anywhere in a module
     net = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.Sequential(torch.nn.SyncBatchNorm(4)))
@@ -89,8 +97,11 @@ def test_a_plain_config_is_the_quickstart_run_and_valid():
 
 
 def test_a_wasserstein_critic_without_lipschitz_control_is_refused():
-    with pytest.raises(EarthmoverError, match="objective 'wasserstein' needs a Lipschitz critic.*--penalty.gp.*"
-                                              "--constraint.clip.*--constraint.spectral-norm"):
+    with pytest.raises(
+        EarthmoverError,
+        match="objective 'wasserstein' needs a Lipschitz critic.*--penalty.gp.*"
+        "--constraint.clip.*--constraint.spectral-norm",
+    ):
         validate(Config.from_preset("wgan-gp", penalty__gp=0))
     for fix in ({"penalty.gp": 1.0}, {"constraint.clip": 0.01}, {"constraint.spectral_norm": True}):
         validate(Config.from_preset("wgan-gp", penalty__gp=0).apply(fix))
@@ -102,7 +113,10 @@ def test_help_shows_what_a_plain_run_uses(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "(default: quickstart)" in out and "wgan-gp)" not in out
     gp = Config().penalty.gp
-    assert f"--penalty.gp V [penalty gp] Gradient penalty weight lambda (WGAN-GP; 0 = off); a finite value >= 0 (default {gp!r})" in out
+    assert (
+        f"--penalty.gp V [penalty gp] Gradient penalty weight lambda (WGAN-GP; 0 = off); a finite value >= 0 (default {gp!r})"
+        in out
+    )
     assert "(default 0.0)" not in out.split("--penalty.gp V")[1].split("--")[0]
     assert "--optim.lr-d V Critic learning rate; a learning rate > 0 (default 0.001)" in out
 
@@ -159,8 +173,12 @@ spectral_norm = false
 
 
 def test_the_estimate_is_named_for_what_it_estimates():
-    for preset, name in (("wgan-gp", "wasserstein_estimate"), ("hinge", "score_gap"), ("ebgan", "energy_gap"),
-                         ("loss-sensitive", "loss_gap")):
+    for preset, name in (
+        ("wgan-gp", "wasserstein_estimate"),
+        ("hinge", "score_gap"),
+        ("ebgan", "energy_gap"),
+        ("loss-sensitive", "loss_gap"),
+    ):
         values = Trainer(tiny_config(preset), quiet=True).train_step()
         others = {"wasserstein_estimate", "score_gap", "energy_gap", "loss_gap"} - {name}
         assert name in values and not others & set(values), preset
@@ -180,8 +198,11 @@ def test_an_entry_that_reads_features_is_refused_by_a_critic_that_returns_none()
     nets.register(replace(nets.ARCHITECTURES["mlp"], name="test-score-only", critic=score_only))
     try:
         config = validate(tiny_config("ct-gan", model__arch="test-score-only"))
-        with pytest.raises(EarthmoverError, match=r"penalty.consistency needs the critic's features, but the critic built for "
-                                                  r"model.arch = 'test-score-only' returns only a score; choose"):
+        with pytest.raises(
+            EarthmoverError,
+            match=r"penalty.consistency needs the critic's features, but the critic built for "
+            r"model.arch = 'test-score-only' returns only a score; choose",
+        ):
             Trainer(config, quiet=True)
         Trainer(tiny_config("wgan-gp", model__arch="test-score-only"), quiet=True)  # nothing reads features
     finally:
@@ -238,7 +259,9 @@ def test_a_heads_needs_are_checked_like_the_others():
         needs: ClassVar[tuple[str, ...]] = ("dropout",)
 
     try:
-        with pytest.raises(EarthmoverError, match="head.test_needs_dropout needs dropout in the critic; set model.dropout"):
+        with pytest.raises(
+            EarthmoverError, match="head.test_needs_dropout needs dropout in the critic; set model.dropout"
+        ):
             validate(tiny_config("wgan-gp", **{"head.test_needs_dropout": 1.0}))
         validate(tiny_config("wgan-gp", **{"head.test_needs_dropout": 1.0, "model.dropout": 0.5}))
     finally:
@@ -261,8 +284,9 @@ def test_a_head_term_that_clashes_with_another_entrys_is_refused():
 
     try:
         trainer = Trainer(validate(tiny_config("wgan-gp", **{"head.test_clash": 1.0})), quiet=True)
-        with pytest.raises(EarthmoverError, match="head.test_clash returns the loss term 'critic', which another entry "
-                                                  "already uses"):
+        with pytest.raises(
+            EarthmoverError, match="head.test_clash returns the loss term 'critic', which another entry already uses"
+        ):
             trainer.critic_step()
     finally:
         HEADS.unregister("test_clash")

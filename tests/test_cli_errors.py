@@ -16,6 +16,7 @@ regular FILE (``file/out``: no one can create it), ``/proc`` (a filesystem that 
 files), and, for a checkpoints folder that exists but cannot be written, ``chattr +i`` (the
 immutable flag binds root too; those cases are skipped where chattr is missing).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,19 @@ from pathlib import Path
 #   W/pts.npy, W/pts2.npy 2-D points; W/huge.npy 100000 points; W/strings.npy, W/complex.npy;
 #   W/garbage.npy, W/garbage.npz random bytes; W/badutf8.toml invalid UTF-8
 # Options (fourth item, a dict): "immutable": [paths made chattr +i for the case].
-TINY_ARGS = ["--data", "8gaussians", "--width", "16", "--batch-size", "32", "--run.threads", "1", "--device", "cpu",
-             "--quiet"]
+TINY_ARGS = [
+    "--data",
+    "8gaussians",
+    "--width",
+    "16",
+    "--batch-size",
+    "32",
+    "--run.threads",
+    "1",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 CASES = [
     # ---------------------------------------------------------------- train: numbers and names
     ("train-steps-0", ["train", "--out", "new", "--steps", "0"], "run.steps = 0 is invalid"),
@@ -53,8 +65,11 @@ CASES = [
     ("train-n-critic-0", ["train", "--out", "new", "--n-critic", "0"], "optim.n_critic = 0 is invalid"),
     ("train-ema-1", ["train", "--out", "new", "--ema", "1"], "model.ema = 1.0 is invalid"),
     ("train-keep-0", ["train", "--out", "new", "--keep-checkpoints", "0"], "run.keep_checkpoints = 0 is invalid"),
-    ("train-infogan-one-value-code", ["train", "--out", "new", "--head.infogan", "1", "--head.infogan-categorical", "1"],
-     "head.infogan_categorical = 1 is invalid"),
+    (
+        "train-infogan-one-value-code",
+        ["train", "--out", "new", "--head.infogan", "1", "--head.infogan-categorical", "1"],
+        "head.infogan_categorical = 1 is invalid",
+    ),
     ("train-data-typo", ["train", "--out", "new", "--data", "8gausians"], "did you mean '8gaussians'"),
     ("train-data-typo-lists-toys", ["train", "--out", "new", "--data", "8gausians"], "25gaussians"),
     ("train-data-missing-path", ["train", "--out", "new", "--data", "nowhere/x.npz"], "no such file or folder"),
@@ -79,8 +94,11 @@ CASES = [
     ("train-resume-file", ["train", "--resume", "file"], "is not a run directory"),
     ("train-resume-steps-below", ["train", "--resume", "run", "--steps", "1"], "pass --steps 3 or more"),
     ("train-init-missing", ["train", "--out", "new", "--init", "nope.pt"], "--init 'nope.pt' does not exist"),
-    ("train-init-other-arch", ["train", "--out", "new", *TINY_ARGS, "--init", "run8/checkpoints/step_0000002.pt"],
-     "does not fit"),
+    (
+        "train-init-other-arch",
+        ["train", "--out", "new", *TINY_ARGS, "--init", "run8/checkpoints/step_0000002.pt"],
+        "does not fit",
+    ),
     ("train-init-with-resume", ["train", "--resume", "run", "--init", "run/checkpoints/step_0000002.pt"], "--init"),
     ("train-resume-and-out", ["train", "--resume", "run", "--out", "other"], "--out"),
     # ---------------------------------------------------------------- train --resume: what the checkpoint means
@@ -89,10 +107,18 @@ CASES = [
     ("resume-preset", ["train", "--resume", "run", "--preset", "sngan"], "preset"),
     ("resume-objective", ["train", "--resume", "run", "--objective", "hinge"], "objective.name"),
     ("resume-width", ["train", "--resume", "run", "--width", "32"], "model.width"),
-    ("resume-batch-huge", ["train", "--resume", "run", "--steps", "4", "--batch-size", "99999999999"], "data.batch_size"),
+    (
+        "resume-batch-huge",
+        ["train", "--resume", "run", "--steps", "4", "--batch-size", "99999999999"],
+        "data.batch_size",
+    ),
     ("resume-config-edited", ["train", "--resume", "run_edited", "--steps", "4"], "in step_0000002.pt"),
-    ("resume-checkpoints-unwritable", ["train", "--resume", "run", "--steps", "4"], "not writable",
-     {"immutable": ["run/checkpoints"]}),
+    (
+        "resume-checkpoints-unwritable",
+        ["train", "--resume", "run", "--steps", "4"],
+        "not writable",
+        {"immutable": ["run/checkpoints"]},
+    ),
     ("resume-run-unwritable", ["train", "--resume", "run", "--steps", "4"], "not writable", {"immutable": ["run"]}),
     # ---------------------------------------------------------------- sample
     ("sample-n-0", ["sample", "--run", "run", "--n", "0"], "argument --n: 0 is invalid"),
@@ -100,17 +126,32 @@ CASES = [
     ("sample-n-text", ["sample", "--run", "run", "--n", "many"], "argument --n: 'many' is not an integer"),
     ("sample-n-huge", ["sample", "--run", "run", "--n", "100000000000"], "needs about"),
     ("sample-seed-negative", ["sample", "--run", "run", "--seed", "-1"], "argument --seed: -1 is invalid"),
-    ("sample-truncation-negative", ["sample", "--run", "run", "--truncation", "-1"], "argument --truncation: -1 is invalid"),
+    (
+        "sample-truncation-negative",
+        ["sample", "--run", "run", "--truncation", "-1"],
+        "argument --truncation: -1 is invalid",
+    ),
     ("sample-truncation-0", ["sample", "--run", "run", "--truncation", "0"], "argument --truncation: 0 is invalid"),
-    ("sample-truncation-nan", ["sample", "--run", "run", "--truncation", "nan"], "argument --truncation: nan is invalid"),
-    ("sample-truncation-inf", ["sample", "--run", "run", "--truncation", "inf"], "argument --truncation: inf is invalid"),
+    (
+        "sample-truncation-nan",
+        ["sample", "--run", "run", "--truncation", "nan"],
+        "argument --truncation: nan is invalid",
+    ),
+    (
+        "sample-truncation-inf",
+        ["sample", "--run", "run", "--truncation", "inf"],
+        "argument --truncation: inf is invalid",
+    ),
     ("sample-run-missing", ["sample", "--run", "nowhere"], "is not a run directory"),
     ("sample-run-file", ["sample", "--run", "file"], "is not a run directory"),
     ("sample-checkpoint-missing", ["sample", "--run", "run", "--checkpoint", "nope.pt"], "does not exist"),
     ("sample-checkpoint-folder", ["sample", "--run", "run", "--checkpoint", "run/checkpoints"], "is a folder"),
     ("sample-checkpoint-garbage", ["sample", "--run", "run", "--checkpoint", "garbage.npy"], "was refused"),
-    ("sample-checkpoint-other-arch", ["sample", "--run", "run", "--checkpoint", "run8/checkpoints/step_0000002.pt"],
-     "does not fit"),
+    (
+        "sample-checkpoint-other-arch",
+        ["sample", "--run", "run", "--checkpoint", "run8/checkpoints/step_0000002.pt"],
+        "does not fit",
+    ),
     ("sample-out-folder", ["sample", "--run", "run", "--out", "folder"], "is a folder"),
     ("sample-out-under-file", ["sample", "--run", "run", "--out", "file/x.png"], "is a file, not a folder"),
     ("sample-out-unwritable", ["sample", "--run", "run", "--out", "/proc/x.png"], "is not writable"),
@@ -123,23 +164,43 @@ CASES = [
     ("report-plots-unwritable", ["report", "run"], "not writable", {"immutable": ["run/plots"]}),
     # ---------------------------------------------------------------- fid
     ("fid-n-0", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--n", "0"], "argument --n: 0 is invalid"),
-    ("fid-n-negative", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--n", "-5"], "argument --n: -5 is invalid"),
+    (
+        "fid-n-negative",
+        ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--n", "-5"],
+        "argument --n: -5 is invalid",
+    ),
     ("fid-n-1", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--n", "1"], "argument --n: 1 is invalid"),
-    ("fid-batch-0", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--batch-size", "0"],
-     "argument --batch-size: 0 is invalid"),
-    ("fid-device-cuda3", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--device", "cuda:3"], "--device 'cuda:3'"),
+    (
+        "fid-batch-0",
+        ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--batch-size", "0"],
+        "argument --batch-size: 0 is invalid",
+    ),
+    (
+        "fid-device-cuda3",
+        ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--device", "cuda:3"],
+        "--device 'cuda:3'",
+    ),
     ("fid-device-bogus", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--device", "tpu7"], "'tpu7'"),
     ("fid-one-image-a", ["fid", "one.npz", "imgs.npz", "--features", "digits"], "set A"),
     ("fid-one-image-b", ["fid", "imgs.npz", "one.npz", "--features", "digits"], "set B"),
     ("fid-a-missing", ["fid", "nowhere.npz", "imgs.npz", "--features", "digits"], "no such file or folder"),
     ("fid-b-garbage", ["fid", "imgs.npz", "garbage.npy", "--features", "digits"], "not a NumPy file"),
-    ("fid-json-unwritable", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--json", "/proc/r.json"],
-     "is not writable"),
-    ("fid-json-missing-parent", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--json", "nowhere/r.json"],
-     "does not exist"),
+    (
+        "fid-json-unwritable",
+        ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--json", "/proc/r.json"],
+        "is not writable",
+    ),
+    (
+        "fid-json-missing-parent",
+        ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--json", "nowhere/r.json"],
+        "does not exist",
+    ),
     ("fid-json-folder", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--json", "folder"], "is a folder"),
-    ("fid-json-under-file", ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--json", "file/r.json"],
-     "is a file, not a folder"),
+    (
+        "fid-json-under-file",
+        ["fid", "imgs.npz", "imgs.npz", "--features", "digits", "--json", "file/r.json"],
+        "is a file, not a folder",
+    ),
     ("fid-inception-missing", ["fid", "imgs.npz", "imgs.npz", "--inception", "nowhere.pt"], "does not exist"),
     ("fid-features-unknown", ["fid", "imgs.npz", "imgs.npz", "--features", "vgg"], "invalid choice: 'vgg'"),
     # ---------------------------------------------------------------- eval
@@ -151,12 +212,21 @@ CASES = [
     ("eval-metrics-unknown", ["eval", "--run", "run", "--metrics", "fid,fvd"], "unknown fvd"),
     ("eval-run-missing", ["eval", "--run", "nowhere"], "no such run directory"),
     ("eval-toy-run", ["eval", "--run", "run", "--features", "digits", "--metrics", "is", "--n", "10"], "not images"),
-    ("eval-json-unwritable", ["eval", "--run", "run", "--features", "digits", "--json", "/proc/e.json"],
-     "is not writable"),
-    ("eval-json-missing-parent", ["eval", "--run", "run", "--features", "digits", "--json", "nowhere/e.json"],
-     "does not exist"),
-    ("eval-checkpoint-other-arch", ["eval", "--run", "run", "--features", "digits", "--checkpoint",
-                                    "run8/checkpoints/step_0000002.pt"], "does not fit"),
+    (
+        "eval-json-unwritable",
+        ["eval", "--run", "run", "--features", "digits", "--json", "/proc/e.json"],
+        "is not writable",
+    ),
+    (
+        "eval-json-missing-parent",
+        ["eval", "--run", "run", "--features", "digits", "--json", "nowhere/e.json"],
+        "does not exist",
+    ),
+    (
+        "eval-checkpoint-other-arch",
+        ["eval", "--run", "run", "--features", "digits", "--checkpoint", "run8/checkpoints/step_0000002.pt"],
+        "does not fit",
+    ),
     # ---------------------------------------------------------------- emd
     ("emd-missing", ["emd", "nowhere.npy", "pts.npy"], "does not exist"),
     ("emd-folder", ["emd", "folder", "pts.npy"], "is a folder"),
@@ -169,8 +239,12 @@ CASES = [
     ("emd-json-unwritable", ["emd", "pts.npy", "pts2.npy", "--json", "/proc/r.json"], "is not writable"),
     ("emd-json-folder", ["emd", "pts.npy", "pts2.npy", "--json", "folder"], "is a folder"),
     ("emd-json-missing-parent", ["emd", "pts.npy", "pts2.npy", "--json", "nowhere/r.json"], "does not exist"),
-    ("emd-json-not-overwritable", ["emd", "pts.npy", "pts2.npy", "--json", "kept.json"], "cannot be overwritten",
-     {"immutable": ["kept.json"]}),
+    (
+        "emd-json-not-overwritable",
+        ["emd", "pts.npy", "pts2.npy", "--json", "kept.json"],
+        "cannot be overwritten",
+        {"immutable": ["kept.json"]},
+    ),
     ("emd-plan-unwritable", ["emd", "pts.npy", "pts2.npy", "--plan", "/proc/p.png"], "is not writable"),
     ("emd-plan-under-file", ["emd", "pts.npy", "pts2.npy", "--plan", "file/p.png"], "is a file, not a folder"),
     ("emd-method-unknown", ["emd", "pts.npy", "pts2.npy", "--method", "sinkhorn"], "invalid choice: 'sinkhorn'"),
@@ -179,7 +253,11 @@ CASES = [
     ("study-seed-negative", ["study", "parallel-lines", "--quick", "--seed", "-1"], "argument --seed: -1 is invalid"),
     ("study-threads-0", ["study", "parallel-lines", "--quick", "--threads", "0"], "argument --threads: 0 is invalid"),
     ("study-out-file", ["study", "parallel-lines", "--quick", "--out", "file"], "is a file"),
-    ("study-out-under-file", ["study", "parallel-lines", "--quick", "--out", "file/studies"], "is a file, not a folder"),
+    (
+        "study-out-under-file",
+        ["study", "parallel-lines", "--quick", "--out", "file/studies"],
+        "is a file, not a folder",
+    ),
     ("study-out-unwritable", ["study", "parallel-lines", "--quick", "--out", "/proc/studies"], "is not writable"),
     # ---------------------------------------------------------------- the top level
     ("unknown-command", ["trian"], "invalid choice: 'trian'"),
@@ -188,6 +266,7 @@ CASES = [
 
 # ------------------------------------------------------------------------------------------------
 # The runner (this file run as a script): every case through earthmover.cli.main in this process.
+
 
 def _hash_tree(root: Path) -> dict[str, str]:
     out = {}
@@ -269,8 +348,13 @@ def _runner(cases_file: str, results_file: str) -> None:
             _chattr("-i", immutable)
         after = _hash_tree(root)
         changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-        results[case["id"]] = {"status": status, "stdout": out, "stderr": err, "changed": changed,
-                               "seconds": round(time.perf_counter() - start, 3)}
+        results[case["id"]] = {
+            "status": status,
+            "stdout": out,
+            "stderr": err,
+            "changed": changed,
+            "seconds": round(time.perf_counter() - start, 3),
+        }
         if changed:  # restore the workspace, so one failing case does not spoil the next
             for child in root.iterdir():
                 shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
@@ -369,13 +453,17 @@ def results(tmp_path_factory):
     workspace = root / "w"
     workspace.mkdir()
     _make_workspace(workspace)
-    cases = [{"id": i, "argv": a, "options": o} for i, a, _, o in _cases()
-             if HAS_CHATTR or not o.get("immutable")]
+    cases = [{"id": i, "argv": a, "options": o} for i, a, _, o in _cases() if HAS_CHATTR or not o.get("immutable")]
     (root / "cases.json").write_text(json.dumps(cases))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "EARTHMOVER_CACHE": str(root / "cache")}
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(root / "cases.json"),
-                           str(root / "results.json")], cwd=workspace, env=env, capture_output=True, text=True,
-                          timeout=1200)
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), str(root / "cases.json"), str(root / "results.json")],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((root / "results.json").read_text())
 
@@ -403,22 +491,42 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(results, case_id, argv
 # ------------------------------------------------------------------------------------------------
 # True separate processes.
 
+
 def _env():
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def test_the_real_process_agrees_with_the_runner(tmp_path):
     (tmp_path / "file").write_text("x")
-    proc = subprocess.run([sys.executable, "-m", "earthmover", "study", "parallel-lines", "--quick", "--out",
-                           str(tmp_path / "file" / "studies")], capture_output=True, text=True, env=_env(), timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "earthmover",
+            "study",
+            "parallel-lines",
+            "--quick",
+            "--out",
+            str(tmp_path / "file" / "studies"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "is a file, not a folder" in proc.stderr
 
 
 def test_a_huge_batch_leaves_no_run_directory(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "earthmover", "train", "--out", str(out), "--batch-size", "99999999999",
-                           "--quiet"], capture_output=True, text=True, env=_env(), timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "earthmover", "train", "--out", str(out), "--batch-size", "99999999999", "--quiet"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "needs about" in proc.stderr and "GB" in proc.stderr
     assert not out.exists()
@@ -426,6 +534,7 @@ def test_a_huge_batch_leaves_no_run_directory(tmp_path):
 
 # ------------------------------------------------------------------------------------------------
 # What the commands that succeed around these cases do (in this process: cheap).
+
 
 @pytest.fixture
 def tiny_run(tmp_path):
@@ -448,7 +557,11 @@ def test_a_refused_checkpoint_is_moved_aside_and_no_longer_counts(tiny_run, caps
     err = capsys.readouterr().err
     assert "skipped step_0000009.pt, moved to rejected/" in err and "was refused" in err
     assert (tiny_run / "checkpoints" / "rejected" / "step_0000009.pt").read_bytes() == pickle.dumps(os.getcwd)
-    assert [p.name for p in ckpt.list_checkpoints(tiny_run)] == ["step_0000002.pt", "step_0000003.pt", "step_0000004.pt"]
+    assert [p.name for p in ckpt.list_checkpoints(tiny_run)] == [
+        "step_0000002.pt",
+        "step_0000003.pt",
+        "step_0000004.pt",
+    ]
     # a read-only command never moves anything
     bad.write_bytes(pickle.dumps(os.getcwd))
     assert cli.main(["sample", "--run", str(tiny_run), "--n", "8", "--out", str(tiny_run / "s.png")]) == 0
@@ -458,8 +571,12 @@ def test_a_refused_checkpoint_is_moved_aside_and_no_longer_counts(tiny_run, caps
 def test_resume_records_the_flags_it_allows(tiny_run):
     from earthmover.config import load_toml
 
-    assert cli.main(["train", "--resume", str(tiny_run), *TINY, "--steps", "3", "--log-every", "2",
-                     "--keep-checkpoints", "5"]) == 0
+    assert (
+        cli.main(
+            ["train", "--resume", str(tiny_run), *TINY, "--steps", "3", "--log-every", "2", "--keep-checkpoints", "5"]
+        )
+        == 0
+    )
     saved = load_toml(tiny_run / "config.toml")
     assert (saved["run"]["steps"], saved["run"]["log_every"], saved["run"]["keep_checkpoints"]) == (3, 2, 5)
 
@@ -472,8 +589,25 @@ def test_init_starts_a_new_run_from_the_weights_of_a_checkpoint(tiny_run, tmp_pa
 
     source = ckpt.checkpoint_path(tiny_run, 2)
     new = tmp_path / "new"
-    assert cli.main(["train", "--config", str(tiny_run / "config.toml"), "--init", str(source), "--optim.name", "rmsprop",
-                     "--steps", "1", "--out", str(new), "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--config",
+                str(tiny_run / "config.toml"),
+                "--init",
+                str(source),
+                "--optim.name",
+                "rmsprop",
+                "--steps",
+                "1",
+                "--out",
+                str(new),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     first = ckpt.load_checkpoint(ckpt.checkpoint_path(new, 0))
     weights = ckpt.load_checkpoint(source)
     assert first["step"] == 0
@@ -482,8 +616,22 @@ def test_init_starts_a_new_run_from_the_weights_of_a_checkpoint(tiny_run, tmp_pa
 
 
 def test_sample_names_the_file_it_writes(tiny_run, capsys):
-    assert cli.main(["sample", "--run", str(tiny_run), "--n", "8", "--out", str(tiny_run / "grid"),
-                     "--npz", str(tiny_run / "s")]) == 0
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--run",
+                str(tiny_run),
+                "--n",
+                "8",
+                "--out",
+                str(tiny_run / "grid"),
+                "--npz",
+                str(tiny_run / "s"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"wrote {tiny_run / 'grid.png'} and {tiny_run / 's.npz'}" in out
     assert (tiny_run / "grid.png").is_file() and (tiny_run / "s.npz").is_file()
@@ -505,8 +653,22 @@ def test_a_large_sample_draws_a_bounded_picture_and_keeps_all_in_the_npz(tiny_ru
     from earthmover.train import command
 
     monkeypatch.setitem(command.PICTURE_LIMIT, "points", 8)
-    assert cli.main(["sample", "--run", str(tiny_run), "--n", "20", "--out", str(tiny_run / "p.png"),
-                     "--npz", str(tiny_run / "p.npz")]) == 0
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--run",
+                str(tiny_run),
+                "--n",
+                "20",
+                "--out",
+                str(tiny_run / "p.png"),
+                "--npz",
+                str(tiny_run / "p.npz"),
+            ]
+        )
+        == 0
+    )
     assert "the picture shows the first 8 of 20; all are in the .npz" in capsys.readouterr().out
     with np.load(tiny_run / "p.npz") as z:
         assert z["samples"].shape == (20, 2)

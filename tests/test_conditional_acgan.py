@@ -1,12 +1,19 @@
 """AC-GAN's class terms (Odena et al. 2017) against hand computation on a constructed batch."""
+
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from earthmover.conditional.acgan import (ACGANParams, ClassHead, acgan_critic_loss, acgan_generator_loss,
-                                          class_accuracy, class_cross_entropy)
+from earthmover.conditional.acgan import (
+    ACGANParams,
+    ClassHead,
+    acgan_critic_loss,
+    acgan_generator_loss,
+    class_accuracy,
+    class_cross_entropy,
+)
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.nets.mlp import MLPCritic, MLPGenerator
@@ -39,7 +46,9 @@ def test_hand_values_of_the_cross_entropy():
 def test_critic_loss_weights_real_and_fake_terms():
     args = t(REAL_LOGITS), t(REAL_LABELS, torch.long), t(FAKE_LOGITS), t(FAKE_LABELS, torch.long)
     assert acgan_critic_loss(*args).item() == pytest.approx(CE_REAL + CE_FAKE, rel=1e-6)
-    assert acgan_critic_loss(*args, real_weight=2.0, fake_weight=0.25).item() == pytest.approx(2 * CE_REAL + 0.25 * CE_FAKE, rel=1e-6)
+    assert acgan_critic_loss(*args, real_weight=2.0, fake_weight=0.25).item() == pytest.approx(
+        2 * CE_REAL + 0.25 * CE_FAKE, rel=1e-6
+    )
     # the WGAN-GP paper's CIFAR-10 setting: the classifier learns on real samples only
     assert acgan_critic_loss(*args, fake_weight=0.0).item() == pytest.approx(CE_REAL, rel=1e-6)
 
@@ -68,7 +77,9 @@ def test_class_head_reads_the_critics_features_and_weights_its_terms():
     assert terms["acgan_real"].item() == pytest.approx(CE_REAL, rel=1e-6)
     fake_ce = (ce([-1.0, 0.0, 0.0], 1) + ce([1.0, 1.0, 0.0], 1)) / 2
     assert terms["acgan_fake"].item() == pytest.approx(0.5 * fake_ce, rel=1e-6)
-    assert head.generator_terms(fake, t([1, 1], torch.long))["acgan_generator"].item() == pytest.approx(0.1 * fake_ce, rel=1e-6)
+    assert head.generator_terms(fake, t([1, 1], torch.long))["acgan_generator"].item() == pytest.approx(
+        0.1 * fake_ce, rel=1e-6
+    )
     assert head.accuracy(real, t([0, 2], torch.long)).item() == 0.5
 
 
@@ -88,7 +99,9 @@ def test_generator_term_reaches_the_generator_and_the_critic_term_on_detached_fa
 
 
 def test_class_accuracy_and_checks():
-    assert class_accuracy(t([[0.0, 1.0], [3.0, 1.0], [0.0, 2.0]]), t([1, 1, 1], torch.long)).item() == pytest.approx(2 / 3)
+    assert class_accuracy(t([[0.0, 1.0], [3.0, 1.0], [0.0, 2.0]]), t([1, 1, 1], torch.long)).item() == pytest.approx(
+        2 / 3
+    )
     with pytest.raises(EarthmoverError, match="acgan.fake_weight"):
         ACGANParams(fake_weight=-1.0)
     with pytest.raises(EarthmoverError, match="bare score"):

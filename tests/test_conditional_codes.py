@@ -1,4 +1,5 @@
 """InfoGAN's latent codes (earthmover.data.codes): layout, reproducible draws, the code sweep."""
+
 import pytest
 import torch
 
@@ -37,7 +38,7 @@ def test_code_distributions():
     codes = sample_codes(20000, CodeSpec(noise_prior="uniform"), torch.Generator().manual_seed(0))
     counts = codes.categorical[:, 0].bincount(minlength=10).float() / 20000
     assert torch.allclose(counts, torch.full((10,), 0.1), atol=0.01)
-    for u in (codes.continuous, codes.noise):   # uniform on [-1, 1]: mean 0, variance 1/3, reaching both ends
+    for u in (codes.continuous, codes.noise):  # uniform on [-1, 1]: mean 0, variance 1/3, reaching both ends
         assert u.mean().item() == pytest.approx(0.0, abs=0.02)
         assert u.var().item() == pytest.approx(1 / 3, abs=0.01)
         assert u.min() < -0.99 and u.max() > 0.99 and u.abs().max() <= 1

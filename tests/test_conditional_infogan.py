@@ -1,4 +1,5 @@
 """InfoGAN's Q head and mutual-information lower bound (Chen et al. 2016)."""
+
 import math
 
 import numpy as np
@@ -6,9 +7,18 @@ import pytest
 import torch
 from torch import nn
 
-from earthmover.conditional.infogan import (HALF_LOG_2PI, InfoGANParams, QHead, QOutput, categorical_code_loss,
-                                            code_entropy, continuous_code_loss, info_loss, mutual_information_bound,
-                                            split_q)
+from earthmover.conditional.infogan import (
+    HALF_LOG_2PI,
+    InfoGANParams,
+    QHead,
+    QOutput,
+    categorical_code_loss,
+    code_entropy,
+    continuous_code_loss,
+    info_loss,
+    mutual_information_bound,
+    split_q,
+)
 from earthmover.data.codes import CodeSpec, LatentCodes, sample_codes
 from earthmover.errors import EarthmoverError
 from earthmover.metrics.coverage import code_accuracy
@@ -36,7 +46,9 @@ def test_categorical_term_is_the_cross_entropy_with_a_known_q():
 def test_continuous_term_is_the_gaussian_negative_log_likelihood():
     mean, target = torch.tensor([[0.5, 0.0]]), torch.tensor([[1.0, -2.0]])
     # fixed std 1: sum over codes of 0.5 log 2 pi + 0.5 (c - mu)^2
-    assert continuous_code_loss(mean, target).item() == pytest.approx(2 * 0.5 * LOG(2 * math.pi) + 0.5 * 0.25 + 0.5 * 4.0, rel=1e-6)
+    assert continuous_code_loss(mean, target).item() == pytest.approx(
+        2 * 0.5 * LOG(2 * math.pi) + 0.5 * 0.25 + 0.5 * 4.0, rel=1e-6
+    )
     # learned std (2 and 0.25): + log sigma, and the residual divided by sigma
     log_std = torch.tensor([[LOG(2.0), LOG(0.25)]])
     hand = (HALF_LOG_2PI + LOG(2.0) + 0.5 * (0.5 / 2.0) ** 2) + (HALF_LOG_2PI + LOG(0.25) + 0.5 * (2.0 / 0.25) ** 2)
@@ -120,11 +132,13 @@ def test_code_accuracy_of_a_q_head_on_constructed_cases():
     params = InfoGANParams(noise_dim=0, categorical=(5,), continuous=0, hidden=5)
     codes = sample_codes(400, spec, torch.Generator().manual_seed(0))
     perm = torch.tensor([3, 0, 4, 1, 2])
-    features = nn.functional.one_hot(perm[codes.categorical[:, 0]], 5).float()   # the sample shows digit perm[c]
+    features = nn.functional.one_hot(perm[codes.categorical[:, 0]], 5).float()  # the sample shows digit perm[c]
     head = QHead(5, params)
     with torch.no_grad():  # Q = identity on the features (relu-free path: positive inputs, leaky slope irrelevant)
-        head.net[0].weight.copy_(torch.eye(5)); head.net[0].bias.zero_()
-        head.net[2].weight.copy_(torch.eye(5)); head.net[2].bias.zero_()
+        head.net[0].weight.copy_(torch.eye(5))
+        head.net[0].bias.zero_()
+        head.net[2].weight.copy_(torch.eye(5))
+        head.net[2].bias.zero_()
     predicted = head.predict(CriticOutput(torch.zeros(400), features))[:, 0]
     acc, mapping = code_accuracy(predicted.numpy(), codes.categorical[:, 0].numpy(), 5)
     assert acc == 1.0 and mapping == {c: int(perm[c]) for c in range(5)}

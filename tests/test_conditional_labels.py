@@ -1,14 +1,26 @@
 """Label conditioning: concat (Mirza & Osindero) and projection (Miyato & Koyama) on constructed networks."""
+
 import pytest
 import torch
 from torch import nn
 
-from earthmover.conditional.labels import (LabelEmbedding, bind_labels, check_labels, grid_labels, require_labels,
-                                           sample_labels)
+from earthmover.conditional.labels import (
+    LabelEmbedding,
+    bind_labels,
+    check_labels,
+    grid_labels,
+    require_labels,
+    sample_labels,
+)
 from earthmover.conditional.projection import projection_term
 from earthmover.errors import EarthmoverError
-from earthmover.nets.conditional import (ConcatCritic, ConcatGenerator, ProjectionCritic, concat_input_shape,
-                                         concat_latent_dim)
+from earthmover.nets.conditional import (
+    ConcatCritic,
+    ConcatGenerator,
+    ProjectionCritic,
+    concat_input_shape,
+    concat_latent_dim,
+)
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.nets.mlp import MLPCritic, MLPGenerator
 from earthmover.penalties import critic_input_gradient, gradient_penalty

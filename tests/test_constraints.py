@@ -1,6 +1,7 @@
 """Weight clipping and spectral normalization."""
-import torch
+
 import pytest
+import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -18,8 +19,16 @@ def test_clip_bounds_every_weight():
 
 def test_spectral_norm_brings_each_layer_to_one():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 1),
-                        nn.Unflatten(1, (1, 1, 1)), nn.Flatten(), nn.Linear(1, 3))
+    net = nn.Sequential(
+        nn.Linear(4, 32),
+        nn.ReLU(),
+        nn.Linear(32, 16),
+        nn.ReLU(),
+        nn.Linear(16, 1),
+        nn.Unflatten(1, (1, 1, 1)),
+        nn.Flatten(),
+        nn.Linear(1, 3),
+    )
     conv = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3))
     before = largest_singular_values(net) + largest_singular_values(conv)
     assert max(abs(s - 1) for s in before) > 0.1
@@ -74,11 +83,15 @@ def test_largest_singular_values_are_those_of_the_output_major_matrix():
     their largest singular values, so using another dimension shows."""
     torch.manual_seed(0)
     lin, conv, convt = nn.Linear(3, 5), nn.Conv2d(2, 6, 3), nn.ConvTranspose2d(3, 5, 4)
-    by_hand = [_sigma(lin.weight.detach()),
-               _sigma(conv.weight.detach().reshape(6, -1)),
-               _sigma(convt.weight.detach().permute(1, 0, 2, 3).reshape(5, -1))]
-    wrong = [_sigma(conv.weight.detach().transpose(0, 1).reshape(2, -1)),  # the other dimension
-             _sigma(convt.weight.detach().reshape(3, -1))]
+    by_hand = [
+        _sigma(lin.weight.detach()),
+        _sigma(conv.weight.detach().reshape(6, -1)),
+        _sigma(convt.weight.detach().permute(1, 0, 2, 3).reshape(5, -1)),
+    ]
+    wrong = [
+        _sigma(conv.weight.detach().transpose(0, 1).reshape(2, -1)),  # the other dimension
+        _sigma(convt.weight.detach().reshape(3, -1)),
+    ]
     assert all(abs(a - b) > 1e-3 for a, b in zip(by_hand[1:], wrong))
     assert largest_singular_values(nn.Sequential(lin, nn.ReLU(), conv, convt)) == pytest.approx(by_hand, rel=1e-5)
 

@@ -2,28 +2,50 @@
 conditioning, AC-GAN's class head and InfoGAN's codes train with each objective, resume exactly,
 run under 2-process torchrun as one process; a source without labels is one line; `sample` draws
 a class (--label), a grid with one row per class (--per-label) and InfoGAN's code sweep."""
+
 import json
 from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from earthmover import cli
 from earthmover.config import Config, validate
-from earthmover.errors import EarthmoverError
-from earthmover.objectives import Scored
 from earthmover.nets.critic_output import CriticOutput
+from earthmover.objectives import Scored
 from earthmover.train import state as ckpt
 from earthmover.train.loop import Trainer
 from test_train_distributed import assert_same_curves, torchrun
 from test_train_resume import assert_same_state
 
 FIXTURE = str(Path(__file__).parent / "data" / "mnist_small.npz")
-PIECES = {"concat": ["--model.conditional", "concat"], "projection": ["--model.conditional", "projection"],
-          "acgan": ["--head.acgan", "1"], "infogan": ["--head.infogan", "1", "--head.infogan-noise-dim", "8"]}
-SMALL = ["--data", "mnist", "--width", "4", "--batch-size", "16", "--n-critic", "1", "--run.threads", "1",
-         "--device", "cpu", "--log-every", "1", "--sample-every", "1000", "--quiet", "--run.eval-metrics", ""]
+PIECES = {
+    "concat": ["--model.conditional", "concat"],
+    "projection": ["--model.conditional", "projection"],
+    "acgan": ["--head.acgan", "1"],
+    "infogan": ["--head.infogan", "1", "--head.infogan-noise-dim", "8"],
+}
+SMALL = [
+    "--data",
+    "mnist",
+    "--width",
+    "4",
+    "--batch-size",
+    "16",
+    "--n-critic",
+    "1",
+    "--run.threads",
+    "1",
+    "--device",
+    "cpu",
+    "--log-every",
+    "1",
+    "--sample-every",
+    "1000",
+    "--quiet",
+    "--run.eval-metrics",
+    "",
+]
 
 
 @pytest.fixture
@@ -34,9 +56,16 @@ def mnist(monkeypatch):
 def _config(preset, piece, **values):
     config = Config.from_preset(preset)
     flags = dict(zip(PIECES[piece][::2], PIECES[piece][1::2]))
-    for key, value in {"data.name": "mnist", "model.width": 4, "data.batch_size": 16, "optim.n_critic": 1,
-                       "run.threads": 1, "run.device": "cpu", **{k[2:].replace("-", "_"): v for k, v in flags.items()},
-                       **values}.items():
+    for key, value in {
+        "data.name": "mnist",
+        "model.width": 4,
+        "data.batch_size": 16,
+        "optim.n_critic": 1,
+        "run.threads": 1,
+        "run.device": "cpu",
+        **{k[2:].replace("-", "_"): v for k, v in flags.items()},
+        **values,
+    }.items():
         config.set(key, value)
     return validate(config)
 
@@ -62,11 +91,15 @@ def test_each_piece_resumes_bit_identically(mnist, tmp_path, piece):
 def assert_resumes_exactly(tmp_path, common, stop=2, steps=4):
     """A run stopped at `stop` and resumed ends in the state of the run that never stopped."""
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert cli.main(["train", "--out", str(whole), "--steps", str(steps), "--checkpoint-every", str(stop), *common]) == 0
+    assert (
+        cli.main(["train", "--out", str(whole), "--steps", str(steps), "--checkpoint-every", str(stop), *common]) == 0
+    )
     assert cli.main(["train", "--out", str(parts), "--steps", str(stop), "--checkpoint-every", str(stop), *common]) == 0
     assert cli.main(["train", "--resume", str(parts), "--steps", str(steps), "--quiet"]) == 0
-    assert_same_state(ckpt.load_checkpoint(ckpt.checkpoint_path(whole, steps)),
-                      ckpt.load_checkpoint(ckpt.checkpoint_path(parts, steps)))
+    assert_same_state(
+        ckpt.load_checkpoint(ckpt.checkpoint_path(whole, steps)),
+        ckpt.load_checkpoint(ckpt.checkpoint_path(parts, steps)),
+    )
     return whole, parts
 
 
@@ -74,19 +107,61 @@ def test_acgan_under_torchrun_is_one_process(mnist, tmp_path):
     """Each process takes its rows of the global batch and of its labels; the fakes of the critic
     step are asked for the real batch's classes. (wgan-gp-mnist: a generator without batch norm,
     which on CPU normalizes each process's shard apart.)"""
-    args = ["--preset", "wgan-gp", "--data", "mnist", "--arch", "wgan-gp-mnist", "--width", "4", "--batch-size", "16", "--n-critic", "2",
-            "--steps", "3", "--checkpoint-every", "3", "--sample-every", "1000", "--run.eval-metrics", "",
-            "--head.acgan", "1", "--model.conditional", "projection"]
+    args = [
+        "--preset",
+        "wgan-gp",
+        "--data",
+        "mnist",
+        "--arch",
+        "wgan-gp-mnist",
+        "--width",
+        "4",
+        "--batch-size",
+        "16",
+        "--n-critic",
+        "2",
+        "--steps",
+        "3",
+        "--checkpoint-every",
+        "3",
+        "--sample-every",
+        "1000",
+        "--run.eval-metrics",
+        "",
+        "--head.acgan",
+        "1",
+        "--model.conditional",
+        "projection",
+    ]
     torchrun(args, tmp_path / "two")
-    assert cli.main(["train", "--out", str(tmp_path / "one"), "--device", "cpu", "--run.threads", "1",
-                     "--log-every", "1", "--quiet", *args]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--out",
+                str(tmp_path / "one"),
+                "--device",
+                "cpu",
+                "--run.threads",
+                "1",
+                "--log-every",
+                "1",
+                "--quiet",
+                *args,
+            ]
+        )
+        == 0
+    )
     assert_same_curves(tmp_path / "two", tmp_path / "one", tol=1e-4)
 
 
 def test_a_source_without_labels_is_one_line_and_writes_nothing(tmp_path, capsys):
     for piece in ("concat", "acgan"):
         out = tmp_path / piece
-        assert cli.main(["train", "--data", "8gaussians", "--out", str(out), "--steps", "2", "--quiet", *PIECES[piece]]) == 2
+        assert (
+            cli.main(["train", "--data", "8gaussians", "--out", str(out), "--steps", "2", "--quiet", *PIECES[piece]])
+            == 2
+        )
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "needs class labels, but the data source '8gaussians' has none" in err
         assert not out.exists()
@@ -122,7 +197,9 @@ def test_the_registered_acgan_terms_are_the_class_cross_entropies():
     terms = head.critic_terms(real, fake)
     assert float(terms["acgan_real"]) == pytest.approx(float(by_hand(real_logits, real_y)), rel=1e-6)
     assert float(terms["acgan_fake"]) == pytest.approx(0.5 * float(by_hand(fake_logits, fake_y)), rel=1e-6)
-    assert float(head.generator_terms(fake)["acgan_generator"]) == pytest.approx(0.1 * float(by_hand(fake_logits, fake_y)), rel=1e-6)
+    assert float(head.generator_terms(fake)["acgan_generator"]) == pytest.approx(
+        0.1 * float(by_hand(fake_logits, fake_y)), rel=1e-6
+    )
 
 
 def test_the_infogan_term_reaches_the_generator_in_the_loop(mnist):
@@ -150,8 +227,22 @@ def test_sample_label_and_per_label_ask_the_generator_for_those_classes(mnist, t
     z = torch.Generator().manual_seed(3)
     by_hand = sampler.generator(torch.randn(5, sampler.latent_dim, generator=z), torch.full((5,), 7))
     assert torch.equal(x, by_hand)
-    assert cli.main(["sample", "--run", str(run), "--per-label", "3", "--npz", str(tmp_path / "grid.npz"),
-                     "--out", str(tmp_path / "grid.png")]) == 0
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--run",
+                str(run),
+                "--per-label",
+                "3",
+                "--npz",
+                str(tmp_path / "grid.npz"),
+                "--out",
+                str(tmp_path / "grid.png"),
+            ]
+        )
+        == 0
+    )
     import numpy as np
 
     grid = torch.from_numpy(np.load(tmp_path / "grid.npz")["samples"])
@@ -178,8 +269,21 @@ def test_sample_refuses_labels_for_an_unconditional_run_and_a_class_it_has_not(m
 
 def test_code_sweep_rows_are_the_categorical_codes_values(mnist, tmp_path):
     run = _trained(tmp_path, "infogan")
-    assert cli.main(["sample", "--run", str(run), "--code-sweep", "--npz", str(tmp_path / "s.npz"),
-                     "--out", str(tmp_path / "s.png")]) == 0
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--run",
+                str(run),
+                "--code-sweep",
+                "--npz",
+                str(tmp_path / "s.npz"),
+                "--out",
+                str(tmp_path / "s.png"),
+            ]
+        )
+        == 0
+    )
     import numpy as np
 
     from earthmover.data.codes import code_sweep
@@ -188,17 +292,28 @@ def test_code_sweep_rows_are_the_categorical_codes_values(mnist, tmp_path):
     sampler = ckpt.load_sampler(run)
     sweep = code_sweep(sampler.latent.codes, generator=torch.Generator().manual_seed(0))
     assert sweep.categorical[:, 0].tolist() == [r for r in range(10) for _ in range(9)]
-    assert torch.equal(torch.from_numpy(np.load(tmp_path / "s.npz")["samples"]), sampler.generate(Draw(sweep.latent(), None, sweep)))
+    assert torch.equal(
+        torch.from_numpy(np.load(tmp_path / "s.npz")["samples"]), sampler.generate(Draw(sweep.latent(), None, sweep))
+    )
 
 
 # ---------------------------------------------------------------------------------------- minibatch layers
 
+
 @pytest.mark.parametrize("layer", ["discrimination", "stddev"])
-@pytest.mark.parametrize("preset,arch", [("dcgan", "mlp"), ("lsgan", "mlp"), ("wgan", "mlp"), ("hinge", "dcgan"),
-                                         ("dcgan", "resnet")])
+@pytest.mark.parametrize(
+    "preset,arch", [("dcgan", "mlp"), ("lsgan", "mlp"), ("wgan", "mlp"), ("hinge", "dcgan"), ("dcgan", "resnet")]
+)
 def test_a_minibatch_layer_trains_in_each_critic_and_objective(mnist, layer, preset, arch):
-    values = {"model.minibatch": layer, "model.arch": arch, "model.width": 8, "data.batch_size": 16,
-              "optim.n_critic": 1, "run.threads": 1, "run.device": "cpu"}
+    values = {
+        "model.minibatch": layer,
+        "model.arch": arch,
+        "model.width": 8,
+        "data.batch_size": 16,
+        "optim.n_critic": 1,
+        "run.threads": 1,
+        "run.device": "cpu",
+    }
     if arch != "mlp":
         values["data.name"] = "mnist"
     else:
@@ -216,10 +331,18 @@ def test_a_minibatch_layer_beside_a_penalty_is_refused_unless_asked_for(tmp_path
     out = tmp_path / "run"
     assert cli.main(["train", "--preset", "wgan-gp", "--model.minibatch", "stddev", "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "model.minibatch = 'stddev' makes each sample's score depend on the rest" in err
+    assert (
+        len(err.splitlines()) == 1 and "model.minibatch = 'stddev' makes each sample's score depend on the rest" in err
+    )
     assert "--model.minibatch-with-penalty true" in err and not out.exists()
-    config = Config.from_preset("wgan-gp", model__minibatch="stddev", model__minibatch_with_penalty=True,
-                                data__batch_size=16, model__width=8, run__device="cpu")
+    config = Config.from_preset(
+        "wgan-gp",
+        model__minibatch="stddev",
+        model__minibatch_with_penalty=True,
+        data__batch_size=16,
+        model__width=8,
+        run__device="cpu",
+    )
     Trainer(validate(config), quiet=True).train_step()
 
 
@@ -227,8 +350,9 @@ def test_a_minibatch_layer_beside_a_penalty_is_refused_unless_asked_for(tmp_path
 def test_a_critic_that_couples_samples_scores_real_and_fake_apart(layer):
     """Minibatch statistics over real and fake together would let each batch see the other: with a
     minibatch layer the critic step makes two passes of one batch each, else one pass of both."""
-    config = Config.from_preset("dcgan", model__minibatch=layer, data__batch_size=16, model__width=8,
-                                run__device="cpu", run__threads=1)
+    config = Config.from_preset(
+        "dcgan", model__minibatch=layer, data__batch_size=16, model__width=8, run__device="cpu", run__threads=1
+    )
     trainer = Trainer(validate(config), quiet=True)
     sizes = []
     trainer.critic.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
@@ -237,21 +361,80 @@ def test_a_critic_that_couples_samples_scores_real_and_fake_apart(layer):
 
 
 def test_a_minibatch_run_resumes_bit_identically(tmp_path):
-    common = ["--preset", "dcgan", "--model.minibatch", "discrimination", "--data", "8gaussians", "--width", "8",
-              "--model.depth", "2", "--batch-size", "16", "--run.threads", "1", "--device", "cpu", "--quiet",
-              "--sample-every", "1000"]
+    common = [
+        "--preset",
+        "dcgan",
+        "--model.minibatch",
+        "discrimination",
+        "--data",
+        "8gaussians",
+        "--width",
+        "8",
+        "--model.depth",
+        "2",
+        "--batch-size",
+        "16",
+        "--run.threads",
+        "1",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--sample-every",
+        "1000",
+    ]
     assert_resumes_exactly(tmp_path, common)
 
 
 # ---------------------------------------------------------------------------------------- progressive growing
 
-GROW = {"data.name": "mnist", "data.image_size": 16, "model.arch": "progressive", "model.width": 8, "model.grow": True,
-        "model.grow_fade": 32, "model.grow_stabilize": 16, "model.grow_batch_sizes": "4:16,8:16,16:8",
-        "data.batch_size": 8, "optim.n_critic": 1, "run.threads": 1, "run.device": "cpu", "run.eval_metrics": ""}
-GROW_FLAGS = ["--data", "mnist", "--data.image-size", "16", "--arch", "progressive", "--width", "8", "--model.grow", "true",
-              "--model.grow-fade", "32", "--model.grow-stabilize", "16", "--model.grow-batch-sizes", "4:16,8:16,16:8",
-              "--batch-size", "8", "--n-critic", "1", "--run.threads", "1", "--device", "cpu", "--quiet", "--log-every", "1",
-              "--sample-every", "1000", "--run.eval-metrics", ""]
+GROW = {
+    "data.name": "mnist",
+    "data.image_size": 16,
+    "model.arch": "progressive",
+    "model.width": 8,
+    "model.grow": True,
+    "model.grow_fade": 32,
+    "model.grow_stabilize": 16,
+    "model.grow_batch_sizes": "4:16,8:16,16:8",
+    "data.batch_size": 8,
+    "optim.n_critic": 1,
+    "run.threads": 1,
+    "run.device": "cpu",
+    "run.eval_metrics": "",
+}
+GROW_FLAGS = [
+    "--data",
+    "mnist",
+    "--data.image-size",
+    "16",
+    "--arch",
+    "progressive",
+    "--width",
+    "8",
+    "--model.grow",
+    "true",
+    "--model.grow-fade",
+    "32",
+    "--model.grow-stabilize",
+    "16",
+    "--model.grow-batch-sizes",
+    "4:16,8:16,16:8",
+    "--batch-size",
+    "8",
+    "--n-critic",
+    "1",
+    "--run.threads",
+    "1",
+    "--device",
+    "cpu",
+    "--quiet",
+    "--log-every",
+    "1",
+    "--sample-every",
+    "1000",
+    "--run.eval-metrics",
+    "",
+]
 
 
 def _grown(preset, **values):
@@ -261,8 +444,9 @@ def _grown(preset, **values):
     return Trainer(validate(config), quiet=True)
 
 
-@pytest.mark.parametrize("preset,extra", [("wgan-gp", {"penalty.drift": 0.001}), ("dcgan", {}), ("lsgan", {}),
-                                          ("hinge", {})])
+@pytest.mark.parametrize(
+    "preset,extra", [("wgan-gp", {"penalty.drift": 0.001}), ("dcgan", {}), ("lsgan", {}), ("hinge", {})]
+)
 def test_progressive_growing_trains_through_its_stages(mnist, preset, extra):
     trainer = _grown(preset, **extra)
     seen = []
@@ -306,22 +490,78 @@ def test_a_grown_run_resumes_bit_identically_in_the_middle_of_a_fade(mnist, tmp_
 def test_a_grown_run_under_torchrun_is_one_process(mnist, tmp_path):
     """Pixel norm and no minibatch layer: nothing couples the samples, so two processes with half
     the batch each reproduce one process, through the 4x4 stage and a fade."""
-    args = ["--preset", "wgan-gp", "--steps", "4", "--checkpoint-every", "4", "--data", "mnist", "--data.image-size", "16",
-            "--arch", "progressive", "--width", "8", "--model.grow", "true", "--model.grow-fade", "32",
-            "--model.grow-stabilize", "16", "--model.grow-batch-sizes", "4:16,8:16,16:8", "--batch-size", "8",
-            "--n-critic", "1", "--sample-every", "1000", "--run.eval-metrics", ""]
+    args = [
+        "--preset",
+        "wgan-gp",
+        "--steps",
+        "4",
+        "--checkpoint-every",
+        "4",
+        "--data",
+        "mnist",
+        "--data.image-size",
+        "16",
+        "--arch",
+        "progressive",
+        "--width",
+        "8",
+        "--model.grow",
+        "true",
+        "--model.grow-fade",
+        "32",
+        "--model.grow-stabilize",
+        "16",
+        "--model.grow-batch-sizes",
+        "4:16,8:16,16:8",
+        "--batch-size",
+        "8",
+        "--n-critic",
+        "1",
+        "--sample-every",
+        "1000",
+        "--run.eval-metrics",
+        "",
+    ]
     torchrun(args, tmp_path / "two")
-    assert cli.main(["train", "--out", str(tmp_path / "one"), "--device", "cpu", "--run.threads", "1", "--quiet",
-                     "--log-every", "1", *args]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--out",
+                str(tmp_path / "one"),
+                "--device",
+                "cpu",
+                "--run.threads",
+                "1",
+                "--quiet",
+                "--log-every",
+                "1",
+                *args,
+            ]
+        )
+        == 0
+    )
     assert_same_curves(tmp_path / "two", tmp_path / "one", tol=1e-4)
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--data", "8gaussians", "--model.grow", "true", "--arch", "progressive"], "model.arch = 'progressive' needs image data"),
-    (["--data", "mnist", "--data.image-size", "16", "--model.grow", "true"], "model.grow needs the progressive networks"),
-    ([*GROW_FLAGS, "--model.grow-batch-sizes", "4-16"], "model.grow_batch_sizes = '4-16' is invalid"),
-    ([*GROW_FLAGS, "--model.grow-lrs", "64:1e-3"], "model.grow_lrs names resolution 64, which the schedule never reaches"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (
+            ["--data", "8gaussians", "--model.grow", "true", "--arch", "progressive"],
+            "model.arch = 'progressive' needs image data",
+        ),
+        (
+            ["--data", "mnist", "--data.image-size", "16", "--model.grow", "true"],
+            "model.grow needs the progressive networks",
+        ),
+        ([*GROW_FLAGS, "--model.grow-batch-sizes", "4-16"], "model.grow_batch_sizes = '4-16' is invalid"),
+        (
+            [*GROW_FLAGS, "--model.grow-lrs", "64:1e-3"],
+            "model.grow_lrs names resolution 64, which the schedule never reaches",
+        ),
+    ],
+)
 def test_bad_growth_settings_are_one_line(mnist, tmp_path, capsys, flags, message):
     out = tmp_path / "run"
     assert cli.main(["train", "--out", str(out), "--steps", "2", "--quiet", *flags]) == 2
@@ -345,7 +585,9 @@ def test_growth_sets_each_resolutions_learning_rate_on_both_optimizers(mnist):
     trainer = _grown("wgan-gp", **{"model.grow_lrs": "8:5e-4", "optim.lr_g": 1e-4, "optim.lr_d": 3e-4})
     rates = []
     for _ in range(5):
-        rates.append((trainer.growth.stage.resolution, trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"]))
+        rates.append(
+            (trainer.growth.stage.resolution, trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"])
+        )
         trainer.train_step()
     assert rates[0] == (4, 1e-4, 3e-4)
     assert all(g == pytest.approx(5e-4) and d == pytest.approx(5e-4) for r, g, d in rates if r == 8)
@@ -357,7 +599,9 @@ def test_with_a_minibatch_layer_each_batch_is_scored_on_its_own(coupling):
     """The two passes: the real batch's scores are what the critic says of the real batch alone, for a
     minibatch layer and for batch norm (whose statistics would otherwise mix real and fake, while the
     generator step normalizes fakes alone)."""
-    config = Config.from_preset("dcgan", **coupling, data__batch_size=16, model__width=8, run__device="cpu", run__threads=1)
+    config = Config.from_preset(
+        "dcgan", **coupling, data__batch_size=16, model__width=8, run__device="cpu", run__threads=1
+    )
     trainer = Trainer(validate(config), quiet=True)
     real, fake = torch.randn(16, 2), torch.randn(16, 2) + 3
     real_out, fake_out = trainer._score_real_and_fake(real, fake, trainer._draw())

@@ -2,6 +2,7 @@
 127.0.0.1 serving small fixtures made here, SHA-256 verification, the cache, what is left on disk
 after a refused or cut-short transfer, and the one-line error without network. The real URL table
 is replaced in every test (data_support.isolated); nothing leaves this machine."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,12 +37,16 @@ def mnist_files():
     """Four small IDX files, named and laid out as MNIST's originals: name -> bytes, and the arrays."""
     rng = np.random.default_rng(0)
     arrays = {
-        "x_train": rng.integers(0, 256, (12, 28, 28), dtype=np.uint8), "y_train": rng.integers(0, 10, 12, dtype=np.uint8),
-        "x_test": rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), "y_test": rng.integers(0, 10, 5, dtype=np.uint8),
+        "x_train": rng.integers(0, 256, (12, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, 12, dtype=np.uint8),
+        "x_test": rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, 5, dtype=np.uint8),
     }
     files = {
-        "train-images-idx3-ubyte.gz": idx_bytes(arrays["x_train"]), "train-labels-idx1-ubyte.gz": idx_bytes(arrays["y_train"]),
-        "t10k-images-idx3-ubyte.gz": idx_bytes(arrays["x_test"]), "t10k-labels-idx1-ubyte.gz": idx_bytes(arrays["y_test"]),
+        "train-images-idx3-ubyte.gz": idx_bytes(arrays["x_train"]),
+        "train-labels-idx1-ubyte.gz": idx_bytes(arrays["y_train"]),
+        "t10k-images-idx3-ubyte.gz": idx_bytes(arrays["x_test"]),
+        "t10k-labels-idx1-ubyte.gz": idx_bytes(arrays["y_test"]),
     }
     return files, arrays
 
@@ -56,8 +61,11 @@ def serve(monkeypatch, root, name, files, mirrors, digests=None):
 
 def cache_files(tmp_path):
     """The cache's files, less the lock files that serialize downloads."""
-    return sorted(p.relative_to(tmp_path / "cache").as_posix() for p in (tmp_path / "cache").rglob("*")
-                  if p.is_file() and p.name != ".lock")
+    return sorted(
+        p.relative_to(tmp_path / "cache").as_posix()
+        for p in (tmp_path / "cache").rglob("*")
+        if p.is_file() and p.name != ".lock"
+    )
 
 
 def test_real_table_is_sha256_of_the_canonical_files():
@@ -187,8 +195,13 @@ def test_local_mnist_npz_is_used_without_download(local_server, monkeypatch, tmp
     serve(monkeypatch, root, "mnist", files, [base + "/"])
     shared = tmp_path / "work" / "shared" / "data" / "mnist.npz"  # beside a parent of the cwd
     shared.parent.mkdir(parents=True)
-    np.savez(shared, x_train=np.zeros((3, 28, 28), np.uint8), y_train=np.arange(3), x_test=np.zeros((2, 28, 28), np.uint8),
-             y_test=np.arange(2))
+    np.savez(
+        shared,
+        x_train=np.zeros((3, 28, 28), np.uint8),
+        y_train=np.arange(3),
+        x_test=np.zeros((2, 28, 28), np.uint8),
+        y_test=np.arange(2),
+    )
     assert len(load_images("mnist")) == 3 and requests == []
 
 
@@ -235,7 +248,6 @@ def test_cifar10_archive_missing_a_batch(local_server, monkeypatch):
     serve(monkeypatch, root, "cifar10", {"cifar-10-binary.tar.gz": buffer.getvalue()}, [base + "/"])
     with pytest.raises(EarthmoverError, match="lacks data_batch_1.bin"):
         load_images("cifar10")
-
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist:test", "cifar10"])

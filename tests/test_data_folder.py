@@ -1,6 +1,7 @@
 """Folders of images (folder:PATH or a bare directory): PNG and JPEG written here with PIL, nested
 class folders, mixed sizes center-cropped, channels, unreadable files (error or --data.skip-bad),
 the parallel decoder's order, and the one-array cache keyed by files and transform."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """ImageStream: one uint8 tensor in memory, batches gathered by index and mapped to [-1, 1]
 exactly as ImageSet.to_float, and a position that resumes exactly."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """The scripts in examples/ run, in a tiny configuration (a few steps, the shipped MNIST fixture,
 never the network), so they cannot rot; each says in its docstring how to run it."""
+
 import runpy
 from pathlib import Path
 
@@ -33,7 +34,9 @@ def test_every_example_says_how_to_run_it():
 
 
 def test_train_mnist(tmp_path):
-    summary = example("train_mnist.py")(["--steps", "2", "--width", "4", "--eval-n", "32", "--out", str(tmp_path / "run")])
+    summary = example("train_mnist.py")(
+        ["--steps", "2", "--width", "4", "--eval-n", "32", "--out", str(tmp_path / "run")]
+    )
     assert summary.step == 2 and summary.values["metrics/fid"] > 0  # digit-FID by default on MNIST
     samples = tmp_path / "run" / "samples"
     assert (samples / "final.png").is_file() and (samples / "training.gif").is_file()

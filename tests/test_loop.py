@@ -1,4 +1,5 @@
 """The one loop: every preset on a toy, every toy with WGAN-GP, and the peer-code traps."""
+
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from helpers import tiny_config
 
 
 def tiny(preset="wgan-gp", data="8gaussians", **values) -> Config:
-    return tiny_config(preset, **{"data.name": data, "model.width": 16, "model.depth": 2, "run.measure_n": 100, **values})
+    return tiny_config(
+        preset, **{"data.name": data, "model.width": 16, "model.depth": 2, "run.measure_n": 100, **values}
+    )
 
 
 MNIST_FIXTURE = str(Path(__file__).parent / "data" / "mnist_small.npz")
@@ -161,10 +164,12 @@ def test_each_phase_hands_the_objective_the_samples_and_the_critics_outputs_on_t
     trainer = Trainer(tiny("wgan-gp"), quiet=True)
     spy = trainer.objective = SpyObjective(trainer.objective)
     seen = []
-    hooks = [trainer.critic.register_forward_hook(lambda m, i, out: seen.append(("critic", i[0], out))),
-             trainer.generator.register_forward_hook(lambda m, i, out: seen.append(("generator", i[0], out)))]
+    hooks = [
+        trainer.critic.register_forward_hook(lambda m, i, out: seen.append(("critic", i[0], out))),
+        trainer.generator.register_forward_hook(lambda m, i, out: seen.append(("generator", i[0], out))),
+    ]
     trainer.critic_step()
-    (_, x, both), = [s for s in seen if s[0] == "critic"][:1]
+    ((_, x, both),) = [s for s in seen if s[0] == "critic"][:1]
     n = trainer.config.data.batch_size
     real, fake = spy.critic_calls[0]
     assert torch.equal(real.x, x[:n]) and torch.equal(fake.x, x[n:])

@@ -1,4 +1,5 @@
 """`earthmover train` end to end at a small step count: every promised file, and the summary line."""
+
 import json
 import re
 
@@ -7,18 +8,48 @@ from earthmover.cli import main
 
 def test_main_job_writes_every_promised_file(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["train", "--steps", "6", "--out", str(out), "--quiet", "--width", "32",
-                 "--log-every", "2", "--sample-every", "3", "--checkpoint-every", "3", "--run.measure-n", "200"])
+    code = main(
+        [
+            "train",
+            "--steps",
+            "6",
+            "--out",
+            str(out),
+            "--quiet",
+            "--width",
+            "32",
+            "--log-every",
+            "2",
+            "--sample-every",
+            "3",
+            "--checkpoint-every",
+            "3",
+            "--run.measure-n",
+            "200",
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert re.search(r"modes covered \d+/25, high quality \d+\.\d%, EMD to data \d+\.\d+", text), text
     assert (out / "config.toml").read_text().startswith('preset = "quickstart"')
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss/critic" in r] == [2, 4, 6]
-    assert {"loss/critic", "loss/gradient_penalty", "loss/generator", "wasserstein_estimate",
-            "grad_norm/critic", "grad_norm/generator", "lr/critic", "lr/generator"} <= set(records[0])
-    assert sorted(p.name for p in (out / "samples").iterdir()) == ["final.png", "step_0000003.png", "step_0000006.png",
-                                                                   "training.gif"]
+    assert {
+        "loss/critic",
+        "loss/gradient_penalty",
+        "loss/generator",
+        "wasserstein_estimate",
+        "grad_norm/critic",
+        "grad_norm/generator",
+        "lr/critic",
+        "lr/generator",
+    } <= set(records[0])
+    assert sorted(p.name for p in (out / "samples").iterdir()) == [
+        "final.png",
+        "step_0000003.png",
+        "step_0000006.png",
+        "training.gif",
+    ]
     assert "measured and drawn: the EMA generator (decay 0.99)" in text  # the quickstart preset keeps an EMA
     assert (out / "plots" / "losses.png").stat().st_size > 1000
     assert (out / "checkpoints" / "step_0000006.pt").is_file()
@@ -47,7 +78,22 @@ def test_default_run_is_wgan_gp_on_the_25_gaussian_grid():
 def test_sample_and_report_commands(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--steps", "2", "--out", str(out), "--quiet", "--width", "16", "--run.measure-n", "50"]) == 0
-    assert main(["sample", "--run", str(out), "--n", "30", "--npz", str(tmp_path / "s.npz"), "--out", str(tmp_path / "s.png")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--run",
+                str(out),
+                "--n",
+                "30",
+                "--npz",
+                str(tmp_path / "s.npz"),
+                "--out",
+                str(tmp_path / "s.png"),
+            ]
+        )
+        == 0
+    )
     import numpy as np
 
     assert np.load(tmp_path / "s.npz")["samples"].shape == (30, 2)

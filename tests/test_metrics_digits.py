@@ -1,4 +1,5 @@
 """The packaged digit classifier: small, loads with weights_only, classifies real MNIST test digits."""
+
 from importlib import resources
 from pathlib import Path
 

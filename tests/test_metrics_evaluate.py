@@ -1,4 +1,5 @@
 """Evaluator, reference resolution and caching, and the `fid` and `eval` commands (fake sampler)."""
+
 import json
 import sys
 import types
@@ -39,7 +40,7 @@ def sequential(images):
     state = {"i": 0}
 
     def sample_fn(m):
-        out = images[state["i"]:state["i"] + m]
+        out = images[state["i"] : state["i"] + m]
         state["i"] += m
         return out
 
@@ -55,8 +56,16 @@ def test_samples_identical_to_the_reference_score_fid_zero(mnist):
 
 
 def test_all_metrics_with_provenance(env, mnist):
-    ev = Evaluator(["fid", "kid", "is", "pr", "coverage"], features="digits", reference="mnist:train",
-                   n=150, n_reference=300, kid_subsets=10, kid_subset_size=100, is_splits=2)
+    ev = Evaluator(
+        ["fid", "kid", "is", "pr", "coverage"],
+        features="digits",
+        reference="mnist:train",
+        n=150,
+        n_reference=300,
+        kid_subsets=10,
+        kid_subset_size=100,
+        is_splits=2,
+    )
     results = ev.results(sequential(to_float(mnist["x_test"])))
     by = {r.name: r for r in results}
     assert set(by) == {"fid", "kid", "is", "precision", "recall", "coverage"}
@@ -94,8 +103,12 @@ def test_fid_command_on_npz_and_png_folder(env, mnist, capsys):
     from PIL import Image
 
     out = env / "fid.json"
-    assert main(["fid", f"{DATA}:test", f"{DATA}:train", "--n", "120", "--features", "digits", "--kid",
-                 "--json", str(out)]) == 0
+    assert (
+        main(
+            ["fid", f"{DATA}:test", f"{DATA}:train", "--n", "120", "--features", "digits", "--kid", "--json", str(out)]
+        )
+        == 0
+    )
     table = capsys.readouterr().out
     assert "fid" in table and "kid" in table and "120" in table
     payload = json.loads(out.read_text())
@@ -125,7 +138,7 @@ class FakeSampler:
     def sample(self, n, seed=0):
         self.calls.append((n, seed))
         start = (len(self.calls) - 1) * n
-        return self.images[start:start + n]
+        return self.images[start : start + n]
 
 
 def fake_state(monkeypatch, sampler):
@@ -145,8 +158,23 @@ def test_eval_command_with_a_fake_sampler(env, mnist, monkeypatch, capsys):
     sampler = FakeSampler(to_float(mnist["x_test"]), "mnist")
     seen = fake_state(monkeypatch, sampler)
     out = env / "eval.json"
-    rc = main(["eval", "--run", str(env), "--metrics", "fid,kid,is,pr,coverage", "--n", "200", "--batch-size", "50",
-               "--features", "digits", "--json", str(out)])
+    rc = main(
+        [
+            "eval",
+            "--run",
+            str(env),
+            "--metrics",
+            "fid,kid,is,pr,coverage",
+            "--n",
+            "200",
+            "--batch-size",
+            "50",
+            "--features",
+            "digits",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert seen == {"run_dir": str(env), "checkpoint": None, "use_ema": True, "device": "cpu"}
     assert [n for n, _ in sampler.calls] == [50, 50, 50, 50]
@@ -160,6 +188,22 @@ def test_eval_command_with_a_fake_sampler(env, mnist, monkeypatch, capsys):
 
 def test_eval_command_refuses_toy_points(env, monkeypatch, capsys):
     fake_state(monkeypatch, FakeSampler(torch.zeros(100, 2), "25gaussians"))
-    assert main(["eval", "--run", str(env), "--metrics", "fid", "--n", "50", "--features", "digits",
-                 "--reference", f"{DATA}:train"]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--run",
+                str(env),
+                "--metrics",
+                "fid",
+                "--n",
+                "50",
+                "--features",
+                "digits",
+                "--reference",
+                f"{DATA}:train",
+            ]
+        )
+        == 2
+    )
     assert "not images" in capsys.readouterr().err

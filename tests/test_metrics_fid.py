@@ -1,4 +1,5 @@
 """FID: zero on itself, the closed form for Gaussians, and agreement with an independent computation."""
+
 import numpy as np
 import pytest
 from scipy import linalg

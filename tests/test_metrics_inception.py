@@ -1,4 +1,5 @@
 """The Inception loader and preprocessing, on tiny TorchScript stand-ins built here (no download)."""
+
 from pathlib import Path
 
 import numpy as np
@@ -23,19 +24,25 @@ class Probe(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
-        return torch.stack([
-            x.amin(dim=(1, 2, 3)), x.amax(dim=(1, 2, 3)),
-            torch.full((n,), float(x.shape[2])), torch.full((n,), float(x.shape[3])),
-            (x[:, 0] - x[:, 1]).abs().amax(dim=(1, 2)) + (x[:, 1] - x[:, 2]).abs().amax(dim=(1, 2)),
-            x.mean(dim=(1, 2, 3)),
-        ], dim=1)
+        return torch.stack(
+            [
+                x.amin(dim=(1, 2, 3)),
+                x.amax(dim=(1, 2, 3)),
+                torch.full((n,), float(x.shape[2])),
+                torch.full((n,), float(x.shape[3])),
+                (x[:, 0] - x[:, 1]).abs().amax(dim=(1, 2)) + (x[:, 1] - x[:, 2]).abs().amax(dim=(1, 2)),
+                x.mean(dim=(1, 2, 3)),
+            ],
+            dim=1,
+        )
 
 
 class StyleganProbe(nn.Module):
     """Stands in for NVIDIA's inception-2015-12-05.pt: uint8 in, features or 1008-way probabilities out."""
 
-    def forward(self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False,
-                no_output_bias: bool = False) -> torch.Tensor:
+    def forward(
+        self, img: torch.Tensor, return_features: bool = False, use_fp16: bool = False, no_output_bias: bool = False
+    ) -> torch.Tensor:
         x = img.to(torch.float32)
         n = x.shape[0]
         if return_features:
@@ -135,8 +142,12 @@ def test_preprocess_matches_a_hand_computation():
     pix = ((x + 1) / 2 * 255).round()
     rows = np.minimum(np.arange(299) * 28 / 299, 27)
     # separable bilinear interpolation at the TF legacy coordinates
-    i0 = np.floor(rows).astype(int); i1 = np.minimum(i0 + 1, 27); w = rows - i0
-    interp = np.zeros((299, 28)); interp[np.arange(299), i0] += 1 - w; interp[np.arange(299), i1] += w
+    i0 = np.floor(rows).astype(int)
+    i1 = np.minimum(i0 + 1, 27)
+    w = rows - i0
+    interp = np.zeros((299, 28))
+    interp[np.arange(299), i0] += 1 - w
+    interp[np.arange(299), i1] += w
     resized = np.einsum("ij,njk,lk->nil", interp, pix[:, 0].numpy(), interp)
     expected = resized / 255 * (1 + 127 / 128) - 1
     got = fid_helper_preprocess(x)

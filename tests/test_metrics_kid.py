@@ -1,4 +1,5 @@
 """KID: the unbiased MMD^2 estimator with the cubic polynomial kernel."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """Inception Score, precision/recall, class coverage and InfoGAN code accuracy on constructed cases."""
+
 import numpy as np
 import pytest
 

@@ -1,6 +1,7 @@
 """Every registered image architecture: shapes at every size it takes, no batch statistics in a
 critic that may meet a gradient penalty, one-line errors for sizes it cannot take, and one real
 WGAN-GP step for each of the WGAN-GP paper's Figure 2 variants."""
+
 from pathlib import Path
 
 import pytest
@@ -39,19 +40,29 @@ def test_shapes_at_every_supported_size(name, side):
         if ARCHITECTURES[name].variants:
             ae = build_networks(name, small(name, (channels, side, side), auto_encoder=True))[1]
             out = ae(x)
-            assert out.score.shape == (3,) and (out.score >= 0).all() and out.features.shape[0] == 3 and out.features.dim() == 2
+            assert (
+                out.score.shape == (3,)
+                and (out.score >= 0).all()
+                and out.features.shape[0] == 3
+                and out.features.dim() == 2
+            )
 
 
 def _batch_statistics(module: nn.Module) -> list[str]:
     """Names of submodules that normalize over the batch or keep running statistics."""
-    found = [name for name, m in module.named_modules()
-             if isinstance(m, nn.modules.batchnorm._NormBase) and not isinstance(m, nn.modules.instancenorm._InstanceNorm)]
+    found = [
+        name
+        for name, m in module.named_modules()
+        if isinstance(m, nn.modules.batchnorm._NormBase) and not isinstance(m, nn.modules.instancenorm._InstanceNorm)
+    ]
     found += [name for name, _ in module.named_buffers() if "running" in name]
     return found
 
 
-@pytest.mark.parametrize("name, auto_encoder", [(n, ae) for n in IMAGE_ARCHS for ae in (False, True)
-                                                 if ae is False or ARCHITECTURES[n].variants])
+@pytest.mark.parametrize(
+    "name, auto_encoder",
+    [(n, ae) for n in IMAGE_ARCHS for ae in (False, True) if ae is False or ARCHITECTURES[n].variants],
+)
 def test_no_batch_statistics_in_a_critic_that_is_not_asked_for_them(name, auto_encoder):
     """For critic_norm 'none' and 'layer': no batch-norm module or running buffer anywhere in the critic
     (an EBGAN decoder included), and, in training mode, each sample's score is what it scores alone."""
@@ -63,7 +74,7 @@ def test_no_batch_statistics_in_a_critic_that_is_not_asked_for_them(name, auto_e
         assert _batch_statistics(critic) == [], (name, norm)
         critic.train()
         together = as_critic_output(critic(x)).score
-        alone = torch.cat([as_critic_output(critic(x[i:i + 1])).score for i in range(4)])
+        alone = torch.cat([as_critic_output(critic(x[i : i + 1])).score for i in range(4)])
         torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
 
 
@@ -88,8 +99,11 @@ def test_ebgan_critic_from_the_config_has_no_batch_norm():
 
 def _layers(module: nn.Module) -> int:
     """Weight layers outside the shortcuts (the count behind "101 layers")."""
-    return sum(1 for name, m in module.named_modules()
-               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and "shortcut" not in name)
+    return sum(
+        1
+        for name, m in module.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and "shortcut" not in name
+    )
 
 
 def test_fig2_resnet_depth_counts_layers():
@@ -123,14 +137,23 @@ def test_too_shallow_a_deep_resnet_says_how_deep():
 def test_one_real_wgan_gp_step(name, tmp_path, monkeypatch):
     """Each architecture trains under WGAN-GP on the MNIST fixture: one step runs, its terms are finite,
     and both networks' weights move."""
+    from earthmover.train.loop import Trainer
     from helpers import tiny_config
 
-    from earthmover.train.loop import Trainer
-
     monkeypatch.setenv("EARTHMOVER_MNIST", MNIST_FIXTURE)
-    config = tiny_config("wgan-gp", **{"data.name": "mnist", "model.arch": name, "model.width": 8,
-                                       "model.latent_dim": 16, "data.batch_size": 8, "optim.n_critic": 1,
-                                       "model.critic_norm": "layer", "model.depth": 14 if name == "fig2-resnet" else 0})
+    config = tiny_config(
+        "wgan-gp",
+        **{
+            "data.name": "mnist",
+            "model.arch": name,
+            "model.width": 8,
+            "model.latent_dim": 16,
+            "data.batch_size": 8,
+            "optim.n_critic": 1,
+            "model.critic_norm": "layer",
+            "model.depth": 14 if name == "fig2-resnet" else 0,
+        },
+    )
     trainer = Trainer(config, quiet=True)
     before_g = [p.detach().clone() for p in trainer.generator.parameters()]
     before_c = [p.detach().clone() for p in trainer.critic.parameters()]
@@ -148,7 +171,9 @@ def test_a_critic_refuses_images_of_another_shape_in_one_line(name):
     _, critic, _ = build_networks(name, NetSpec((1, side, side)))
     with torch.no_grad():
         critic(torch.zeros(2, 1, side, side))  # its own shape is fine
-        with pytest.raises(EarthmoverError, match=rf"expects images of shape \(1, {side}, {side}\), got \(3, {side}, {side}\)") as err:
+        with pytest.raises(
+            EarthmoverError, match=rf"expects images of shape \(1, {side}, {side}\), got \(3, {side}, {side}\)"
+        ) as err:
             critic(torch.zeros(2, 3, side, side))
     assert "\n" not in str(err.value) and "data.image_size" in str(err.value)
 
@@ -170,9 +195,21 @@ def test_infogan_mnist_networks_are_the_papers_table():
     the batch norms where the paper has them, lReLU 0.1, and 1,024 shared features for the Q head."""
     g, c, latent = build_networks("infogan-mnist", NetSpec((1, 28, 28), critic_norm="batch"))
     assert latent == 74  # 62 noise + 10 one-hot + 2 continuous
-    assert _weight_layers(g) == [("fc", 74, 1024), ("fc", 1024, 7 * 7 * 128), ("deconv", 128, 64, 4, 2), ("deconv", 64, 1, 4, 2)]
-    assert _weight_layers(c) == [("conv", 1, 64, 4, 2), ("conv", 64, 128, 4, 2), ("fc", 7 * 7 * 128, 1024), ("fc", 1024, 1)]
-    norms = lambda m: [(type(n).__name__, n.num_features) for n in m.modules() if isinstance(n, nn.modules.batchnorm._BatchNorm)]
+    assert _weight_layers(g) == [
+        ("fc", 74, 1024),
+        ("fc", 1024, 7 * 7 * 128),
+        ("deconv", 128, 64, 4, 2),
+        ("deconv", 64, 1, 4, 2),
+    ]
+    assert _weight_layers(c) == [
+        ("conv", 1, 64, 4, 2),
+        ("conv", 64, 128, 4, 2),
+        ("fc", 7 * 7 * 128, 1024),
+        ("fc", 1024, 1),
+    ]
+    norms = lambda m: [
+        (type(n).__name__, n.num_features) for n in m.modules() if isinstance(n, nn.modules.batchnorm._BatchNorm)
+    ]
     assert norms(g) == [("BatchNorm1d", 1024), ("BatchNorm1d", 6272), ("BatchNorm2d", 64)]
     assert norms(c) == [("BatchNorm2d", 128), ("BatchNorm1d", 1024)]
     assert {m.negative_slope for m in c.modules() if isinstance(m, nn.LeakyReLU)} == {0.1}

@@ -1,4 +1,5 @@
 """Minibatch discrimination (Salimans et al. 2016) and minibatch standard deviation (Karras et al. 2018)."""
+
 import math
 
 import pytest
@@ -7,8 +8,13 @@ from torch import nn
 
 from earthmover.errors import EarthmoverError
 from earthmover.nets.dcgan import DCGANCritic
-from earthmover.nets.minibatch import (MinibatchDiscrimination, MinibatchStdDev, add_minibatch_layer, couples_samples,
-                                       make_minibatch_layer)
+from earthmover.nets.minibatch import (
+    MinibatchDiscrimination,
+    MinibatchStdDev,
+    add_minibatch_layer,
+    couples_samples,
+    make_minibatch_layer,
+)
 from earthmover.nets.mlp import MLPCritic
 from earthmover.nets.resnet import ResNetCritic
 
@@ -40,17 +46,17 @@ def test_output_shapes():
     x = torch.randn(8, 3, 5, 5)
     assert MinibatchStdDev(4)(x).shape == (8, 4, 5, 5)
     assert MinibatchStdDev(4)(torch.randn(8, 6)).shape == (8, 7)
-    assert MinibatchStdDev(4)(torch.randn(3, 6)).shape == (3, 7)   # a batch smaller than a group is one group
+    assert MinibatchStdDev(4)(torch.randn(3, 6)).shape == (3, 7)  # a batch smaller than a group is one group
     assert MinibatchDiscrimination(75, 10, 5)(x).shape == (8, 75 + 10)
     critic = add_minibatch_layer(DCGANCritic(28, 1, 8), "discrimination", num_kernels=6, kernel_dim=3)
     out = critic(torch.randn(4, 1, 28, 28))
     assert out.score.shape == (4,) and out.features.shape == (4, 16 * 7 * 7 + 6)
     out = add_minibatch_layer(MLPCritic(2, 16, 2), "stddev")(torch.randn(8, 2))
     assert out.score.shape == (8,) and out.features.shape == (8, 17)
-    resnet = add_minibatch_layer(ResNetCritic(32, 3, 8), "stddev")     # a critic with a features() method
+    resnet = add_minibatch_layer(ResNetCritic(32, 3, 8), "stddev")  # a critic with a features() method
     out = resnet(torch.randn(4, 3, 32, 32))
     assert out.score.shape == (4,) and out.features.shape == (4, 9)
-    out.score.sum().backward()   # every parameter is used (DistributedDataParallel requires it)
+    out.score.sum().backward()  # every parameter is used (DistributedDataParallel requires it)
     assert all(p.grad is not None for p in resnet.parameters())
 
 
@@ -61,7 +67,7 @@ def test_a_minibatch_layer_couples_the_samples_of_a_batch_and_a_plain_critic_doe
     coupled = add_minibatch_layer(MLPCritic(2, 16, 2), kind, num_kernels=8, kernel_dim=3)
     x = torch.randn(8, 2)
     y = x.clone()
-    y[2] += 3.0   # change ANOTHER sample than the one we watch (in its stddev group: n mod 2)
+    y[2] += 3.0  # change ANOTHER sample than the one we watch (in its stddev group: n mod 2)
     assert torch.equal(plain(x).score[0], plain(y).score[0])
     assert not torch.allclose(coupled(x).score[0], coupled(y).score[0])
     # and the gradient of sample 0's score reaches sample 2
@@ -76,7 +82,7 @@ def test_minibatch_stddev_couples_only_within_a_group():
     layer = MinibatchStdDev(group_size=4)
     x = torch.randn(8, 3)
     y = x.clone()
-    y[1] += 3.0   # groups are n mod 2: sample 1 is not in sample 0's group
+    y[1] += 3.0  # groups are n mod 2: sample 1 is not in sample 0's group
     assert torch.equal(layer(x)[0], layer(y)[0])
     assert not torch.equal(layer(x)[3], layer(y)[3])
 

@@ -1,14 +1,23 @@
 """Progressive growing (Karras et al. 2018): the fade-in, the reals the critic sees, the schedule, the drift term."""
+
 import copy
 
 import pytest
 import torch
 
 from earthmover.errors import EarthmoverError
-from earthmover.nets.progressive import (ProgressiveCritic, ProgressiveGenerator, ProgressiveSchedule, downscale2d,
-                                         drift_penalty, progressive_reals, set_stage, upscale2d)
-from earthmover.penalties import gradient_penalty
+from earthmover.nets.progressive import (
+    ProgressiveCritic,
+    ProgressiveGenerator,
+    ProgressiveSchedule,
+    downscale2d,
+    drift_penalty,
+    progressive_reals,
+    set_stage,
+    upscale2d,
+)
 from earthmover.objectives import wasserstein_critic_loss, wasserstein_generator_loss
+from earthmover.penalties import gradient_penalty
 
 SMALL = dict(fmap_base=32, fmap_max=8)
 
@@ -31,7 +40,7 @@ def test_generator_at_alpha_0_is_the_upscaled_lower_resolution_and_at_alpha_1_th
     g.set_stage(r // 2, 1.0)
     low = g(z)
     g.set_stage(r, 0.0)
-    assert torch.equal(g(z), upscale2d(low))                 # bit for bit
+    assert torch.equal(g(z), upscale2d(low))  # bit for bit
     g.set_stage(r, 1.0)
     new = g(z)
     assert new.shape == (4, 1, r, r) and not torch.allclose(new, upscale2d(low))
@@ -44,7 +53,8 @@ def test_generator_at_alpha_0_is_the_upscaled_lower_resolution_and_at_alpha_1_th
     h.set_stage(r, 1.0)
     assert torch.equal(h(z), new)
     h = copy.deepcopy(g)
-    perturb(h.blocks[level]); perturb(h.to_rgb[level])
+    perturb(h.blocks[level])
+    perturb(h.to_rgb[level])
     h.set_stage(r, 0.0)
     assert torch.equal(h(z), upscale2d(low))
 
@@ -81,7 +91,7 @@ def test_both_networks_grow_through_every_resolution_with_fixed_parameters():
         assert g.full_resolution(x).shape == (2, 3, 32, 32)
     assert shapes == {k: v.shape for k, v in {**g.state_dict(), **c.state_dict()}.items()}
     with pytest.raises(EarthmoverError, match="progressive_reals"):
-        c(torch.randn(2, 3, 16, 16))   # the critic is at 32x32
+        c(torch.randn(2, 3, 16, 16))  # the critic is at 32x32
     with pytest.raises(EarthmoverError, match="power of two"):
         ProgressiveGenerator(8, 28)
 
@@ -90,37 +100,53 @@ def test_the_critic_sees_the_real_images_box_downscaled_to_the_current_resolutio
     # one 8x8 image whose 2x2 blocks have known means
     x = torch.arange(64.0).view(1, 1, 8, 8)
     r4 = progressive_reals(x, 4, 1.0)
-    hand4 = torch.tensor([[(8 * (2 * i) + 2 * j + 8 * (2 * i) + 2 * j + 1 + 8 * (2 * i + 1) + 2 * j + 8 * (2 * i + 1) + 2 * j + 1) / 4
-                           for j in range(4)] for i in range(4)])
+    hand4 = torch.tensor(
+        [
+            [
+                (8 * (2 * i) + 2 * j + 8 * (2 * i) + 2 * j + 1 + 8 * (2 * i + 1) + 2 * j + 8 * (2 * i + 1) + 2 * j + 1)
+                / 4
+                for j in range(4)
+            ]
+            for i in range(4)
+        ]
+    )
     assert torch.equal(r4[0, 0], hand4)
-    assert torch.equal(progressive_reals(x, 8, 1.0), x)                 # the data's own size, faded in
-    assert torch.equal(progressive_reals(x, 8, 0.0), upscale2d(r4))     # alpha 0: the coarser images, upscaled
+    assert torch.equal(progressive_reals(x, 8, 1.0), x)  # the data's own size, faded in
+    assert torch.equal(progressive_reals(x, 8, 0.0), upscale2d(r4))  # alpha 0: the coarser images, upscaled
     assert torch.allclose(progressive_reals(x, 8, 0.25), 0.75 * upscale2d(r4) + 0.25 * x)
-    assert torch.equal(progressive_reals(x, 2 ** 2, 0.0), r4)           # nothing coarser than 4x4 to fade from
+    assert torch.equal(progressive_reals(x, 2**2, 0.0), r4)  # nothing coarser than 4x4 to fade from
     assert progressive_reals(torch.randn(3, 1, 32, 32), 8, 1.0).shape == (3, 1, 8, 8)
     with pytest.raises(EarthmoverError, match="pad 28x28"):
         progressive_reals(torch.randn(1, 1, 28, 28), 4)
 
 
 def test_schedule_boundaries():
-    s = ProgressiveSchedule(32, fade_images=100, stabilize_images=50, batch_size=16, batch_sizes={"16": 8, 32: 4},
-                            lr=1e-3, lrs={32: 5e-4})
-    assert s.boundaries() == [(0, 4, "stabilize"), (50, 8, "fade"), (150, 8, "stabilize"), (200, 16, "fade"),
-                              (300, 16, "stabilize"), (350, 32, "fade"), (450, 32, "stabilize")]
+    s = ProgressiveSchedule(
+        32, fade_images=100, stabilize_images=50, batch_size=16, batch_sizes={"16": 8, 32: 4}, lr=1e-3, lrs={32: 5e-4}
+    )
+    assert s.boundaries() == [
+        (0, 4, "stabilize"),
+        (50, 8, "fade"),
+        (150, 8, "stabilize"),
+        (200, 16, "fade"),
+        (300, 16, "stabilize"),
+        (350, 32, "fade"),
+        (450, 32, "stabilize"),
+    ]
     at = s.stage_at
     assert (at(49).resolution, at(49).phase, at(49).alpha) == (4, "stabilize", 1.0)
     assert (at(50).resolution, at(50).phase, at(50).alpha) == (8, "fade", 0.0)
     assert at(100).alpha == 0.5 and at(149).alpha == pytest.approx(0.99)
     assert (at(150).resolution, at(150).phase, at(150).alpha) == (8, "stabilize", 1.0)
     assert (at(449).resolution, at(449).phase) == (32, "fade")
-    assert (at(10 ** 9).resolution, at(10 ** 9).phase, at(10 ** 9).end) == (32, "stabilize", None)
+    assert (at(10**9).resolution, at(10**9).phase, at(10**9).end) == (32, "stabilize", None)
     assert [at(n).batch_size for n in (0, 150, 200, 449)] == [16, 16, 8, 4]
     assert [at(n).lr for n in (0, 449)] == [1e-3, 5e-4]
     assert s.growth_images == 450
     # the paper's numbers: 800k images per fade and per stabilization, 4x4 -> 1024x1024
     paper = ProgressiveSchedule(1024)
     assert paper.stage_at(800_000).resolution == 8 and paper.stage_at(1_200_000).alpha == 0.5
-    assert paper.growth_images == 800_000 * (1 + 8 + 7)   # 4x4, then 8 fades and 7 closed stabilizations
+    assert paper.growth_images == 800_000 * (1 + 8 + 7)  # 4x4, then 8 fades and 7 closed stabilizations
 
 
 def test_schedule_without_fades_or_with_a_late_start():
@@ -166,9 +192,12 @@ def _train(steps, data, resume_from=None, stop_at=None):
     rng = torch.Generator().manual_seed(7)
     if resume_from is not None:
         state = copy.deepcopy(resume_from)
-        g.load_state_dict(state["g"]); c.load_state_dict(state["c"])
-        g_opt.load_state_dict(state["g_opt"]); c_opt.load_state_dict(state["c_opt"])
-        sched.load_state_dict(state["sched"]); rng.set_state(state["rng"])
+        g.load_state_dict(state["g"])
+        c.load_state_dict(state["c"])
+        g_opt.load_state_dict(state["g_opt"])
+        c_opt.load_state_dict(state["c_opt"])
+        sched.load_state_dict(state["sched"])
+        rng.set_state(state["rng"])
     while sched.images_seen < steps * 4:
         stage = sched.stage
         set_stage(stage.resolution, stage.alpha, g, c)
@@ -176,17 +205,30 @@ def _train(steps, data, resume_from=None, stop_at=None):
         real = progressive_reals(data[idx], stage.resolution, stage.alpha)
         fake = g(torch.randn(stage.batch_size, 8, generator=rng))
         real_out = c(real)
-        loss = (wasserstein_critic_loss(real_out.score, c(fake.detach()).score)
-                + gradient_penalty(c, real, fake.detach(), generator=rng) + drift_penalty(real_out.score))
-        c_opt.zero_grad(); loss.backward(); c_opt.step()
+        loss = (
+            wasserstein_critic_loss(real_out.score, c(fake.detach()).score)
+            + gradient_penalty(c, real, fake.detach(), generator=rng)
+            + drift_penalty(real_out.score)
+        )
+        c_opt.zero_grad()
+        loss.backward()
+        c_opt.step()
         g_loss = wasserstein_generator_loss(c(g(torch.randn(stage.batch_size, 8, generator=rng))).score)
-        g_opt.zero_grad(); g_loss.backward(); g_opt.step()
+        g_opt.zero_grad()
+        g_loss.backward()
+        g_opt.step()
         sched.advance(stage.batch_size)
         if stop_at is not None and sched.images_seen == stop_at * 4:
             break
-    return {"g": copy.deepcopy(g.state_dict()), "c": copy.deepcopy(c.state_dict()), "g_opt": copy.deepcopy(g_opt.state_dict()),
-            "c_opt": copy.deepcopy(c_opt.state_dict()), "sched": sched.state_dict(), "rng": rng.get_state(),
-            "stage": sched.stage}
+    return {
+        "g": copy.deepcopy(g.state_dict()),
+        "c": copy.deepcopy(c.state_dict()),
+        "g_opt": copy.deepcopy(g_opt.state_dict()),
+        "c_opt": copy.deepcopy(c_opt.state_dict()),
+        "sched": sched.state_dict(),
+        "rng": rng.get_state(),
+        "stage": sched.stage,
+    }
 
 
 def test_a_resume_in_the_middle_of_a_fade_continues_bit_exactly():
@@ -194,7 +236,7 @@ def test_a_resume_in_the_middle_of_a_fade_continues_bit_exactly():
     data = torch.rand(32, 1, 8, 8) * 2 - 1
     straight = _train(12, data)
     half = _train(12, data, stop_at=4)
-    assert half["stage"].phase == "fade" and 0 < half["stage"].alpha < 1       # stopped mid-fade (alpha 1/3)
+    assert half["stage"].phase == "fade" and 0 < half["stage"].alpha < 1  # stopped mid-fade (alpha 1/3)
     resumed = _train(12, data, resume_from=half)
     assert straight["stage"] == resumed["stage"] and straight["stage"].resolution == 8
     for key in ("g", "c"):

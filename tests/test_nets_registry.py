@@ -1,4 +1,5 @@
 """The architecture registry: names, defaults, shape checks, and the networks it builds."""
+
 import dataclasses
 
 import pytest
@@ -73,12 +74,15 @@ def test_auto_encoder_critic_returns_energy_and_codes():
         assert out.score.shape == (3,) and (out.score >= 0).all() and out.features.shape[0] == 3
 
 
-@pytest.mark.parametrize("name, shape, message", [
-    ("dcgan", (1, 8, 8), "takes square images of side 28, 32, 64, got 8; set data.image_size"),
-    ("dcgan", (1, 28, 32), "got 28x32"),
-    ("dcgan", (2,), "needs image data"),
-    ("dcgn", (1, 28, 28), "did you mean 'dcgan'"),
-])
+@pytest.mark.parametrize(
+    "name, shape, message",
+    [
+        ("dcgan", (1, 8, 8), "takes square images of side 28, 32, 64, got 8; set data.image_size"),
+        ("dcgan", (1, 28, 32), "got 28x32"),
+        ("dcgan", (2,), "needs image data"),
+        ("dcgn", (1, 28, 28), "did you mean 'dcgan'"),
+    ],
+)
 def test_unsupported_shapes_and_names_give_one_line_errors(name, shape, message):
     with pytest.raises(EarthmoverError, match=message) as info:
         build_networks(name, NetSpec(shape))

@@ -1,4 +1,5 @@
 """Objectives against hand-computed values, finite differences, and the minimax optimum."""
+
 import math
 
 import pytest
@@ -30,7 +31,11 @@ def test_minimax_critic_is_the_negated_log_likelihood():
     sig = lambda t: 1.0 / (1.0 + math.exp(-t))  # noqa: E731
     expected = -mean([math.log(sig(r)) for r in REAL.tolist()]) - mean([math.log(1 - sig(f)) for f in FAKE.tolist()])
     approx(O.minimax_critic_loss(REAL, FAKE), expected)
-    approx(O.minimax_critic_loss(REAL, FAKE), (0.31326168751822286 + 0.9740769841801067 + 0.1269280110429725) / 3 + (0.7981388693815918 + 0.31326168751822286 + 3.048587351573742) / 3)
+    approx(
+        O.minimax_critic_loss(REAL, FAKE),
+        (0.31326168751822286 + 0.9740769841801067 + 0.1269280110429725) / 3
+        + (0.7981388693815918 + 0.31326168751822286 + 3.048587351573742) / 3,
+    )
 
 
 def test_saturating_and_non_saturating_generator_values():
@@ -80,7 +85,7 @@ def test_pulling_away_term_equals_direct_double_loop():
         for j in range(n):
             if i != j:
                 cos = float(codes[i] @ codes[j] / (codes[i].norm() * codes[j].norm()))
-                total += cos ** 2
+                total += cos**2
     approx(O.pulling_away_term(codes), total / (n * (n - 1)), tol=1e-12)
     # identical codes: every cosine is 1; orthogonal codes: 0
     approx(O.pulling_away_term(torch.ones(4, 3)), 1.0, tol=1e-6)
@@ -104,16 +109,20 @@ def test_loss_sensitive_values():
     approx(O.loss_sensitive_critic_loss(real_l, fake_l, margin), 0.75 + (0.3 + 0.0) / 2)  # default lambda = 1
 
 
-@pytest.mark.parametrize("fn", [
-    lambda r, f: O.minimax_critic_loss(r, f),
-    lambda r, f: O.minimax_generator_loss(f),
-    lambda r, f: O.non_saturating_generator_loss(f),
-    lambda r, f: O.least_squares_critic_loss(r, f, 0.0, 1.0),
-    lambda r, f: O.least_squares_generator_loss(f, 1.0),
-    lambda r, f: O.wasserstein_critic_loss(r, f),
-    lambda r, f: O.hinge_critic_loss(r, f),
-    lambda r, f: O.energy_critic_loss(r.abs(), f.abs(), 2.0),
-], ids=["minimax-d", "minimax-g", "ns-g", "ls-d", "ls-g", "w-d", "hinge-d", "energy-d"])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda r, f: O.minimax_critic_loss(r, f),
+        lambda r, f: O.minimax_generator_loss(f),
+        lambda r, f: O.non_saturating_generator_loss(f),
+        lambda r, f: O.least_squares_critic_loss(r, f, 0.0, 1.0),
+        lambda r, f: O.least_squares_generator_loss(f, 1.0),
+        lambda r, f: O.wasserstein_critic_loss(r, f),
+        lambda r, f: O.hinge_critic_loss(r, f),
+        lambda r, f: O.energy_critic_loss(r.abs(), f.abs(), 2.0),
+    ],
+    ids=["minimax-d", "minimax-g", "ns-g", "ls-d", "ls-g", "w-d", "hinge-d", "energy-d"],
+)
 def test_gradients_match_finite_differences(fn):
     real = torch.tensor([0.7, -0.3, 1.9], dtype=torch.float64, requires_grad=True)
     fake = torch.tensor([0.25, -1.1, 0.6], dtype=torch.float64, requires_grad=True)  # away from hinge kinks
@@ -159,7 +168,9 @@ def test_objectives_bind_the_pure_functions():
         terms = obj.critic_loss(real, fake)
         assert all(t.dim() == 0 for t in terms.values())
         assert all(t.dim() == 0 for t in obj.generator_loss(fake).values())
-    approx(O.make_objective("wasserstein").critic_loss(real, fake)["critic"], float(O.wasserstein_critic_loss(REAL, FAKE)))
+    approx(
+        O.make_objective("wasserstein").critic_loss(real, fake)["critic"], float(O.wasserstein_critic_loss(REAL, FAKE))
+    )
     ebgan = O.make_objective("energy", margin=3.0, pt_weight=0.5)
     assert set(ebgan.generator_loss(fake)) == {"generator", "pulling_away"}
     approx(ebgan.generator_loss(fake)["pulling_away"], 0.5 * float(O.pulling_away_term(fake.out.features)))
@@ -192,11 +203,12 @@ def test_loss_sensitive_objective_uses_the_per_element_margin_and_softplus_losse
 
 # --- units of the EBGAN and loss-sensitive margins (issue 8, defects 1 and 2) ---------------------------
 
+
 def _square_images(n, generator):
     """Binary images in {-1, 1}: a bright 14x14 square at a random place on a dark 28x28 field."""
     images = -torch.ones(n, 1, 28, 28)
     for i, (a, b) in enumerate(torch.randint(0, 14, (n, 2), generator=generator).tolist()):
-        images[i, :, a:a + 14, b:b + 14] = 1.0
+        images[i, :, a : a + 14, b : b + 14] = 1.0
     return images
 
 
@@ -207,7 +219,7 @@ def _train_energy_critic(critic, real_draw, fake_draw, steps, margin):
     for _ in range(steps):
         real, fake = real_draw(), fake_draw()
         energy = critic(torch.cat([real, fake])).score
-        loss = O.energy_critic_loss(energy[:len(real)], energy[len(real):], margin)
+        loss = O.energy_critic_loss(energy[: len(real)], energy[len(real) :], margin)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -285,8 +297,9 @@ def test_loss_sensitive_margin_is_the_authors_on_their_images_and_independent_of
     assert torch.allclose(O.l1_margin(a, b, scale), 2e-4 * (a - b).flatten(1).abs().sum(dim=1), rtol=1e-12, atol=0)
     # the same images at twice the resolution (each value repeated 4 times) get the same margin
     up = torch.nn.functional.interpolate
-    assert torch.allclose(O.l1_margin(up(a, scale_factor=2), up(b, scale_factor=2), scale), O.l1_margin(a, b, scale),
-                          rtol=1e-12, atol=0)
+    assert torch.allclose(
+        O.l1_margin(up(a, scale_factor=2), up(b, scale_factor=2), scale), O.l1_margin(a, b, scale), rtol=1e-12, atol=0
+    )
 
 
 def test_loss_sensitive_margin_is_of_order_one_on_toy_and_image_data():
@@ -306,7 +319,9 @@ def test_loss_sensitive_margin_is_of_order_one_on_toy_and_image_data():
     assert 0.5 <= _mean_margin(real, real.roll(1, dims=0)) <= 5.0  # two real points from different modes
     assert 2e-4 * float((real - fake).abs().sum(dim=1).mean()) < 1e-2  # the old definition: no margin at all
     with torch.no_grad():
-        images = DCGANGenerator(latent_dim=16, image_size=28, channels=1, width=8).eval()(torch.randn(64, 16, generator=g))
+        images = DCGANGenerator(latent_dim=16, image_size=28, channels=1, width=8).eval()(
+            torch.randn(64, 16, generator=g)
+        )
     image = _mean_margin(_square_images(64, g), images)
     assert 0.5 <= image <= 5.0, image
 
@@ -319,8 +334,10 @@ def test_each_objective_class_returns_its_pure_functions_under_their_names():
     expected = {
         O.Minimax(): (O.minimax_critic_loss(REAL, FAKE), O.minimax_generator_loss(FAKE)),
         O.NonSaturating(): (O.minimax_critic_loss(REAL, FAKE), O.non_saturating_generator_loss(FAKE)),
-        O.LeastSquares(a=-1.0, b=0.5, c=0.25): (O.least_squares_critic_loss(REAL, FAKE, -1.0, 0.5),
-                                                O.least_squares_generator_loss(FAKE, 0.25)),
+        O.LeastSquares(a=-1.0, b=0.5, c=0.25): (
+            O.least_squares_critic_loss(REAL, FAKE, -1.0, 0.5),
+            O.least_squares_generator_loss(FAKE, 0.25),
+        ),
         O.Wasserstein(): (O.wasserstein_critic_loss(REAL, FAKE), O.wasserstein_generator_loss(FAKE)),
         O.Hinge(): (O.hinge_critic_loss(REAL, FAKE), O.wasserstein_generator_loss(FAKE)),
         O.EnergyBased(margin=2.5, pt_weight=0.0): (O.energy_critic_loss(REAL, FAKE, 2.5), FAKE.mean()),
@@ -331,7 +348,9 @@ def test_each_objective_class_returns_its_pure_functions_under_their_names():
         approx(d["critic"], float(critic))
         approx(g["generator"], float(generator))
     # parameters that change the value (not the defaults): a, b, c and the margin are really used
-    assert float(O.LeastSquares(a=-1.0, b=0.5).critic_loss(real, fake)["critic"]) != float(O.LeastSquares().critic_loss(real, fake)["critic"])
+    assert float(O.LeastSquares(a=-1.0, b=0.5).critic_loss(real, fake)["critic"]) != float(
+        O.LeastSquares().critic_loss(real, fake)["critic"]
+    )
 
 
 def test_critic_gap_is_mean_real_minus_mean_fake():
@@ -344,8 +363,10 @@ def test_unknown_objective_suggests_the_nearest():
         O.make_objective("wasserstien")
     with pytest.raises(EarthmoverError) as info:
         O.make_objective("zzz")  # nothing close: no suggestion
-    assert str(info.value) == ("unknown objective 'zzz'; expected one of minimax, non-saturating, least-squares, "
-                               "wasserstein, hinge, energy, loss-sensitive")
+    assert str(info.value) == (
+        "unknown objective 'zzz'; expected one of minimax, non-saturating, least-squares, "
+        "wasserstein, hinge, energy, loss-sensitive"
+    )
 
 
 def test_each_objective_estimates_what_its_name_says():
@@ -358,10 +379,15 @@ def test_each_objective_estimates_what_its_name_says():
     for obj in (O.Minimax(), O.NonSaturating(), O.LeastSquares(), O.Wasserstein(), O.Hinge()):
         approx(obj.estimate(real, fake), gap)
     approx(O.EnergyBased().estimate(real, fake), -gap)
-    approx(O.LossSensitive().estimate(real, fake),
-           mean([sp(0.2), sp(-1.0), sp(3.0)]) - mean([sp(1.0), sp(-0.5), sp(2.0)]))
-    assert (O.Wasserstein.estimate_name, O.EnergyBased.estimate_name, O.LossSensitive.estimate_name,
-            O.Minimax.estimate_name) == ("wasserstein_estimate", "energy_gap", "loss_gap", "score_gap")
+    approx(
+        O.LossSensitive().estimate(real, fake), mean([sp(0.2), sp(-1.0), sp(3.0)]) - mean([sp(1.0), sp(-0.5), sp(2.0)])
+    )
+    assert (
+        O.Wasserstein.estimate_name,
+        O.EnergyBased.estimate_name,
+        O.LossSensitive.estimate_name,
+        O.Minimax.estimate_name,
+    ) == ("wasserstein_estimate", "energy_gap", "loss_gap", "score_gap")
 
 
 def test_a_parameter_the_objective_does_not_take_is_named_with_those_it_takes():

@@ -1,4 +1,5 @@
 """`earthmover emd A B` on .npy, .npz and .csv files."""
+
 import json
 
 import numpy as np
@@ -21,8 +22,9 @@ def clouds(tmp_path):
 
 def test_points_distance_plan_and_json(clouds, capsys):
     tmp, X, Y = clouds
-    rc = main(["emd", str(tmp / "x.npy"), str(tmp / "y.csv"), "--plan", str(tmp / "plan.png"),
-               "--json", str(tmp / "r.json")])
+    rc = main(
+        ["emd", str(tmp / "x.npy"), str(tmp / "y.csv"), "--plan", str(tmp / "plan.png"), "--json", str(tmp / "r.json")]
+    )
     assert rc == 0
     expected = emd(x=X, y=Y).distance
     out = capsys.readouterr().out
@@ -37,8 +39,20 @@ def test_points_distance_plan_and_json(clouds, capsys):
 def test_histograms_on_bins(tmp_path, capsys):
     np.savetxt(tmp_path / "p.csv", [1, 2, 3, 0], delimiter=",")
     np.save(tmp_path / "q.npy", np.array([0.0, 0.0, 3.0, 3.0]))
-    assert main(["emd", str(tmp_path / "p.csv"), str(tmp_path / "q.npy"), "--json", str(tmp_path / "h.json"),
-                 "--plan", str(tmp_path / "h.png")]) == 0
+    assert (
+        main(
+            [
+                "emd",
+                str(tmp_path / "p.csv"),
+                str(tmp_path / "q.npy"),
+                "--json",
+                str(tmp_path / "h.json"),
+                "--plan",
+                str(tmp_path / "h.png"),
+            ]
+        )
+        == 0
+    )
     data = json.loads((tmp_path / "h.json").read_text())
     ref = 6 * scipy.stats.wasserstein_distance(np.arange(4), np.arange(4), [1, 2, 3, 0], [0, 0, 3, 3])
     assert data["kind"] == "histogram" and data["method"] == "1d"
@@ -78,8 +92,13 @@ def test_kind_points_reads_a_column_as_points_on_a_line(tmp_path):
     ],
 )
 def test_bad_files_exit_2_with_one_line(tmp_path, capsys, make, message):
-    names = {"does not exist": "missing.npy", "expected .npy, .npz or .csv": "f.txt",
-             "could not be read as numbers": "bad.csv", "contains negative": "neg.npy", "holds 2 arrays": "two.npz"}
+    names = {
+        "does not exist": "missing.npy",
+        "expected .npy, .npz or .csv": "f.txt",
+        "could not be read as numbers": "bad.csv",
+        "contains negative": "neg.npy",
+        "holds 2 arrays": "two.npz",
+    }
     make(tmp_path / "f.npy")
     np.save(tmp_path / "ok.npy", np.array([1.0, 1.0, 2.0]))
     assert main(["emd", str(tmp_path / names[message]), str(tmp_path / "ok.npy")]) == 2

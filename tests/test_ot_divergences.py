@@ -1,4 +1,5 @@
 """KL, JS, TV conventions, and the parallel-lines example: closed forms and estimates from samples."""
+
 import math
 
 import numpy as np

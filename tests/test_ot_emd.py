@@ -1,4 +1,5 @@
 """The earth mover's distance three ways: against brute force, scipy, each other, and LP duality."""
+
 import itertools
 import math
 import warnings
@@ -283,7 +284,9 @@ def test_solver_stopping_before_optimality_raises():
     a, b = _random_weights(rng, 40), _random_weights(rng, 40)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # POT warns before we raise
-        with pytest.raises(EarthmoverError, match=r"^method='network-simplex'.*stopped at the iteration limit.*max_iter"):
+        with pytest.raises(
+            EarthmoverError, match=r"^method='network-simplex'.*stopped at the iteration limit.*max_iter"
+        ):
             emd(a, b, x=x, y=y, method="network-simplex", max_iter=3)
     with pytest.raises(EarthmoverError, match=r"^method='lp'.*did not reach optimality.*max_iter"):
         emd(a, b, x=x, y=y, method="lp", max_iter=1)

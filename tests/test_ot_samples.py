@@ -1,4 +1,5 @@
 """Sample-set distances: exact emd_samples, sliced Wasserstein, Sinkhorn as an approximation."""
+
 import numpy as np
 import pytest
 import scipy.stats

@@ -109,13 +109,16 @@ def test_r1_and_r2_are_half_gamma_squared_norms():
     real, fake = torch.randn(10, 3), torch.randn(10, 3)
     critic = HalfSquare()
     assert abs(float(P.r1_penalty(critic, real, weight=4.0).detach()) - 2.0 * float(real.pow(2).sum(1).mean())) < 1e-4
-    assert abs(float(P.r2_penalty(critic, real, fake, weight=4.0).detach()) - 2.0 * float(fake.pow(2).sum(1).mean())) < 1e-4
+    assert (
+        abs(float(P.r2_penalty(critic, real, fake, weight=4.0).detach()) - 2.0 * float(fake.pow(2).sum(1).mean()))
+        < 1e-4
+    )
 
 
 def test_dragan_points_lie_near_the_data():
     real = torch.randn(256, 2)
     pts = P.perturb_near_data(real, torch.Generator().manual_seed(0))
-    step = (pts - real)
+    step = pts - real
     assert float(step.min()) >= 0.0 and float(step.max()) <= 0.5 * float(real.std()) + 1e-6
     gp = P.dragan_penalty(Linear(torch.tensor([0.6, 0.8])), real, weight=10.0)
     assert abs(float(gp.detach())) < 1e-6  # unit-norm linear critic: nothing to penalize
@@ -150,7 +153,7 @@ def test_consistency_term_exact_value_on_a_critic_with_known_passes():
             super().__init__()
             self.calls = 0
             self.scores = [torch.tensor([0.0, 0.5, 0.0]), torch.tensor([2.0, 0.0, 0.0])]
-            self.features = [torch.tensor([[2.0, 0.0], [0.0, 0.0], [0.0, 20.0 ** 0.5]]), torch.zeros(3, 2)]
+            self.features = [torch.tensor([[2.0, 0.0], [0.0, 0.0], [0.0, 20.0**0.5]]), torch.zeros(3, 2)]
             if not with_features:
                 self.features = [None, None]
 
@@ -165,9 +168,13 @@ def test_consistency_term_exact_value_on_a_critic_with_known_passes():
     assert critic.calls == 2
     assert float(ct.detach()) == pytest.approx(2.8, rel=1e-6)
     # without features only the score part: (4, 0.25, 0) -> (3.5, 0, 0), mean 7/6, times 2
-    assert float(P.consistency_term(TwoPasses(False), torch.zeros(3, 2), weight=2.0, margin=0.5).detach()) == pytest.approx(7 / 3, rel=1e-6)
+    assert float(
+        P.consistency_term(TwoPasses(False), torch.zeros(3, 2), weight=2.0, margin=0.5).detach()
+    ) == pytest.approx(7 / 3, rel=1e-6)
     # the defaults are the CT-GAN paper's: lambda_2 = 2, M' = 0
-    assert float(P.consistency_term(TwoPasses(), torch.zeros(3, 2)).detach()) == pytest.approx(2 * (4.2 + 0.25 + 1.0) / 3, rel=1e-6)
+    assert float(P.consistency_term(TwoPasses(), torch.zeros(3, 2)).detach()) == pytest.approx(
+        2 * (4.2 + 0.25 + 1.0) / 3, rel=1e-6
+    )
 
 
 def test_per_sample_draws_take_the_samples_dtype_and_broadcast_shape():
@@ -205,20 +212,28 @@ def test_near_data_penalty_and_dragan_are_exact_on_a_known_critic():
     x_hat = P.perturb_near_data(real, torch.Generator().manual_seed(3))
     raw = float(((x_hat.norm(dim=1) - 1.0) ** 2).mean())
     fake = torch.randn(12, 3)
-    near = P.gradient_penalty(HalfSquare(), real, fake, weight=3.0, points="near-data", generator=torch.Generator().manual_seed(3))
+    near = P.gradient_penalty(
+        HalfSquare(), real, fake, weight=3.0, points="near-data", generator=torch.Generator().manual_seed(3)
+    )
     assert float(near.detach()) == pytest.approx(3.0 * raw, rel=1e-5)
     dragan = P.dragan_penalty(HalfSquare(), real, weight=3.0, generator=torch.Generator().manual_seed(3))
     assert float(dragan.detach()) == pytest.approx(3.0 * raw, rel=1e-5)
     # the paper's lambda = 10 is the default
-    assert float(P.dragan_penalty(HalfSquare(), real, generator=torch.Generator().manual_seed(3)).detach()) == pytest.approx(10 * raw, rel=1e-5)
+    assert float(
+        P.dragan_penalty(HalfSquare(), real, generator=torch.Generator().manual_seed(3)).detach()
+    ) == pytest.approx(10 * raw, rel=1e-5)
     with pytest.raises(ValueError, match="points must be 'between' or 'near-data', got 'nowhere'"):
         P.gradient_penalty(HalfSquare(), real, fake, points="nowhere")
 
 
 def test_r1_r2_default_gamma_is_ten():
     real, fake = torch.randn(10, 3), torch.randn(10, 3)
-    assert float(P.r1_penalty(HalfSquare(), real).detach()) == pytest.approx(5.0 * float(real.pow(2).sum(1).mean()), rel=1e-5)
-    assert float(P.r2_penalty(HalfSquare(), real, fake).detach()) == pytest.approx(5.0 * float(fake.pow(2).sum(1).mean()), rel=1e-5)
+    assert float(P.r1_penalty(HalfSquare(), real).detach()) == pytest.approx(
+        5.0 * float(real.pow(2).sum(1).mean()), rel=1e-5
+    )
+    assert float(P.r2_penalty(HalfSquare(), real, fake).detach()) == pytest.approx(
+        5.0 * float(fake.pow(2).sum(1).mean()), rel=1e-5
+    )
 
 
 class SpyScaler:
@@ -251,11 +266,13 @@ def test_mixed_precision_recipe_scales_before_grad_and_unscales_after():
     gp.backward()  # the unscaled gradient keeps its graph
     assert torch.allclose(critic.w.grad, 16.0 * w, rtol=1e-4)
     # every penalty that takes a gradient hands the scaler on
-    for name, fn in [("gp", lambda s: P.gradient_penalty(Linear(w), real, fake, scaler=s)),
-                     ("near-data", lambda s: P.gradient_penalty(Linear(w), real, fake, points="near-data", scaler=s)),
-                     ("dragan", lambda s: P.dragan_penalty(Linear(w), real, scaler=s)),
-                     ("r1", lambda s: P.r1_penalty(Linear(w), real, scaler=s)),
-                     ("r2", lambda s: P.r2_penalty(Linear(w), real, fake, scaler=s))]:
+    for name, fn in [
+        ("gp", lambda s: P.gradient_penalty(Linear(w), real, fake, scaler=s)),
+        ("near-data", lambda s: P.gradient_penalty(Linear(w), real, fake, points="near-data", scaler=s)),
+        ("dragan", lambda s: P.dragan_penalty(Linear(w), real, scaler=s)),
+        ("r1", lambda s: P.r1_penalty(Linear(w), real, scaler=s)),
+        ("r2", lambda s: P.r2_penalty(Linear(w), real, fake, scaler=s)),
+    ]:
         spy = SpyScaler()
         fn(spy)
         assert spy.scaled == 1, name
@@ -269,6 +286,7 @@ def test_gradient_penalty_gradient_reaches_the_critic_parameters():
 
 
 # --- the registered entries and the torchrun pieces (mutation pass 2) ---------------------------
+
 
 def _same(generator: torch.Generator) -> torch.Generator:
     out = torch.Generator()
@@ -301,11 +319,18 @@ def test_each_penalty_entry_is_its_pure_function_with_its_own_parameters():
     critic = HalfSquare()  # grad = x: norms differ between real, fake and every set of points
     g = torch.Generator().manual_seed(5)
     cases = [
-        (P.GradientPenaltyTerm(weight=1.0, target=3.0, one_sided=True, points="between"),
-         lambda gen: P.gradient_penalty(critic, real, fake, weight=3.0, target=3.0, one_sided=True, points="between",
-                                        generator=gen)),
-        (P.GradientPenaltyTerm(weight=1.0, target=0.5, one_sided=False, points="near-data"),
-         lambda gen: P.gradient_penalty(critic, real, fake, weight=3.0, target=0.5, points="near-data", generator=gen)),
+        (
+            P.GradientPenaltyTerm(weight=1.0, target=3.0, one_sided=True, points="between"),
+            lambda gen: P.gradient_penalty(
+                critic, real, fake, weight=3.0, target=3.0, one_sided=True, points="between", generator=gen
+            ),
+        ),
+        (
+            P.GradientPenaltyTerm(weight=1.0, target=0.5, one_sided=False, points="near-data"),
+            lambda gen: P.gradient_penalty(
+                critic, real, fake, weight=3.0, target=0.5, points="near-data", generator=gen
+            ),
+        ),
         (P.R1Term(weight=1.0), lambda gen: P.r1_penalty(critic, real, fake, weight=3.0)),
         (P.R2Term(weight=1.0), lambda gen: P.r2_penalty(critic, real, fake, weight=3.0)),
         (P.DraganTerm(weight=1.0), lambda gen: P.dragan_penalty(critic, real, fake, weight=3.0, generator=gen)),
@@ -316,14 +341,19 @@ def test_each_penalty_entry_is_its_pure_function_with_its_own_parameters():
         assert _f(got) == pytest.approx(_f(expected), rel=1e-6), entry
     # norms on both sides of the target 3 here: one-sided and two-sided differ
     assert _f(P.gradient_penalty(critic, real, fake, weight=3.0, target=3.0, one_sided=True, generator=_same(g))) < _f(
-        P.gradient_penalty(critic, real, fake, weight=3.0, target=3.0, generator=_same(g)))
+        P.gradient_penalty(critic, real, fake, weight=3.0, target=3.0, generator=_same(g))
+    )
     # the pure values themselves differ from one another, so a swapped argument would show
-    assert _f(P.r1_penalty(critic, real, fake, weight=3.0)) != pytest.approx(_f(P.r2_penalty(critic, real, fake, weight=3.0)))
+    assert _f(P.r1_penalty(critic, real, fake, weight=3.0)) != pytest.approx(
+        _f(P.r2_penalty(critic, real, fake, weight=3.0))
+    )
     # R1 by hand: 0.5 x 3 x mean ||x||^2 over the real batch
     assert _f(P.R1Term(weight=1.0)(critic, real, fake, weight=3.0)) == pytest.approx(
-        1.5 * _f(real.pow(2).sum(1).mean()), rel=1e-6)
+        1.5 * _f(real.pow(2).sum(1).mean()), rel=1e-6
+    )
     assert _f(P.R2Term(weight=1.0)(critic, real, fake, weight=3.0)) == pytest.approx(
-        1.5 * _f(fake.pow(2).sum(1).mean()), rel=1e-6)
+        1.5 * _f(fake.pow(2).sum(1).mean()), rel=1e-6
+    )
 
     ct_critic = DropoutCritic()
     torch.manual_seed(11)
@@ -371,7 +401,7 @@ def test_shard_draws_are_its_slice_of_the_one_process_draws():
         one = torch.rand((n * world, 2, 5), generator=torch.Generator().manual_seed(9))
         g = torch.Generator().manual_seed(9)
         part = P.Shard(g, rank, world).rand((n, 2, 5))
-        assert torch.equal(part, one[rank * n:(rank + 1) * n])
+        assert torch.equal(part, one[rank * n : (rank + 1) * n])
         # the generator is left where the one process leaves it
         after = torch.Generator().manual_seed(9)
         torch.rand((n * world, 2, 5), generator=after)
@@ -412,7 +442,8 @@ def test_batch_std_over_processes_is_the_std_of_the_global_batch(monkeypatch):
     small, small_other = mine * 0.01, other * 0.01
     OtherShard(monkeypatch, small_other)
     assert float(P.batch_std(small, P.Shard(torch.Generator(), 0, 2))) == pytest.approx(
-        float(torch.cat([small, small_other]).double().std()), rel=1e-6)
+        float(torch.cat([small, small_other]).double().std()), rel=1e-6
+    )
 
 
 def test_near_data_points_under_torchrun_use_the_global_std_and_the_shards_draws(monkeypatch):

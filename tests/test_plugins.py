@@ -6,6 +6,7 @@ help, TOML keys; a parameter set for an entry the run does not use is an error.
 The plug-in's source is the string below. It is written to a module in tmp_path so that
 torchrun's worker processes import it too (``--plugins test_em_plugin``, which config.toml
 records, so ``--resume`` and ``--config`` load it again)."""
+
 import importlib
 import sys
 
@@ -90,9 +91,24 @@ def probe_error(scored):
     return (scored.out.extras["probe"] - scored.x.flatten(1)).pow(2).sum(dim=1).mean()
 '''
 MODULE = "test_em_plugin"
-PLUGIN_FLAGS = ["--plugins", MODULE, "--objective", "soft-hinge", "--objective.sharpness", "3",
-                "--penalty.gp", "0", "--penalty.jitter-gp", "2", "--penalty.jitter-gp-spread", "0.2",
-                "--head.input-probe", "0.5", "--head.input-probe-generator-weight", "0.1"]
+PLUGIN_FLAGS = [
+    "--plugins",
+    MODULE,
+    "--objective",
+    "soft-hinge",
+    "--objective.sharpness",
+    "3",
+    "--penalty.gp",
+    "0",
+    "--penalty.jitter-gp",
+    "2",
+    "--penalty.jitter-gp-spread",
+    "0.2",
+    "--head.input-probe",
+    "0.5",
+    "--head.input-probe-generator-weight",
+    "0.1",
+]
 
 
 @pytest.fixture
@@ -125,24 +141,64 @@ def test_a_plugin_trains_and_resumes_bit_identically(tmp_path, plugin):
     assert written["objective"] == {"name": "soft-hinge", "sharpness": 3.0}
     assert written["penalty"]["jitter_gp"] == 2.0 and written["penalty"]["jitter_gp_spread"] == 0.2
     assert written["head"]["input_probe"] == 0.5 and written["head"]["input_probe_generator_weight"] == 0.1
-    records = [r for r in (__import__("json").loads(x) for x in (whole / "metrics.jsonl").read_text().splitlines())
-               if "loss/critic" in r]
+    records = [
+        r
+        for r in (__import__("json").loads(x) for x in (whole / "metrics.jsonl").read_text().splitlines())
+        if "loss/critic" in r
+    ]
     assert len(records) == 4 and all(r["loss/jitter_gp"] > 0 for r in records)
     assert all(r["loss/probe"] > 0 and r["loss/probe_generator"] > 0 for r in records)
     assert all("soft_hinge_gap" in r and "wasserstein_estimate" not in r for r in records)
     a = ckpt.load_checkpoint(ckpt.checkpoint_path(whole, 4))
     b = ckpt.load_checkpoint(ckpt.checkpoint_path(parts, 4))
     assert_same_state(a, b)
-    assert {"heads.input_probe.weight", "heads.input_probe.bias"} <= set(a["critic"])  # the head's layers are the critic's
+    assert {"heads.input_probe.weight", "heads.input_probe.bias"} <= set(
+        a["critic"]
+    )  # the head's layers are the critic's
 
 
 def test_a_plugin_runs_under_torchrun_as_one_process(tmp_path, plugin):
     """The jitter draws one number per element: each process gets its slice of one process's draws."""
-    args = ["--preset", "wgan-gp", "--data", "8gaussians", "--batch-size", "64", "--width", "16", "--model.depth", "2",
-            "--steps", "6", "--checkpoint-every", "6", "--n-critic", "2", *PLUGIN_FLAGS]
+    args = [
+        "--preset",
+        "wgan-gp",
+        "--data",
+        "8gaussians",
+        "--batch-size",
+        "64",
+        "--width",
+        "16",
+        "--model.depth",
+        "2",
+        "--steps",
+        "6",
+        "--checkpoint-every",
+        "6",
+        "--n-critic",
+        "2",
+        *PLUGIN_FLAGS,
+    ]
     torchrun(args, tmp_path / "two")
-    assert cli.main(["train", "--out", str(tmp_path / "one"), "--device", "cpu", "--run.threads", "1",
-                     "--run.measure-n", "64", "--log-every", "1", "--quiet", *args]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--out",
+                str(tmp_path / "one"),
+                "--device",
+                "cpu",
+                "--run.threads",
+                "1",
+                "--run.measure-n",
+                "64",
+                "--log-every",
+                "1",
+                "--quiet",
+                *args,
+            ]
+        )
+        == 0
+    )
     assert_same_curves(tmp_path / "two", tmp_path / "one", tol=1e-4, skip={"loss/generator"})
 
 
@@ -150,15 +206,22 @@ def test_plugin_parameters_are_config_fields_with_ranges_and_help(plugin, capsys
     registry.load_plugins(MODULE)
     config = Config.from_preset("wgan-gp", objective__name="soft-hinge", penalty__jitter_gp=1.0)
     assert config.objective.sharpness == 2.0 and config.penalty.jitter_gp_spread == 0.1
-    with pytest.raises(EarthmoverError, match=r"penalty.jitter_gp_spread = 2.0 is invalid; expected a value in \[0, 1\]"):
+    with pytest.raises(
+        EarthmoverError, match=r"penalty.jitter_gp_spread = 2.0 is invalid; expected a value in \[0, 1\]"
+    ):
         validate(Config.from_preset("wgan-gp", penalty__jitter_gp=1.0, penalty__jitter_gp_spread=2.0))
     with pytest.raises(EarthmoverError, match="objective.sharpness = 0.0 is invalid; expected a value > 0"):
         validate(Config.from_preset("wgan-gp", objective__name="soft-hinge", objective__sharpness=0))
     # a parameter of an entry the run does not use is refused, naming what applies
-    with pytest.raises(EarthmoverError, match="penalty.jitter_gp_spread = 0.3 is set, but penalty.jitter_gp is off.*"
-                                              "--penalty.jitter-gp.*on now: penalty.gp"):
+    with pytest.raises(
+        EarthmoverError,
+        match="penalty.jitter_gp_spread = 0.3 is set, but penalty.jitter_gp is off.*"
+        "--penalty.jitter-gp.*on now: penalty.gp",
+    ):
         validate(Config.from_preset("wgan-gp", penalty__jitter_gp_spread=0.3))
-    with pytest.raises(EarthmoverError, match="objective.sharpness = 5.0 is set, but objective 'wasserstein' does not use it"):
+    with pytest.raises(
+        EarthmoverError, match="objective.sharpness = 5.0 is set, but objective 'wasserstein' does not use it"
+    ):
         validate(Config.from_preset("wgan-gp", objective__sharpness=5.0))
     with pytest.raises(SystemExit):
         cli.main(["train", "--plugins", MODULE, "--help"])
@@ -176,9 +239,8 @@ def test_a_plugin_head_is_part_of_the_critic_and_its_terms_are_the_loss(plugin):
     """The head's layers sit on the critic's features (trained by the critic's optimizer, never by
     the generator's), and each phase's loss holds its terms, equal to a hand computation on the
     phase's own batch."""
-    from helpers import tiny_config
-
     from earthmover.train.loop import Trainer
+    from helpers import tiny_config
 
     registry.load_plugins(MODULE)
     config = tiny_config("wgan-gp", **{"head.input_probe": 0.5, "head.input_probe_generator_weight": 0.1})
@@ -194,8 +256,10 @@ def test_a_plugin_head_is_part_of_the_critic_and_its_terms_are_the_loss(plugin):
         fake = trainer.generator(trainer._latents())
         out = trainer.critic(torch.cat([real, fake]))
         n = len(real)
-        by_hand = 0.5 * ((out.extras["probe"][:n] - real).pow(2).sum(1).mean()
-                         + (out.extras["probe"][n:] - fake).pow(2).sum(1).mean())
+        by_hand = 0.5 * (
+            (out.extras["probe"][:n] - real).pow(2).sum(1).mean()
+            + (out.extras["probe"][n:] - fake).pow(2).sum(1).mean()
+        )
     trainer.stream.load_state_dict(stream_state)
     trainer.latent_rng.set_state(latent_state)
     before = probe.weight.detach().clone()

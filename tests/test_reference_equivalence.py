@@ -11,6 +11,7 @@ Adam's step are not compared: where a gradient is near Adam's eps, float noise i
 update by a good part of the learning rate, on either side. Whatever the trainer does to be fast (one pass over real and fake, fused Adam, ...)
 must not change the maths.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,8 +28,16 @@ TOL = dict(rtol=1e-4, atol=1e-6)
 
 
 def _trainer(preset: str, **values) -> Trainer:
-    config = Config.from_preset(preset, data__name="8gaussians", data__batch_size=32, model__width=64,
-                                model__depth=2, run__device="cpu", run__seed=3, **values)
+    config = Config.from_preset(
+        preset,
+        data__name="8gaussians",
+        data__batch_size=32,
+        model__width=64,
+        model__depth=2,
+        run__device="cpu",
+        run__seed=3,
+        **values,
+    )
     return Trainer(config, None, quiet=True)
 
 

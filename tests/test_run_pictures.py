@@ -1,6 +1,7 @@
 """What a run shows (issue 9): sample grids from fixed latents every N steps, the final grid, and an
 animated GIF of the grids over training, one frame per snapshot, kept when a run is interrupted and
 covering every snapshot on disk when it is resumed."""
+
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,20 @@ FIXTURE = str(Path(__file__).parent / "data" / "mnist_small.npz")
 
 def image_config(**values):
     """dcgan at width 4 on the 28x28 MNIST fixture: a few steps take a fraction of a second."""
-    return tiny_config("wgan-gp", **{"data.name": FIXTURE, "model.arch": "dcgan", "model.width": 4,
-                                     "model.latent_dim": 8, "model.ema": 0.5, "run.eval_metrics": "none",
-                                     "run.sample_every": 1, "run.steps": 4, **values})
+    return tiny_config(
+        "wgan-gp",
+        **{
+            "data.name": FIXTURE,
+            "model.arch": "dcgan",
+            "model.width": 4,
+            "model.latent_dim": 8,
+            "model.ema": 0.5,
+            "run.eval_metrics": "none",
+            "run.sample_every": 1,
+            "run.steps": 4,
+            **values,
+        },
+    )
 
 
 def frames(path: Path) -> int:
@@ -40,8 +52,12 @@ def test_gif_has_one_frame_per_snapshot_kept_on_interrupt_and_covering_a_resumed
     stop_after(trainer, 2)
     assert trainer.fit().interrupted
     samples = run / "samples"
-    assert sorted(p.name for p in samples.iterdir()) == ["final.png", "step_0000001.png", "step_0000002.png",
-                                                         "training.gif"]
+    assert sorted(p.name for p in samples.iterdir()) == [
+        "final.png",
+        "step_0000001.png",
+        "step_0000002.png",
+        "training.gif",
+    ]
     assert frames(samples / "training.gif") == 2  # written by an interrupted run too
 
     resumed = Trainer(image_config(), run, quiet=True)
@@ -77,7 +93,9 @@ def test_toy_runs_get_the_gif_and_the_final_scatter(tmp_path, no_curves):
 def test_save_gif_takes_every_frame_in_order_and_bounds_a_huge_run(tmp_path):
     paths = []
     for i, side in enumerate([20, 20, 24]):  # a frame of another size takes the first one's
-        paths.append(plotting.save_image_grid(torch.full((4, 1, side, side), i / 2 - 0.5), tmp_path / f"step_{i + 1:07d}.png"))
+        paths.append(
+            plotting.save_image_grid(torch.full((4, 1, side, side), i / 2 - 0.5), tmp_path / f"step_{i + 1:07d}.png")
+        )
     (tmp_path / "final.png").write_bytes(paths[0].read_bytes())  # not a periodic snapshot: not a frame
     gif = plotting.snapshot_gif(tmp_path)
     assert gif == tmp_path / "training.gif" and frames(gif) == 3
@@ -87,7 +105,9 @@ def test_save_gif_takes_every_frame_in_order_and_bounds_a_huge_run(tmp_path):
             im.seek(k)
             sizes.add(im.size)
         assert len(sizes) == 1
-    bounded = plotting.save_gif(paths * 4, tmp_path / "bounded.gif", labels=[f"step {k}" for k in range(12)], max_frames=5)
+    bounded = plotting.save_gif(
+        paths * 4, tmp_path / "bounded.gif", labels=[f"step {k}" for k in range(12)], max_frames=5
+    )
     assert frames(bounded) == 5
     assert plotting.snapshot_gif(tmp_path / "nothing") is None
 
@@ -96,6 +116,8 @@ def test_save_gif_takes_every_frame_in_order_and_bounds_a_huge_run(tmp_path):
 def test_a_caption_sits_above_the_grid_and_fits_small_images(tmp_path, channels):
     images = torch.zeros(4, channels, 8, 8)
     plain = plotting.save_image_grid(images, tmp_path / "plain.png", nrow=2)
-    captioned = plotting.save_image_grid(images, tmp_path / "captioned.png", nrow=2, caption="EMA generator (decay 0.999), step 10")
+    captioned = plotting.save_image_grid(
+        images, tmp_path / "captioned.png", nrow=2, caption="EMA generator (decay 0.999), step 10"
+    )
     with Image.open(plain) as a, Image.open(captioned) as b:
         assert b.height > a.height and b.width >= a.width * 2  # enlarged until the text fits

@@ -1,5 +1,6 @@
 """The studies in their quick form: each returns numbers that show its claim, and the command
 writes NAME.png and NAME.json."""
+
 import json
 import math
 
@@ -7,8 +8,7 @@ import pytest
 import torch
 
 from earthmover.cli import main
-from earthmover.studies import STUDIES
-from earthmover.studies import clipping_vs_penalty, parallel_lines, vanishing_gradients
+from earthmover.studies import STUDIES, clipping_vs_penalty, parallel_lines, vanishing_gradients
 from earthmover.studies.common import finite_json, format_table, parameter_grad_norm, verdict
 
 
@@ -114,7 +114,7 @@ def test_clipping_gradient_bound_holds_for_any_clipped_critic():
     x = torch.rand(64, 2)
     norms = per_sample_norm(critic_input_gradient(critic, x, create_graph=False))
     bound = clipping_vs_penalty.clipping_gradient_bound(2, 16, 2, c)
-    assert bound == pytest.approx(c ** 3 * math.sqrt(2 * 16) * math.sqrt(16 * 16) * math.sqrt(16))
+    assert bound == pytest.approx(c**3 * math.sqrt(2 * 16) * math.sqrt(16 * 16) * math.sqrt(16))
     # all weights equal and all ReLUs open: the layers are rank one and the bound is attained
     assert torch.allclose(norms, torch.full_like(norms, bound), rtol=1e-4)
 
@@ -160,8 +160,13 @@ def test_unknown_study_is_a_one_line_error(capsys):
     assert main(["study", "parallel", "--quick"]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown study 'parallel'" in err and "did you mean 'parallel-lines'" in err and "\n" not in err
-    assert {"parallel-lines", "vanishing-gradients", "clipping-vs-penalty", "duality",
-            "critic-vs-discriminator"} <= set(STUDIES)
+    assert {
+        "parallel-lines",
+        "vanishing-gradients",
+        "clipping-vs-penalty",
+        "duality",
+        "critic-vs-discriminator",
+    } <= set(STUDIES)
 
 
 def test_out_must_be_a_directory(tmp_path, capsys):

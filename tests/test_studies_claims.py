@@ -1,5 +1,6 @@
 """The studies added for issue 11, each claim asserted at --quick scale with the issue's thresholds
 (spreads over seeds 0-4 in benchmarks/RESULTS.md, section "Studies: the rest of the story")."""
+
 import json
 import math
 import os
@@ -10,7 +11,6 @@ import pytest
 from earthmover.cli import main
 from earthmover.studies import critic_vs_discriminator, duality
 from earthmover.studies.common import Check, at_least, at_most, verdict, within
-
 
 # ----------------------------------------------------------------------------- duality
 
@@ -80,8 +80,10 @@ def test_command_records_claim_checks_and_verdict(tmp_path, capsys):
 # Each trains a few networks for a few steps (5-20 s on the shared CPU): run with EARTHMOVER_SLOW=1.
 # Their claims are measured at scale by benchmarks/studies.py (benchmarks/RESULTS.md).
 
-slow = [pytest.mark.slow,
-        pytest.mark.skipif(not os.environ.get("EARTHMOVER_SLOW"), reason="slow: set EARTHMOVER_SLOW=1")]
+slow = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.environ.get("EARTHMOVER_SLOW"), reason="slow: set EARTHMOVER_SLOW=1"),
+]
 
 
 @slow[0]
@@ -92,8 +94,17 @@ def test_architecture_robustness_runs_the_grid_and_says_what_it_covered(tmp_path
     from earthmover.studies import architecture_robustness as ar
 
     data = str(Path(__file__).parent / "data" / "mnist_small.npz")
-    r = ar.run(seed=0, quick=True, data=data, archs=("fig2-baseline", "no-such-arch"), presets=("dcgan", "wgan-gp"),
-               steps=2, width=4, eval_n=32, limit=256)
+    r = ar.run(
+        seed=0,
+        quick=True,
+        data=data,
+        archs=("fig2-baseline", "no-such-arch"),
+        presets=("dcgan", "wgan-gp"),
+        steps=2,
+        width=4,
+        eval_n=32,
+        limit=256,
+    )
     assert r.archs == ["fig2-baseline"] and r.missing_archs == ["no-such-arch"]
     assert [(c.preset, c.arch) for c in r.cells] == [("dcgan", "fig2-baseline"), ("wgan-gp", "fig2-baseline")]
     assert all(math.isfinite(c.fid) and c.fid > 0 for c in r.cells)
@@ -111,24 +122,51 @@ def test_tracking_checks_judge_each_dataset_on_its_own_rank_correlation():
     def track(preset, dataset, estimate, quality):
         from scipy.stats import spearmanr
 
-        return ctq.Track(preset=preset, dataset=dataset, estimate_name="W estimate", quality_name="q", steps=[1, 2, 3, 4],
-                         estimate=estimate, quality=quality, modes=[0] * 4,
-                         spearman=float(spearmanr(estimate, quality).statistic), seconds=0.0)
+        return ctq.Track(
+            preset=preset,
+            dataset=dataset,
+            estimate_name="W estimate",
+            quality_name="q",
+            steps=[1, 2, 3, 4],
+            estimate=estimate,
+            quality=quality,
+            modes=[0] * 4,
+            spearman=float(spearmanr(estimate, quality).statistic),
+            seconds=0.0,
+        )
 
     def half(dataset):
-        return ctq.Half(dataset=dataset, quality_name="q", steps=4, every=1, arch="mlp", width=8, batch_size=8,
-                        n_eval=8, lr_d=None, lr_g=None, warmup=0)
+        return ctq.Half(
+            dataset=dataset,
+            quality_name="q",
+            steps=4,
+            every=1,
+            arch="mlp",
+            width=8,
+            batch_size=8,
+            n_eval=8,
+            lr_d=None,
+            lr_g=None,
+            warmup=0,
+        )
 
     falling = [4.0, 3.0, 2.0, 1.0]
-    r = ctq.CriticTracksQualityResult(halves=[half("8gaussians"), half("mnist")], tracks=[
-        track("wgan-gp", "8gaussians", [0.9, 0.7, 0.4, 0.1], falling),   # tracks: rho = 1
-        track("minimax", "8gaussians", [0.3, 0.6, 0.2, 0.5], falling),   # does not: rho = 0
-        track("wgan-gp", "mnist", [0.1, 0.4, 0.7, 0.9], falling),        # rises as quality improves: rho = -1
-        track("minimax", "mnist", [0.9, 0.7, 0.4, 0.1], falling)])       # a JS estimate that tracks: rho = 1
+    r = ctq.CriticTracksQualityResult(
+        halves=[half("8gaussians"), half("mnist")],
+        tracks=[
+            track("wgan-gp", "8gaussians", [0.9, 0.7, 0.4, 0.1], falling),  # tracks: rho = 1
+            track("minimax", "8gaussians", [0.3, 0.6, 0.2, 0.5], falling),  # does not: rho = 0
+            track("wgan-gp", "mnist", [0.1, 0.4, 0.7, 0.9], falling),  # rises as quality improves: rho = -1
+            track("minimax", "mnist", [0.9, 0.7, 0.4, 0.1], falling),
+        ],
+    )  # a JS estimate that tracks: rho = 1
     checks = ctq.checks(r)
     assert [(c.what.split(":")[0], c.value, c.holds) for c in checks] == [
-        ("8gaussians wgan-gp", 1.0, True), ("8gaussians minimax", 0.0, True),
-        ("mnist wgan-gp", -1.0, False), ("mnist minimax", 1.0, False)]
+        ("8gaussians wgan-gp", 1.0, True),
+        ("8gaussians minimax", 0.0, True),
+        ("mnist wgan-gp", -1.0, False),
+        ("mnist minimax", 1.0, False),
+    ]
     assert verdict(checks) == "does not hold"
     assert r.by_preset("mnist")["wgan-gp"].estimate[0] == 0.1 and r.by_preset()["wgan-gp"].estimate[0] == 0.9
 
@@ -150,13 +188,27 @@ def test_mode_collapse_judges_the_wgan_gp_objective_on_its_toy_settings():
 
     def cell(dataset, preset, modes, n):
         v = {"modes_covered": [float(modes)], "high_quality": [0.5], "reverse_kl": [0.1], "emd": [0.1]}
-        return mc.Cell(dataset=dataset, preset=preset, objective="", num_modes=n, seeds=[0], values=v,
-                       mean={k: x[0] for k, x in v.items()}, std={k: 0.0 for k in v}, seconds=0.0)
+        return mc.Cell(
+            dataset=dataset,
+            preset=preset,
+            objective="",
+            num_modes=n,
+            seeds=[0],
+            values=v,
+            mean={k: x[0] for k, x in v.items()},
+            std={k: 0.0 for k in v},
+            seconds=0.0,
+        )
 
     # the image preset collapses, the toy preset covers the modes: the claim rests on the toy row
-    cells = [cell("8gaussians", "minimax", 6, 8), cell("8gaussians", "wgan-gp", 2, 8), cell("8gaussians", "quickstart", 8, 8),
-             cell("25gaussians", "minimax", 20, 25), cell("25gaussians", "wgan-gp", 4, 25),
-             cell("25gaussians", "quickstart", 22, 25)]
+    cells = [
+        cell("8gaussians", "minimax", 6, 8),
+        cell("8gaussians", "wgan-gp", 2, 8),
+        cell("8gaussians", "quickstart", 8, 8),
+        cell("25gaussians", "minimax", 20, 25),
+        cell("25gaussians", "wgan-gp", 4, 25),
+        cell("25gaussians", "quickstart", 22, 25),
+    ]
     r = mc.ModeCollapseResult(cells=cells, steps=1, width=8, n_samples=1, lr=None)
     checks = mc.checks(r)
     assert [(round(c.value, 3), c.holds) for c in checks] == [(2.0, True), (1.0, True), (2.0, True), (0.88, False)]
@@ -178,16 +230,37 @@ def test_mode_collapse_and_tracking_tiny_runs(tmp_path):
     from pathlib import Path
 
     digits = str(Path(__file__).parent / "data" / "mnist_small.npz")
-    t = ctq.run(seed=0, quick=True, steps=4, every=2, presets=("wgan-gp", "minimax"), n_eval=100, warmup=2,
-                image_data=digits, image_steps=4, image_every=2, image_width=4, image_n_eval=64, image_limit=256)
+    t = ctq.run(
+        seed=0,
+        quick=True,
+        steps=4,
+        every=2,
+        presets=("wgan-gp", "minimax"),
+        n_eval=100,
+        warmup=2,
+        image_data=digits,
+        image_steps=4,
+        image_every=2,
+        image_width=4,
+        image_n_eval=64,
+        image_limit=256,
+    )
     assert [(x.dataset, x.estimate_name) for x in t.tracks] == [
-        ("8gaussians", "W estimate"), ("8gaussians", "JS estimate"), (digits, "W estimate"), (digits, "JS estimate")]
+        ("8gaussians", "W estimate"),
+        ("8gaussians", "JS estimate"),
+        (digits, "W estimate"),
+        (digits, "JS estimate"),
+    ]
     assert [x.quality_name for x in t.tracks] == ["EMD to data"] * 2 + ["digit-FID"] * 2
     assert all(x.steps == [2, 4] and len(x.quality) == 2 for x in t.tracks)
     # four untrained steps: the digit-FID is large, the EMD on the ring of radius 2 is not
     assert all(q > 20 for x in t.tracks[2:] for q in x.quality) and all(q < 5 for x in t.tracks[:2] for q in x.quality)
     # the minimax estimate is a JS estimate: within [0, log 2] up to the discriminator's error
     assert all(-0.5 < v < math.log(2) + 1e-6 for x in (t.tracks[1], t.tracks[3]) for v in x.estimate)
-    assert [c.what.split(":")[0] for c in ctq.checks(t)] == ["8gaussians wgan-gp", "8gaussians minimax",
-                                                          "mnist_small.npz wgan-gp", "mnist_small.npz minimax"]
+    assert [c.what.split(":")[0] for c in ctq.checks(t)] == [
+        "8gaussians wgan-gp",
+        "8gaussians minimax",
+        "mnist_small.npz wgan-gp",
+        "mnist_small.npz minimax",
+    ]
     assert ctq.draw(t, tmp_path / "ctq.png").stat().st_size > 5_000

@@ -1,6 +1,7 @@
 """`earthmover study all`: the page's structure. Two fast studies run for real; the structure
 checks hold for any set of studies (every image exists, every study has a section, a verdict
 and its numbers)."""
+
 import html
 import json
 import re
@@ -50,7 +51,7 @@ def _check_page(out, names):
             continue
         rec = s["record"]
         assert rec["verdict"] in ("holds", "does not hold")
-        assert f'class="verdict' in chunk and rec["verdict"] in chunk and f"Verdict: {rec['verdict']}" in md
+        assert 'class="verdict' in chunk and rec["verdict"] in chunk and f"Verdict: {rec['verdict']}" in md
         assert html.escape(rec["claim"]) in chunk and rec["claim"] in md
         assert rec["checks"]
         for c in rec["checks"]:  # the measured numbers, against the claim's threshold
@@ -98,13 +99,34 @@ def test_every_study_has_a_title_and_a_reason_and_a_place_in_the_story():
 
 
 def test_mode_collapse_section_shows_the_published_figures():
-    rec = {"name": "mode-collapse", "ok": True, "figure": "mode-collapse.png",
-           "record": {"study": "mode-collapse", "seed": 0, "quick": True, "seconds": 1.0, "claim": "c.", "paper": "p",
-                      "verdict": "does not hold", "checks": [{"what": "w", "value": 1.0, "threshold": ">= 2", "holds": False}],
-                      "notes": ["Scale: 1 seed"],
-                      "result": {"steps": 10, "published": [["GAN", 17.3, 0.948], ["PacGAN4", 24.8, 0.936]],
-                                 "cells": [{"dataset": "25gaussians", "preset": "wgan-gp", "seeds": [0],
-                                            "mean": {"modes_covered": 20.0, "high_quality": 0.5}}]}}}
+    rec = {
+        "name": "mode-collapse",
+        "ok": True,
+        "figure": "mode-collapse.png",
+        "record": {
+            "study": "mode-collapse",
+            "seed": 0,
+            "quick": True,
+            "seconds": 1.0,
+            "claim": "c.",
+            "paper": "p",
+            "verdict": "does not hold",
+            "checks": [{"what": "w", "value": 1.0, "threshold": ">= 2", "holds": False}],
+            "notes": ["Scale: 1 seed"],
+            "result": {
+                "steps": 10,
+                "published": [["GAN", 17.3, 0.948], ["PacGAN4", 24.8, 0.936]],
+                "cells": [
+                    {
+                        "dataset": "25gaussians",
+                        "preset": "wgan-gp",
+                        "seeds": [0],
+                        "mean": {"modes_covered": 20.0, "high_quality": 0.5},
+                    }
+                ],
+            },
+        },
+    }
     env = report.environment(0, True) | {"seconds": 1.0}
     page = report.render_html({"environment": env, "sections": [rec]})
     md = report.render_markdown({"environment": env, "sections": [rec]})

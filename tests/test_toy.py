@@ -1,4 +1,5 @@
 """Toy distributions as documented, and the mixture measures on constructed samples."""
+
 import math
 
 import pytest

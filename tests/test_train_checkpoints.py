@@ -1,6 +1,7 @@
 """Checkpoints (issue 5): a process killed at any moment -- also while writing a checkpoint --
 leaves a loadable checkpoint and a resumable run; a torn or stray file is skipped; a file crafted
 to run code when unpickled is refused by weights_only loading and its code never runs."""
+
 import builtins
 import os
 import random
@@ -28,15 +29,29 @@ def test_sigkill_at_random_moments_leaves_a_resumable_run(tmp_path):
     """Checkpoint every step (so kills often land inside a write), kill -9 three times at random
     moments, resuming in between; every time the newest loadable checkpoint loads and moves on."""
     out = tmp_path / "run"
-    start = [sys.executable, "-m", "earthmover", "train", "--out", str(out), "--steps", "100000",
-             "--checkpoint-every", "1", "--keep-checkpoints", "2", *TINY]
+    start = [
+        sys.executable,
+        "-m",
+        "earthmover",
+        "train",
+        "--out",
+        str(out),
+        "--steps",
+        "100000",
+        "--checkpoint-every",
+        "1",
+        "--keep-checkpoints",
+        "2",
+        *TINY,
+    ]
     resume = [sys.executable, "-m", "earthmover", "train", "--resume", str(out), *TINY]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     rng = random.Random(5)
     reached = -1
     for attempt in range(3):
-        process = subprocess.Popen(start if attempt == 0 else resume, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, env=env)
+        process = subprocess.Popen(
+            start if attempt == 0 else resume, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+        )
         try:
             deadline = time.monotonic() + 90
             while newest_step(out) <= reached and time.monotonic() < deadline and process.poll() is None:
@@ -123,8 +138,22 @@ def test_a_crafted_checkpoint_is_refused_and_its_code_never_runs(finished_run, t
     assert not marker.exists()
 
     # every path that reads checkpoints refuses it: sample with an explicit file...
-    assert cli.main(["sample", "--run", str(finished_run), "--checkpoint", str(crafted), "--n", "4",
-                     "--out", str(tmp_path / "s.png")]) == 2
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--run",
+                str(finished_run),
+                "--checkpoint",
+                str(crafted),
+                "--n",
+                "4",
+                "--out",
+                str(tmp_path / "s.png"),
+            ]
+        )
+        == 2
+    )
     assert "was refused" in capsys.readouterr().err
     # ...and resume, which skips it for the newest good checkpoint and says so
     assert cli.main(["train", "--resume", str(finished_run), "--steps", "3", *TINY]) == 0

@@ -2,6 +2,7 @@
 estimate, penalty values, gradient norms, learning rates, metrics and sample grids; metrics.jsonl
 holds the same scalars; `earthmover report` draws the curves; --quiet prints no progress bar;
 --device names a missing device clearly."""
+
 import json
 
 import pytest
@@ -12,9 +13,19 @@ from earthmover.train.loop import Trainer, eval_mode
 from helpers import TINY_FLAGS
 
 TINY = list(TINY_FLAGS)
-SCALARS = {"loss/critic", "loss/gradient_penalty", "loss/generator", "wasserstein_estimate", "grad_norm/critic",
-           "grad_norm/generator", "lr/critic", "lr/generator", "steps_per_second", "metrics/high_quality",
-           "metrics/modes_covered"}
+SCALARS = {
+    "loss/critic",
+    "loss/gradient_penalty",
+    "loss/generator",
+    "wasserstein_estimate",
+    "grad_norm/critic",
+    "grad_norm/generator",
+    "lr/critic",
+    "lr/generator",
+    "steps_per_second",
+    "metrics/high_quality",
+    "metrics/modes_covered",
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +57,15 @@ def test_tensorboard_holds_the_scalars_and_the_sample_grids(run):
     # the same values as metrics.jsonl (TensorBoard stores float32)
     records = [r for r in read_jsonl(run / "metrics.jsonl") if "loss/critic" in r]
     assert [r["step"] for r in records] == [1, 2, 3, 4]
-    for name in ("loss/critic", "loss/gradient_penalty", "loss/generator", "wasserstein_estimate", "grad_norm/critic",
-                 "grad_norm/generator", "lr/critic"):
+    for name in (
+        "loss/critic",
+        "loss/gradient_penalty",
+        "loss/generator",
+        "wasserstein_estimate",
+        "grad_norm/critic",
+        "grad_norm/generator",
+        "lr/critic",
+    ):
         logged = {e.step: e.value for e in events.Scalars(name)}
         assert sorted(logged) == [1, 2, 3, 4]
         for record in records:
@@ -102,8 +120,10 @@ def test_a_missing_device_is_a_clear_error(tmp_path, capsys, device):
     available = torch.cuda.is_available() if device == "cuda" else torch.backends.mps.is_available()
     if available:
         pytest.skip(f"{device} is present here")
-    assert cli.main(["train", "--out", str(tmp_path / "run"), "--steps", "1", "--quiet", *TINY[:-2],
-                     "--device", device]) == 2
+    assert (
+        cli.main(["train", "--out", str(tmp_path / "run"), "--steps", "1", "--quiet", *TINY[:-2], "--device", device])
+        == 2
+    )
     err = capsys.readouterr().err
     assert f"run.device = '{device}' but" in err and "use --device cpu or auto" in err
     assert len(err.strip().splitlines()) == 1
@@ -138,9 +158,16 @@ def test_side_work_touches_no_training_state(tmp_path, monkeypatch):
     from earthmover.config import Config
 
     config = Config(preset="sngan")
-    for dotted, value in {"constraint.spectral_norm": True, "objective.name": "hinge", "model.width": 16,
-                          "model.dropout": 0.3, "data.batch_size": 32, "run.device": "cpu", "run.measure_n": 64,
-                          "data.name": "8gaussians"}.items():
+    for dotted, value in {
+        "constraint.spectral_norm": True,
+        "objective.name": "hinge",
+        "model.width": 16,
+        "model.dropout": 0.3,
+        "data.batch_size": 32,
+        "run.device": "cpu",
+        "run.measure_n": 64,
+        "data.name": "8gaussians",
+    }.items():
         config.set(dotted, value)
     trainer = Trainer(config, tmp_path / "run", quiet=True)
     trainer.train_step()

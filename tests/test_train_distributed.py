@@ -1,6 +1,7 @@
 """torchrun on CPU (gloo, 2 processes) gives the losses of one process with the same global batch
 and seed (issue 5): the double backward of the gradient penalty, R1, clipping and spectral
 normalization all run under DistributedDataParallel; only rank 0 writes the run directory."""
+
 import json
 import os
 import socket
@@ -26,10 +27,30 @@ def free_port() -> int:
 
 
 def torchrun(args, out, quiet=True):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
-               "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "earthmover", "train",
-               "--out", str(out), "--device", "cpu", "--run.threads", "1", "--run.measure-n", "64",
-               "--log-every", "1", *(["--quiet"] if quiet else []), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--nnodes=1",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        "-m",
+        "earthmover",
+        "train",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--run.threads",
+        "1",
+        "--run.measure-n",
+        "64",
+        "--log-every",
+        "1",
+        *(["--quiet"] if quiet else []),
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
@@ -64,7 +85,9 @@ def assert_same_curves(two, one, tol=1e-5, skip=()):
         keys = set(ra) - {"steps_per_second"}
         assert keys == set(rb) - {"steps_per_second"}
         for key in keys - set(skip):
-            if isinstance(rb[key], str):  # "inf"/"nan" (JSON has no infinities), e.g. the reverse KL with no mode covered
+            if isinstance(
+                rb[key], str
+            ):  # "inf"/"nan" (JSON has no infinities), e.g. the reverse KL with no mode covered
                 assert ra[key] == rb[key], (ra["step"], key, ra[key], rb[key])
                 continue
             assert ra[key] == pytest.approx(rb[key], abs=tol, rel=tol), (ra["step"], key, ra[key], rb[key])
@@ -88,10 +111,34 @@ def scores(critic, x):
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     """20 steps of WGAN-GP on toy data: the penalty's interpolation draws are each rank's slice of
     the global draws, so the two shards together are the one-process batch."""
-    values = {"data.name": "8gaussians", "data.batch_size": 64, "model.width": 16, "model.depth": 2,
-              "run.steps": 20, "run.checkpoint_every": 10}
-    result = torchrun(["--preset", "wgan-gp", "--data", "8gaussians", "--batch-size", "64", "--width", "16",
-                       "--model.depth", "2", "--steps", "20", "--checkpoint-every", "10"], tmp_path / "two", quiet=False)
+    values = {
+        "data.name": "8gaussians",
+        "data.batch_size": 64,
+        "model.width": 16,
+        "model.depth": 2,
+        "run.steps": 20,
+        "run.checkpoint_every": 10,
+    }
+    result = torchrun(
+        [
+            "--preset",
+            "wgan-gp",
+            "--data",
+            "8gaussians",
+            "--batch-size",
+            "64",
+            "--width",
+            "16",
+            "--model.depth",
+            "2",
+            "--steps",
+            "20",
+            "--checkpoint-every",
+            "10",
+        ],
+        tmp_path / "two",
+        quiet=False,
+    )
     one_process("wgan-gp", values, tmp_path / "one")
     # Every logged value agrees within 1e-5 at every step -- all loss terms, the penalty, the
     # Wasserstein estimate, both gradient norms -- except the generator's Wasserstein loss -E D(G(z)),
@@ -101,8 +148,10 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     # by a constant, and the generator losses differ by exactly that constant.
     assert_same_curves(tmp_path / "two", tmp_path / "one", skip={"loss/generator"})
     x = torch.randn(256, 2, generator=torch.Generator().manual_seed(0)) * 2
-    by_step = ({r["step"]: r for r in records(tmp_path / "one") if "loss/generator" in r},
-               {r["step"]: r for r in records(tmp_path / "two") if "loss/generator" in r})
+    by_step = (
+        {r["step"]: r for r in records(tmp_path / "one") if "loss/generator" in r},
+        {r["step"]: r for r in records(tmp_path / "two") if "loss/generator" in r},
+    )
     for step in (10, 20):
         shift = scores(critic_at(tmp_path / "two", step), x) - scores(critic_at(tmp_path / "one", step), x)
         assert float(shift.std()) < 1e-5 and abs(float(shift.mean())) < 1e-3  # a constant shift, and a small one
@@ -135,10 +184,39 @@ def test_r1_clipping_spectral_norm_and_batch_norm_on_images_under_ddp(tmp_path, 
     normalizes its shard; per-shard statistics are why this run is not compared with one process)."""
     monkeypatch.setenv("EARTHMOVER_MNIST", str(Path(__file__).parent / "data" / "mnist_small.npz"))
     out = tmp_path / "img"
-    torchrun(["--data", "mnist", "--arch", "dcgan", "--width", "4", "--model.latent-dim", "8", "--steps", "2",
-              "--n-critic", "2", "--batch-size", "32", "--objective", "non-saturating", "--penalty.gp", "0",
-              "--penalty.r1", "1", "--penalty.every", "1", "--constraint.clip", "0.5", "--constraint.spectral-norm", "true",
-              "--run.eval-metrics", "none"], out)  # no digit-FID at the end: speed
+    torchrun(
+        [
+            "--data",
+            "mnist",
+            "--arch",
+            "dcgan",
+            "--width",
+            "4",
+            "--model.latent-dim",
+            "8",
+            "--steps",
+            "2",
+            "--n-critic",
+            "2",
+            "--batch-size",
+            "32",
+            "--objective",
+            "non-saturating",
+            "--penalty.gp",
+            "0",
+            "--penalty.r1",
+            "1",
+            "--penalty.every",
+            "1",
+            "--constraint.clip",
+            "0.5",
+            "--constraint.spectral-norm",
+            "true",
+            "--run.eval-metrics",
+            "none",
+        ],
+        out,
+    )  # no digit-FID at the end: speed
     state = ckpt.latest_loadable_checkpoint(out)[1]
     assert state["step"] == 2 and state["data"]["position"] == 4 * 32  # the global batch, drawn once per critic step
     records = records_of(out)
@@ -153,18 +231,45 @@ def test_r1_clipping_spectral_norm_and_batch_norm_on_images_under_ddp(tmp_path, 
     assert (out / "samples" / "step_0000002.png").is_file()
 
 
-@pytest.mark.parametrize("preset, flags", [
-    ("dragan", []),  # draws per element and per sample, and the batch's standard deviation
-    ("wgan-gp", ["--penalty.gp-points", "near-data"]),
-])
+@pytest.mark.parametrize(
+    "preset, flags",
+    [
+        ("dragan", []),  # draws per element and per sample, and the batch's standard deviation
+        ("wgan-gp", ["--penalty.gp-points", "near-data"]),
+    ],
+)
 def test_penalties_that_draw_or_use_batch_statistics_match_one_process(tmp_path, preset, flags):
     """Each process's draws are its slice of one process's draws, and DRAGAN's std(x) is the
     global batch's (a shard's own std differs: 1.0042 / 1.0045 against 1.0019 on 8gaussians)."""
-    args = ["--preset", preset, "--data", "8gaussians", "--batch-size", "64", "--width", "16", "--model.depth", "2",
-            "--steps", "4", "--checkpoint-every", "4", "--n-critic", "2", *flags]
+    args = [
+        "--preset",
+        preset,
+        "--data",
+        "8gaussians",
+        "--batch-size",
+        "64",
+        "--width",
+        "16",
+        "--model.depth",
+        "2",
+        "--steps",
+        "4",
+        "--checkpoint-every",
+        "4",
+        "--n-critic",
+        "2",
+        *flags,
+    ]
     torchrun(args, tmp_path / "two")
-    values = {"data.name": "8gaussians", "data.batch_size": 64, "model.width": 16, "model.depth": 2, "run.steps": 4,
-              "run.checkpoint_every": 4, "optim.n_critic": 2}
+    values = {
+        "data.name": "8gaussians",
+        "data.batch_size": 64,
+        "model.width": 16,
+        "model.depth": 2,
+        "run.steps": 4,
+        "run.checkpoint_every": 4,
+        "optim.n_critic": 2,
+    }
     if flags:
         values["penalty.gp_points"] = "near-data"
     one_process(preset, values, tmp_path / "one")
@@ -183,4 +288,6 @@ def test_batch_std_over_shards_is_the_global_std():
             return value + torch.stack([o.new_tensor(float(o.numel())), o.sum(), o.pow(2).sum()])
 
     std = batch_std(x[:32], TwoShards(torch.Generator(), rank=0, world_size=2))
-    assert float(std) == pytest.approx(float(x.std()), rel=1e-6) and float(x[:32].std()) != pytest.approx(float(x.std()), rel=1e-3)
+    assert float(std) == pytest.approx(float(x.std()), rel=1e-6) and float(x[:32].std()) != pytest.approx(
+        float(x.std()), rel=1e-3
+    )

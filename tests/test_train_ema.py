@@ -1,5 +1,6 @@
 """The generator's moving average (issue 9): ramped horizon, buffers copied, exact resume, and on a
 short MNIST run an EMA generator that scores no worse than the raw one."""
+
 import math
 from pathlib import Path
 
@@ -21,8 +22,8 @@ def test_the_decay_ramps_up_to_the_configured_one():
     assert ramped_decay(0.999, 0) == 0.0  # the first update copies
     # the half-life is 5% of the updates so far: 1 update at n = 20, 10 at n = 200
     assert ramped_decay(0.999, 20) == pytest.approx(0.5)
-    assert ramped_decay(0.999, 200) == pytest.approx(0.5 ** 0.1)
-    assert ramped_decay(0.999, 10 ** 5) == 0.999
+    assert ramped_decay(0.999, 200) == pytest.approx(0.5**0.1)
+    assert ramped_decay(0.999, 10**5) == 0.999
     assert ramped_decay(0.999, 7, ramp=0) == 0.999  # ramp 0: a fixed decay
     decays = [ramped_decay(0.999, n) for n in range(2000)]
     assert decays == sorted(decays)
@@ -47,7 +48,9 @@ def test_after_few_updates_the_average_has_forgotten_the_initialization():
     for _ in range(50):
         fixed.update_parameters(gen)
     p = next(fixed.module.parameters())
-    assert ((p - next(gen.parameters())) / (w0[0] - next(gen.parameters()))).mean().item() == pytest.approx(0.999 ** 50, rel=1e-4)
+    assert ((p - next(gen.parameters())) / (w0[0] - next(gen.parameters()))).mean().item() == pytest.approx(
+        0.999**50, rel=1e-4
+    )
 
 
 def test_buffers_are_copied_not_averaged():
@@ -110,13 +113,22 @@ def _set(net, values):
 def test_the_trainer_keeps_the_ema_close_to_the_raw_generator(monkeypatch):
     """In a run: the EMA's buffers are the raw generator's (batch-norm statistics of dcgan), and after 12
     steps its weights are near the raw weights, not the initialization's."""
+    from earthmover.train.loop import Trainer
     from helpers import tiny_config
 
-    from earthmover.train.loop import Trainer
-
     monkeypatch.setenv("EARTHMOVER_MNIST", MNIST_FIXTURE)
-    config = tiny_config("wgan-gp", **{"data.name": "mnist", "model.arch": "dcgan", "model.width": 4,
-                                       "model.latent_dim": 8, "model.ema": 0.999, "optim.n_critic": 1, "data.batch_size": 16})
+    config = tiny_config(
+        "wgan-gp",
+        **{
+            "data.name": "mnist",
+            "model.arch": "dcgan",
+            "model.width": 4,
+            "model.latent_dim": 8,
+            "model.ema": 0.999,
+            "optim.n_critic": 1,
+            "data.batch_size": 16,
+        },
+    )
     trainer = Trainer(config, quiet=True)
     init = [p.detach().clone() for p in trainer.generator.parameters()]
     for _ in range(12):
@@ -125,7 +137,9 @@ def test_the_trainer_keeps_the_ema_close_to_the_raw_generator(monkeypatch):
     for (name, mine), theirs in zip(trainer.ema.module.named_buffers(), trainer.generator.buffers()):
         assert torch.equal(mine, theirs), name
     moved = sum((p - i).norm() ** 2 for p, i in zip(trainer.generator.parameters(), init)).sqrt()
-    gap = sum((e - p).norm() ** 2 for e, p in zip(trainer.ema.module.parameters(), trainer.generator.parameters())).sqrt()
+    gap = sum(
+        (e - p).norm() ** 2 for e, p in zip(trainer.ema.module.parameters(), trainer.generator.parameters())
+    ).sqrt()
     assert gap < 0.5 * moved  # a fixed 0.999 would sit at 99% of the way back to the initialization
     assert trainer.sample(4, seed=0).shape == (4, 1, 28, 28)
 
@@ -134,15 +148,25 @@ def test_on_a_short_mnist_run_the_ema_generator_scores_no_worse_than_the_raw_one
     """Issue 9: the EMA generator (what eval and sample use by default) scored digit-FID 577.7 where the raw
     one scored 12.5. On the MNIST fixture, after 100 steps of wgan-gp-mnist, its digit-FID is within 5% of the
     raw generator's or better (measured: 52.6 against 53.4; torch's AveragedModel at 0.999: 738.7)."""
-    from helpers import tiny_config
-
     from earthmover.metrics import Evaluator
     from earthmover.train.loop import Trainer
+    from helpers import tiny_config
 
     monkeypatch.setenv("EARTHMOVER_MNIST", MNIST_FIXTURE)
-    config = tiny_config("wgan-gp", **{"data.name": "mnist", "model.arch": "wgan-gp-mnist", "model.width": 8,
-                                       "model.latent_dim": 32, "model.ema": 0.999, "optim.n_critic": 2,
-                                       "optim.lr_g": 5e-4, "optim.lr_d": 5e-4, "data.batch_size": 32})
+    config = tiny_config(
+        "wgan-gp",
+        **{
+            "data.name": "mnist",
+            "model.arch": "wgan-gp-mnist",
+            "model.width": 8,
+            "model.latent_dim": 32,
+            "model.ema": 0.999,
+            "optim.n_critic": 2,
+            "optim.lr_g": 5e-4,
+            "optim.lr_d": 5e-4,
+            "data.batch_size": 32,
+        },
+    )
     trainer = Trainer(config, quiet=True)
     for _ in range(100):
         trainer.train_step()

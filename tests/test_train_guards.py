@@ -2,6 +2,7 @@
 the phase and the term, keeps the last good checkpoint, exits 2 with one line; the rollback
 option continues from that checkpoint with lower learning rates; SIGINT/SIGTERM finish the step,
 checkpoint and exit 3 (issue 13: distinct from a finished run), and the run resumes."""
+
 import json
 import os
 import signal
@@ -98,9 +99,27 @@ def test_nan_in_the_generator_phase_is_named(tmp_path, monkeypatch):
 def test_a_huge_learning_rate_exits_2_with_one_line(tmp_path):
     """The real process: status 2, one line on stderr, no traceback."""
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "earthmover", "train", "--out", str(out), "--steps", "5",
-                             "--lr-d", "1e30", "--lr-g", "1e30", *TINY],
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "earthmover",
+            "train",
+            "--out",
+            str(out),
+            "--steps",
+            "5",
+            "--lr-d",
+            "1e30",
+            "--lr-g",
+            "1e30",
+            *TINY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert "non-finite" in result.stderr and "at step 1 in the critic phase" in result.stderr
@@ -115,8 +134,11 @@ def test_rollback_continues_with_a_lower_learning_rate(tmp_path, monkeypatch, ca
     assert "rolled back to step_0000002.pt; learning rates now x0.5" in capsys.readouterr().out
     assert trainer.lr_scale == 0.5
     assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(0.5e-4, rel=1e-12)
-    records = {json.loads(line)["step"]: json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
-               if "lr/critic" in line}
+    records = {
+        json.loads(line)["step"]: json.loads(line)
+        for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+        if "lr/critic" in line
+    }
     assert sorted(records) == [1, 2, 3, 4, 5, 6]  # the bad step is not logged twice
     assert records[2]["lr/critic"] == pytest.approx(1e-4) and records[3]["lr/critic"] == pytest.approx(0.5e-4)
     assert all(isinstance(r["loss/gradient_penalty"], float) for r in records.values())
@@ -129,7 +151,7 @@ def test_rollback_gives_up_when_the_fault_persists(tmp_path, monkeypatch):
     trainer = Trainer(tiny(**{"run.on_nan": "rollback"}), tmp_path / "run", quiet=True)
     with pytest.raises(NonFiniteError, match="at step 3 in the critic phase"):
         trainer.fit()
-    assert trainer.lr_scale == pytest.approx(0.5 ** 3)
+    assert trainer.lr_scale == pytest.approx(0.5**3)
 
 
 def test_sigint_finishes_the_step_and_checkpoints(tmp_path):
@@ -155,14 +177,30 @@ def test_sigint_finishes_the_step_and_checkpoints(tmp_path):
 
 def test_sigterm_to_a_running_process_checkpoints_exits_3_and_resumes(tmp_path):
     out = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "earthmover", "train", "--out", str(out), "--steps", "100000",
-                                "--checkpoint-every", "100000", *TINY],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "earthmover",
+            "train",
+            "--out",
+            str(out),
+            "--steps",
+            "100000",
+            "--checkpoint-every",
+            "100000",
+            *TINY,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not (
-                (out / "metrics.jsonl").exists() and len((out / "metrics.jsonl").read_text().splitlines()) >= 2):
+            (out / "metrics.jsonl").exists() and len((out / "metrics.jsonl").read_text().splitlines()) >= 2
+        ):
             time.sleep(0.1)
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=90)
@@ -205,13 +243,13 @@ def test_with_a_grad_scaler_an_overflow_skips_the_step_instead_of_stopping():
     """fp16 runs (CUDA) use a GradScaler whose job is to skip a step whose gradients overflowed and
     lower its scale; the guard must leave that to it. The scaler runs on CPU too, so check it here."""
     trainer = Trainer(tiny(), quiet=True)
-    trainer.scaler_d = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0 ** 10)
+    trainer.scaler_d = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0**10)
     inf_gradient_once(next(trainer.critic.parameters()))
     before = {k: v.clone() for k, v in trainer.critic.state_dict().items()}
     values = trainer.critic_step()  # no NonFiniteError
     assert all(torch.isfinite(v) for k, v in values.items() if k.startswith("loss/"))
     assert all(torch.equal(before[k], v) for k, v in trainer.critic.state_dict().items())  # step skipped
-    assert trainer.scaler_d.get_scale() == 2.0 ** 9
+    assert trainer.scaler_d.get_scale() == 2.0**9
     trainer.critic_step()
     assert any(not torch.equal(before[k], v) for k, v in trainer.critic.state_dict().items())  # and the next one steps
 
@@ -306,8 +344,14 @@ def test_a_checkpoint_is_refused_when_a_weight_is_not_finite(tmp_path):
         list(trainer.generator.parameters())[-1].view(-1)[0] = float("inf")
     with pytest.raises(NonFiniteError) as info:
         trainer.save()
-    assert (info.value.step, info.value.phase, info.value.term) == (4, "optimizer", "weights of the generator after its update")
-    assert str(info.value).startswith("non-finite weights of the generator after its update at step 4 in the optimizer phase; ")
+    assert (info.value.step, info.value.phase, info.value.term) == (
+        4,
+        "optimizer",
+        "weights of the generator after its update",
+    )
+    assert str(info.value).startswith(
+        "non-finite weights of the generator after its update at step 4 in the optimizer phase; "
+    )
     with torch.no_grad():
         list(trainer.generator.parameters())[-1].view(-1)[0] = 0.0
         next(trainer.critic.parameters()).view(-1)[0] = float("nan")

@@ -1,6 +1,7 @@
 """Exact resume (issue 5): a run stopped at step k and resumed is, on CPU, bit-identical to the
 run that never stopped -- the same logged losses and the same weights, optimizer state, EMA,
 spectral-norm vectors, RNG states and data position."""
+
 import json
 import signal
 from pathlib import Path
@@ -113,14 +114,18 @@ def test_resume_is_bit_identical(case, tmp_path, no_pictures):
 
     full = Trainer(factory(), tmp_path / "full", quiet=True)
     full.fit()
-    resumed = run_stopped_and_resumed(factory, tmp_path / "resumed", k=2)  # between checkpoints: 2 is not a multiple of 3
+    resumed = run_stopped_and_resumed(
+        factory, tmp_path / "resumed", k=2
+    )  # between checkpoints: 2 is not a multiple of 3
 
     assert_same_state(full.state_dict(), resumed.state_dict())
     a, b = metrics(tmp_path / "full"), metrics(tmp_path / "resumed")
     assert sorted(a) == sorted(b) == list(range(1, 7))
     assert a == b  # every logged loss term, estimate, grad norm and learning rate, exactly
     if values.get("optim.lr_decay") == "linear":
-        assert b[6]["lr/critic"] == pytest.approx(0.0, abs=1e-12) and b[3]["lr/critic"] == pytest.approx(0.5e-4, rel=1e-9)
+        assert b[6]["lr/critic"] == pytest.approx(0.0, abs=1e-12) and b[3]["lr/critic"] == pytest.approx(
+            0.5e-4, rel=1e-9
+        )
     if values.get("model.ema"):
         assert not torch.equal(flatten(full.state_dict()["ema"])["module.out.weight/"], full.generator.out.weight)
 
@@ -131,8 +136,18 @@ def test_image_run_resumes_with_the_same_data_order(tmp_path, monkeypatch, no_pi
     monkeypatch.setenv("EARTHMOVER_MNIST", MNIST_FIXTURE)
 
     def factory():
-        return tiny("wgan-gp", **{"data.name": "mnist", "model.arch": "dcgan", "model.width": 4, "model.latent_dim": 8,
-                                  "model.ema": 0.5, "run.steps": 5, "run.eval_metrics": "none"})  # no digit-FID: speed
+        return tiny(
+            "wgan-gp",
+            **{
+                "data.name": "mnist",
+                "model.arch": "dcgan",
+                "model.width": 4,
+                "model.latent_dim": 8,
+                "model.ema": 0.5,
+                "run.steps": 5,
+                "run.eval_metrics": "none",
+            },
+        )  # no digit-FID: speed
 
     full = Trainer(factory(), tmp_path / "full", quiet=True)
     full.fit()
@@ -146,8 +161,27 @@ def test_image_run_resumes_with_the_same_data_order(tmp_path, monkeypatch, no_pi
 def test_cli_resume_takes_steps_as_the_total(tmp_path, capsys, no_pictures):
     out = tmp_path / "run"
     common = ["--quiet", "--run.threads", "1", "--run.measure-n", "64", "--log-every", "1"]
-    assert cli.main(["train", "--steps", "3", "--out", str(out), "--width", "16", "--batch-size", "32",
-                     "--data", "8gaussians", "--checkpoint-every", "2", *common]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--steps",
+                "3",
+                "--out",
+                str(out),
+                "--width",
+                "16",
+                "--batch-size",
+                "32",
+                "--data",
+                "8gaussians",
+                "--checkpoint-every",
+                "2",
+                *common,
+            ]
+        )
+        == 0
+    )
     assert ckpt.latest_loadable_checkpoint(out)[1]["step"] == 3
     assert cli.main(["train", "--resume", str(out), "--steps", "5", *common]) == 0
     assert "resuming" in capsys.readouterr().out
@@ -165,8 +199,25 @@ def test_cli_resume_takes_steps_as_the_total(tmp_path, capsys, no_pictures):
 def test_resume_to_a_total_below_the_checkpoint_is_an_error(tmp_path, capsys, no_pictures):
     out = tmp_path / "run"
     common = ["--quiet", "--run.threads", "1", "--run.measure-n", "64"]
-    assert cli.main(["train", "--steps", "3", "--out", str(out), "--width", "16", "--batch-size", "32",
-                     "--data", "8gaussians", *common]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--steps",
+                "3",
+                "--out",
+                str(out),
+                "--width",
+                "16",
+                "--batch-size",
+                "32",
+                "--data",
+                "8gaussians",
+                *common,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert cli.main(["train", "--resume", str(out), "--steps", "2", *common]) == 2
     err = capsys.readouterr().err

@@ -5,6 +5,7 @@ On a GPU every read of a device value on the host (``.item()``, ``bool(t)``, ``f
 nothing, so count them instead: patch each and count calls while the trainer steps. A step
 may read its finiteness flags once; the progress bar, the weight check and the logged values
 wait for logging and checkpoint steps."""
+
 import contextlib
 
 import pytest
@@ -25,6 +26,7 @@ def counting_syncs():
         def counted(self, *args, **kwargs):
             calls.append(name)
             return fn(self, *args, **kwargs)
+
         return counted
 
     for name, fn in originals.items():
@@ -39,12 +41,15 @@ def counting_syncs():
         torch.cuda.synchronize = sync
 
 
-@pytest.mark.parametrize("preset, values", [
-    ("quickstart", {}),  # WGAN-GP with EMA and a decaying learning rate: the main job
-    ("wgan", {}),  # clipping
-    ("ct-gan", {"model.ema": 0.9}),  # two penalties, dropout, EMA
-    ("ebgan", {}),  # the auto-encoder critic and a second generator term
-])
+@pytest.mark.parametrize(
+    "preset, values",
+    [
+        ("quickstart", {}),  # WGAN-GP with EMA and a decaying learning rate: the main job
+        ("wgan", {}),  # clipping
+        ("ct-gan", {"model.ema": 0.9}),  # two penalties, dropout, EMA
+        ("ebgan", {}),  # the auto-encoder critic and a second generator term
+    ],
+)
 def test_one_host_synchronization_per_generator_step(preset, values):
     trainer = Trainer(tiny_config(preset, **values), quiet=True)
     trainer.train_step()  # the first step may set things up
@@ -57,8 +62,9 @@ def test_one_host_synchronization_per_generator_step(preset, values):
 def test_fit_reads_values_only_on_logging_and_checkpoint_steps(tmp_path, monkeypatch):
     """Between logging and checkpoint steps, fit adds no read to the step's own."""
     monkeypatch.setattr(Trainer, "snapshot", lambda self: None)
-    config = tiny_config("quickstart", **{"run.steps": 9, "run.log_every": 4, "run.checkpoint_every": 8,
-                                          "run.sample_every": 1000})
+    config = tiny_config(
+        "quickstart", **{"run.steps": 9, "run.log_every": 4, "run.checkpoint_every": 8, "run.sample_every": 1000}
+    )
     trainer = Trainer(config, tmp_path / "run", quiet=False)
     per_step: dict[int, int] = {}
     step = trainer.train_step
@@ -82,6 +88,7 @@ def test_fit_reads_values_only_on_logging_and_checkpoint_steps(tmp_path, monkeyp
                 with counting_syncs() as calls:
                     fn(values)
                 hooks_calls[trainer.step] = hooks_calls.get(trainer.step, 0) + len(calls)
+
             hook.fn = wrapped
         return hooks
 
@@ -100,6 +107,10 @@ def test_logged_values_cross_processes_in_one_all_reduce(monkeypatch):
     monkeypatch.setattr(dist, "all_reduce", lambda t, op=None: reduced.append(t.shape))
     monkeypatch.setattr(dist, "get_backend", lambda: "gloo")
     ctx = DistributedContext(rank=0, world_size=2)
-    values = {"loss/critic": torch.tensor(1.0), "loss/generator": torch.tensor(2.0), "grad_norm/critic": torch.tensor(3.0)}
+    values = {
+        "loss/critic": torch.tensor(1.0),
+        "loss/generator": torch.tensor(2.0),
+        "grad_norm/critic": torch.tensor(3.0),
+    }
     out = ctx.means(values)
     assert reduced == [torch.Size([3])] and out == {"loss/critic": 0.5, "loss/generator": 1.0, "grad_norm/critic": 1.5}

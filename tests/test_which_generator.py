@@ -1,5 +1,6 @@
 """Every command that scores or samples a generator says which one (issue 9): "EMA generator
 (decay D)" or "raw generator", in train's summary and summary.json, `eval`, `sample` and `fid RUN`."""
+
 import json
 from pathlib import Path
 
@@ -26,9 +27,37 @@ def image_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("which") / "run"
     threads = torch.get_num_threads()
     try:
-        assert cli.main(["train", "--data", FIXTURE, "--arch", "dcgan", "--width", "4", "--model.latent-dim", "8",
-                         "--batch-size", "32", "--steps", "2", "--ema", "0.5", "--run.eval-metrics", "none",
-                         "--run.threads", "1", "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+        assert (
+            cli.main(
+                [
+                    "train",
+                    "--data",
+                    FIXTURE,
+                    "--arch",
+                    "dcgan",
+                    "--width",
+                    "4",
+                    "--model.latent-dim",
+                    "8",
+                    "--batch-size",
+                    "32",
+                    "--steps",
+                    "2",
+                    "--ema",
+                    "0.5",
+                    "--run.eval-metrics",
+                    "none",
+                    "--run.threads",
+                    "1",
+                    "--device",
+                    "cpu",
+                    "--out",
+                    str(out),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     finally:
         torch.set_num_threads(threads)
     return out
@@ -46,17 +75,62 @@ def last_lines(capsys):
 @pytest.mark.parametrize("ema, which", [("0.5", EMA), ("0", RAW)])
 def test_train_states_the_generator_in_its_summary_and_summary_json(tmp_path, capsys, ema, which):
     out = tmp_path / "run"
-    assert cli.main(["train", "--data", "8gaussians", "--width", "16", "--batch-size", "32", "--steps", "1",
-                     "--run.measure-n", "64", "--run.threads", "1", "--ema", ema, "--out", str(out), "--quiet"]) == 0
-    assert last_lines(capsys)[-1] == f"measured and drawn: the {which}; pictures in {out / 'samples'}/ (final.png, training.gif)"
+    assert (
+        cli.main(
+            [
+                "train",
+                "--data",
+                "8gaussians",
+                "--width",
+                "16",
+                "--batch-size",
+                "32",
+                "--steps",
+                "1",
+                "--run.measure-n",
+                "64",
+                "--run.threads",
+                "1",
+                "--ema",
+                ema,
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        last_lines(capsys)[-1]
+        == f"measured and drawn: the {which}; pictures in {out / 'samples'}/ (final.png, training.gif)"
+    )
     assert json.loads((out / "summary.json").read_text())["generator"] == which
 
 
 @pytest.mark.parametrize("flags, which", [([], EMA), (["--no-ema"], RAW)])
 def test_eval_states_the_generator(image_run, capsys, tmp_path, flags, which):
     report = tmp_path / "eval.json"
-    assert cli.main(["eval", "--run", str(image_run), "--features", "digits", "--metrics", "fid", "--n", "16",
-                     "--reference", f"{FIXTURE}:test", "--json", str(report), *flags]) == 0
+    assert (
+        cli.main(
+            [
+                "eval",
+                "--run",
+                str(image_run),
+                "--features",
+                "digits",
+                "--metrics",
+                "fid",
+                "--n",
+                "16",
+                "--reference",
+                f"{FIXTURE}:test",
+                "--json",
+                str(report),
+                *flags,
+            ]
+        )
+        == 0
+    )
     assert last_lines(capsys)[0] == f"scored: the {which} of {image_run}, step 2"
     assert json.loads(report.read_text())["generator"] == which
 
@@ -96,7 +170,10 @@ def test_fid_reads_what_sample_npz_writes_and_an_npz_of_one_array(image_run, cap
     import numpy as np
 
     dump = tmp_path / "s.npz"
-    assert cli.main(["sample", "--run", str(image_run), "--n", "8", "--out", str(tmp_path / "s.png"), "--npz", str(dump)]) == 0
+    assert (
+        cli.main(["sample", "--run", str(image_run), "--n", "8", "--out", str(tmp_path / "s.png"), "--npz", str(dump)])
+        == 0
+    )
     with np.load(dump) as d:
         assert list(d.files) == ["samples"] and d["samples"].dtype == np.float32
     with np.load(FIXTURE) as raw:

@@ -23,12 +23,23 @@ or run the whole loop::
     from earthmover import Config, Trainer
     summary = Trainer(Config.from_preset("quickstart"), run_dir="runs/quickstart").fit()
 """
+
 __version__ = "0.1.0"
 
-from earthmover.errors import EarthmoverError  # noqa: E402
 from earthmover import constraints, objectives, penalties, presets  # noqa: E402
 from earthmover.config import Config  # noqa: E402
+from earthmover.errors import EarthmoverError  # noqa: E402
 from earthmover.nets.critic_output import CriticOutput  # noqa: E402
 from earthmover.train.loop import Trainer  # noqa: E402
 
-__all__ = ["Config", "CriticOutput", "EarthmoverError", "Trainer", "constraints", "objectives", "penalties", "presets", "__version__"]
+__all__ = [
+    "Config",
+    "CriticOutput",
+    "EarthmoverError",
+    "Trainer",
+    "constraints",
+    "objectives",
+    "penalties",
+    "presets",
+    "__version__",
+]

@@ -1,4 +1,5 @@
 """`python -m earthmover ...` (also what `torchrun -m earthmover` runs)."""
+
 from earthmover.cli import main
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ A command that fails must fail before it has spent minutes or written a byte, wi
 Writability is tested by creating (and removing) a temporary file, never with ``os.access``, which
 says yes to root for any folder; so an unwritable location is found also when running as root.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,12 +106,12 @@ def output_file(path: str | os.PathLike, flag: str, *, create_parents: bool = Fa
     """
     path = Path(path)
     if path.is_dir():
-        raise EarthmoverError(
-            f"{flag} {str(path)!r} is a folder; pass a file path such as {str(path / example)!r}"
-        )
+        raise EarthmoverError(f"{flag} {str(path)!r} is a folder; pass a file path such as {str(path / example)!r}")
     parent = path.parent
     if parent.exists() and not parent.is_dir():
-        raise EarthmoverError(f"{flag} {str(path)!r}: {str(parent)!r} is a file, not a folder; pick a path inside a folder")
+        raise EarthmoverError(
+            f"{flag} {str(path)!r}: {str(parent)!r} is a file, not a folder; pick a path inside a folder"
+        )
     if not parent.exists():
         if not create_parents:
             existing = _nearest_existing(parent)
@@ -124,9 +125,13 @@ def output_file(path: str | os.PathLike, flag: str, *, create_parents: bool = Fa
         _check_ancestors(path, flag)
         return path
     if not _writable_dir(parent):
-        raise EarthmoverError(f"{flag} {str(path)!r}: the folder {str(parent)!r} is not writable; pick a location you can write to")
+        raise EarthmoverError(
+            f"{flag} {str(path)!r}: the folder {str(parent)!r} is not writable; pick a location you can write to"
+        )
     if path.exists() and not os.access(path, os.W_OK):  # access(2) also sees the immutable flag, for root too
-        raise EarthmoverError(f"{flag} {str(path)!r} exists and cannot be overwritten; pick another path or make it writable")
+        raise EarthmoverError(
+            f"{flag} {str(path)!r} exists and cannot be overwritten; pick another path or make it writable"
+        )
     return path
 
 
@@ -221,13 +226,17 @@ def network_sizes(config, sample_shape) -> tuple[int, int, int]:
             if isinstance(output, torch.Tensor):
                 counts.append(output[0].numel())
 
-        handles = [m.register_forward_hook(hook) for net in (generator, critic) for m in net.modules()
-                   if not list(m.children())]
+        handles = [
+            m.register_forward_hook(hook)
+            for net in (generator, critic)
+            for m in net.modules()
+            if not list(m.children())
+        ]
         try:
             with torch.no_grad():
                 labels = (torch.zeros(2, dtype=torch.long, device="meta"),)
-                fake = generator(torch.zeros(2, latent_dim, device="meta"), *labels[:classes > 0 and generator_labels])
-                critic(fake, *labels[:config.model.conditional != "none"])
+                fake = generator(torch.zeros(2, latent_dim, device="meta"), *labels[: classes > 0 and generator_labels])
+                critic(fake, *labels[: config.model.conditional != "none"])
         finally:
             for h in handles:
                 h.remove()
@@ -310,9 +319,13 @@ def not_numpy_reason(path: str | os.PathLike) -> str | None:
         return None
     suffix = path.suffix.lower()
     if suffix == ".npy" and not head.startswith(b"\x93NUMPY"):
-        return ("not a NumPy file: it does not start with the .npy header (it may be truncated, empty or another "
-                "format renamed); re-create it with numpy.save")
+        return (
+            "not a NumPy file: it does not start with the .npy header (it may be truncated, empty or another "
+            "format renamed); re-create it with numpy.save"
+        )
     if suffix == ".npz" and not head.startswith(b"PK"):
-        return ("not a NumPy file: an .npz is a zip archive and this is none (it may be truncated, empty or another "
-                "format renamed); re-create it with numpy.savez")
+        return (
+            "not a NumPy file: an .npz is a zip archive and this is none (it may be truncated, empty or another "
+            "format renamed); re-create it with numpy.savez"
+        )
     return None

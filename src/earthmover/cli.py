@@ -4,6 +4,7 @@ Each command lives beside the idea it serves, in a module named `command.py`
 that exposes `register(subparsers)`; this file only assembles them and turns
 user errors into one line on stderr with exit status 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,9 @@ from earthmover.errors import EarthmoverError
 
 # Modules that register subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
-    "earthmover.train.command",    # train, sample, report
+    "earthmover.train.command",  # train, sample, report
     "earthmover.metrics.command",  # eval, fid
-    "earthmover.ot.command",       # emd
+    "earthmover.ot.command",  # emd
     "earthmover.studies.command",  # study
 )
 
@@ -50,8 +51,11 @@ def _preload_plugins(argv: list[str]) -> None:
     --plugins (and $EARTHMOVER_PLUGINS) before the parser is built."""
     from earthmover.registry import load_plugins
 
-    names = [a.partition("=")[2] if "=" in a else (argv[i + 1] if i + 1 < len(argv) else "")
-             for i, a in enumerate(argv) if a == "--plugins" or a.startswith("--plugins=")]
+    names = [
+        a.partition("=")[2] if "=" in a else (argv[i + 1] if i + 1 < len(argv) else "")
+        for i, a in enumerate(argv)
+        if a == "--plugins" or a.startswith("--plugins=")
+    ]
     load_plugins(",".join(names))
 
 

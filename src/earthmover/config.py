@@ -19,6 +19,7 @@ Every field can be set from the command line as ``--section.field VALUE``
 (for example ``--optim.lr-d 2e-4`` or ``--penalty.gp 10``); the most common
 have short forms (``--steps``, ``--seed``, ``--data``, ``--batch-size``, ...).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,77 +49,124 @@ class RunConfig:
     seed: int = param(0, "The run's seed: initialization, data, latents and penalty points all follow from it", min=0)
     steps: int = param(2000, "Total generator steps of the run (also when resuming)", min=1)
     device: str = param("auto", "auto | cpu | cuda | mps", choices=("auto", "cpu", "cuda", "mps"))
-    amp: str = param("none", "Mixed precision: none | bf16 | fp16 (fp16 uses a grad scaler); CUDA only",
-                     choices=("none", "bf16", "fp16"))
+    amp: str = param(
+        "none",
+        "Mixed precision: none | bf16 | fp16 (fp16 uses a grad scaler); CUDA only",
+        choices=("none", "bf16", "fp16"),
+    )
     log_every: int = param(50, "Log losses every N steps", min=1)
     sample_every: int = param(500, "Draw a snapshot (and toy measures) every N steps", min=1)
     checkpoint_every: int = param(1000, "Write a checkpoint every N steps", min=1)
     keep_checkpoints: int = param(3, "Keep the newest N checkpoints", min=1)
-    on_nan: str = param("stop", "On a non-finite loss: stop (keeping the last good checkpoint) or rollback to it and "
-                                "continue with the learning rates times rollback_lr_factor", choices=("stop", "rollback"))
+    on_nan: str = param(
+        "stop",
+        "On a non-finite loss: stop (keeping the last good checkpoint) or rollback to it and "
+        "continue with the learning rates times rollback_lr_factor",
+        choices=("stop", "rollback"),
+    )
     rollback_lr_factor: float = param(0.5, "Learning-rate factor applied at each rollback", above=0.0, below=1.0)
     eval_every: int = param(0, "Evaluate metrics on the EMA generator every N steps (0 = only at the end)", min=0)
     eval_metrics: str = param(
-        "auto", 'Image metrics during training, of the EMA generator when model.ema > 0. auto: digit-FID on digit data (mnist, digits, 1-channel '
-        'files named *mnist*/*digits*), the standard Inception FID on other images when its weights are present '
+        "auto",
+        "Image metrics during training, of the EMA generator when model.ema > 0. auto: digit-FID on digit data (mnist, digits, 1-channel "
+        "files named *mnist*/*digits*), the standard Inception FID on other images when its weights are present "
         '(else said once and skipped), nothing on toy data; none (or ""): nothing; a comma list such as "fid,kid": '
-        'those, on the digit classifier\'s features (see earthmover.metrics.defaults)')
+        "those, on the digit classifier's features (see earthmover.metrics.defaults)",
+    )
     eval_n: int = param(2000, "Samples for image metrics", min=1)
-    measure_n: int = param(2500, "Samples for the toy measures (modes, high quality, EMD to data) at the end of a run", min=1)
+    measure_n: int = param(
+        2500, "Samples for the toy measures (modes, high quality, EMD to data) at the end of a run", min=1
+    )
     threads: int = param(0, "torch CPU threads (0 = PyTorch's default)", min=0)
 
 
 @dataclass
 class DataConfig:
-    name: str = param("25gaussians", "A toy distribution (8gaussians, 25gaussians, swissroll, ring, checkerboard, "
-                                     "parallel-lines) or an image source (mnist, fashion-mnist, cifar10: downloaded on "
-                                     "first use; digits, a .npz/.npy/IDX path, folder:PATH or an image folder, "
-                                     "torchvision:NAME, a URL)")
+    name: str = param(
+        "25gaussians",
+        "A toy distribution (8gaussians, 25gaussians, swissroll, ring, checkerboard, "
+        "parallel-lines) or an image source (mnist, fashion-mnist, cifar10: downloaded on "
+        "first use; digits, a .npz/.npy/IDX path, folder:PATH or an image folder, "
+        "torchvision:NAME, a URL)",
+    )
     batch_size: int = param(256, "The global batch (split across processes under torchrun)", min=1)
     image_size: int = param(0, "Resize images to this side (0 = the data's own)", min=0)
-    channels: int = param(0, "Convert images to 1 or 3 channels (0 = the data's own)", choices=(0, 1, 3),
-                          expected="0 (the data's own), 1 or 3")
+    channels: int = param(
+        0,
+        "Convert images to 1 or 3 channels (0 = the data's own)",
+        choices=(0, 1, 3),
+        expected="0 (the data's own), 1 or 3",
+    )
     limit: int = param(0, "Use only the first N images (0 = all)", min=0)
-    skip_bad: bool = param(False, "Image folders: skip unreadable files and say how many (false = stop at the first, "
-                                  "naming it)")
+    skip_bad: bool = param(
+        False, "Image folders: skip unreadable files and say how many (false = stop at the first, naming it)"
+    )
 
 
 @dataclass
 class ModelConfig:
-    arch: str = param("auto", "auto (mlp for toy data, dcgan for images) or a registered architecture "
-                              "(earthmover.nets.registry.ARCHITECTURES)", choices=lambda: ("auto", *_architectures()))
+    arch: str = param(
+        "auto",
+        "auto (mlp for toy data, dcgan for images) or a registered architecture "
+        "(earthmover.nets.registry.ARCHITECTURES)",
+        choices=lambda: ("auto", *_architectures()),
+    )
     latent_dim: int = param(0, "0 = auto: 2 for toy data, 100 for images", min=0)
     width: int = param(0, "Hidden units (mlp) or base channels (dcgan); 0 = auto: 512 and 64", min=0)
-    depth: int = param(0, "Hidden layers of the mlp, weight layers of fig2-resnet; 0 = the architecture's default "
-                          "(3, 101)", min=0)
-    critic_norm: str = param("none", "none | layer | batch (batch couples samples: not with penalties)",
-                             choices=("none", "layer", "batch"))
+    depth: int = param(
+        0, "Hidden layers of the mlp, weight layers of fig2-resnet; 0 = the architecture's default (3, 101)", min=0
+    )
+    critic_norm: str = param(
+        "none", "none | layer | batch (batch couples samples: not with penalties)", choices=("none", "layer", "batch")
+    )
     dropout: float = param(0.0, "Dropout in the critic (the consistency term needs it)", min=0.0, below=1.0)
-    ema: float = param(0.0, "Decay of the exponential moving average of the generator weights (0 = off)", min=0.0, below=1.0)
-    conditional: str = param("none", "Condition both networks on the data's class labels: none | concat (Mirza & Osindero: "
-                                     "the label fed to both) | projection (Miyato & Koyama: <embedding(y), features> "
-                                     "added to the critic's score)", choices=("none", "concat", "projection"))
-    minibatch: str = param("none", "A critic layer that looks at the whole minibatch, before its output: none | "
-                                   "discrimination (Salimans et al. 2016) | stddev (Karras et al. 2018)",
-                           choices=("none", "discrimination", "stddev"))
+    ema: float = param(
+        0.0, "Decay of the exponential moving average of the generator weights (0 = off)", min=0.0, below=1.0
+    )
+    conditional: str = param(
+        "none",
+        "Condition both networks on the data's class labels: none | concat (Mirza & Osindero: "
+        "the label fed to both) | projection (Miyato & Koyama: <embedding(y), features> "
+        "added to the critic's score)",
+        choices=("none", "concat", "projection"),
+    )
+    minibatch: str = param(
+        "none",
+        "A critic layer that looks at the whole minibatch, before its output: none | "
+        "discrimination (Salimans et al. 2016) | stddev (Karras et al. 2018)",
+        choices=("none", "discrimination", "stddev"),
+    )
     minibatch_kernels: int = param(100, "Minibatch discrimination: kernels B (Salimans et al.'s CIFAR-10: 100)", min=1)
     minibatch_kernel_dim: int = param(5, "Minibatch discrimination: dimensions C of each kernel", min=1)
     minibatch_group: int = param(4, "Minibatch standard deviation: samples per group (Karras et al.: 4)", min=2)
-    minibatch_with_penalty: bool = param(False, "Train a minibatch layer beside a per-sample penalty anyway (the layer "
-                                                "couples the samples the penalty treats as independent)")
-    grow: bool = param(False, "Progressive growing (Karras et al. 2018) with model.arch = 'progressive': from "
-                              "model.grow_start up to the data's side, fading each new block in")
+    minibatch_with_penalty: bool = param(
+        False,
+        "Train a minibatch layer beside a per-sample penalty anyway (the layer "
+        "couples the samples the penalty treats as independent)",
+    )
+    grow: bool = param(
+        False,
+        "Progressive growing (Karras et al. 2018) with model.arch = 'progressive': from "
+        "model.grow_start up to the data's side, fading each new block in",
+    )
     grow_start: int = param(4, "Progressive growing: the first resolution (a power of two)", min=4)
-    grow_fade: int = param(800_000, "Progressive growing: real images over which a new block fades in (the paper: 800k)",
-                           min=0)
-    grow_stabilize: int = param(800_000, "Progressive growing: real images at each resolution after its fade (the paper: 800k)",
-                                min=0)
-    grow_batch_sizes: str = param("", 'Progressive growing: batch size per resolution, e.g. "4:64,8:64,16:32" '
-                                      "(others: data.batch_size)")
-    grow_lrs: str = param("", 'Progressive growing: learning rate of both networks per resolution, e.g. "32:5e-4" '
-                              "(others: optim.lr_g / optim.lr_d)")
-    label_dim: int = param(0, "Width of the learned label embedding of concat conditioning and AC-GAN's generator "
-                              "(0 = one-hot)", min=0)
+    grow_fade: int = param(
+        800_000, "Progressive growing: real images over which a new block fades in (the paper: 800k)", min=0
+    )
+    grow_stabilize: int = param(
+        800_000, "Progressive growing: real images at each resolution after its fade (the paper: 800k)", min=0
+    )
+    grow_batch_sizes: str = param(
+        "", 'Progressive growing: batch size per resolution, e.g. "4:64,8:64,16:32" (others: data.batch_size)'
+    )
+    grow_lrs: str = param(
+        "",
+        'Progressive growing: learning rate of both networks per resolution, e.g. "32:5e-4" '
+        "(others: optim.lr_g / optim.lr_d)",
+    )
+    label_dim: int = param(
+        0, "Width of the learned label embedding of concat conditioning and AC-GAN's generator (0 = one-hot)", min=0
+    )
 
 
 def _architectures() -> list[str]:
@@ -160,9 +208,19 @@ SECTIONS = ("run", "data", "model", "objective", "penalty", "constraint", "head"
 # Every config.toml written before plug-ins declared their own parameters lists every field, and
 # these with the values below whatever the run used. A parameter of an entry the run does not use
 # is an error, except with its default or these values, so such files still load as they were meant.
-_LEGACY_VALUES = {"objective.margin": 10.0, "objective.pt_weight": 0.1, "objective.a": 0.0, "objective.b": 1.0,
-                  "objective.c": 1.0, "objective.lam": 1.0, "objective.margin_scale": 2e-4, "penalty.gp_target": 1.0,
-                  "penalty.gp_one_sided": False, "penalty.gp_points": "between", "penalty.consistency_margin": 0.0}
+_LEGACY_VALUES = {
+    "objective.margin": 10.0,
+    "objective.pt_weight": 0.1,
+    "objective.a": 0.0,
+    "objective.b": 1.0,
+    "objective.c": 1.0,
+    "objective.lam": 1.0,
+    "objective.margin_scale": 2e-4,
+    "penalty.gp_target": 1.0,
+    "penalty.gp_one_sided": False,
+    "penalty.gp_points": "between",
+    "penalty.consistency_margin": 0.0,
+}
 
 
 class PluginSection:
@@ -194,8 +252,7 @@ class PluginSection:
             return self._values[key]
         params = self.params()
         if key not in params:
-            raise AttributeError(f"config section {self._section!r} has no field {key!r}"
-                                 f"{did_you_mean(key, params)}")
+            raise AttributeError(f"config section {self._section!r} has no field {key!r}{did_you_mean(key, params)}")
         return self._values.get(key, params[key].default)
 
     def __setattr__(self, key: str, value: Any) -> None:
@@ -208,8 +265,11 @@ class PluginSection:
         return key in self._values
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, PluginSection) and self._section == other._section and \
-            {k: getattr(self, k) for k in self.params()} == {k: getattr(other, k) for k in other.params()}
+        return (
+            isinstance(other, PluginSection)
+            and self._section == other._section
+            and {k: getattr(self, k) for k in self.params()} == {k: getattr(other, k) for k in other.params()}
+        )
 
     def __repr__(self) -> str:
         return f"{self._section}({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
@@ -258,12 +318,12 @@ class Config:
         self.apply(preset_values(preset))
 
     @classmethod
-    def from_preset(cls, name: str = DEFAULT_PRESET, **values) -> "Config":
+    def from_preset(cls, name: str = DEFAULT_PRESET, **values) -> Config:
         """The library defaults with a preset's values applied, then ``values`` given as
         ``section__field=value`` (e.g. ``Config.from_preset("wgan-gp", data__name="8gaussians")``)."""
         return cls(name).apply({key.replace("__", "."): value for key, value in values.items()})
 
-    def apply(self, values: dict[str, Any], source: str = "") -> "Config":
+    def apply(self, values: dict[str, Any], source: str = "") -> Config:
         """Lay `values` over this config: dotted names ({"optim.lr_d": 2e-4}) or nested tables
         ({"optim": {"lr_d": 2e-4}}), as a TOML file holds them. Returns self."""
         try:
@@ -281,8 +341,11 @@ class Config:
                         self.set(f"{key}.{name}", v)
                 else:
                     owners = [f for f in all_fields() if f.split(".", 1)[1] == key.replace("-", "_")]
-                    hint = (f"; did you mean {owners[0]!r} (put it under [{owners[0].split('.')[0]}])?" if owners
-                            else did_you_mean(key, ["preset", "plugins", *SECTIONS]))
+                    hint = (
+                        f"; did you mean {owners[0]!r} (put it under [{owners[0].split('.')[0]}])?"
+                        if owners
+                        else did_you_mean(key, ["preset", "plugins", *SECTIONS])
+                    )
                     raise EarthmoverError(f"unknown config section {key!r}{hint}")
         except EarthmoverError as exc:
             if source:
@@ -340,7 +403,11 @@ class Config:
         out = []
         for name in SECTIONS:
             section = getattr(self, name)
-            keys = section.applicable() if isinstance(section, PluginSection) else [f.name for f in dataclasses.fields(section)]
+            keys = (
+                section.applicable()
+                if isinstance(section, PluginSection)
+                else [f.name for f in dataclasses.fields(section)]
+            )
             out += [f"{name}.{k}" for k in keys]
         return out
 
@@ -355,7 +422,7 @@ class Config:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "") -> "Config":
+    def from_dict(cls, data: dict[str, Any], source: str = "") -> Config:
         """A config from nested tables (a config.toml): its preset (and plug-ins) first, then its values."""
         try:
             preset = registry.coerce("preset", data.get("preset", DEFAULT_PRESET), str)
@@ -402,20 +469,27 @@ def all_fields() -> list[str]:
 def load_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
-        raise EarthmoverError(f"config file {str(path)!r} is a folder; pass the path of a TOML file such as a run's config.toml")
+        raise EarthmoverError(
+            f"config file {str(path)!r} is a folder; pass the path of a TOML file such as a run's config.toml"
+        )
     if not path.is_file():
-        raise EarthmoverError(f"config file {str(path)!r} does not exist; pass the path of a TOML file such as a run's config.toml")
+        raise EarthmoverError(
+            f"config file {str(path)!r} does not exist; pass the path of a TOML file such as a run's config.toml"
+        )
     try:
         return tomllib.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise EarthmoverError(f"config file {str(path)!r} is not valid TOML (byte {exc.object[exc.start]:#04x} on line {line} "
-                              f"is not UTF-8); save it as UTF-8 text") from None
+        raise EarthmoverError(
+            f"config file {str(path)!r} is not valid TOML (byte {exc.object[exc.start]:#04x} on line {line} "
+            f"is not UTF-8); save it as UTF-8 text"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise EarthmoverError(f"config file {str(path)!r} is not valid TOML ({exc}); fix the line it names") from None
 
 
 # ---------------------------------------------------------------------- validation
+
 
 def validate(config: Config) -> Config:
     """Check every value a user can set (against the ranges its declaration gives), that no
@@ -425,8 +499,10 @@ def validate(config: Config) -> Config:
         raise unknown("preset", config.preset, PRESETS)
     objective = config.objective.name
     if objective not in registry.OBJECTIVES:
-        raise EarthmoverError(f"objective.name = {objective!r} is invalid; expected one of "
-                              f"{', '.join(registry.OBJECTIVES)}{did_you_mean(objective, registry.OBJECTIVES)}")
+        raise EarthmoverError(
+            f"objective.name = {objective!r} is invalid; expected one of "
+            f"{', '.join(registry.OBJECTIVES)}{did_you_mean(objective, registry.OBJECTIVES)}"
+        )
     params = config.params()
     applicable = set(config.applicable())
     for dotted, p in params.items():
@@ -442,23 +518,37 @@ def validate(config: Config) -> Config:
     terms = [(f"penalty.{n}", registry.PENALTIES[n]) for n in config.penalty.enabled()]
     constraints = [(f"constraint.{n}", registry.CONSTRAINTS[n]) for n in config.constraint.enabled()]
     heads = [(f"head.{n}", registry.HEADS[n]) for n in config.head.enabled()]
-    for owner, needs in [(f"objective {objective!r}", obj.needs), *((name, cls.needs) for name, cls in [*terms, *heads])]:
+    for owner, needs in [
+        (f"objective {objective!r}", obj.needs),
+        *((name, cls.needs) for name, cls in [*terms, *heads]),
+    ]:
         for need in needs:
             spec = registry.CRITIC_NEEDS.get(need)
             if spec is None:
-                raise EarthmoverError(f"{owner} needs {need!r}, which no critic provides; "
-                                      f"known critic outputs: {', '.join(registry.CRITIC_NEEDS)}")
+                raise EarthmoverError(
+                    f"{owner} needs {need!r}, which no critic provides; "
+                    f"known critic outputs: {', '.join(registry.CRITIC_NEEDS)}"
+                )
             if spec.check is not None and not spec.check(config):
                 raise EarthmoverError(f"{owner} needs {spec.what}; {spec.fix}")
     if obj.needs_lipschitz and not any(cls.lipschitz for _, cls in [*terms, *constraints]):
-        fixes = [f"--{name.replace('_', '-')}" for name, cls in
-                 [*((f"penalty.{n}", c) for n, c in registry.PENALTIES.items()),
-                  *((f"constraint.{n}", c) for n, c in registry.CONSTRAINTS.items())] if cls.lipschitz]
-        raise EarthmoverError(f"objective {objective!r} needs a Lipschitz critic, and nothing keeps it so; "
-                              f"add one of {', '.join(fixes)} (e.g. --penalty.gp 10 as WGAN-GP, or --preset wgan-gp)")
+        fixes = [
+            f"--{name.replace('_', '-')}"
+            for name, cls in [
+                *((f"penalty.{n}", c) for n, c in registry.PENALTIES.items()),
+                *((f"constraint.{n}", c) for n, c in registry.CONSTRAINTS.items()),
+            ]
+            if cls.lipschitz
+        ]
+        raise EarthmoverError(
+            f"objective {objective!r} needs a Lipschitz critic, and nothing keeps it so; "
+            f"add one of {', '.join(fixes)} (e.g. --penalty.gp 10 as WGAN-GP, or --preset wgan-gp)"
+        )
     if config.model.grow and config.model.arch != "progressive":
-        raise EarthmoverError(f"model.grow needs the progressive networks; set model.arch = 'progressive' "
-                              f"(model.arch is {config.model.arch!r})")
+        raise EarthmoverError(
+            f"model.grow needs the progressive networks; set model.arch = 'progressive' "
+            f"(model.arch is {config.model.arch!r})"
+        )
     if config.model.critic_norm == "batch" and terms:
         raise EarthmoverError(
             f"model.critic_norm = 'batch' couples samples, which breaks per-sample penalties ({terms[0][0]}); "
@@ -472,10 +562,14 @@ def _unused_message(config: Config, p: Param, value: Any) -> str:
     if p.section == "objective":
         chosen = config.objective.name
         takes = [q.key for q in section.registry.params(chosen)] if chosen in section.registry else []
-        return (f"{p.dotted} = {value!r} is set, but objective {chosen!r} does not use it (it belongs to "
-                f"{' and '.join(repr(o) for o in p.owners)}); objective {chosen!r} takes "
-                f"{', '.join(f'objective.{k}' for k in takes) or 'no parameters'}: drop {p.dotted} or choose its objective")
+        return (
+            f"{p.dotted} = {value!r} is set, but objective {chosen!r} does not use it (it belongs to "
+            f"{' and '.join(repr(o) for o in p.owners)}); objective {chosen!r} takes "
+            f"{', '.join(f'objective.{k}' for k in takes) or 'no parameters'}: drop {p.dotted} or choose its objective"
+        )
     owner = p.owners[0]
-    return (f"{p.dotted} = {value!r} is set, but {p.section}.{owner} is off, so nothing uses it; "
-            f"switch it on with --{p.section}.{owner.replace('_', '-')} or drop {p.dotted} "
-            f"(on now: {', '.join(f'{p.section}.{n}' for n in section.enabled()) or 'none'})")
+    return (
+        f"{p.dotted} = {value!r} is set, but {p.section}.{owner} is off, so nothing uses it; "
+        f"switch it on with --{p.section}.{owner.replace('_', '-')} or drop {p.dotted} "
+        f"(on now: {', '.join(f'{p.section}.{n}' for n in section.enabled()) or 'none'})"
+    )

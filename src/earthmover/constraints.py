@@ -3,6 +3,7 @@
 Both are ways to keep the critic (roughly) Lipschitz, which the Wasserstein
 objective needs for -critic loss to estimate the earth mover's distance.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ def largest_singular_values(module: nn.Module) -> list[float]:
 # ---------------------------------------------------------------------------
 # Entries the loop plugs in
 # ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Constraint:

@@ -3,18 +3,26 @@
 Every message names the value, what was expected, and the fix, on one line.
 The command-line interface prints it without a traceback and exits with status 2.
 """
+
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class EarthmoverError(ValueError):
     """A bad value, a missing file, or an input the library cannot use."""
 
 
-def did_you_mean(name: str, choices: Iterable[str], n: int = 1, cutoff: float = 0.5, quote: bool = True,
-                 casefold: bool = False, prefix: str = "") -> str:
+def did_you_mean(
+    name: str,
+    choices: Iterable[str],
+    n: int = 1,
+    cutoff: float = 0.5,
+    quote: bool = True,
+    casefold: bool = False,
+    prefix: str = "",
+) -> str:
     """``"; did you mean 'x'?"`` for the nearest of `choices` (``'x' or 'y'`` for n = 2), or ``""``.
     ``casefold``: compare ignoring case (the choice is shown as spelled); ``prefix``: shown before it.
 
@@ -29,4 +37,6 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 1, cutoff: float = 
 def unknown(what: str, name: str, choices: Iterable[str]) -> EarthmoverError:
     """``unknown <what> 'name'; expected one of a, b, c; did you mean 'b'?``"""
     choices = list(choices)
-    return EarthmoverError(f"unknown {what} {name!r}; expected one of {', '.join(choices)}{did_you_mean(name, choices)}")
+    return EarthmoverError(
+        f"unknown {what} {name!r}; expected one of {', '.join(choices)}{did_you_mean(name, choices)}"
+    )

@@ -23,6 +23,7 @@ by asking for an auto-encoder critic, whose score is the reconstruction energy a
 features are its codes. Class logits (AC-GAN) or InfoGAN's Q are each one more entry with a
 module, in a module of their own.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -14,6 +14,7 @@ the critic said about them). The loop sums the terms and logs each one.
 Notation: D is the critic's raw score, sigma the logistic function,
 x ~ P_r real, x~ = G(z) fake. Losses are *minimized*.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class Scored:
 # ---------------------------------------------------------------------------
 # Pure functions (scores in, scalar loss out)
 # ---------------------------------------------------------------------------
+
 
 def minimax_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
     """Goodfellow et al. 2014. The critic maximizes E log sigma(D(x)) + E log(1 - sigma(D(x~))).
@@ -137,9 +139,7 @@ def l1_margin(x_real: Tensor, x_fake: Tensor, scale: float) -> Tensor:
     return scale * (x_real - x_fake).flatten(1).abs().mean(dim=1)
 
 
-def loss_sensitive_critic_loss(
-    real_loss: Tensor, fake_loss: Tensor, margin: Tensor, lam: float = 1.0
-) -> Tensor:
+def loss_sensitive_critic_loss(real_loss: Tensor, fake_loss: Tensor, margin: Tensor, lam: float = 1.0) -> Tensor:
     """LS-GAN (Qi 2017): E L(x) + lam * E relu(Delta(x, x~) + L(x) - L(x~)).
 
     ``real_loss`` and ``fake_loss`` are the (non-negative) loss function values L.
@@ -155,6 +155,7 @@ def loss_sensitive_generator_loss(fake_loss: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------
 # Objectives the loop plugs in
 # ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -259,8 +260,9 @@ class EnergyBased(Objective):
     needs: ClassVar[tuple[str, ...]] = ("energy", "codes")
     estimate_name: ClassVar[str] = "energy_gap"
     estimate_label: ClassVar[str] = "dE"
-    margin: float = param(1.0, "EBGAN's margin m, in the energy's units (squared reconstruction error per element)",
-                          min=0.0)
+    margin: float = param(
+        1.0, "EBGAN's margin m, in the energy's units (squared reconstruction error per element)", min=0.0
+    )
     pt_weight: float = param(0.1, "EBGAN's pulling-away term weight", min=0.0)
 
     def critic_loss(self, real, fake):
@@ -286,8 +288,12 @@ class LossSensitive(Objective):
     estimate_name: ClassVar[str] = "loss_gap"
     estimate_label: ClassVar[str] = "dL"
     lam: float = param(1.0, "Loss-sensitive GAN's lambda", min=0.0)
-    margin_scale: float = param(2.4576, "Loss-sensitive GAN's Delta = margin_scale x mean absolute difference per "
-                                        "element (2.4576: the authors' 2e-4 on summed L1 over 64x64 RGB images)", min=0.0)
+    margin_scale: float = param(
+        2.4576,
+        "Loss-sensitive GAN's Delta = margin_scale x mean absolute difference per "
+        "element (2.4576: the authors' 2e-4 on summed L1 over 64x64 RGB images)",
+        min=0.0,
+    )
     """Delta = margin_scale x mean absolute difference per element (see :func:`l1_margin`); 2.4576 is
     the authors' 2e-4 on summed L1 over 64x64 RGB images, re-expressed per element."""
 
@@ -310,8 +316,9 @@ def make_objective(name: str, **params) -> Objective:
     own = {p.attr for p in OBJECTIVES.params(name)}
     extra = sorted(set(params) - own)
     if extra:
-        raise EarthmoverError(f"objective {name!r} takes no parameter {extra[0]!r}; it takes "
-                              f"{', '.join(sorted(own)) or 'none'}")
+        raise EarthmoverError(
+            f"objective {name!r} takes no parameter {extra[0]!r}; it takes {', '.join(sorted(own)) or 'none'}"
+        )
     return cls(**params)
 
 

@@ -16,6 +16,7 @@ Conventions (each checked in tests/test_penalties.py):
   scaling is needed before it (the GradScaler scales the summed loss for the one backward);
   a loop of your own that scores under float16 autocast passes ``scaler=`` (PyTorch's recipe).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ class Shard:
             return torch.rand(shape, generator=self.generator, device=self.device)
         n = shape[0]
         full = torch.rand((n * self.world_size, *shape[1:]), generator=self.generator, device=self.device)
-        return full[self.rank * n:(self.rank + 1) * n]
+        return full[self.rank * n : (self.rank + 1) * n]
 
     def sum(self, value: Tensor) -> Tensor:
         """A (detached) statistic summed over processes."""
@@ -204,6 +205,7 @@ def consistency_term(
 # Entries the loop plugs in
 # ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Penalty:
     """Base of a registered penalty. ``switch`` names the field that turns it on (its weight,
@@ -240,12 +242,21 @@ class GradientPenaltyTerm(Penalty):
     weight: float = param(0.0, "Gradient penalty weight lambda (WGAN-GP; 0 = off)", min=0.0)
     target: float = param(1.0, "The gradient norm the penalty pulls toward", min=0.0)
     one_sided: bool = param(False, "Penalize only norms above the target (WGAN-LP)")
-    points: str = param("between", "Where to penalize: between (real and fake) | near-data",
-                        choices=("between", "near-data"))
+    points: str = param(
+        "between", "Where to penalize: between (real and fake) | near-data", choices=("between", "near-data")
+    )
 
     def __call__(self, critic, real, fake, *, weight, generator=None):
-        return gradient_penalty(critic, real, fake, weight=weight, target=self.target, one_sided=self.one_sided,
-                                points=self.points, generator=generator)
+        return gradient_penalty(
+            critic,
+            real,
+            fake,
+            weight=weight,
+            target=self.target,
+            one_sided=self.one_sided,
+            points=self.points,
+            generator=generator,
+        )
 
 
 @PENALTIES.register("r1")
@@ -294,8 +305,9 @@ class DriftTerm(Penalty):
     """Karras et al. 2018: epsilon E[D(x)^2] on real scores, beside WGAN-GP, keeps the critic's
     output from drifting far from zero. It scores the real batch once more."""
 
-    weight: float = param(0.0, "Drift term epsilon * E D(x)^2 on real scores (progressive growing: 0.001; 0 = off)",
-                          min=0.0)
+    weight: float = param(
+        0.0, "Drift term epsilon * E D(x)^2 on real scores (progressive growing: 0.001; 0 = off)", min=0.0
+    )
 
     def __call__(self, critic, real, fake, *, weight, generator=None):
         from earthmover.nets.critic_output import critic_scores

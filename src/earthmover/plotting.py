@@ -1,11 +1,12 @@
 """Figures: sample grids, samples over the critic's value surface, training curves (matplotlib, Agg),
 and an animated GIF of a run's snapshots (Pillow, which matplotlib depends on)."""
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import matplotlib
 
@@ -34,7 +35,9 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> t
     grid = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
     for i in range(n):
         r, col = divmod(i, nrow)
-        grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + col * (w + pad) : pad + col * (w + pad) + w] = images[i]
+        grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + col * (w + pad) : pad + col * (w + pad) + w] = (
+            images[i]
+        )
     return grid
 
 
@@ -45,7 +48,13 @@ def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = N
     array = grid.permute(1, 2, 0).numpy()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(path, array[..., 0] if array.shape[2] == 1 else array, cmap="gray" if array.shape[2] == 1 else None, vmin=0, vmax=1)
+    plt.imsave(
+        path,
+        array[..., 0] if array.shape[2] == 1 else array,
+        cmap="gray" if array.shape[2] == 1 else None,
+        vmin=0,
+        vmax=1,
+    )
     if caption:
         from PIL import Image
 
@@ -68,8 +77,14 @@ def snapshot_files(folder: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def save_gif(frames: Sequence[str | Path], path: str | Path, labels: Sequence[str] | None = None,
-             seconds_per_frame: float = 0.5, hold_last: float = 2.0, max_frames: int = 300) -> Path:
+def save_gif(
+    frames: Sequence[str | Path],
+    path: str | Path,
+    labels: Sequence[str] | None = None,
+    seconds_per_frame: float = 0.5,
+    hold_last: float = 2.0,
+    max_frames: int = 300,
+) -> Path:
     """An animated GIF (looping) of the PNG files `frames`, in order, one frame each; `labels`, when
     given, are written in a white band above each frame (e.g. "step 500"). All frames take the size
     of the first. Past `max_frames`, frames are taken evenly (the first and the last always), so a
@@ -98,8 +113,7 @@ def save_gif(frames: Sequence[str | Path], path: str | Path, labels: Sequence[st
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0,
-                   disposal=1)
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0, disposal=1)
     tmp.replace(path)
     return path
 

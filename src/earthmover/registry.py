@@ -22,28 +22,46 @@ Adding a family is one module: define the class, decorate it with ``REGISTRY.reg
 and name the module in ``--plugins`` (or ``EARTHMOVER_PLUGINS``) so the command line and
 torchrun's worker processes import it.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import importlib
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from earthmover.errors import EarthmoverError, did_you_mean, unknown
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, int: int, float: float, str: str, bool: bool}
 
 
-def param(default: Any, doc: str = "", *, min: float | None = None, max: float | None = None,
-          above: float | None = None, below: float | None = None, choices=None,
-          expected: str | None = None) -> Any:
+def param(
+    default: Any,
+    doc: str = "",
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    choices=None,
+    expected: str | None = None,
+) -> Any:
     """A dataclass field that declares a configurable parameter: its default, a one-line doc
     (shown by ``--help``) and its range: ``min``/``max`` inclusive, ``above``/``below`` exclusive,
     ``choices`` for strings; ``expected`` overrides the range's wording in error messages.
     Floats must also be finite."""
-    meta = {"doc": doc, "min": min, "max": max, "above": above, "below": below, "choices": choices, "expected": expected}
+    meta = {
+        "doc": doc,
+        "min": min,
+        "max": max,
+        "above": above,
+        "below": below,
+        "choices": choices,
+        "expected": expected,
+    }
     return dataclasses.field(default=default, metadata={"earthmover": meta})
 
 
@@ -88,7 +106,13 @@ class Param:
         if self.options:
             return "one of " + ", ".join(map(str, self.options))
         noun = {int: "an integer", float: "a value", bool: "true or false", str: "a string"}[self.type]
-        if self.type is float and self.max is None and self.below is None and self.min is not None and self.above is None:
+        if (
+            self.type is float
+            and self.max is None
+            and self.below is None
+            and self.min is not None
+            and self.above is None
+        ):
             noun = "a finite value"
         lo = f"{'(' if self.above is not None else '['}{_num(self.above if self.above is not None else self.min)}"
         hi = f"{_num(self.below if self.below is not None else self.max)}{')' if self.below is not None else ']'}"
@@ -107,8 +131,10 @@ class Param:
         ok = True
         if self.options is not None:
             if value not in self.options:
-                raise EarthmoverError(f"{self.dotted} = {value!r} is invalid; expected {self.range_text()}"
-                                      f"{did_you_mean(str(value), map(str, self.options))}")
+                raise EarthmoverError(
+                    f"{self.dotted} = {value!r} is invalid; expected {self.range_text()}"
+                    f"{did_you_mean(str(value), map(str, self.options))}"
+                )
         if self.type in (int, float):
             if self.type is float and not math.isfinite(value):
                 ok = False
@@ -156,7 +182,9 @@ def coerce(name: str, value: Any, kind: type) -> Any:
     raise EarthmoverError(f"{name} must be {expected}, got {value!r}")
 
 
-def field_params(section: str, cls: type, owners: tuple = (), prefix: str = "", switch: str | None = None) -> list[Param]:
+def field_params(
+    section: str, cls: type, owners: tuple = (), prefix: str = "", switch: str | None = None
+) -> list[Param]:
     """The Params of a dataclass's fields (``param()`` metadata gives doc and range)."""
     out = []
     for f in dataclasses.fields(cls):
@@ -169,6 +197,7 @@ def field_params(section: str, cls: type, owners: tuple = (), prefix: str = "", 
 
 
 # ---------------------------------------------------------------------------------- what a critic can provide
+
 
 @dataclass(frozen=True)
 class Need:
@@ -184,14 +213,16 @@ CRITIC_NEEDS: dict[str, Need] = {
     "features": Need("the critic's penultimate features (CriticOutput.features)"),
     "energy": Need("an auto-encoder critic whose score is the reconstruction energy"),
     "codes": Need("the auto-encoder's codes (CriticOutput.features of an auto-encoder critic)"),
-    "dropout": Need("dropout in the critic", lambda config: config.model.dropout > 0,
-                    "set model.dropout (CT-GAN uses 0.5)"),
+    "dropout": Need(
+        "dropout in the critic", lambda config: config.model.dropout > 0, "set model.dropout (CT-GAN uses 0.5)"
+    ),
 }
 """The vocabulary of ``needs``. Every critic provides a score and features; the others are
 provided by a head (``HEADS``) that says it ``provides`` them, or by the configuration."""
 
 
 # ---------------------------------------------------------------------------------- registries
+
 
 class Registry:
     """Entries of one kind by name. ``@REGISTRY.register("name")`` on a frozen dataclass."""
@@ -205,16 +236,21 @@ class Registry:
             if not dataclasses.is_dataclass(cls):
                 cls = dataclass(frozen=True)(cls)
             if name in self._entries and not replace and self._entries[name] is not cls:
-                raise EarthmoverError(f"{self.kind} {name!r} is registered twice; pick another name or pass replace=True")
+                raise EarthmoverError(
+                    f"{self.kind} {name!r} is registered twice; pick another name or pass replace=True"
+                )
             cls.name = name
             switch = getattr(cls, "switch", None)
             if self.switched and switch is not None and switch not in {f.name for f in dataclasses.fields(cls)}:
-                raise TypeError(f"{self.kind} {name!r}: class attribute `switch` must name one of its fields "
-                                f"(the weight or value that turns it on)")
+                raise TypeError(
+                    f"{self.kind} {name!r}: class attribute `switch` must name one of its fields "
+                    f"(the weight or value that turns it on)"
+                )
             self._entries[name] = cls
             self._params_cache = None
             _check_shared_fields(self)
             return cls
+
         return decorate
 
     def unregister(self, name: str) -> None:
@@ -259,8 +295,10 @@ def _check_shared_fields(registry: Registry) -> None:
             if p.key in seen and (seen[p.key].type, seen[p.key].default) != (p.type, p.default):
                 other = seen[p.key].owners[0]
                 registry._entries.pop(name)
-                raise TypeError(f"{registry.kind} {name!r} declares {p.dotted} with another type or default than "
-                                f"{registry.kind} {other!r}; rename the field")
+                raise TypeError(
+                    f"{registry.kind} {name!r} declares {p.dotted} with another type or default than "
+                    f"{registry.kind} {other!r}; rename the field"
+                )
             seen.setdefault(p.key, p)
 
 
@@ -293,7 +331,9 @@ def load_plugins(names: str | list[str] | None = None) -> list[str]:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name and name.startswith(exc.name):
-                raise EarthmoverError(f"plug-in module {name!r} was not found; put its folder on PYTHONPATH "
-                                      f"(or install it) and pass its import name to --plugins") from None
+                raise EarthmoverError(
+                    f"plug-in module {name!r} was not found; put its folder on PYTHONPATH "
+                    f"(or install it) and pass its import name to --plugins"
+                ) from None
             raise
     return names

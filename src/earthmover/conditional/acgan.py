@@ -15,6 +15,7 @@ The class head is a linear layer on the critic's penultimate features, sharing i
 critic step the fakes are detached (only the critic and its head learn); in the generator step
 the head's output on fakes carries the gradient into the generator.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,9 +34,15 @@ class ACGANParams:
     """The weights of the class terms. Field metadata has the shape of ``earthmover.registry.param``
     (doc, min), so the registered head entry can declare the same fields."""
 
-    real_weight: float = field(default=1.0, metadata={"earthmover": {"doc": "critic: class cross-entropy on real samples", "min": 0.0}})
-    fake_weight: float = field(default=1.0, metadata={"earthmover": {"doc": "critic: class cross-entropy on generated samples", "min": 0.0}})
-    generator_weight: float = field(default=1.0, metadata={"earthmover": {"doc": "generator: class cross-entropy on its samples", "min": 0.0}})
+    real_weight: float = field(
+        default=1.0, metadata={"earthmover": {"doc": "critic: class cross-entropy on real samples", "min": 0.0}}
+    )
+    fake_weight: float = field(
+        default=1.0, metadata={"earthmover": {"doc": "critic: class cross-entropy on generated samples", "min": 0.0}}
+    )
+    generator_weight: float = field(
+        default=1.0, metadata={"earthmover": {"doc": "generator: class cross-entropy on its samples", "min": 0.0}}
+    )
 
     def __post_init__(self):
         for name in ("real_weight", "fake_weight", "generator_weight"):
@@ -47,14 +54,24 @@ class ACGANParams:
 def class_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     """Mean over the batch of -log softmax(logits)[label] (log-sum-exp form, stable for large logits)."""
     if logits.dim() != 2 or labels.shape != logits.shape[:1]:
-        raise EarthmoverError(f"class logits {tuple(logits.shape)} and labels {tuple(labels.shape)} must be (N, C) and (N,)")
+        raise EarthmoverError(
+            f"class logits {tuple(logits.shape)} and labels {tuple(labels.shape)} must be (N, C) and (N,)"
+        )
     return F.cross_entropy(at_least_float32(logits), labels.long())
 
 
-def acgan_critic_loss(real_logits: Tensor, real_labels: Tensor, fake_logits: Tensor, fake_labels: Tensor,
-                      real_weight: float = 1.0, fake_weight: float = 1.0) -> Tensor:
+def acgan_critic_loss(
+    real_logits: Tensor,
+    real_labels: Tensor,
+    fake_logits: Tensor,
+    fake_labels: Tensor,
+    real_weight: float = 1.0,
+    fake_weight: float = 1.0,
+) -> Tensor:
     """The class terms added to the critic's loss: w_real CE(real) + w_fake CE(fake)."""
-    return real_weight * class_cross_entropy(real_logits, real_labels) + fake_weight * class_cross_entropy(fake_logits, fake_labels)
+    return real_weight * class_cross_entropy(real_logits, real_labels) + fake_weight * class_cross_entropy(
+        fake_logits, fake_labels
+    )
 
 
 def acgan_generator_loss(fake_logits: Tensor, fake_labels: Tensor, weight: float = 1.0) -> Tensor:
@@ -81,17 +98,22 @@ class ClassHead(nn.Module):
     def forward(self, out: Tensor | CriticOutput) -> Tensor:
         features = as_critic_output(out).features
         if features is None:
-            raise EarthmoverError("the AC-GAN class head reads the critic's features, but this critic returns a bare score; "
-                                  "use an architecture whose critic returns CriticOutput(score, features)")
+            raise EarthmoverError(
+                "the AC-GAN class head reads the critic's features, but this critic returns a bare score; "
+                "use an architecture whose critic returns CriticOutput(score, features)"
+            )
         return self.linear(features.flatten(1))
 
-    def critic_terms(self, real: Tensor | CriticOutput, real_labels: Tensor,
-                     fake: Tensor | CriticOutput, fake_labels: Tensor) -> dict[str, Tensor]:
+    def critic_terms(
+        self, real: Tensor | CriticOutput, real_labels: Tensor, fake: Tensor | CriticOutput, fake_labels: Tensor
+    ) -> dict[str, Tensor]:
         """{term: scalar} added to the critic's loss, from its outputs on real and (detached) fake samples."""
         p = self.params
         real_logits, fake_logits = self(real), self(fake)
-        return {"acgan_real": p.real_weight * class_cross_entropy(real_logits, real_labels),
-                "acgan_fake": p.fake_weight * class_cross_entropy(fake_logits, fake_labels)}
+        return {
+            "acgan_real": p.real_weight * class_cross_entropy(real_logits, real_labels),
+            "acgan_fake": p.fake_weight * class_cross_entropy(fake_logits, fake_labels),
+        }
 
     def generator_terms(self, fake: Tensor | CriticOutput, fake_labels: Tensor) -> dict[str, Tensor]:
         """{term: scalar} added to the generator's loss."""

@@ -9,6 +9,7 @@ sit on the critic's features, its terms join each phase's loss. What the loop pr
 * ``codes()`` (InfoGAN): the generator's latent is noise plus codes, drawn by
   :func:`earthmover.data.codes.sample_codes`, and each fake batch carries its codes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,12 +31,22 @@ class ACGAN(Head):
     """Odena et al. 2017: class logits on the critic's features; the class cross-entropy on real
     samples (and on generated ones) in the critic's loss, on generated ones in the generator's."""
 
-    weight: float = param(0.0, "AC-GAN: class cross-entropy on real samples in the critic's loss "
-                               "(> 0 switches AC-GAN on; Odena et al.: 1)", min=0.0)
-    fake_weight: float = param(1.0, "AC-GAN: class cross-entropy on generated samples in the critic's loss "
-                                    "(the WGAN-GP paper's CIFAR-10 run: 0)", min=0.0)
-    generator_weight: float = param(1.0, "AC-GAN: class cross-entropy on generated samples in the generator's loss "
-                                         "(the WGAN-GP paper's CIFAR-10 run: 0.1)", min=0.0)
+    weight: float = param(
+        0.0,
+        "AC-GAN: class cross-entropy on real samples in the critic's loss (> 0 switches AC-GAN on; Odena et al.: 1)",
+        min=0.0,
+    )
+    fake_weight: float = param(
+        1.0,
+        "AC-GAN: class cross-entropy on generated samples in the critic's loss (the WGAN-GP paper's CIFAR-10 run: 0)",
+        min=0.0,
+    )
+    generator_weight: float = param(
+        1.0,
+        "AC-GAN: class cross-entropy on generated samples in the generator's loss "
+        "(the WGAN-GP paper's CIFAR-10 run: 0.1)",
+        min=0.0,
+    )
     provides: ClassVar[tuple[str, ...]] = ("class_logits",)
     needs: ClassVar[tuple[str, ...]] = ("features",)
     takes_labels: ClassVar[bool] = True
@@ -44,11 +55,15 @@ class ACGAN(Head):
         return nn.Linear(feature_dim, data.num_classes)
 
     def critic_terms(self, real, fake):
-        return {"acgan_real": self.weight * class_cross_entropy(real.out.extras["class_logits"], real.labels),
-                "acgan_fake": self.fake_weight * class_cross_entropy(fake.out.extras["class_logits"], fake.labels)}
+        return {
+            "acgan_real": self.weight * class_cross_entropy(real.out.extras["class_logits"], real.labels),
+            "acgan_fake": self.fake_weight * class_cross_entropy(fake.out.extras["class_logits"], fake.labels),
+        }
 
     def generator_terms(self, fake):
-        return {"acgan_generator": self.generator_weight * class_cross_entropy(fake.out.extras["class_logits"], fake.labels)}
+        return {
+            "acgan_generator": self.generator_weight * class_cross_entropy(fake.out.extras["class_logits"], fake.labels)
+        }
 
 
 @HEADS.register("infogan")
@@ -57,8 +72,9 @@ class InfoGAN(Head):
     """Chen et al. 2016: the latent is noise plus codes; Q on the critic's features predicts the
     codes of a generated sample; the variational bound's cross-entropy joins both losses."""
 
-    weight: float = param(0.0, "InfoGAN: lambda of the categorical codes' term (> 0 switches InfoGAN on; the paper: 1)",
-                          min=0.0)
+    weight: float = param(
+        0.0, "InfoGAN: lambda of the categorical codes' term (> 0 switches InfoGAN on; the paper: 1)", min=0.0
+    )
     continuous_weight: float = param(1.0, "InfoGAN: lambda of the continuous codes' term", min=0.0)
     noise_dim: int = param(62, "InfoGAN: incompressible noise dimensions", min=0)
     categorical: int = param(10, "InfoGAN: values of the categorical code (0: none)", min=0)
@@ -71,14 +87,17 @@ class InfoGAN(Head):
 
     def __post_init__(self):
         if self.categorical == 1:  # the registered range (>= 0) admits it; a code with one value carries nothing
-            raise EarthmoverError("head.infogan_categorical = 1 is invalid; a categorical code needs at least 2 values: "
-                                  "set 0 for none, or 2 or more (the paper's MNIST run: 10)")
+            raise EarthmoverError(
+                "head.infogan_categorical = 1 is invalid; a categorical code needs at least 2 values: "
+                "set 0 for none, or 2 or more (the paper's MNIST run: 10)"
+            )
 
     @property
     def params(self) -> InfoGANParams:
         cats = (self.categorical,) * self.categorical_codes if self.categorical else ()
-        return InfoGANParams(self.weight, self.continuous_weight, self.noise_dim, cats, self.continuous,
-                             self.learn_std, self.hidden)
+        return InfoGANParams(
+            self.weight, self.continuous_weight, self.noise_dim, cats, self.continuous, self.learn_std, self.hidden
+        )
 
     def codes(self) -> CodeSpec:
         return self.params.codes

@@ -22,6 +22,7 @@ summed over the continuous codes. Both are averaged over the batch.
 The known trap: the term must carry a gradient into the generator. In the generator step Q's
 input is the generator's output, not detached; only the critic step detaches its fakes.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,17 +45,29 @@ class InfoGANParams:
     """The codes and the weights of the bound. Field metadata has the shape of ``earthmover.registry.param``
     (doc, min); ``categorical`` is a tuple here, which a registered entry flattens to ints (see the wiring plan)."""
 
-    weight: float = field(default=1.0, metadata={"earthmover": {"doc": "lambda for the categorical codes' term", "min": 0.0}})
-    continuous_weight: float = field(default=1.0, metadata={"earthmover": {"doc": "lambda for the continuous codes' term", "min": 0.0}})
+    weight: float = field(
+        default=1.0, metadata={"earthmover": {"doc": "lambda for the categorical codes' term", "min": 0.0}}
+    )
+    continuous_weight: float = field(
+        default=1.0, metadata={"earthmover": {"doc": "lambda for the continuous codes' term", "min": 0.0}}
+    )
     noise_dim: int = field(default=62, metadata={"earthmover": {"doc": "incompressible noise dimensions", "min": 0}})
-    categorical: tuple[int, ...] = field(default=(10,), metadata={"earthmover": {"doc": "values of each categorical code"}})
-    continuous: int = field(default=2, metadata={"earthmover": {"doc": "continuous codes, uniform on [-1, 1]", "min": 0}})
-    learn_std: bool = field(default=False, metadata={"earthmover": {"doc": "Q predicts each continuous code's standard deviation (else 1)"}})
+    categorical: tuple[int, ...] = field(
+        default=(10,), metadata={"earthmover": {"doc": "values of each categorical code"}}
+    )
+    continuous: int = field(
+        default=2, metadata={"earthmover": {"doc": "continuous codes, uniform on [-1, 1]", "min": 0}}
+    )
+    learn_std: bool = field(
+        default=False, metadata={"earthmover": {"doc": "Q predicts each continuous code's standard deviation (else 1)"}}
+    )
     hidden: int = field(default=128, metadata={"earthmover": {"doc": "hidden units of the Q head", "min": 1}})
 
     def __post_init__(self):
         if not self.weight >= 0 or not self.continuous_weight >= 0:
-            raise EarthmoverError(f"infogan.weight = {self.weight}, continuous_weight = {self.continuous_weight}; expected weights >= 0")
+            raise EarthmoverError(
+                f"infogan.weight = {self.weight}, continuous_weight = {self.continuous_weight}; expected weights >= 0"
+            )
         if self.hidden < 1:
             raise EarthmoverError(f"infogan.hidden = {self.hidden}; expected at least 1 unit")
         self.codes  # validates the code layout
@@ -88,7 +101,9 @@ def categorical_code_loss(logits: tuple[Tensor, ...] | list[Tensor], categorical
 def continuous_code_loss(mean: Tensor, target: Tensor, log_std: Tensor | None = None) -> Tensor:
     """-E log N(c_cont; mean, std^2), summed over continuous codes, averaged over the batch (std = 1 if log_std is None)."""
     if mean.shape != target.shape:
-        raise EarthmoverError(f"Q's continuous means {tuple(mean.shape)} and the codes {tuple(target.shape)} differ in shape")
+        raise EarthmoverError(
+            f"Q's continuous means {tuple(mean.shape)} and the codes {tuple(target.shape)} differ in shape"
+        )
     if mean.shape[1] == 0:
         return mean.new_zeros((), dtype=torch.float32)
     mean = at_least_float32(mean)
@@ -115,8 +130,10 @@ def mutual_information_bound(q: QOutput, codes: LatentCodes) -> Tensor:
 
 def info_loss(q: QOutput, codes: LatentCodes, weight: float = 1.0, continuous_weight: float = 1.0) -> dict[str, Tensor]:
     """The terms added to both the critic's and the generator's loss: {"info_categorical", "info_continuous"}."""
-    return {"info_categorical": weight * categorical_code_loss(q.logits, codes.categorical),
-            "info_continuous": continuous_weight * continuous_code_loss(q.mean, codes.continuous, q.log_std)}
+    return {
+        "info_categorical": weight * categorical_code_loss(q.logits, codes.categorical),
+        "info_continuous": continuous_weight * continuous_code_loss(q.mean, codes.continuous, q.log_std),
+    }
 
 
 class QHead(nn.Module):
@@ -129,13 +146,17 @@ class QHead(nn.Module):
         self.params = params or InfoGANParams()
         self.spec = self.params.codes
         out = self.spec.q_dim + (self.spec.continuous if self.params.learn_std else 0)
-        self.net = nn.Sequential(nn.Linear(in_features, self.params.hidden), nn.LeakyReLU(0.1), nn.Linear(self.params.hidden, out))
+        self.net = nn.Sequential(
+            nn.Linear(in_features, self.params.hidden), nn.LeakyReLU(0.1), nn.Linear(self.params.hidden, out)
+        )
 
     def forward(self, out: Tensor | CriticOutput) -> QOutput:
         features = as_critic_output(out).features
         if features is None:
-            raise EarthmoverError("InfoGAN's Q head reads the critic's features, but this critic returns a bare score; "
-                                  "use an architecture whose critic returns CriticOutput(score, features)")
+            raise EarthmoverError(
+                "InfoGAN's Q head reads the critic's features, but this critic returns a bare score; "
+                "use an architecture whose critic returns CriticOutput(score, features)"
+            )
         return split_q(self.net(features.flatten(1)), self.spec, self.params.learn_std)
 
     def terms(self, fake: Tensor | CriticOutput, codes: LatentCodes) -> dict[str, Tensor]:
@@ -158,8 +179,8 @@ def split_q(flat: Tensor, spec: CodeSpec, learn_std: bool = False) -> QOutput:
         raise EarthmoverError(f"Q's output has shape {tuple(flat.shape)}; expected (N, {expected}) for {spec}")
     logits, start = [], 0
     for k in spec.categorical:
-        logits.append(flat[:, start:start + k])
+        logits.append(flat[:, start : start + k])
         start += k
-    mean = flat[:, start:start + spec.continuous]
-    log_std = flat[:, start + spec.continuous:] if learn_std else None
+    mean = flat[:, start : start + spec.continuous]
+    log_std = flat[:, start + spec.continuous :] if learn_std else None
     return QOutput(tuple(logits), mean, log_std)

@@ -8,6 +8,7 @@ gradient is taken over the sample only. Interpolates between real and fake sampl
 well defined when both carry the same labels, so a conditional critic step generates its fakes
 with the real batch's labels (as the WGAN-GP paper's conditional CIFAR-10 code does).
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,7 +28,8 @@ def require_labels(labels: Tensor | None, source: str, use: str = "a conditional
     if labels is None:
         raise EarthmoverError(
             f"{use} needs class labels, but the data source {source!r} has none; use a labelled source "
-            f"(mnist, fashion-mnist, cifar10, a folder with one subfolder per class) or drop the conditioning")
+            f"(mnist, fashion-mnist, cifar10, a folder with one subfolder per class) or drop the conditioning"
+        )
     return labels
 
 
@@ -40,7 +42,9 @@ def check_labels(labels: Tensor, num_classes: int) -> Tensor:
     labels = labels.long()
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
         bad = int(labels.min()) if int(labels.min()) < 0 else int(labels.max())
-        raise EarthmoverError(f"label {bad} is outside [0, {num_classes}); set model.num_classes to the data's number of classes")
+        raise EarthmoverError(
+            f"label {bad} is outside [0, {num_classes}); set model.num_classes to the data's number of classes"
+        )
     return labels
 
 

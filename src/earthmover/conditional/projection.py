@@ -12,6 +12,7 @@ for it, is applied by ``earthmover.constraints`` to every layer, V included.
 
 The network wrapper is :class:`earthmover.nets.conditional.ProjectionCritic`.
 """
+
 from __future__ import annotations
 
 from torch import Tensor
@@ -24,7 +25,8 @@ def projection_term(features: Tensor, labels: Tensor, embedding: Tensor) -> Tens
     if features.dim() != 2 or embedding.dim() != 2 or features.shape[1] != embedding.shape[1]:
         raise EarthmoverError(
             f"projection term: features {tuple(features.shape)} and class embedding {tuple(embedding.shape)} "
-            f"must be (N, K) and (num_classes, K)")
+            f"must be (N, K) and (num_classes, K)"
+        )
     if labels.shape != features.shape[:1]:
         raise EarthmoverError(f"projection term: {features.shape[0]} samples but labels of shape {tuple(labels.shape)}")
     return (embedding[labels.long()] * features).sum(dim=1)

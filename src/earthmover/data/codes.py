@@ -15,6 +15,7 @@ categorical code, then the continuous codes), so a run and its resume draw the s
     codes = sample_codes(64, spec, torch.Generator().manual_seed(0))
     fake = generator(codes.latent())
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,16 +48,22 @@ class CodeSpec:
         object.__setattr__(self, "categorical", tuple(int(k) for k in self.categorical))
         if self.noise_dim < 0 or self.continuous < 0:
             raise EarthmoverError(
-                f"InfoGAN codes: noise_dim = {self.noise_dim} and continuous = {self.continuous} must be >= 0")
+                f"InfoGAN codes: noise_dim = {self.noise_dim} and continuous = {self.continuous} must be >= 0"
+            )
         if any(k < 2 for k in self.categorical):
             raise EarthmoverError(
-                f"InfoGAN codes: categorical = {list(self.categorical)}; each categorical code needs at least 2 values")
+                f"InfoGAN codes: categorical = {list(self.categorical)}; each categorical code needs at least 2 values"
+            )
         if not self.categorical and not self.continuous:
-            raise EarthmoverError("InfoGAN codes: no categorical and no continuous code; set categorical = [10] or continuous = 2")
+            raise EarthmoverError(
+                "InfoGAN codes: no categorical and no continuous code; set categorical = [10] or continuous = 2"
+            )
         if not self.continuous_range > 0:
             raise EarthmoverError(f"InfoGAN codes: continuous_range = {self.continuous_range} must be > 0")
         if self.noise_prior not in NOISE_PRIORS:
-            raise EarthmoverError(f"InfoGAN codes: noise_prior = {self.noise_prior!r}; expected one of {', '.join(NOISE_PRIORS)}")
+            raise EarthmoverError(
+                f"InfoGAN codes: noise_prior = {self.noise_prior!r}; expected one of {', '.join(NOISE_PRIORS)}"
+            )
 
     @property
     def code_dim(self) -> int:
@@ -98,8 +105,9 @@ class LatentCodes:
         return torch.cat(parts, dim=1)
 
 
-def sample_codes(n: int, spec: CodeSpec, generator: torch.Generator | None = None,
-                 truncation: float | None = None) -> LatentCodes:
+def sample_codes(
+    n: int, spec: CodeSpec, generator: torch.Generator | None = None, truncation: float | None = None
+) -> LatentCodes:
     """Draw ``n`` latents: noise, then each categorical code (uniform over its values), then the
     continuous codes (uniform). ``truncation`` applies to normal noise only (the codes carry meaning)."""
     if n < 1:
@@ -120,8 +128,10 @@ def sample_codes(n: int, spec: CodeSpec, generator: torch.Generator | None = Non
 def split_latent(z: Tensor, spec: CodeSpec) -> LatentCodes:
     """The inverse of :meth:`LatentCodes.latent` (categorical codes read back by argmax)."""
     if z.dim() != 2 or z.shape[1] != spec.latent_dim:
-        raise EarthmoverError(f"split_latent: a latent of shape {tuple(z.shape)}; expected (N, {spec.latent_dim}) for {spec}")
-    noise, rest = z[:, :spec.noise_dim], z[:, spec.noise_dim:]
+        raise EarthmoverError(
+            f"split_latent: a latent of shape {tuple(z.shape)}; expected (N, {spec.latent_dim}) for {spec}"
+        )
+    noise, rest = z[:, : spec.noise_dim], z[:, spec.noise_dim :]
     cats = []
     for k in spec.categorical:
         cats.append(rest[:, :k].argmax(dim=1))
@@ -130,8 +140,16 @@ def split_latent(z: Tensor, spec: CodeSpec) -> LatentCodes:
     return LatentCodes(noise, categorical, rest, spec)
 
 
-def code_sweep(spec: CodeSpec, noise: Tensor | None = None, categorical_index: int = 0, continuous_index: int = 0,
-               columns: int = 9, low: float = -2.0, high: float = 2.0, generator: torch.Generator | None = None) -> LatentCodes:
+def code_sweep(
+    spec: CodeSpec,
+    noise: Tensor | None = None,
+    categorical_index: int = 0,
+    continuous_index: int = 0,
+    columns: int = 9,
+    low: float = -2.0,
+    high: float = 2.0,
+    generator: torch.Generator | None = None,
+) -> LatentCodes:
     """The latents of ``earthmover sample --code-sweep``: a grid whose rows are the values of categorical
     code ``categorical_index`` and whose columns sweep continuous code ``continuous_index`` linearly from
     ``low`` to ``high`` (beyond the training range [-1, 1], as in the paper's figures). Every cell shares one
@@ -140,9 +158,13 @@ def code_sweep(spec: CodeSpec, noise: Tensor | None = None, categorical_index: i
     if not spec.categorical:
         raise EarthmoverError("code_sweep: the run has no categorical code to put on the rows; set infogan.categorical")
     if not 0 <= categorical_index < len(spec.categorical):
-        raise EarthmoverError(f"code_sweep: categorical_index = {categorical_index}; the run has {len(spec.categorical)} categorical codes")
+        raise EarthmoverError(
+            f"code_sweep: categorical_index = {categorical_index}; the run has {len(spec.categorical)} categorical codes"
+        )
     if spec.continuous and not 0 <= continuous_index < spec.continuous:
-        raise EarthmoverError(f"code_sweep: continuous_index = {continuous_index}; the run has {spec.continuous} continuous codes")
+        raise EarthmoverError(
+            f"code_sweep: continuous_index = {continuous_index}; the run has {spec.continuous} continuous codes"
+        )
     rows = spec.categorical[categorical_index]
     cols = columns if spec.continuous else 1
     n = rows * cols

@@ -18,6 +18,7 @@ expected) is renamed onto the target, in one atomic step. A refused digest, a sh
 interruption or a network error removes the ``.part`` file, so the cache never holds a partial
 or unverified file and the next run starts clean.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +33,15 @@ from pathlib import Path
 
 from earthmover.errors import EarthmoverError
 
-__all__ = ["default_cache_dir", "datasets_dir", "download", "sha256_file", "url_filename", "atomic_write_npz", "atomic_write_npy"]
+__all__ = [
+    "default_cache_dir",
+    "datasets_dir",
+    "download",
+    "sha256_file",
+    "url_filename",
+    "atomic_write_npz",
+    "atomic_write_npy",
+]
 
 CHUNK = 1 << 20
 TIMEOUT_S = 60
@@ -119,8 +128,17 @@ def download(url: str, target: Path, *, sha256: str | None = None, fix: str, pro
 def _progress_bar(total: int | None, name: str, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=f"downloading {name}", unit="B", unit_scale=True, unit_divisor=1024,
-                file=sys.stderr, disable=not enabled, leave=False, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        desc=f"downloading {name}",
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        disable=not enabled,
+        leave=False,
+        dynamic_ncols=True,
+    )
 
 
 def atomic_write_npz(path: Path, **arrays) -> Path:

@@ -17,6 +17,7 @@ Bad files
     A file that cannot be read stops the run with an error naming it; with ``data.skip_bad`` it
     is replaced by another image of the same batch, counted in ``skipped`` and reported once.
 """
+
 from __future__ import annotations
 
 import os
@@ -103,8 +104,18 @@ class FolderStream(ImageStream):
 
     kind = "images"
 
-    def __init__(self, root: Path, batch_size: int, seed: int, image_size=None, channels=None, limit=None,
-                 skip_bad: bool = False, device=None, workers: int | None = None):
+    def __init__(
+        self,
+        root: Path,
+        batch_size: int,
+        seed: int,
+        image_size=None,
+        channels=None,
+        limit=None,
+        skip_bad: bool = False,
+        device=None,
+        workers: int | None = None,
+    ):
         files, labels, classes = list_folder(root)
         if limit is not None:
             files, labels = files[:limit], (None if labels is None else labels[:limit])
@@ -120,7 +131,11 @@ class FolderStream(ImageStream):
         self.sample_shape = (channels, side, side)
         self.batch_size = batch_size
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.workers = workers if workers is not None else min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+        self.workers = (
+            workers
+            if workers is not None
+            else min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+        )
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.position = 0
@@ -132,8 +147,12 @@ class FolderStream(ImageStream):
     def _start(self) -> None:
         sampler = _Batches(len(self.paths), self.batch_size, self.generator.get_state(), self.order, self.position)
         loader = torch.utils.data.DataLoader(
-            self._dataset, batch_sampler=sampler, num_workers=self.workers, collate_fn=self._collate,
-            pin_memory=self.device.type == "cuda", persistent_workers=False,
+            self._dataset,
+            batch_sampler=sampler,
+            num_workers=self.workers,
+            collate_fn=self._collate,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
             prefetch_factor=4 if self.workers else None,
         )
         self._iterator = iter(loader)
@@ -168,7 +187,9 @@ class FolderStream(ImageStream):
         if batch is None:
             i, reason = bad[0]
             if self.skip_bad:
-                raise EarthmoverError(f"folder {self.name!r}: no image of a batch could be read (first {self.paths[i]!r}); check the files")
+                raise EarthmoverError(
+                    f"folder {self.name!r}: no image of a batch could be read (first {self.paths[i]!r}); check the files"
+                )
             raise EarthmoverError(
                 f"image file {self.paths[i]!r}: cannot be read ({reason}); replace or remove it, or pass --data.skip-bad"
             )
@@ -179,8 +200,11 @@ class FolderStream(ImageStream):
         self.position += self.batch_size
         if bad:
             if not self.skipped:
-                print(f"earthmover: folder {self.name!r}: unreadable image files are replaced within their batch "
-                      "(--data.skip-bad); the count is in stream.skipped", file=sys.stderr)
+                print(
+                    f"earthmover: folder {self.name!r}: unreadable image files are replaced within their batch "
+                    "(--data.skip-bad); the count is in stream.skipped",
+                    file=sys.stderr,
+                )
             self.skipped += len(bad)
         batch = batch.to(self.device, non_blocking=True)
         return batch.to(torch.float32).div_(127.5).sub_(1.0), indices
@@ -203,7 +227,12 @@ class FolderStream(ImageStream):
         return self._images
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state(), "epoch": self.epoch, "position": self.position, "order": self.order}
+        return {
+            "generator": self.generator.get_state(),
+            "epoch": self.epoch,
+            "position": self.position,
+            "order": self.order,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])

@@ -9,6 +9,7 @@ Arrays are accepted as ``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, C)`` with 
 read as ``[-1, 1]`` when they hold negative values, ``[0, 1]`` when their maximum is at most 1,
 and ``[0, 255]`` otherwise.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -145,5 +146,7 @@ def as_labels(labels, count: int, name: str) -> torch.Tensor:
     if np.issubdtype(array.dtype, np.floating) and np.all(np.rint(array) == array):
         array = array.astype(np.int64)
     if not np.issubdtype(array.dtype, np.integer) or (count and array.min() < 0):
-        raise EarthmoverError(f"source {name!r}: labels must be non-negative integers (got dtype {array.dtype}); save class indices")
+        raise EarthmoverError(
+            f"source {name!r}: labels must be non-negative integers (got dtype {array.dtype}); save class indices"
+        )
     return torch.from_numpy(array.astype(np.int64))

@@ -35,6 +35,7 @@ After loading, in this order: ``limit`` keeps the first N images, ``image_size``
 Every failure a user can cause raises :class:`earthmover.errors.EarthmoverError` with a
 one-line message naming the problem and the fix.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,10 +57,19 @@ __all__ = ["ImageSet", "load_images", "find_mnist", "default_cache_dir", "resize
 
 SPLITS = ("train", "test")
 NAMED_SOURCES = (
-    "mnist", "mnist:train", "mnist:test",
-    "fashion-mnist", "fashion-mnist:test", "cifar10", "cifar10:test",
-    "digits", "digits:train", "digits:test",
-    "torchvision:MNIST", "torchvision:FashionMNIST", "torchvision:CIFAR10",
+    "mnist",
+    "mnist:train",
+    "mnist:test",
+    "fashion-mnist",
+    "fashion-mnist:test",
+    "cifar10",
+    "cifar10:test",
+    "digits",
+    "digits:train",
+    "digits:test",
+    "torchvision:MNIST",
+    "torchvision:FashionMNIST",
+    "torchvision:CIFAR10",
 )
 
 
@@ -77,7 +87,9 @@ def load_images(
 
     ``split`` None means the source's own (``train`` for named sources and ``x_train`` files)."""
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1):
-        raise EarthmoverError(f"image_size={image_size!r}: expected a positive integer such as 32, or None to keep the size")
+        raise EarthmoverError(
+            f"image_size={image_size!r}: expected a positive integer such as 32, or None to keep the size"
+        )
     if channels not in (None, 1, 3):
         raise EarthmoverError(f"channels={channels!r}: expected 1 (gray), 3 (RGB) or None to keep the channels")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -111,9 +123,11 @@ def load_images(
 def folder_of(source) -> Path | None:
     """The folder ``source`` names (``folder:PATH`` or an existing directory that is no named source)."""
     if isinstance(source, str) and source.lower().startswith("folder:"):
-        path = Path(source[len("folder:"):]).expanduser()
+        path = Path(source[len("folder:") :]).expanduser()
         if not path.is_dir():
-            raise EarthmoverError(f"source {source!r}: {str(path)!r} is not a folder; check the path (relative to {Path.cwd()})")
+            raise EarthmoverError(
+                f"source {source!r}: {str(path)!r} is not a folder; check the path (relative to {Path.cwd()})"
+            )
         return path
     if isinstance(source, str) and (_named(source) or URL.match(source)):
         return None

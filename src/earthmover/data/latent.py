@@ -1,4 +1,5 @@
 """Latent priors, the truncation trick, and what a generator reads (z, labels, InfoGAN codes)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +8,9 @@ from typing import TYPE_CHECKING
 import torch
 
 
-def sample_latent(n: int, dim: int, generator: torch.Generator | None = None, truncation: float | None = None) -> torch.Tensor:
+def sample_latent(
+    n: int, dim: int, generator: torch.Generator | None = None, truncation: float | None = None
+) -> torch.Tensor:
     """z ~ N(0, I) of shape (n, dim). With ``truncation=t``, every coordinate with |z| > t is
     redrawn until it falls inside (Brock et al. 2019's truncation trick): fewer, better samples."""
     z = torch.randn(n, dim, generator=generator)
@@ -28,13 +31,13 @@ class Draw:
 
     z: torch.Tensor
     labels: torch.Tensor | None = None
-    codes: "LatentCodes | None" = None
+    codes: LatentCodes | None = None
 
     def inputs(self) -> tuple[torch.Tensor, ...]:
         """The generator's arguments: ``(z,)`` or ``(z, labels)``."""
         return (self.z,) if self.labels is None else (self.z, self.labels)
 
-    def rows(self, rows: slice) -> "Draw":
+    def rows(self, rows: slice) -> Draw:
         """A slice of the batch (this process's share under torchrun)."""
         codes = None
         if self.codes is not None:
@@ -42,13 +45,16 @@ class Draw:
             codes = type(c)(c.noise[rows], c.categorical[rows], c.continuous[rows], c.spec)
         return Draw(self.z[rows], None if self.labels is None else self.labels[rows], codes)
 
-    def to(self, device) -> "Draw":
+    def to(self, device) -> Draw:
         codes = None
         if self.codes is not None:
             c = self.codes
             codes = type(c)(*(t.to(device, non_blocking=True) for t in (c.noise, c.categorical, c.continuous)), c.spec)
-        return Draw(self.z.to(device, non_blocking=True),
-                    None if self.labels is None else self.labels.to(device, non_blocking=True), codes)
+        return Draw(
+            self.z.to(device, non_blocking=True),
+            None if self.labels is None else self.labels.to(device, non_blocking=True),
+            codes,
+        )
 
 
 @dataclass(frozen=True)
@@ -60,10 +66,15 @@ class LatentSpace:
 
     dim: int
     num_classes: int = 0
-    codes: "CodeSpec | None" = None
+    codes: CodeSpec | None = None
 
-    def draw(self, n: int, generator: torch.Generator | None = None, truncation: float | None = None,
-             labels: torch.Tensor | None = None) -> Draw:
+    def draw(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        truncation: float | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> Draw:
         """n inputs; labels are drawn uniformly (after z) unless given."""
         codes = None
         if self.codes is not None:

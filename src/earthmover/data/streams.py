@@ -12,11 +12,12 @@ for toys; ``evaluation_plan`` says what ``run.eval_metrics`` means for this data
 picture, ``samples/final.png``) and ``animate`` (the GIF of the snapshots on disk). Each takes
 ``sample(n, seed)``, the generator's samples, and touches no training state.
 """
+
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -69,15 +70,24 @@ class ToyStream:
         """Image metrics do not apply to toy data."""
         return {}
 
-    def snapshot(self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None, title: str = "") -> Path:
+    def snapshot(
+        self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None, title: str = ""
+    ) -> Path:
         """1,000 samples over 1,000 data points, on the critic's contours (``critic_score(x) -> (N,)``)."""
         from earthmover import plotting
 
         plotting.toy_snapshot(self.reference(1000), sample(1000, seed), path, critic_fn=critic_score, title=title)
         return path
 
-    def final_snapshot(self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None,
-                       title: str = "", last: Path | None = None) -> Path:
+    def final_snapshot(
+        self,
+        sample: Callable,
+        path: Path,
+        seed: int,
+        critic_score: Callable | None = None,
+        title: str = "",
+        last: Path | None = None,
+    ) -> Path:
         """The end-of-run scatter: the snapshot just drawn at the last step (`last`, copied: a toy
         scatter already shows the whole distribution), else a new one."""
         if last is not None and Path(last).is_file():
@@ -110,8 +120,15 @@ class ImageStream:
 
     kind = "images"
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, labels: torch.Tensor | None = None, name: str = "",
-                 device: torch.device | str | None = None):
+    def __init__(
+        self,
+        images: torch.Tensor,
+        batch_size: int,
+        seed: int,
+        labels: torch.Tensor | None = None,
+        name: str = "",
+        device: torch.device | str | None = None,
+    ):
         if len(images) == 0:
             raise EarthmoverError(f"the dataset {name!r} is empty; point data.name at a source with images")
         if batch_size > len(images):
@@ -191,9 +208,16 @@ class ImageStream:
             n_reference = None if plan.reference or plan.n_reference is None else min(plan.n_reference, len(reference))
             c, side = self.sample_shape[0], self.sample_shape[-1]
             try:
-                self._evaluator = Evaluator(list(plan.metrics), features=plan.features, reference=reference, n=n,
-                                            n_reference=n_reference, device=device, reference_image_size=side,
-                                            reference_channels=c)
+                self._evaluator = Evaluator(
+                    list(plan.metrics),
+                    features=plan.features,
+                    reference=reference,
+                    n=n,
+                    n_reference=n_reference,
+                    device=device,
+                    reference_image_size=side,
+                    reference_channels=c,
+                )
             except EarthmoverError as exc:
                 if self._plan[0] != "auto":
                     raise  # asked for by name: the run's error
@@ -204,15 +228,24 @@ class ImageStream:
                 return {}
         return {f"metrics/{k}": v for k, v in self._evaluator(lambda m: sample(m, seed)).items()}
 
-    def snapshot(self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None, title: str = "") -> Path:
+    def snapshot(
+        self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None, title: str = ""
+    ) -> Path:
         """A grid of 64 samples (from the same latents at every call)."""
         from earthmover import plotting
 
         plotting.save_image_grid(sample(64, seed), path, nrow=8)
         return path
 
-    def final_snapshot(self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None,
-                       title: str = "", last: Path | None = None) -> Path:
+    def final_snapshot(
+        self,
+        sample: Callable,
+        path: Path,
+        seed: int,
+        critic_score: Callable | None = None,
+        title: str = "",
+        last: Path | None = None,
+    ) -> Path:
         """A larger grid, 100 samples (10 x 10), under a band with `title` (which generator, which step)."""
         from earthmover import plotting
 
@@ -226,7 +259,12 @@ class ImageStream:
         return plotting.snapshot_gif(folder, label_steps=True)
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state(), "epoch": self.epoch, "position": self.position, "order": self.order}
+        return {
+            "generator": self.generator.get_state(),
+            "epoch": self.epoch,
+            "position": self.position,
+            "order": self.order,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
@@ -248,9 +286,16 @@ def make_stream(data_config, seed: int, device: torch.device | str | None = None
 
         files = list_folder(folder)[0][: data_config.limit or None]
         if estimated_bytes(files, data_config.image_size or None, data_config.channels or None) > memory_budget():
-            return FolderStream(folder, data_config.batch_size, seed, image_size=data_config.image_size or None,
-                                channels=data_config.channels or None, limit=data_config.limit or None,
-                                skip_bad=bool(getattr(data_config, "skip_bad", False)), device=device)
+            return FolderStream(
+                folder,
+                data_config.batch_size,
+                seed,
+                image_size=data_config.image_size or None,
+                channels=data_config.channels or None,
+                limit=data_config.limit or None,
+                skip_bad=bool(getattr(data_config, "skip_bad", False)),
+                device=device,
+            )
     image_set = load_images(
         data_config.name,
         image_size=data_config.image_size or None,
@@ -258,6 +303,8 @@ def make_stream(data_config, seed: int, device: torch.device | str | None = None
         limit=data_config.limit or None,
         skip_bad=bool(getattr(data_config, "skip_bad", False)),
     )
-    stream = ImageStream(image_set.images, data_config.batch_size, seed, image_set.labels, image_set.name, device=device)
+    stream = ImageStream(
+        image_set.images, data_config.batch_size, seed, image_set.labels, image_set.name, device=device
+    )
     stream.source = data_config.name  # what the user named (mnist: its test split is the metrics' reference)
     return stream

@@ -15,6 +15,7 @@ The two mixtures match ``gan_toy.py`` of the WGAN-GP authors (scale 2, stds 0.02
 then divided by 1.414 and 2.828). Mixtures carry their centers, weights and std, which the
 mixture measures (:mod:`earthmover.metrics.mixtures`) use.
 """
+
 from __future__ import annotations
 
 import math

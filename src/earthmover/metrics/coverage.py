@@ -1,4 +1,5 @@
 """What a classifier says about generated samples: which classes appear, and whether codes map to classes."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -45,7 +46,9 @@ def class_coverage(predicted: np.ndarray, num_classes: int = 10, min_share: floa
     return ClassCoverage(int((counts >= threshold).sum()), num_classes, kl, hist.tolist(), int(len(pred)))
 
 
-def code_accuracy(predicted: np.ndarray, codes: np.ndarray, num_classes: int | None = None) -> tuple[float, dict[int, int]]:
+def code_accuracy(
+    predicted: np.ndarray, codes: np.ndarray, num_classes: int | None = None
+) -> tuple[float, dict[int, int]]:
     """InfoGAN's categorical code accuracy: the best one-to-one matching of codes to predicted classes.
 
     Builds the (codes x classes) contingency table, finds the assignment that maximizes the matched
@@ -54,7 +57,9 @@ def code_accuracy(predicted: np.ndarray, codes: np.ndarray, num_classes: int | N
     """
     pred, code = np.asarray(predicted).astype(np.int64), np.asarray(codes).astype(np.int64)
     if pred.shape != code.shape or pred.ndim != 1 or len(pred) == 0:
-        raise EarthmoverError(f"code_accuracy: predicted {pred.shape} and codes {code.shape} must be equal-length 1-D arrays")
+        raise EarthmoverError(
+            f"code_accuracy: predicted {pred.shape} and codes {code.shape} must be equal-length 1-D arrays"
+        )
     k = num_classes or int(max(pred.max(), code.max()) + 1)
     table = np.zeros((k, k), dtype=np.int64)
     np.add.at(table, (code, pred), 1)

@@ -25,6 +25,7 @@
 The reference set is the data's test split for the named datasets (``mnist``, ``fashion-mnist``,
 ``cifar10``, ``digits``), else the training images themselves.
 """
+
 from __future__ import annotations
 
 import re
@@ -54,8 +55,11 @@ class EvalPlan:
     n_reference: int | None = None
 
     def describe(self) -> str:
-        what = "digit-FID" if self.features == "digits" and self.metrics == ("fid",) else \
-            f"{','.join(self.metrics)} ({'digit' if self.features == 'digits' else 'Inception'} features)"
+        what = (
+            "digit-FID"
+            if self.features == "digits" and self.metrics == ("fid",)
+            else f"{','.join(self.metrics)} ({'digit' if self.features == 'digits' else 'Inception'} features)"
+        )
         if self.features == "inception" and self.metrics == ("fid",):
             what = "Inception FID"
         return f"{what} against {self.reference or 'the training images'}"

@@ -10,13 +10,14 @@ It plays the two roles the Inception network plays for natural images:
 - ``probs``: softmax over the 10 digit classes, for the Inception Score on digits, class
   coverage, and InfoGAN's categorical code accuracy.
 """
+
 from __future__ import annotations
 
 from importlib import resources
 
 import torch
-from torch import Tensor, nn
 import torch.nn.functional as F
+from torch import Tensor, nn
 
 from earthmover.errors import EarthmoverError
 
@@ -40,9 +41,12 @@ class DigitCNN(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            _block(1, 16), _block(16, 32), nn.MaxPool2d(2),    # 14x14
-            _block(32, 64), nn.MaxPool2d(2),                   # 7x7
-            _block(64, FEATURE_DIM),                           # 7x7x128
+            _block(1, 16),
+            _block(16, 32),
+            nn.MaxPool2d(2),  # 14x14
+            _block(32, 64),
+            nn.MaxPool2d(2),  # 7x7
+            _block(64, FEATURE_DIM),  # 7x7x128
         )
         self.dropout = nn.Dropout(0.2)
         self.head = nn.Linear(FEATURE_DIM, NUM_CLASSES)
@@ -71,8 +75,9 @@ def prepare_digits(images: Tensor) -> Tensor:
     if x.shape[1] == 3:
         x = x.mean(dim=1, keepdim=True)
     if x.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE):
-        x = F.interpolate(x, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False,
-                          antialias=x.shape[-1] > IMAGE_SIZE)
+        x = F.interpolate(
+            x, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False, antialias=x.shape[-1] > IMAGE_SIZE
+        )
     return x.clamp(-1.0, 1.0)
 
 

@@ -7,9 +7,10 @@
 ``sample_fn(m)`` returns m images as a float tensor in [-1, 1], NCHW. The reference features are
 extracted once (and cached on disk for named sets, see metrics.reference).
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -33,7 +34,9 @@ def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
     names = [m.strip().lower() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if m.strip()]
     bad = [m for m in names if m not in METRICS]
     if bad or not names:
-        raise EarthmoverError(f"metrics: unknown {', '.join(bad) or '(none given)'}; expected a comma list of {','.join(METRICS)}")
+        raise EarthmoverError(
+            f"metrics: unknown {', '.join(bad) or '(none given)'}; expected a comma list of {','.join(METRICS)}"
+        )
     return list(dict.fromkeys(names))
 
 
@@ -48,11 +51,23 @@ class Evaluator:
     min(n, n_reference) reference features so that both sets have equal size.
     """
 
-    def __init__(self, metrics: str | Sequence[str] = ("fid",), features: str = "digits",
-                 reference="mnist:test", n: int = 2000, n_reference: int | None = None, batch_size: int = 100,
-                 device: str | torch.device = "cpu", inception_path: str | None = None,
-                 kid_subsets: int = 100, kid_subset_size: int = 1000, is_splits: int = 10, seed: int = 0,
-                 reference_image_size: int | None = None, reference_channels: int | None = None) -> None:
+    def __init__(
+        self,
+        metrics: str | Sequence[str] = ("fid",),
+        features: str = "digits",
+        reference="mnist:test",
+        n: int = 2000,
+        n_reference: int | None = None,
+        batch_size: int = 100,
+        device: str | torch.device = "cpu",
+        inception_path: str | None = None,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        is_splits: int = 10,
+        seed: int = 0,
+        reference_image_size: int | None = None,
+        reference_channels: int | None = None,
+    ) -> None:
         self.metrics = parse_metrics(metrics)
         if features not in EXTRACTORS:
             raise EarthmoverError(f"features: unknown extractor {features!r}; expected one of {', '.join(EXTRACTORS)}")
@@ -73,8 +88,13 @@ class Evaluator:
     def reference_features(self) -> Extracted:
         if self._ref is None and _NEEDS_REFERENCE & set(self.metrics):
             self._ref, self._ref_label = reference_features(
-                self.reference, self.extractor, self.n_reference, batch_size=self.batch_size,
-                image_size=self.reference_image_size, channels=self.reference_channels)
+                self.reference,
+                self.extractor,
+                self.n_reference,
+                batch_size=self.batch_size,
+                image_size=self.reference_image_size,
+                channels=self.reference_channels,
+            )
         return self._ref
 
     def score_features(self, fake: Extracted) -> list[MetricResult]:
@@ -90,12 +110,30 @@ class Evaluator:
             elif m == "kid":
                 mean, std = kid_fn(fake.features, ref.features, self.kid_subsets, self.kid_subset_size, self.seed)
                 sub = min(self.kid_subset_size, n_fake, n_ref)
-                out.append(MetricResult("kid", mean, n_fake, n_ref, std=std,
-                                        extra={"subsets": self.kid_subsets, "subset_size": sub}, **common))
+                out.append(
+                    MetricResult(
+                        "kid",
+                        mean,
+                        n_fake,
+                        n_ref,
+                        std=std,
+                        extra={"subsets": self.kid_subsets, "subset_size": sub},
+                        **common,
+                    )
+                )
             elif m == "is":
                 mean, std = inception_score(fake.probs, self.is_splits)
-                out.append(MetricResult("is", mean, n_fake, 0, std=std, extra={"splits": self.is_splits},
-                                        **(common | {"reference": "none"})))
+                out.append(
+                    MetricResult(
+                        "is",
+                        mean,
+                        n_fake,
+                        0,
+                        std=std,
+                        extra={"splits": self.is_splits},
+                        **(common | {"reference": "none"}),
+                    )
+                )
             elif m == "pr":
                 k = min(n_fake, n_ref)
                 p, r = precision_recall(ref.features[:k], fake.features[:k], k=3)
@@ -104,8 +142,11 @@ class Evaluator:
             elif m == "coverage":
                 cov = class_coverage(fake.probs)
                 extra = {"kl_to_uniform": cov.kl_to_uniform, "histogram": cov.histogram, "num_classes": cov.num_classes}
-                out.append(MetricResult("coverage", float(cov.covered), n_fake, 0, extra=extra,
-                                        **(common | {"reference": "none"})))
+                out.append(
+                    MetricResult(
+                        "coverage", float(cov.covered), n_fake, 0, extra=extra, **(common | {"reference": "none"})
+                    )
+                )
         return out
 
     def results(self, sample_fn: Callable[[int], Tensor]) -> list[MetricResult]:
@@ -115,8 +156,14 @@ class Evaluator:
 
     def results_for_images(self, images) -> list[MetricResult]:
         want_probs = bool(_NEEDS_PROBS & set(self.metrics))
-        return self.score_features(extract(self.extractor, images[: self.n] if len(images) > self.n else images,
-                                           batch_size=self.batch_size, want_probs=want_probs))
+        return self.score_features(
+            extract(
+                self.extractor,
+                images[: self.n] if len(images) > self.n else images,
+                batch_size=self.batch_size,
+                want_probs=want_probs,
+            )
+        )
 
     def __call__(self, sample_fn: Callable[[int], Tensor]) -> dict[str, float]:
         return flatten(self.results(sample_fn))
@@ -134,8 +181,9 @@ def flatten(results: Sequence[MetricResult]) -> dict[str, float]:
     return out
 
 
-def evaluate(samples: Tensor, metrics: str | Sequence[str] = ("fid",), features: str = "digits",
-             reference="mnist:test", **kwargs) -> dict[str, float]:
+def evaluate(
+    samples: Tensor, metrics: str | Sequence[str] = ("fid",), features: str = "digits", reference="mnist:test", **kwargs
+) -> dict[str, float]:
     """Score a tensor of samples in [-1, 1] (all of them) in one call; see :class:`Evaluator` for kwargs."""
     ev = Evaluator(metrics, features, reference, n=len(samples), **kwargs)
     return flatten(ev.results_for_images(samples))

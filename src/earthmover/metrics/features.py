@@ -1,11 +1,12 @@
 """Feature extractors by name, and batched extraction from images or from a sampler."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ def get_extractor(name: str, device: str | torch.device = "cpu", inception_path:
     """``"inception"`` (the standard FID network, see metrics.inception) or ``"digits"`` (our digit classifier)."""
     if name == "inception":
         from earthmover.metrics.inception import InceptionV3
+
         return InceptionV3(inception_path, device=device)
     if name == "digits":
         return _digits(str(device))
@@ -37,6 +39,7 @@ def get_extractor(name: str, device: str | torch.device = "cpu", inception_path:
 @lru_cache(maxsize=4)
 def _digits(device: str):
     from earthmover.metrics.digits import WEIGHTS_RESOURCE, DigitClassifier
+
     ext = DigitClassifier(device=device)
     data = resources.files("earthmover.metrics").joinpath(WEIGHTS_RESOURCE).read_bytes()
     ext.id = "digits-" + hashlib.sha1(data).hexdigest()[:12]
@@ -67,14 +70,21 @@ def as_images(x: np.ndarray | Tensor) -> Tensor:
     return t
 
 
-def extract(extractor, images: np.ndarray | Tensor | None = None, *, sample_fn: Callable[[int], Tensor] | None = None,
-            n: int | None = None, batch_size: int = 100, want_probs: bool = False) -> Extracted:
+def extract(
+    extractor,
+    images: np.ndarray | Tensor | None = None,
+    *,
+    sample_fn: Callable[[int], Tensor] | None = None,
+    n: int | None = None,
+    batch_size: int = 100,
+    want_probs: bool = False,
+) -> Extracted:
     """Features (and optionally probabilities) of ``images``, or of ``n`` images drawn batch by batch from ``sample_fn``."""
     if (images is None) == (sample_fn is None):
         raise EarthmoverError("extract: pass exactly one of images or sample_fn")
     if images is not None:
         total = len(images)
-        get = lambda i, m: as_images(images[i:i + m])  # noqa: E731
+        get = lambda i, m: as_images(images[i : i + m])  # noqa: E731
     else:
         if not n or n < 1:
             raise EarthmoverError(f"extract: n must be a positive sample count with sample_fn, got {n}")

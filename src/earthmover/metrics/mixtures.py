@@ -7,6 +7,7 @@
 
 As in VEEGAN and PacGAN's 2-D tables.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

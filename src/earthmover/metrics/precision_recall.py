@@ -5,6 +5,7 @@ point's k-th nearest neighbour within the set (the point itself excluded). Preci
 of generated samples inside the real manifold; recall: the fraction of real samples inside the
 generated manifold. Euclidean distances in float64, computed in row blocks.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,17 +24,17 @@ def knn_radii(x: np.ndarray, k: int = 3, block: int = 1024) -> np.ndarray:
         raise EarthmoverError(f"precision_recall: need more than k={k} samples per set, got {len(x)}")
     radii = np.empty(len(x))
     for i in range(0, len(x), block):
-        d = _sqdist(x[i:i + block], x)
+        d = _sqdist(x[i : i + block], x)
         d[np.arange(len(d)), np.arange(i, i + len(d))] = 0.0  # the point itself sits at index 0 after sorting
-        radii[i:i + block] = np.sqrt(np.partition(d, k, axis=1)[:, k])
+        radii[i : i + block] = np.sqrt(np.partition(d, k, axis=1)[:, k])
     return radii
 
 
 def _inside(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray, block: int = 1024) -> np.ndarray:
     out = np.empty(len(queries), dtype=bool)
     for i in range(0, len(queries), block):
-        d = np.sqrt(_sqdist(queries[i:i + block], centres))
-        out[i:i + block] = (d <= radii[None, :]).any(axis=1)
+        d = np.sqrt(_sqdist(queries[i : i + block], centres))
+        out[i : i + block] = (d <= radii[None, :]).any(axis=1)
     return out
 
 
@@ -41,7 +42,9 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[fl
     """(precision, recall) of fake features against real features."""
     r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     if r.ndim != 2 or f.ndim != 2 or r.shape[1] != f.shape[1]:
-        raise EarthmoverError(f"precision_recall: expected (N, D) feature arrays of equal D, got {r.shape} and {f.shape}")
+        raise EarthmoverError(
+            f"precision_recall: expected (N, D) feature arrays of equal D, got {r.shape} and {f.shape}"
+        )
     precision = float(_inside(f, r, knn_radii(r, k)).mean())
     recall = float(_inside(r, f, knn_radii(f, k)).mean())
     return precision, recall

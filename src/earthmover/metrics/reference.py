@@ -9,6 +9,7 @@ Features are cached under ``$EARTHMOVER_CACHE/reference/`` (default ``~/.cache/e
 by set name, a hash of the image bytes, the extractor and its weights (a hash), and the count; a
 changed file or other weights therefore never reuse stale statistics.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,9 +49,16 @@ def _content_key(images) -> str:
     return h.hexdigest()[:12]
 
 
-def reference_features(spec, extractor, n: int | None = None, batch_size: int = 100, want_probs: bool = False,
-                       use_cache: bool = True, image_size: int | None = None,
-                       channels: int | None = None) -> tuple[Extracted, str]:
+def reference_features(
+    spec,
+    extractor,
+    n: int | None = None,
+    batch_size: int = 100,
+    want_probs: bool = False,
+    use_cache: bool = True,
+    image_size: int | None = None,
+    channels: int | None = None,
+) -> tuple[Extracted, str]:
     """Features of the first ``n`` images of a set (all when None), cached on disk; returns (features, label)."""
     images, label = resolve(spec, image_size=image_size, channels=channels)
     if n is not None:

@@ -1,4 +1,5 @@
 """Every reported number carries what it was computed from."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

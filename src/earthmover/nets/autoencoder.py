@@ -4,6 +4,7 @@ The encoder is the architecture's critic trunk (its features), a linear layer ma
 the decoder is the architecture's generator built from the code, with the critic's normalization:
 a critic trained with a gradient penalty holds no batch statistics, decoder included.
 """
+
 from __future__ import annotations
 
 import torch

@@ -19,6 +19,7 @@ simplest generator that lets the comparison isolate the critic).
 Every wrapped critic is called ``critic(x, labels)``; penalties see it through
 :func:`earthmover.conditional.labels.bind_labels`.
 """
+
 from __future__ import annotations
 
 import torch
@@ -55,7 +56,9 @@ class ConcatGenerator(nn.Module):
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         if z.shape[1] != self.latent_dim:
-            raise EarthmoverError(f"the conditional generator takes latents of width {self.latent_dim}, got {z.shape[1]}")
+            raise EarthmoverError(
+                f"the conditional generator takes latents of width {self.latent_dim}, got {z.shape[1]}"
+            )
         e = self.embedding(labels).to(z.dtype)
         return self.inner(torch.cat([z, e], dim=1))
 
@@ -73,7 +76,9 @@ class ConcatCritic(nn.Module):
         if x.dim() == 4:
             e = e[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
         elif x.dim() != 2:
-            raise EarthmoverError(f"concat conditioning takes flat (N, D) or image (N, C, H, W) batches, got {tuple(x.shape)}")
+            raise EarthmoverError(
+                f"concat conditioning takes flat (N, D) or image (N, C, H, W) batches, got {tuple(x.shape)}"
+            )
         return self.inner(torch.cat([x, e], dim=1))
 
 
@@ -91,7 +96,11 @@ class ProjectionCritic(nn.Module):
     def forward(self, x: Tensor, labels: Tensor) -> CriticOutput:
         out = as_critic_output(self.inner(x))
         if out.features is None:
-            raise EarthmoverError("the projection critic needs the critic's features, but this critic returns a bare score; "
-                                  "use an architecture whose critic returns CriticOutput(score, features)")
+            raise EarthmoverError(
+                "the projection critic needs the critic's features, but this critic returns a bare score; "
+                "use an architecture whose critic returns CriticOutput(score, features)"
+            )
         features = out.features.flatten(1)
-        return CriticOutput(score=projected_score(out.score, features, labels, self.embedding.weight), features=features)
+        return CriticOutput(
+            score=projected_score(out.score, features, labels, self.embedding.weight), features=features
+        )

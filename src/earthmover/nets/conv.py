@@ -10,6 +10,7 @@ and 64 take three and four stages. Channels halve from the top stage down to
 Activations are ``relu``/``lrelu``/``tanh``/``gated`` (gated layers compute twice
 the channels and halve them). Images in [-1, 1]: the generator ends in tanh.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,10 @@ SIZES = {28: 3, 32: 3, 64: 4}  # side -> number of 2x stages between 4x4 and the
 
 def stages(side: int) -> int:
     if side not in SIZES:
-        raise EarthmoverError(f"these convolutional networks take square images of side {', '.join(map(str, SIZES))}, "
-                              f"got {side}; set data.image_size to one of them to resize")
+        raise EarthmoverError(
+            f"these convolutional networks take square images of side {', '.join(map(str, SIZES))}, "
+            f"got {side}; set data.image_size to one of them to resize"
+        )
     return SIZES[side]
 
 
@@ -35,12 +38,22 @@ class ConvGenerator(nn.Module):
     baseline, "none" for the WGAN-GP MNIST generator and Figure 2's unnormalized variants).
     """
 
-    def __init__(self, latent_dim: int = 128, image_size: int = 28, channels: int = 1, dim: int = 64,
-                 norm: str = "none", act: str = "relu", constant: bool = False):
+    def __init__(
+        self,
+        latent_dim: int = 128,
+        image_size: int = 28,
+        channels: int = 1,
+        dim: int = 64,
+        norm: str = "none",
+        act: str = "relu",
+        constant: bool = False,
+    ):
         super().__init__()
         n = stages(image_size)
         self.latent_dim = latent_dim
-        widths = [dim] * n if constant else [dim * 2 ** (n - 1 - i) for i in range(n)]  # 4x4 map, then each hidden stage
+        widths = (
+            [dim] * n if constant else [dim * 2 ** (n - 1 - i) for i in range(n)]
+        )  # 4x4 map, then each hidden stage
         gate = 2 if act == "gated" else 1
         self.seed_shape = (widths[0] * gate, 4, 4)
         self.project = nn.Linear(latent_dim, widths[0] * gate * 16)
@@ -66,12 +79,20 @@ class ConvCritic(TrunkCritic):
     Returns CriticOutput(score, features = the flattened 4x4 map).
     """
 
-    def __init__(self, image_size: int = 28, channels: int = 1, dim: int = 64, norm: str = "none",
-                 act: str = "lrelu", constant: bool = False, dropout: float = 0.0):
+    def __init__(
+        self,
+        image_size: int = 28,
+        channels: int = 1,
+        dim: int = 64,
+        norm: str = "none",
+        act: str = "lrelu",
+        constant: bool = False,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         n = stages(image_size)
         self.image_size, self.channels = image_size, channels
-        widths = [dim] * n if constant else [dim * 2 ** i for i in range(n)]
+        widths = [dim] * n if constant else [dim * 2**i for i in range(n)]
         gate = 2 if act == "gated" else 1
         layers: list[nn.Module] = []
         cin = channels
@@ -83,7 +104,6 @@ class ConvCritic(TrunkCritic):
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.feature_dim = widths[-1] * 16
         self.out = nn.Linear(self.feature_dim, 1)
-
 
 
 class FCGenerator(nn.Module):

@@ -5,6 +5,7 @@ Critics return raw scores (no sigmoid). A critic that says more than a score
 term) returns a :class:`CriticOutput`; a plain tensor is accepted everywhere
 and read as the score.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,11 +24,14 @@ class CriticOutput:
     """What the critic's heads compute from the features, by the name each head ``provides``
     (AC-GAN's ``class_logits``, InfoGAN's ``q``); per sample, first dimension N."""
 
-    def part(self, rows: slice) -> "CriticOutput":
+    def part(self, rows: slice) -> CriticOutput:
         """The output for a slice of the batch's rows, in float32 (the loss maths' precision
         under autocast): how the loop splits one pass over real and fake into two."""
-        return CriticOutput(self.score[rows].float(), None if self.features is None else self.features[rows].float(),
-                            {k: v[rows].float() for k, v in self.extras.items()})
+        return CriticOutput(
+            self.score[rows].float(),
+            None if self.features is None else self.features[rows].float(),
+            {k: v[rows].float() for k, v in self.extras.items()},
+        )
 
 
 def as_critic_output(out: Tensor | CriticOutput) -> CriticOutput:

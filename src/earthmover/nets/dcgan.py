@@ -6,6 +6,7 @@ transposed convolutions; the critic mirrors it with strided convolutions.
 The critic's normalization is ``"none"``, ``"layer"`` (per-sample, safe with
 gradient penalties) or ``"batch"`` (the original DCGAN; not with penalties).
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,12 +32,16 @@ class DCGANGenerator(nn.Module):
     """``norm``: "batch" (DCGAN's), or "layer"/"none" where the generator serves as a penalized
     critic's decoder (EBGAN), which must hold no batch statistics."""
 
-    def __init__(self, latent_dim: int = 100, image_size: int = 28, channels: int = 1, width: int = 64, norm: str = "batch"):
+    def __init__(
+        self, latent_dim: int = 100, image_size: int = 28, channels: int = 1, width: int = 64, norm: str = "batch"
+    ):
         super().__init__()
         seed, ups = check_image_size(image_size)
         self.latent_dim = latent_dim
         top = width * 2 ** (ups - 1)
-        self.project = nn.Sequential(nn.Linear(latent_dim, top * seed * seed), norm1d(norm, top * seed * seed), nn.ReLU())
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, top * seed * seed), norm1d(norm, top * seed * seed), nn.ReLU()
+        )
         self.seed_shape = (top, seed, seed)
         blocks: list[nn.Module] = []
         ch = top
@@ -51,7 +56,9 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANCritic(nn.Module):
-    def __init__(self, image_size: int = 28, channels: int = 1, width: int = 64, norm: str = "layer", dropout: float = 0.0):
+    def __init__(
+        self, image_size: int = 28, channels: int = 1, width: int = 64, norm: str = "layer", dropout: float = 0.0
+    ):
         super().__init__()
         seed, ups = check_image_size(image_size)
         self.image_size, self.channels = image_size, channels
@@ -74,7 +81,15 @@ class DCGANCritic(nn.Module):
 class DCGANAutoEncoderCritic(nn.Module):
     """EBGAN critic for images: conv encoder to a code, transposed-conv decoder; energy = per-sample MSE."""
 
-    def __init__(self, image_size: int = 28, channels: int = 1, width: int = 64, code_dim: int = 64, norm: str = "layer", dropout: float = 0.0):
+    def __init__(
+        self,
+        image_size: int = 28,
+        channels: int = 1,
+        width: int = 64,
+        code_dim: int = 64,
+        norm: str = "layer",
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.encoder_body = DCGANCritic(image_size, channels, width, norm, dropout).body
         seed, ups = check_image_size(image_size)

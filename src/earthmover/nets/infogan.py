@@ -25,6 +25,7 @@ Channels scale with ``width`` (64 in the paper): the convolutions are ``width`` 
 the fully connected layer ``16 width`` (1,024). Any side divisible by 4 fits the design; the
 registry admits 28 (MNIST), 32 and 64.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,25 +40,38 @@ LEAKY_SLOPE = 0.1
 def seed_side(image_size: int) -> int:
     """The side of the generator's first map: a quarter of the image (two 2x upsamplings)."""
     if image_size % 4 or image_size < 8:
-        raise EarthmoverError(f"the infogan-mnist networks take square images whose side is a multiple of 4 (at least 8), "
-                              f"got {image_size}; set data.image_size to 28 or 32")
+        raise EarthmoverError(
+            f"the infogan-mnist networks take square images whose side is a multiple of 4 (at least 8), "
+            f"got {image_size}; set data.image_size to 28 or 32"
+        )
     return image_size // 4
 
 
 class InfoGANGenerator(nn.Module):
     """z -> FC 16w -> FC (side/4)^2 2w -> deconvolution w -> deconvolution to the image (tanh)."""
 
-    def __init__(self, latent_dim: int = 74, image_size: int = 28, channels: int = 1, width: int = 64, norm: str = "batch"):
+    def __init__(
+        self, latent_dim: int = 74, image_size: int = 28, channels: int = 1, width: int = 64, norm: str = "batch"
+    ):
         super().__init__()
         seed = seed_side(image_size)
         self.latent_dim = latent_dim
         self.seed_shape = (2 * width, seed, seed)
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, 16 * width), norm1d(norm, 16 * width), nn.ReLU(),
-            nn.Linear(16 * width, 2 * width * seed * seed), norm1d(norm, 2 * width * seed * seed), nn.ReLU())
+            nn.Linear(latent_dim, 16 * width),
+            norm1d(norm, 16 * width),
+            nn.ReLU(),
+            nn.Linear(16 * width, 2 * width * seed * seed),
+            norm1d(norm, 2 * width * seed * seed),
+            nn.ReLU(),
+        )
         self.body = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), norm2d(norm, width), nn.ReLU(),
-            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh())
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1),
+            norm2d(norm, width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1),
+            nn.Tanh(),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(self.project(z).view(-1, *self.seed_shape))
@@ -66,16 +80,25 @@ class InfoGANGenerator(nn.Module):
 class InfoGANCritic(TrunkCritic):
     """x -> convolution w -> convolution 2w (norm) -> FC 16w (norm): the shared features -> FC 1: the score."""
 
-    def __init__(self, image_size: int = 28, channels: int = 1, width: int = 64, norm: str = "none", dropout: float = 0.0):
+    def __init__(
+        self, image_size: int = 28, channels: int = 1, width: int = 64, norm: str = "none", dropout: float = 0.0
+    ):
         super().__init__()
         seed = seed_side(image_size)
         self.image_size, self.channels = image_size, channels
         drop = [nn.Dropout(dropout)] if dropout else []
         self.body = nn.Sequential(
-            nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), norm2d(norm, 2 * width), nn.LeakyReLU(LEAKY_SLOPE), *drop,
+            nn.Conv2d(channels, width, 4, 2, 1),
+            nn.LeakyReLU(LEAKY_SLOPE),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),
+            norm2d(norm, 2 * width),
+            nn.LeakyReLU(LEAKY_SLOPE),
+            *drop,
             nn.Flatten(),
-            nn.Linear(2 * width * seed * seed, 16 * width), norm1d(norm, 16 * width), nn.LeakyReLU(LEAKY_SLOPE), *drop)
+            nn.Linear(2 * width * seed * seed, 16 * width),
+            norm1d(norm, 16 * width),
+            nn.LeakyReLU(LEAKY_SLOPE),
+            *drop,
+        )
         self.feature_dim = 16 * width
         self.out = nn.Linear(self.feature_dim, 1)
-

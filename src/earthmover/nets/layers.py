@@ -6,6 +6,7 @@ running buffers; never in a critic trained with a gradient penalty),
 and offset, as the WGAN-GP code's layer norm; ``GroupNorm(1, C)``) or
 ``"none"``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,7 +22,8 @@ def check_critic_input(x: torch.Tensor, channels: int, image_size: int) -> None:
     if x.shape[1:] != (channels, image_size, image_size):
         raise EarthmoverError(
             f"the critic expects images of shape ({channels}, {image_size}, {image_size}), "
-            f"got {tuple(x.shape[1:])}; set data.image_size/data.channels to match the data")
+            f"got {tuple(x.shape[1:])}; set data.image_size/data.channels to match the data"
+        )
 
 
 class TrunkCritic(nn.Module):

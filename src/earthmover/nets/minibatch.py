@@ -16,6 +16,7 @@ Both couple the samples of a batch: a sample's score depends on the others. A pe
 gradient penalty assumes it does not, so configurations should refuse the pair unless the user
 insists; :func:`couples_samples` tells whether a built critic has such a layer.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,7 +37,8 @@ class MinibatchDiscrimination(nn.Module):
         if in_features < 1 or num_kernels < 1 or kernel_dim < 1:
             raise EarthmoverError(
                 f"minibatch discrimination: in_features = {in_features}, num_kernels = {num_kernels}, "
-                f"kernel_dim = {kernel_dim}; expected positive sizes")
+                f"kernel_dim = {kernel_dim}; expected positive sizes"
+            )
         self.in_features, self.num_kernels, self.kernel_dim = in_features, num_kernels, kernel_dim
         self.T = nn.Parameter(torch.randn(in_features, num_kernels * kernel_dim) * init_std)
 
@@ -48,10 +50,10 @@ class MinibatchDiscrimination(nn.Module):
         flat = x.flatten(1)
         if flat.shape[1] != self.in_features:
             raise EarthmoverError(f"minibatch discrimination expects {self.in_features} features, got {flat.shape[1]}")
-        m = (flat @ self.T).view(-1, self.num_kernels, self.kernel_dim)           # (N, B, C)
-        l1 = (m.unsqueeze(1) - m.unsqueeze(0)).abs().sum(dim=3)                   # (N, N, B): ||M_i,b - M_j,b||_1
+        m = (flat @ self.T).view(-1, self.num_kernels, self.kernel_dim)  # (N, B, C)
+        l1 = (m.unsqueeze(1) - m.unsqueeze(0)).abs().sum(dim=3)  # (N, N, B): ||M_i,b - M_j,b||_1
         others = 1.0 - torch.eye(flat.shape[0], dtype=flat.dtype, device=flat.device)
-        o = (torch.exp(-l1) * others.unsqueeze(2)).sum(dim=1)                     # (N, B), j != i
+        o = (torch.exp(-l1) * others.unsqueeze(2)).sum(dim=1)  # (N, B), j != i
         return torch.cat([flat, o], dim=1)
 
 
@@ -76,11 +78,12 @@ class MinibatchStdDev(nn.Module):
         if n % g:
             raise EarthmoverError(
                 f"minibatch standard deviation: a batch of {n} samples does not split into groups of {g}; "
-                f"use a batch size divisible by {g}")
-        y = x.float().reshape(g, n // g, *x.shape[1:])                             # [G, M, ...]
-        std = torch.sqrt(y.var(dim=0, unbiased=False) + self.eps)                  # [M, ...]
-        s = std.flatten(1).mean(dim=1).to(x.dtype)                                 # [M]
-        s = s.repeat(g)                                                            # sample n -> group n mod M
+                f"use a batch size divisible by {g}"
+            )
+        y = x.float().reshape(g, n // g, *x.shape[1:])  # [G, M, ...]
+        std = torch.sqrt(y.var(dim=0, unbiased=False) + self.eps)  # [M, ...]
+        s = std.flatten(1).mean(dim=1).to(x.dtype)  # [M]
+        s = s.repeat(g)  # sample n -> group n mod M
         extra = s.view(n, 1, *([1] * (x.dim() - 2))).expand(n, 1, *x.shape[2:])
         return torch.cat([x, extra], dim=1)
 
@@ -88,13 +91,17 @@ class MinibatchStdDev(nn.Module):
 MINIBATCH_LAYERS = ("discrimination", "stddev")
 
 
-def make_minibatch_layer(kind: str, in_features: int, num_kernels: int = 100, kernel_dim: int = 5, group_size: int = 4) -> nn.Module:
+def make_minibatch_layer(
+    kind: str, in_features: int, num_kernels: int = 100, kernel_dim: int = 5, group_size: int = 4
+) -> nn.Module:
     """The layer ``model.minibatch`` names: discrimination | stddev."""
     if kind == "discrimination":
         return MinibatchDiscrimination(in_features, num_kernels, kernel_dim)
     if kind == "stddev":
         return MinibatchStdDev(group_size)
-    raise EarthmoverError(f"model.minibatch = {kind!r} is invalid; expected none or one of {', '.join(MINIBATCH_LAYERS)}")
+    raise EarthmoverError(
+        f"model.minibatch = {kind!r} is invalid; expected none or one of {', '.join(MINIBATCH_LAYERS)}"
+    )
 
 
 class FeatureLayerCritic(nn.Module):
@@ -107,12 +114,16 @@ class FeatureLayerCritic(nn.Module):
 
     def __init__(self, critic: nn.Module, layer: nn.Module):
         super().__init__()
-        has_features = callable(getattr(critic, "features", None)) and not isinstance(getattr(critic, "features"), nn.Module)
+        has_features = callable(getattr(critic, "features", None)) and not isinstance(
+            critic.features, nn.Module
+        )
         if not isinstance(getattr(critic, "out", None), nn.Linear) or not (
-                has_features or isinstance(getattr(critic, "body", None), nn.Module)):
+            has_features or isinstance(getattr(critic, "body", None), nn.Module)
+        ):
             raise EarthmoverError(
                 f"a minibatch layer goes between a critic's features and its output layer, but {type(critic).__name__} "
-                f"has no `features` (or `body`) and linear `out`; use the mlp, dcgan, conv or resnet critics")
+                f"has no `features` (or `body`) and linear `out`; use the mlp, dcgan, conv or resnet critics"
+            )
         self._has_features = has_features
         critic.out = nn.Linear(critic.out.in_features + layer.extra_features, 1)
         self.critic, self.layer = critic, layer

@@ -6,6 +6,7 @@ gradient penalty is per sample, and batch statistics couple samples):
 ``norm="layer"`` gives layer normalization after each hidden layer, ``norm="batch"``
 batch normalization (only without a penalty; the configuration refuses the pair).
 """
+
 from __future__ import annotations
 
 import torch
@@ -59,7 +60,15 @@ class AutoEncoderCritic(nn.Module):
     """EBGAN's critic: an auto-encoder whose score is the energy
     E(x) = mean squared reconstruction error per sample, and whose features are the codes."""
 
-    def __init__(self, in_dim: int = 2, width: int = 512, depth: int = 3, code_dim: int = 32, norm: str = "none", dropout: float = 0.0):
+    def __init__(
+        self,
+        in_dim: int = 2,
+        width: int = 512,
+        depth: int = 3,
+        code_dim: int = 32,
+        norm: str = "none",
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.encoder = nn.Sequential(_hidden_stack(in_dim, width, depth, norm, dropout), nn.Linear(width, code_dim))
         self.decoder = nn.Sequential(_hidden_stack(code_dim, width, depth, norm, dropout), nn.Linear(width, in_dim))

@@ -26,11 +26,12 @@ and the drift term epsilon * D(x)^2 beside WGAN-GP (:func:`drift_penalty`).
 The real images the critic sees are the data downscaled to the current resolution and, during a
 fade, blended with their own 2x-coarser version by the same alpha (:func:`progressive_reals`).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -40,13 +41,15 @@ from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.nets.minibatch import MinibatchStdDev
 
-
 # ---------------------------------------------------------------------- pure helpers
+
 
 def _log2_side(side: int, what: str) -> int:
     level = int(round(math.log2(side))) if side > 0 else -1
-    if side < 4 or 2 ** level != side:
-        raise EarthmoverError(f"progressive growing: {what} = {side}; expected a power of two >= 4 (pad 28x28 MNIST to 32)")
+    if side < 4 or 2**level != side:
+        raise EarthmoverError(
+            f"progressive growing: {what} = {side}; expected a power of two >= 4 (pad 28x28 MNIST to 32)"
+        )
     return level
 
 
@@ -90,10 +93,11 @@ def drift_penalty(real_scores: Tensor, epsilon: float = 0.001) -> Tensor:
 
 def feature_maps(stage: int, fmap_base: int, fmap_max: int) -> int:
     """``min(fmap_base / 2^stage, fmap_max)``, at least 1."""
-    return max(1, min(int(fmap_base / 2.0 ** stage), fmap_max))
+    return max(1, min(int(fmap_base / 2.0**stage), fmap_max))
 
 
 # ---------------------------------------------------------------------- layers
+
 
 class EqualizedLinear(nn.Module):
     """A linear layer with the paper's equalized learning rate: w ~ N(0, 1), used as w * gain / sqrt(fan_in)."""
@@ -157,7 +161,9 @@ class _Staged(nn.Module):
         """Work at ``resolution`` with the newest block faded in by ``alpha`` in [0, 1]."""
         level = _log2_side(resolution, "resolution")
         if level > self.final_level:
-            raise EarthmoverError(f"progressive growing: resolution {resolution} is above the networks' {self.final_resolution}")
+            raise EarthmoverError(
+                f"progressive growing: resolution {resolution} is above the networks' {self.final_resolution}"
+            )
         if not 0.0 <= alpha <= 1.0:
             raise EarthmoverError(f"progressive growing: alpha = {alpha}; expected a value in [0, 1]")
         self.resolution, self.alpha = resolution, float(alpha)
@@ -170,13 +176,25 @@ class _Staged(nn.Module):
 
 # ---------------------------------------------------------------------- networks
 
+
 class ProgressiveGenerator(_Staged):
     """z (N, latent_dim) -> images (N, channels, r, r) at the current resolution r."""
 
-    def __init__(self, latent_dim: int = 128, resolution: int = 32, channels: int = 1, fmap_base: int = 1024,
-                 fmap_max: int = 128, pixel_norm: bool = True, normalize_latent: bool = True, output_tanh: bool = False):
+    def __init__(
+        self,
+        latent_dim: int = 128,
+        resolution: int = 32,
+        channels: int = 1,
+        fmap_base: int = 1024,
+        fmap_max: int = 128,
+        pixel_norm: bool = True,
+        normalize_latent: bool = True,
+        output_tanh: bool = False,
+    ):
         super().__init__()
-        self.output_tanh = output_tanh  # the paper's output is linear; the registry's keeps samples in [-1, 1] like the data
+        self.output_tanh = (
+            output_tanh  # the paper's output is linear; the registry's keeps samples in [-1, 1] like the data
+        )
         self._init_stages(resolution)
         self.latent_dim, self.channels = latent_dim, channels
         nf = lambda stage: feature_maps(stage, fmap_base, fmap_max)  # noqa: E731
@@ -186,8 +204,16 @@ class ProgressiveGenerator(_Staged):
         self.seed_channels = nf(1)
         blocks = [nn.Sequential(_act(), pn(), EqualizedConv2d(nf(1), nf(1), 3), _act(), pn())]
         for k in range(1, self.levels):
-            blocks.append(nn.Sequential(EqualizedConv2d(nf(k), nf(k + 1), 3), _act(), pn(),
-                                        EqualizedConv2d(nf(k + 1), nf(k + 1), 3), _act(), pn()))
+            blocks.append(
+                nn.Sequential(
+                    EqualizedConv2d(nf(k), nf(k + 1), 3),
+                    _act(),
+                    pn(),
+                    EqualizedConv2d(nf(k + 1), nf(k + 1), 3),
+                    _act(),
+                    pn(),
+                )
+            )
         self.blocks = nn.ModuleList(blocks)
         self.to_rgb = nn.ModuleList(EqualizedConv2d(nf(k + 1), channels, 1, gain=1.0) for k in range(self.levels))
 
@@ -214,30 +240,55 @@ class ProgressiveGenerator(_Staged):
 class ProgressiveCritic(_Staged):
     """images (N, channels, r, r) at the current resolution -> CriticOutput(score (N,), features (N, nf(0)))."""
 
-    def __init__(self, resolution: int = 32, channels: int = 1, fmap_base: int = 1024, fmap_max: int = 128,
-                 mbstd_group_size: int = 0):
+    def __init__(
+        self,
+        resolution: int = 32,
+        channels: int = 1,
+        fmap_base: int = 1024,
+        fmap_max: int = 128,
+        mbstd_group_size: int = 0,
+    ):
         super().__init__()
         self._init_stages(resolution)
         self.channels = channels
         nf = lambda stage: feature_maps(stage, fmap_base, fmap_max)  # noqa: E731
-        self.from_rgb = nn.ModuleList(nn.Sequential(EqualizedConv2d(channels, nf(k + 1), 1), _act()) for k in range(self.levels))
+        self.from_rgb = nn.ModuleList(
+            nn.Sequential(EqualizedConv2d(channels, nf(k + 1), 1), _act()) for k in range(self.levels)
+        )
         blocks = [None]
         for k in range(1, self.levels):
-            blocks.append(nn.Sequential(EqualizedConv2d(nf(k + 1), nf(k + 1), 3), _act(),
-                                        EqualizedConv2d(nf(k + 1), nf(k), 3), _act(), nn.AvgPool2d(2)))
+            blocks.append(
+                nn.Sequential(
+                    EqualizedConv2d(nf(k + 1), nf(k + 1), 3),
+                    _act(),
+                    EqualizedConv2d(nf(k + 1), nf(k), 3),
+                    _act(),
+                    nn.AvgPool2d(2),
+                )
+            )
         mbstd = [MinibatchStdDev(mbstd_group_size)] if mbstd_group_size else []
-        blocks[0] = nn.Sequential(*mbstd, EqualizedConv2d(nf(1) + len(mbstd), nf(1), 3), _act(), nn.Flatten(),
-                                  EqualizedLinear(nf(1) * 16, nf(0)), _act())
+        blocks[0] = nn.Sequential(
+            *mbstd,
+            EqualizedConv2d(nf(1) + len(mbstd), nf(1), 3),
+            _act(),
+            nn.Flatten(),
+            EqualizedLinear(nf(1) * 16, nf(0)),
+            _act(),
+        )
         self.blocks = nn.ModuleList(blocks)
         self.out = EqualizedLinear(nf(0), 1, gain=1.0)
 
     def forward(self, x: Tensor) -> CriticOutput:
         if x.dim() != 4 or x.shape[1] != self.channels or x.shape[2:] != (self.resolution, self.resolution):
-            grown = f" (it is at {self.resolution}x{self.resolution}: feed progressive_reals(images, resolution, alpha))" \
-                if x.dim() == 4 and x.shape[2:] != (self.resolution, self.resolution) else ""
+            grown = (
+                f" (it is at {self.resolution}x{self.resolution}: feed progressive_reals(images, resolution, alpha))"
+                if x.dim() == 4 and x.shape[2:] != (self.resolution, self.resolution)
+                else ""
+            )
             raise EarthmoverError(
                 f"the critic expects images of shape ({self.channels}, {self.resolution}, {self.resolution}), got "
-                f"{tuple(x.shape[1:])}; set data.image_size/data.channels to match the data{grown}")
+                f"{tuple(x.shape[1:])}; set data.image_size/data.channels to match the data{grown}"
+            )
         level = self.level
         h = self.from_rgb[level](x)
         if level > 0:
@@ -311,22 +362,30 @@ class ProgressiveSchedule:
     images_seen: int = 0
 
     def __post_init__(self):
-        first, last = _log2_side(self.start_resolution, "start_resolution"), _log2_side(self.final_resolution, "final_resolution")
+        first, last = (
+            _log2_side(self.start_resolution, "start_resolution"),
+            _log2_side(self.final_resolution, "final_resolution"),
+        )
         if first > last:
             raise EarthmoverError(
-                f"progressive.start_resolution = {self.start_resolution} is above the final resolution {self.final_resolution}")
+                f"progressive.start_resolution = {self.start_resolution} is above the final resolution {self.final_resolution}"
+            )
         if self.fade_images < 0 or self.stabilize_images < 0:
-            raise EarthmoverError(f"progressive: fade_images = {self.fade_images} and stabilize_images = {self.stabilize_images} must be >= 0")
+            raise EarthmoverError(
+                f"progressive: fade_images = {self.fade_images} and stabilize_images = {self.stabilize_images} must be >= 0"
+            )
         if self.batch_size < 1:
             raise EarthmoverError(f"progressive.batch_size = {self.batch_size}; expected at least 1")
-        self.resolutions = tuple(2 ** level for level in range(first, last + 1))
+        self.resolutions = tuple(2**level for level in range(first, last + 1))
         self.batch_sizes = _int_keys(self.batch_sizes, "batch_sizes")
         self.lrs = _int_keys(self.lrs, "lrs")
         for what, table in (("batch_sizes", self.batch_sizes), ("lrs", self.lrs)):
             stray = sorted(set(table) - set(self.resolutions))
             if stray:
-                raise EarthmoverError(f"progressive.{what} names resolution {stray[0]}, which the schedule never reaches; "
-                                      f"its resolutions are {', '.join(map(str, self.resolutions))}")
+                raise EarthmoverError(
+                    f"progressive.{what} names resolution {stray[0]}, which the schedule never reaches; "
+                    f"its resolutions are {', '.join(map(str, self.resolutions))}"
+                )
             bad = [v for v in table.values() if not (isinstance(v, (int, float)) and v > 0)]
             if bad:
                 raise EarthmoverError(f"progressive.{what} has value {bad[0]!r}; expected positive numbers")
@@ -354,8 +413,16 @@ class ProgressiveSchedule:
         for index, (r, phase, start, end) in enumerate(self._stages):
             if end is None or images < end:
                 alpha = (images - start) / self.fade_images if phase == "fade" else 1.0
-                return Stage(index, r, phase, alpha, start, end, int(self.batch_sizes.get(r, self.batch_size)),
-                             self.lrs.get(r, self.lr))
+                return Stage(
+                    index,
+                    r,
+                    phase,
+                    alpha,
+                    start,
+                    end,
+                    int(self.batch_sizes.get(r, self.batch_size)),
+                    self.lrs.get(r, self.lr),
+                )
         raise AssertionError("the last stage is open-ended")
 
     @property
@@ -384,6 +451,8 @@ class ProgressiveSchedule:
     def load_state_dict(self, state: dict) -> None:
         saved = [tuple(b) for b in state.get("boundaries", self.boundaries())]
         if saved != self.boundaries():
-            raise EarthmoverError("the checkpoint was written with another progressive schedule; resume with the run's own "
-                                  "progressive settings (config.toml in the run directory)")
+            raise EarthmoverError(
+                "the checkpoint was written with another progressive schedule; resume with the run's own "
+                "progressive settings (config.toml in the run directory)"
+            )
         self.images_seen = int(state["images_seen"])

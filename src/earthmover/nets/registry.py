@@ -8,10 +8,11 @@ registry and never names an architecture itself; adding one is one entry here.
     arch = resolve_architecture("auto", (1, 28, 28))     # dcgan for images, mlp for flat samples
     generator, critic, latent_dim = build_networks(arch.name, NetSpec((1, 28, 28)))
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import torch
 from torch import nn
@@ -43,7 +44,9 @@ class NetSpec:
     def __post_init__(self):
         object.__setattr__(self, "sample_shape", tuple(int(s) for s in self.sample_shape))
         if self.critic_norm not in CRITIC_NORMS:
-            raise EarthmoverError(f"model.critic_norm = {self.critic_norm!r} is invalid; expected one of {', '.join(CRITIC_NORMS)}")
+            raise EarthmoverError(
+                f"model.critic_norm = {self.critic_norm!r} is invalid; expected one of {', '.join(CRITIC_NORMS)}"
+            )
 
     @property
     def is_image(self) -> bool:
@@ -98,16 +101,19 @@ class Architecture:
         if len(shape) != 3:
             if not self.flat:
                 raise EarthmoverError(
-                    f"model.arch = {self.name!r} needs image data, but the data has samples of shape {shape}; use model.arch = 'mlp'")
+                    f"model.arch = {self.name!r} needs image data, but the data has samples of shape {shape}; use model.arch = 'mlp'"
+                )
             return
         if not self.images:
             raise EarthmoverError(
-                f"model.arch = {self.name!r} takes flat samples, but the data has images of shape {shape}; use model.arch = 'auto'")
+                f"model.arch = {self.name!r} takes flat samples, but the data has images of shape {shape}; use model.arch = 'auto'"
+            )
         if self.sizes and (shape[1] != shape[2] or shape[1] not in self.sizes):
             got = f"{shape[1]}x{shape[2]}" if shape[1] != shape[2] else f"{shape[1]}"
             raise EarthmoverError(
                 f"the {self.name} architecture takes square images of side {', '.join(map(str, self.sizes))}, got {got}; "
-                f"set data.image_size to one of them to resize")
+                f"set data.image_size to one of them to resize"
+            )
 
     def resolve(self, spec: NetSpec) -> NetSpec:
         """`spec` with the defaults filled in (latent_dim, width, depth), after checking the shape."""
@@ -138,8 +144,10 @@ def get_architecture(name: str) -> Architecture:
     if name not in ARCHITECTURES:
         from earthmover.errors import did_you_mean
 
-        raise EarthmoverError(f"model.arch = {name!r} is invalid; expected auto or one of {', '.join(ARCHITECTURES)}"
-                              f"{did_you_mean(name, ARCHITECTURES)}")
+        raise EarthmoverError(
+            f"model.arch = {name!r} is invalid; expected auto or one of {', '.join(ARCHITECTURES)}"
+            f"{did_you_mean(name, ARCHITECTURES)}"
+        )
     return ARCHITECTURES[name]
 
 
@@ -162,6 +170,7 @@ def build_networks(arch_name: str, spec: NetSpec) -> tuple[nn.Module, nn.Module,
 
 
 # ---------------------------------------------------------------------- the built-in architectures
+
 
 class Reshape(nn.Module):
     """A flat generator's output viewed as samples of `shape` (the mlp on images), squashed to
@@ -204,13 +213,32 @@ def _dcgan_critic(spec: NetSpec) -> nn.Module:
     return cls(spec.side, spec.channels, spec.width, norm=spec.critic_norm, dropout=spec.dropout)
 
 
-register(Architecture(
-    "mlp", "fully connected ReLU layers of `width` units, `depth` of them: 3x512 on flat data (the WGAN-GP toy "
-    "networks), 4x512 with a tanh output on images (the WGAN/WGAN-GP MLP generator); any sample shape",
-    _mlp_generator, _mlp_critic, latent_dim=100, width=512, images=True, flat=True, flat_latent_dim=2, image_depth=4))
-register(Architecture(
-    "dcgan", "DCGAN convolutions (Radford et al. 2016): batch norm in the generator, strided convolutions in the critic",
-    _dcgan_generator, _dcgan_critic, latent_dim=100, width=64, sizes=(28, 32, 64)))
+register(
+    Architecture(
+        "mlp",
+        "fully connected ReLU layers of `width` units, `depth` of them: 3x512 on flat data (the WGAN-GP toy "
+        "networks), 4x512 with a tanh output on images (the WGAN/WGAN-GP MLP generator); any sample shape",
+        _mlp_generator,
+        _mlp_critic,
+        latent_dim=100,
+        width=512,
+        images=True,
+        flat=True,
+        flat_latent_dim=2,
+        image_depth=4,
+    )
+)
+register(
+    Architecture(
+        "dcgan",
+        "DCGAN convolutions (Radford et al. 2016): batch norm in the generator, strided convolutions in the critic",
+        _dcgan_generator,
+        _dcgan_critic,
+        latent_dim=100,
+        width=64,
+        sizes=(28, 32, 64),
+    )
+)
 
 
 # ---------------------------------------------------------------------- the WGAN-GP paper's networks
@@ -220,6 +248,7 @@ register(Architecture(
 # Under EBGAN (spec.auto_encoder) the critic is the critic trunk plus a decoder of the same family
 # that holds no batch statistics unless critic_norm is "batch".
 
+
 def _auto_encoder(spec: NetSpec, critic: nn.Module, decoder: Callable[[NetSpec, str], nn.Module], code_dim: int = 64):
     if not spec.auto_encoder:
         return critic
@@ -228,47 +257,82 @@ def _auto_encoder(spec: NetSpec, critic: nn.Module, decoder: Callable[[NetSpec, 
     return AutoEncoderCritic(critic, decoder(replace(spec, latent_dim=code_dim), spec.critic_norm), code_dim)
 
 
-def _conv_pair(name: str, summary: str, g_norm: str = "batch", g_act: str = "relu", d_act: str = "lrelu",
-               d_norm: bool = True, constant_g: bool = False, fc_generator: bool = False, width: int = 64):
+def _conv_pair(
+    name: str,
+    summary: str,
+    g_norm: str = "batch",
+    g_act: str = "relu",
+    d_act: str = "lrelu",
+    d_norm: bool = True,
+    constant_g: bool = False,
+    fc_generator: bool = False,
+    width: int = 64,
+):
     """Register one member of the DCGAN-shaped family (nets/conv.py)."""
     from earthmover.nets.conv import SIZES, ConvCritic, ConvGenerator, FCGenerator
 
     def generator(spec: NetSpec, norm: str = g_norm) -> nn.Module:
         if fc_generator:
             return FCGenerator(spec.latent_dim, spec.sample_shape, 512, 4)
-        return ConvGenerator(spec.latent_dim, spec.side, spec.channels, spec.width, norm=norm, act=g_act, constant=constant_g)
+        return ConvGenerator(
+            spec.latent_dim, spec.side, spec.channels, spec.width, norm=norm, act=g_act, constant=constant_g
+        )
 
     def decoder(spec: NetSpec, norm: str) -> nn.Module:
-        return ConvGenerator(spec.latent_dim, spec.side, spec.channels, spec.width, norm=norm if g_norm != "none" else "none",
-                             act=g_act, constant=constant_g)
+        return ConvGenerator(
+            spec.latent_dim,
+            spec.side,
+            spec.channels,
+            spec.width,
+            norm=norm if g_norm != "none" else "none",
+            act=g_act,
+            constant=constant_g,
+        )
 
     def critic(spec: NetSpec) -> nn.Module:
-        net = ConvCritic(spec.side, spec.channels, spec.width, norm=spec.critic_norm if d_norm else "none",
-                         act=d_act, dropout=spec.dropout)
+        net = ConvCritic(
+            spec.side,
+            spec.channels,
+            spec.width,
+            norm=spec.critic_norm if d_norm else "none",
+            act=d_act,
+            dropout=spec.dropout,
+        )
         return _auto_encoder(spec, net, decoder)
 
     register(Architecture(name, summary, generator, critic, latent_dim=128, width=width, sizes=tuple(SIZES)))
 
 
-_conv_pair("wgan-gp-mnist",
-           "the WGAN-GP paper's MNIST networks (gan_mnist.py): 5x5 stride-2 (de)convolutions 4*DIM, 2*DIM, DIM; "
-           "no normalization; LeakyReLU 0.2 critic; DIM 64",
-           g_norm="none")
-_conv_pair("fig2-baseline",
-           "WGAN-GP Figure 2 baseline (gan_64x64.py DCGAN): batch norm in the generator, critic norm per model.critic_norm")
-_conv_pair("fig2-constant-filters",
-           "WGAN-GP Figure 2: generator without batch norm and with a constant number of filters; DCGAN critic",
-           g_norm="none", constant_g=True)
-_conv_pair("fig2-mlp-g",
-           "WGAN-GP Figure 2: a 4-layer 512-unit ReLU MLP generator; DCGAN critic", fc_generator=True)
-_conv_pair("fig2-no-norm",
-           "WGAN-GP Figure 2: DCGAN shape with no normalization anywhere (model.critic_norm is ignored)",
-           g_norm="none", d_norm=False)
-_conv_pair("fig2-gated",
-           "WGAN-GP Figure 2: gated multiplicative nonlinearities (sigmoid(a) * tanh(b)) in both networks",
-           g_act="gated", d_act="gated")
-_conv_pair("fig2-tanh",
-           "WGAN-GP Figure 2: tanh nonlinearities in both networks", g_act="tanh", d_act="tanh")
+_conv_pair(
+    "wgan-gp-mnist",
+    "the WGAN-GP paper's MNIST networks (gan_mnist.py): 5x5 stride-2 (de)convolutions 4*DIM, 2*DIM, DIM; "
+    "no normalization; LeakyReLU 0.2 critic; DIM 64",
+    g_norm="none",
+)
+_conv_pair(
+    "fig2-baseline",
+    "WGAN-GP Figure 2 baseline (gan_64x64.py DCGAN): batch norm in the generator, critic norm per model.critic_norm",
+)
+_conv_pair(
+    "fig2-constant-filters",
+    "WGAN-GP Figure 2: generator without batch norm and with a constant number of filters; DCGAN critic",
+    g_norm="none",
+    constant_g=True,
+)
+_conv_pair("fig2-mlp-g", "WGAN-GP Figure 2: a 4-layer 512-unit ReLU MLP generator; DCGAN critic", fc_generator=True)
+_conv_pair(
+    "fig2-no-norm",
+    "WGAN-GP Figure 2: DCGAN shape with no normalization anywhere (model.critic_norm is ignored)",
+    g_norm="none",
+    d_norm=False,
+)
+_conv_pair(
+    "fig2-gated",
+    "WGAN-GP Figure 2: gated multiplicative nonlinearities (sigmoid(a) * tanh(b)) in both networks",
+    g_act="gated",
+    d_act="gated",
+)
+_conv_pair("fig2-tanh", "WGAN-GP Figure 2: tanh nonlinearities in both networks", g_act="tanh", d_act="tanh")
 
 
 def _infogan_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
@@ -284,11 +348,19 @@ def _infogan_critic(spec: NetSpec) -> nn.Module:
     return _auto_encoder(spec, net, _infogan_generator)
 
 
-register(Architecture(
-    "infogan-mnist", "the InfoGAN paper's MNIST networks (openai/InfoGAN): generator FC 1024, FC 7x7x128, 4x4 "
-    "deconvolutions 64 and 1 (batch norm); critic 4x4 convolutions 64, 128, FC 1024 shared with the Q head, "
-    "lReLU 0.1 (normalization per model.critic_norm)",
-    _infogan_generator, _infogan_critic, latent_dim=74, width=64, sizes=(28, 32, 64)))
+register(
+    Architecture(
+        "infogan-mnist",
+        "the InfoGAN paper's MNIST networks (openai/InfoGAN): generator FC 1024, FC 7x7x128, 4x4 "
+        "deconvolutions 64 and 1 (batch norm); critic 4x4 convolutions 64, 128, FC 1024 shared with the Q head, "
+        "lReLU 0.1 (normalization per model.critic_norm)",
+        _infogan_generator,
+        _infogan_critic,
+        latent_dim=74,
+        width=64,
+        sizes=(28, 32, 64),
+    )
+)
 
 
 def _resnet_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
@@ -304,17 +376,26 @@ def _resnet_critic(spec: NetSpec) -> nn.Module:
     return _auto_encoder(spec, net, _resnet_generator)
 
 
-register(Architecture(
-    "resnet", "the WGAN-GP / SN-GAN CIFAR-10 ResNet: 128 channels, three up-blocks (batch norm) in the generator, "
-    "four blocks in the critic (no normalization unless model.critic_norm)",
-    _resnet_generator, _resnet_critic, latent_dim=128, width=128, sizes=(28, 32, 64)))
+register(
+    Architecture(
+        "resnet",
+        "the WGAN-GP / SN-GAN CIFAR-10 ResNet: 128 channels, three up-blocks (batch norm) in the generator, "
+        "four blocks in the critic (no normalization unless model.critic_norm)",
+        _resnet_generator,
+        _resnet_critic,
+        latent_dim=128,
+        width=128,
+        sizes=(28, 32, 64),
+    )
+)
 
 
 def _progressive_generator(spec: NetSpec) -> nn.Module:
     from earthmover.nets.progressive import ProgressiveGenerator
 
-    net = ProgressiveGenerator(spec.latent_dim, spec.side, spec.channels, fmap_base=8 * spec.width, fmap_max=spec.width,
-                               output_tanh=True)
+    net = ProgressiveGenerator(
+        spec.latent_dim, spec.side, spec.channels, fmap_base=8 * spec.width, fmap_max=spec.width, output_tanh=True
+    )
     net.set_stage(spec.side)  # full resolution, unless model.grow's schedule says otherwise
     return net
 
@@ -323,17 +404,28 @@ def _progressive_critic(spec: NetSpec) -> nn.Module:
     from earthmover.nets.progressive import ProgressiveCritic
 
     if spec.auto_encoder or spec.critic_norm != "none" or spec.dropout:
-        raise EarthmoverError("the progressive critic has no auto-encoder, normalization or dropout variant; "
-                              "use another model.arch for EBGAN, model.critic_norm or model.dropout")
+        raise EarthmoverError(
+            "the progressive critic has no auto-encoder, normalization or dropout variant; "
+            "use another model.arch for EBGAN, model.critic_norm or model.dropout"
+        )
     net = ProgressiveCritic(spec.side, spec.channels, fmap_base=8 * spec.width, fmap_max=spec.width)
     net.set_stage(spec.side)
     return net
 
 
-register(Architecture(
-    "progressive", "Progressive GAN (Karras et al. 2018): equalized learning rate, pixel norm, 4x4 up to the data's side; "
-    "grown with model.grow, else trained at full resolution",
-    _progressive_generator, _progressive_critic, latent_dim=128, width=128, sizes=(8, 16, 32, 64, 128), variants=False))
+register(
+    Architecture(
+        "progressive",
+        "Progressive GAN (Karras et al. 2018): equalized learning rate, pixel norm, 4x4 up to the data's side; "
+        "grown with model.grow, else trained at full resolution",
+        _progressive_generator,
+        _progressive_critic,
+        latent_dim=128,
+        width=128,
+        sizes=(8, 16, 32, 64, 128),
+        variants=False,
+    )
+)
 
 
 def _deep_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
@@ -345,10 +437,21 @@ def _deep_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
 def _deep_critic(spec: NetSpec) -> nn.Module:
     from earthmover.nets.resnet import DeepResNetCritic
 
-    net = DeepResNetCritic(spec.side, spec.channels, spec.width, spec.depth, norm=spec.critic_norm, dropout=spec.dropout)
+    net = DeepResNetCritic(
+        spec.side, spec.channels, spec.width, spec.depth, norm=spec.critic_norm, dropout=spec.dropout
+    )
     return _auto_encoder(spec, net, _deep_generator)
 
 
-register(Architecture(
-    "fig2-resnet", "WGAN-GP Figure 2: a deep bottleneck ResNet in both networks, model.depth weight layers (101 by default)",
-    _deep_generator, _deep_critic, latent_dim=128, width=64, sizes=(28, 32, 64), depth=101))
+register(
+    Architecture(
+        "fig2-resnet",
+        "WGAN-GP Figure 2: a deep bottleneck ResNet in both networks, model.depth weight layers (101 by default)",
+        _deep_generator,
+        _deep_critic,
+        latent_dim=128,
+        width=64,
+        sizes=(28, 32, 64),
+        depth=101,
+    )
+)

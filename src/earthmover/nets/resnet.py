@@ -15,6 +15,7 @@ ResNet (gan_64x64.py, 101 layers at depth 101): bottleneck blocks
 (1x1, 3x3, 1x1 convolutions, the residual scaled by 0.3) at every resolution,
 ``depth`` counting the weight layers (3 per block, plus 2).
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,10 @@ SIZES = {28: 3, 32: 3, 64: 4}  # side -> up-blocks from 4x4 (side 28 crops 8x8 t
 
 def _ups(side: int) -> int:
     if side not in SIZES:
-        raise EarthmoverError(f"the resnet architectures take square images of side {', '.join(map(str, SIZES))}, "
-                              f"got {side}; set data.image_size to one of them to resize")
+        raise EarthmoverError(
+            f"the resnet architectures take square images of side {', '.join(map(str, SIZES))}, "
+            f"got {side}; set data.image_size to one of them to resize"
+        )
     return SIZES[side]
 
 
@@ -85,7 +88,9 @@ class OptimizedDownBlock(nn.Module):
 
 
 class ResNetGenerator(nn.Module):
-    def __init__(self, latent_dim: int = 128, image_size: int = 32, channels: int = 3, dim: int = 128, norm: str = "batch"):
+    def __init__(
+        self, latent_dim: int = 128, image_size: int = 32, channels: int = 3, dim: int = 128, norm: str = "batch"
+    ):
         super().__init__()
         ups = _ups(image_size)
         self.latent_dim, self.dim = latent_dim, dim
@@ -104,7 +109,9 @@ class ResNetGenerator(nn.Module):
 
 
 class ResNetCritic(nn.Module):
-    def __init__(self, image_size: int = 32, channels: int = 3, dim: int = 128, norm: str = "none", dropout: float = 0.0):
+    def __init__(
+        self, image_size: int = 32, channels: int = 3, dim: int = 128, norm: str = "none", dropout: float = 0.0
+    ):
         super().__init__()
         ups = _ups(image_size)
         self.image_size, self.channels = image_size, channels
@@ -127,6 +134,7 @@ class ResNetCritic(nn.Module):
 
 
 # ---------------------------------------------------------------------- Figure 2's deep ResNet
+
 
 class Bottleneck(nn.Module):
     """ReLU, 1x1 conv to cin/2, ReLU, 3x3 conv (strided or transposed when resampling) to cout/2, ReLU,
@@ -160,15 +168,24 @@ def plain_blocks_per_stage(depth: int, stages: int, name: str = "fig2-resnet") -
     (3 per block, plus 2; the stages - 1 resampling blocks come first). At 64x64 and depth 101: 6, 6, 6, 6, 5."""
     least = 2 + 3 * (stages - 1)
     if depth < least:
-        raise EarthmoverError(f"model.depth = {depth} is too shallow for {name} at this image size; expected at least "
-                              f"{least} layers (the paper's is 101); set model.depth")
+        raise EarthmoverError(
+            f"model.depth = {depth} is too shallow for {name} at this image size; expected at least "
+            f"{least} layers (the paper's is 101); set model.depth"
+        )
     plain = (depth - 2) // 3 - (stages - 1)
     return [plain // stages + (1 if i < plain % stages else 0) for i in range(stages)]
 
 
 class DeepResNetGenerator(nn.Module):
-    def __init__(self, latent_dim: int = 128, image_size: int = 64, channels: int = 3, dim: int = 64,
-                 depth: int = 101, norm: str = "batch"):
+    def __init__(
+        self,
+        latent_dim: int = 128,
+        image_size: int = 64,
+        channels: int = 3,
+        dim: int = 64,
+        depth: int = 101,
+        norm: str = "batch",
+    ):
         super().__init__()
         ups = _ups(image_size)
         counts = plain_blocks_per_stage(depth, ups + 1)
@@ -190,12 +207,19 @@ class DeepResNetGenerator(nn.Module):
 
 
 class DeepResNetCritic(nn.Module):
-    def __init__(self, image_size: int = 64, channels: int = 3, dim: int = 64, depth: int = 101,
-                 norm: str = "none", dropout: float = 0.0):
+    def __init__(
+        self,
+        image_size: int = 64,
+        channels: int = 3,
+        dim: int = 64,
+        depth: int = 101,
+        norm: str = "none",
+        dropout: float = 0.0,
+    ):
         super().__init__()
         ups = _ups(image_size)
         counts = plain_blocks_per_stage(depth, ups + 1)[::-1]
-        widths = [max(dim // 2, 1) * 2 ** i for i in range(ups + 1)]  # d/2, d, 2d, 4d, 8d at side 64
+        widths = [max(dim // 2, 1) * 2**i for i in range(ups + 1)]  # d/2, d, 2d, 4d, 8d at side 64
         self.image_size, self.channels = image_size, channels
         blocks: list[nn.Module] = [nn.Conv2d(channels, widths[0], 1)]
         for i, count in enumerate(counts):

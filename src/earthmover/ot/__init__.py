@@ -41,6 +41,7 @@ importing this package stays cheap. Note that the function ``emd`` shadows the s
 same name as an attribute of this package: use ``from earthmover.ot.emd import ...`` (which
 works) rather than ``import earthmover.ot.emd as m`` (which gives the function).
 """
+
 from earthmover.ot.divergences import (
     ParallelLines,
     histogram_divergences,

@@ -11,6 +11,7 @@ Reading a file (.npy, .npz or .csv):
 - ``--kind points`` or ``--kind histogram`` overrides the guess (``points`` turns a 1-D array
   into points on a line).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -108,8 +109,14 @@ def draw_plan(result, path: str | Path) -> None:
         i, j = np.nonzero(gamma > 1e-12 * gamma.sum())
         mass = gamma[i, j] / gamma.max()
         for k in range(len(i)):
-            ax.plot([x[i[k], 0], y[j[k], 0]], [x[i[k], 1], y[j[k], 1]], color="0.4",
-                    linewidth=0.3 + 2.0 * mass[k], alpha=0.3 + 0.7 * mass[k], zorder=1)
+            ax.plot(
+                [x[i[k], 0], y[j[k], 0]],
+                [x[i[k], 1], y[j[k], 1]],
+                color="0.4",
+                linewidth=0.3 + 2.0 * mass[k],
+                alpha=0.3 + 0.7 * mass[k],
+                zorder=1,
+            )
         ax.scatter(x[:, 0], x[:, 1], s=12 + 60 * result.a / result.a.max(), c="tab:blue", label="A", zorder=2)
         ax.scatter(y[:, 0], y[:, 1], s=12 + 60 * result.b / result.b.max(), c="tab:orange", label="B", zorder=2)
         ax.set_aspect("equal", adjustable="datalim")
@@ -142,9 +149,11 @@ def run(args: argparse.Namespace) -> int:
     if method == "auto":
         method = "1d" if xa.shape[1] == 1 else "network-simplex"
     n, m = len(xa), len(xb)
-    checks.check_memory(BYTES_PER_PAIR.get(method, 60) * float(n) * float(m), f"emd of {n} x {m} {kind_a} ({method})",
-                        "subsample the sets (the distance between samples of a few thousand points each is a "
-                        "good estimate)")
+    checks.check_memory(
+        BYTES_PER_PAIR.get(method, 60) * float(n) * float(m),
+        f"emd of {n} x {m} {kind_a} ({method})",
+        "subsample the sets (the distance between samples of a few thousand points each is a good estimate)",
+    )
     with warnings.catch_warnings():  # POT warns before we raise on a solver that stopped early
         warnings.simplefilter("ignore", UserWarning)
         result = emd(wa, wb, method=args.method, normalize=args.normalize, x=xa, y=xb)
@@ -182,10 +191,18 @@ def register(subparsers) -> None:
     )
     p.add_argument("a", help="first distribution: .npy, .npz or .csv")
     p.add_argument("b", help="second distribution: .npy, .npz or .csv")
-    p.add_argument("--method", default="auto", choices=["auto", "lp", "network-simplex", "1d"],
-                   help="exact solver (default: auto, the fastest for the input)")
-    p.add_argument("--kind", default="auto", choices=["auto", "points", "histogram"],
-                   help="how to read 1-D arrays (default: auto, 1-D is a histogram)")
+    p.add_argument(
+        "--method",
+        default="auto",
+        choices=["auto", "lp", "network-simplex", "1d"],
+        help="exact solver (default: auto, the fastest for the input)",
+    )
+    p.add_argument(
+        "--kind",
+        default="auto",
+        choices=["auto", "points", "histogram"],
+        help="how to read 1-D arrays (default: auto, 1-D is a histogram)",
+    )
     p.add_argument("--normalize", action="store_true", help="divide each distribution's weights by its total")
     p.add_argument("--plan", metavar="OUT.png", help="draw the transport plan to this image")
     p.add_argument("--json", metavar="OUT.json", help="write the distance and duality figures as JSON")

@@ -16,6 +16,7 @@ For theta != 0 the supports are disjoint, so JS = log 2, KL = +inf and TV = 1 wh
 theta is, while the earth mover's distance is W = |theta|: only W says how far apart they
 are, and only W is continuous in theta (at theta = 0 all four are 0).
 """
+
 from __future__ import annotations
 
 import math

@@ -40,6 +40,7 @@ Euclidean cost, which is a different distance).
 The distance is the optimal value <M, gamma> itself: with weights summing to 1 it is the
 Wasserstein-1 distance; with other totals it scales with the total mass.
 """
+
 from __future__ import annotations
 
 import math
@@ -149,7 +150,9 @@ def _to_numpy(value, name: str) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise EarthmoverError(f"{name} could not be read as an array of numbers ({exc}); pass a numeric array") from None
+        raise EarthmoverError(
+            f"{name} could not be read as an array of numbers ({exc}); pass a numeric array"
+        ) from None
     return arr
 
 
@@ -244,9 +247,7 @@ def _solve_lp(a: np.ndarray, b: np.ndarray, M: np.ndarray, max_iter: int | None)
     options = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
     if max_iter is not None:
         options["maxiter"] = int(max_iter)
-    res = linprog(
-        c=M.ravel(), A_eq=A, b_eq=np.concatenate([a, b]), bounds=(0, None), method="highs", options=options
-    )
+    res = linprog(c=M.ravel(), A_eq=A, b_eq=np.concatenate([a, b]), bounds=(0, None), method="highs", options=options)
     if res.status != 0:
         raise EarthmoverError(
             f"method='lp': HiGHS did not reach optimality (status {res.status}: {res.message}); "
@@ -344,8 +345,17 @@ def emd_1d(x, y, a=None, b=None, normalize: bool = False) -> EMDResult:
     return EMDResult(distance, plan, f, g, aw, bw, "1d", None, xp, yp)
 
 
-def emd(a=None, b=None, M=None, method: str = "auto", normalize: bool = False, *,
-        x=None, y=None, max_iter: int | None = None) -> EMDResult:
+def emd(
+    a=None,
+    b=None,
+    M=None,
+    method: str = "auto",
+    normalize: bool = False,
+    *,
+    x=None,
+    y=None,
+    max_iter: int | None = None,
+) -> EMDResult:
     """Exact earth mover's distance between two discrete distributions.
 
     Give the ground cost either as ``M`` (n x m) or as points ``x`` (n x d) and ``y``
@@ -377,7 +387,9 @@ def emd(a=None, b=None, M=None, method: str = "auto", normalize: bool = False, *
             raise EarthmoverError("no ground cost: pass the cost matrix M, or the points x and y")
         xp, yp = as_points(x, "x"), as_points(y, "y")
         if xp.shape[1] != yp.shape[1]:
-            raise EarthmoverError(f"x has dimension {xp.shape[1]} but y has {yp.shape[1]}; points must live in one space")
+            raise EarthmoverError(
+                f"x has dimension {xp.shape[1]} but y has {yp.shape[1]}; points must live in one space"
+            )
         if method == "auto":
             method = "1d" if xp.shape[1] == 1 else "network-simplex"
         if method == "1d":
@@ -463,8 +475,15 @@ def check_duality(result: EMDResult, same_support: bool | None = None) -> Dualit
     support = gamma > 1e-12 * a.sum()
     slackness = float(np.abs(slack[support]).max()) if support.any() else 0.0
     same = _same_support(result, M) if same_support is None else bool(same_support)
-    report = dict(primal=primal, dual=dual, gap=abs(primal - dual), feasibility=feasibility,
-                  marginals=marginals, slackness=slackness, same_support=same)
+    report = dict(
+        primal=primal,
+        dual=dual,
+        gap=abs(primal - dual),
+        feasibility=feasibility,
+        marginals=marginals,
+        slackness=slackness,
+        same_support=same,
+    )
     if same:
         phi = kantorovich_potential(result)
         dphi = phi[:, None] - phi[None, :]

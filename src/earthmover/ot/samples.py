@@ -14,6 +14,7 @@
 All accept numpy arrays or torch tensors (detached, moved to the CPU) of shape (n, d) or (n,)
 and return a Python float.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -35,6 +35,7 @@ measured numbers against the claim's thresholds (:class:`~earthmover.studies.com
 ``earthmover study NAME [--out DIR] [--seed S] [--quick]`` runs one and writes DIR/NAME.png and
 DIR/NAME.json (see :mod:`earthmover.studies.command`).
 """
+
 from __future__ import annotations
 
 STUDIES = {

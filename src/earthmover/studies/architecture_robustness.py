@@ -21,6 +21,7 @@ thread). ``--quick`` takes a subset of the architectures and tens of steps and
 says so in its output; at that scale no cell draws digits and the verdict is a smoke test, not
 a reproduction.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,11 +30,20 @@ from pathlib import Path
 
 NAME = "architecture-robustness"
 PAPER = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs, Figure 2 (section 5.2)"
-CLAIM = ("With one set of hyperparameters, WGAN-GP trains every architecture variant of the paper's Figure 2, "
-         "while the non-saturating GAN, LSGAN and WGAN with clipping each fail on some.")
+CLAIM = (
+    "With one set of hyperparameters, WGAN-GP trains every architecture variant of the paper's Figure 2, "
+    "while the non-saturating GAN, LSGAN and WGAN with clipping each fail on some."
+)
 OBJECTIVES = ("dcgan", "lsgan", "wgan", "wgan-gp")
-FIG2 = ("fig2-baseline", "fig2-constant-filters", "fig2-mlp-g", "fig2-no-norm", "fig2-gated", "fig2-tanh",
-        "fig2-resnet")
+FIG2 = (
+    "fig2-baseline",
+    "fig2-constant-filters",
+    "fig2-mlp-g",
+    "fig2-no-norm",
+    "fig2-gated",
+    "fig2-tanh",
+    "fig2-resnet",
+)
 QUICK_ARCHS = ("fig2-baseline", "fig2-tanh")
 
 
@@ -79,22 +89,28 @@ class ArchitectureRobustnessResult:
         return header, [[p] + [self.cell(p, a).fid for a in self.archs] for p in self.presets]
 
     def notes(self) -> list[str]:
-        out = [f"Covered: {', '.join(self.archs)} x {', '.join(self.presets)}; data {self.data}, {self.steps} "
-               f"generator steps per cell, batch {self.batch_size}, width {self.width}, digit-FID on {self.eval_n} "
-               f"samples; a cell trains when its FID < {self.fail_fid:g}."]
+        out = [
+            f"Covered: {', '.join(self.archs)} x {', '.join(self.presets)}; data {self.data}, {self.steps} "
+            f"generator steps per cell, batch {self.batch_size}, width {self.width}, digit-FID on {self.eval_n} "
+            f"samples; a cell trains when its FID < {self.fail_fid:g}."
+        ]
         if self.missing_archs:
             out.append(f"Not covered (not in the registry): {', '.join(self.missing_archs)}.")
         if self.quick:
-            out.append("--quick: a subset of the architectures and a few steps per cell; a smoke test of the "
-                       "study, not a reproduction of the figure.")
+            out.append(
+                "--quick: a subset of the architectures and a few steps per cell; a smoke test of the "
+                "study, not a reproduction of the figure."
+            )
         return out
 
     def summary(self) -> list[str]:
         lines = list(self.notes())
         for p in self.presets:
             bad = [a for a in self.archs if not self.cell(p, a).trains]
-            lines.append(f"{p}: trains {len(self.archs) - len(bad)}/{len(self.archs)}"
-                         + (f" (fails on {', '.join(bad)})" if bad else ""))
+            lines.append(
+                f"{p}: trains {len(self.archs) - len(bad)}/{len(self.archs)}"
+                + (f" (fails on {', '.join(bad)})" if bad else "")
+            )
         return lines
 
 
@@ -105,22 +121,43 @@ def checks(result: ArchitectureRobustnessResult) -> list:
     gp = [result.cell("wgan-gp", a) for a in result.archs]
     if all(c is not None for c in gp):
         worst = max(c.fid for c in gp)
-        out.append(Check("WGAN-GP: worst digit-FID over the architectures", worst, f"< {result.fail_fid:g} (trains all)",
-                         bool(worst < result.fail_fid)))
+        out.append(
+            Check(
+                "WGAN-GP: worst digit-FID over the architectures",
+                worst,
+                f"< {result.fail_fid:g} (trains all)",
+                bool(worst < result.fail_fid),
+            )
+        )
     for p in result.presets:
         if p == "wgan-gp":
             continue
         cells = [result.cell(p, a) for a in result.archs]
         worst = max(c.fid for c in cells)
-        out.append(Check(f"{p}: worst digit-FID over the architectures", worst, f">= {result.fail_fid:g} (fails on some)",
-                         bool(worst >= result.fail_fid)))
+        out.append(
+            Check(
+                f"{p}: worst digit-FID over the architectures",
+                worst,
+                f">= {result.fail_fid:g} (fails on some)",
+                bool(worst >= result.fail_fid),
+            )
+        )
     return out
 
 
-def run(seed: int = 0, quick: bool = False, data: str = "mnist", archs: tuple[str, ...] | None = None,
-        presets: tuple[str, ...] = OBJECTIVES, steps: int | None = None, width: int | None = None,
-        batch_size: int = 64, eval_n: int | None = None, fail_fid: float = 20.0,
-        limit: int | None = None) -> ArchitectureRobustnessResult:
+def run(
+    seed: int = 0,
+    quick: bool = False,
+    data: str = "mnist",
+    archs: tuple[str, ...] | None = None,
+    presets: tuple[str, ...] = OBJECTIVES,
+    steps: int | None = None,
+    width: int | None = None,
+    batch_size: int = 64,
+    eval_n: int | None = None,
+    fail_fid: float = 20.0,
+    limit: int | None = None,
+) -> ArchitectureRobustnessResult:
     """Full: every Figure 2 variant in the registry, 600 generator steps, width 32, 1000 FID samples.
     Quick: fig2-baseline and fig2-tanh, 10 steps, width 8, 200 FID samples, the first 2000 images."""
     import time
@@ -145,9 +182,17 @@ def run(seed: int = 0, quick: bool = False, data: str = "mnist", archs: tuple[st
         for preset in presets:
             bar.set_postfix_str(f"{preset} on {arch}")
             start = time.perf_counter()
-            values = dict(data__name=data, data__batch_size=batch_size, data__limit=limit, model__arch=arch,
-                          model__width=width, model__critic_norm="layer", model__ema=0.0,
-                          run__eval_metrics="fid", run__eval_n=eval_n)
+            values = dict(
+                data__name=data,
+                data__batch_size=batch_size,
+                data__limit=limit,
+                model__arch=arch,
+                model__width=width,
+                model__critic_norm="layer",
+                model__ema=0.0,
+                run__eval_metrics="fid",
+                run__eval_n=eval_n,
+            )
             if arch == "fig2-resnet":
                 values["model__depth"] = 11 if quick else 20  # 101 layers is hours per cell on a CPU
             trainer = build_trainer(preset, seed, steps, **values)
@@ -156,15 +201,33 @@ def run(seed: int = 0, quick: bool = False, data: str = "mnist", archs: tuple[st
             fid = float(trainer.evaluate_images().get("metrics/fid", math.nan))
             with torch.no_grad():
                 samples[(preset, arch)] = trainer.sample(16, seed=int(seed) + 5, use_ema=False)
-            cells.append(Cell(preset=preset, arch=arch, fid=fid, seconds=round(time.perf_counter() - start, 1),
-                              trains=bool(fid < fail_fid)))
+            cells.append(
+                Cell(
+                    preset=preset,
+                    arch=arch,
+                    fid=fid,
+                    seconds=round(time.perf_counter() - start, 1),
+                    trains=bool(fid < fail_fid),
+                )
+            )
             bar.update(1)
             bar.write(f"{NAME}: {preset} on {arch}: digit-FID {fid:.1f} ({cells[-1].seconds:.0f} s)")
     bar.close()
     return ArchitectureRobustnessResult(
-        cells=cells, archs=covered, missing_archs=missing, presets=list(presets), data=data, steps=steps,
-        width=width, batch_size=batch_size, eval_n=eval_n, fail_fid=fail_fid, quick=bool(quick), seed=int(seed),
-        _samples=samples)
+        cells=cells,
+        archs=covered,
+        missing_archs=missing,
+        presets=list(presets),
+        data=data,
+        steps=steps,
+        width=width,
+        batch_size=batch_size,
+        eval_n=eval_n,
+        fail_fid=fail_fid,
+        quick=bool(quick),
+        seed=int(seed),
+        _samples=samples,
+    )
 
 
 def draw(result: ArchitectureRobustnessResult, path: str | Path) -> Path:
@@ -195,6 +258,9 @@ def draw(result: ArchitectureRobustnessResult, path: str | Path) -> Path:
             if j == 0:
                 ax.set_ylabel(p, fontsize=10)
     scale = "quick subset" if result.quick else "full"
-    fig.suptitle(f"Architecture robustness (WGAN-GP paper, Figure 2)\n{Path(result.data).name}, {result.steps} steps "
-                 f"per cell ({scale})\ndigit-FID; red = fails (>= {result.fail_fid:g})", fontsize=9)
+    fig.suptitle(
+        f"Architecture robustness (WGAN-GP paper, Figure 2)\n{Path(result.data).name}, {result.steps} steps "
+        f"per cell ({scale})\ndigit-FID; red = fails (>= {result.fail_fid:g})",
+        fontsize=9,
+    )
     return save_figure(fig, path)

@@ -23,6 +23,7 @@ initialization is wider than c = 0.01, so clamping it would put most weights at 
 any training (``init_clamped_fraction`` reports how many); the scaled start makes the pile-up at
 +-c the work of training.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -33,9 +34,11 @@ import torch
 
 NAME = "clipping-vs-penalty"
 PAPER = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs, Figures 1-2"
-CLAIM = ("Weight clipping, WGAN's way of keeping the critic Lipschitz, piles its weights at +-c and "
-         "leaves it a nearly flat function; the gradient penalty keeps the critic's gradient near 1 and "
-         "lets it follow the data.")
+CLAIM = (
+    "Weight clipping, WGAN's way of keeping the critic Lipschitz, piles its weights at +-c and "
+    "leaves it a nearly flat function; the gradient penalty keeps the critic's gradient near 1 and "
+    "lets it follow the data."
+)
 METHODS = ("clipping", "penalty")
 NEAR = 0.01
 """A weight is "at the bound" when |w| >= (1 - NEAR) * bound."""
@@ -92,13 +95,31 @@ class ClippingVsPenaltyResult:
         return d
 
     def rows(self) -> tuple[list[str], list[list]]:
-        header = ["dataset", "method", "at +-bound", "mean |grad D|", "std", "critic gap", "gap / max|grad D|",
-                  "exact W"]
+        header = [
+            "dataset",
+            "method",
+            "at +-bound",
+            "mean |grad D|",
+            "std",
+            "critic gap",
+            "gap / max|grad D|",
+            "exact W",
+        ]
         rows = []
         for o in self.outcomes:
             for m in METHODS:
-                rows.append([o.dataset, m, o.at_bounds[m], o.grad_norm_mean[m], o.grad_norm_std[m], o.critic_gap[m],
-                             o.scaled_gap[m], o.w_exact])
+                rows.append(
+                    [
+                        o.dataset,
+                        m,
+                        o.at_bounds[m],
+                        o.grad_norm_mean[m],
+                        o.grad_norm_std[m],
+                        o.critic_gap[m],
+                        o.scaled_gap[m],
+                        o.w_exact,
+                    ]
+                )
         return header, rows
 
     def summary(self) -> list[str]:
@@ -109,7 +130,8 @@ class ClippingVsPenaltyResult:
                 f"(from {100 * o.init_at_bounds:.1f}% at its start; clamping the default init would give "
                 f"{100 * o.init_clamped_fraction:.1f}%), penalty {100 * o.at_bounds['penalty']:.1f}% within 1% of "
                 f"its own +-max|w|; mean |grad D| at interpolates: clipping {o.grad_norm_mean['clipping']:.3g}, "
-                f"penalty {o.grad_norm_mean['penalty']:.3g}")
+                f"penalty {o.grad_norm_mean['penalty']:.3g}"
+            )
         lines.append(f"bound on |grad D| for any clipped critic of this shape: {self.gradient_bound_clipping:.3g}")
         return lines
 
@@ -121,10 +143,19 @@ def checks(result: ClippingVsPenaltyResult) -> list:
     for o in result.outcomes:
         out.append(at_least(f"{o.dataset}: clipped weights within 1% of +-c", o.at_bounds["clipping"], 0.15))
         out.append(at_most(f"{o.dataset}: penalized weights within 1% of their +-max", o.at_bounds["penalty"], 0.01))
-        out.append(at_most(f"{o.dataset}: clipped critic's mean gradient norm at interpolates",
-                           o.grad_norm_mean["clipping"], 0.01))
-        out.append(within(f"{o.dataset}: penalized critic's mean gradient norm at interpolates",
-                          o.grad_norm_mean["penalty"], 1.0, 0.2))
+        out.append(
+            at_most(
+                f"{o.dataset}: clipped critic's mean gradient norm at interpolates", o.grad_norm_mean["clipping"], 0.01
+            )
+        )
+        out.append(
+            within(
+                f"{o.dataset}: penalized critic's mean gradient norm at interpolates",
+                o.grad_norm_mean["penalty"],
+                1.0,
+                0.2,
+            )
+        )
     return out
 
 
@@ -200,9 +231,20 @@ def _train_pair(real, fake, *, seed, steps, width, depth, c, gp_weight, track_ev
     return {"clipping": clipped, "penalty": penalized}, tracked_steps, track, init_at_bounds, init_clamped
 
 
-def run(seed: int = 0, quick: bool = False, datasets: list[str] | None = None, steps: int | None = None,
-        width: int | None = None, depth: int = 3, n: int | None = None, c: float = 0.01, gp_weight: float = 10.0,
-        noise: float = 0.5, clip_lr: float = 5e-5, gp_lr: float = 1e-3) -> ClippingVsPenaltyResult:
+def run(
+    seed: int = 0,
+    quick: bool = False,
+    datasets: list[str] | None = None,
+    steps: int | None = None,
+    width: int | None = None,
+    depth: int = 3,
+    n: int | None = None,
+    c: float = 0.01,
+    gp_weight: float = 10.0,
+    noise: float = 0.5,
+    clip_lr: float = 5e-5,
+    gp_lr: float = 1e-3,
+) -> ClippingVsPenaltyResult:
     """Full: 8gaussians, 25gaussians, swissroll; 1000 full-batch critic steps; width 128; 256 points per set.
     Quick: 8gaussians; 300 steps; width 64; 128 points."""
     from earthmover.data.toy import make_toy
@@ -220,28 +262,55 @@ def run(seed: int = 0, quick: bool = False, datasets: list[str] | None = None, s
         real = toy.sample(n, rng)
         fake = toy.sample(n, rng) + noise * torch.randn(n, 2, generator=rng)
         nets, tracked_steps, track, init_at, init_clamped = _train_pair(
-            real, fake, seed=int(seed) * 100 + k, steps=steps, width=width, depth=depth, c=c, gp_weight=gp_weight,
-            track_every=max(1, steps // 10), clip_lr=clip_lr, gp_lr=gp_lr)
+            real,
+            fake,
+            seed=int(seed) * 100 + k,
+            steps=steps,
+            width=width,
+            depth=depth,
+            c=c,
+            gp_weight=gp_weight,
+            track_every=max(1, steps // 10),
+            clip_lr=clip_lr,
+            gp_lr=gp_lr,
+        )
         norms = {m: _interpolate_norms(nets[m], real, fake, int(seed) * 100 + k + 2) for m in METHODS}
         with torch.no_grad():
             gap = {m: float(critic_scores(nets[m], real).mean() - critic_scores(nets[m], fake).mean()) for m in METHODS}
         lip = {m: _lipschitz_estimate(nets[m], real, fake, norms[m]) for m in METHODS}
         gp_params = _params(nets["penalty"])
-        outcomes.append(DatasetOutcome(
-            dataset=name, steps=tracked_steps, grad_norm_track=track,
-            grad_norm_mean={m: float(norms[m].mean()) for m in METHODS},
-            grad_norm_std={m: float(norms[m].std()) for m in METHODS},
-            at_bounds={"clipping": fraction_at_bounds(_params(nets["clipping"]), c),
-                       "penalty": fraction_at_bounds(gp_params, float(gp_params.abs().max()))},
-            init_at_bounds=init_at, init_clamped_fraction=init_clamped, critic_gap=gap, lipschitz_estimate=lip,
-            scaled_gap={m: gap[m] / lip[m] if lip[m] > 0 else 0.0 for m in METHODS},
-            w_exact=emd_samples(real, fake),
-        ))
+        outcomes.append(
+            DatasetOutcome(
+                dataset=name,
+                steps=tracked_steps,
+                grad_norm_track=track,
+                grad_norm_mean={m: float(norms[m].mean()) for m in METHODS},
+                grad_norm_std={m: float(norms[m].std()) for m in METHODS},
+                at_bounds={
+                    "clipping": fraction_at_bounds(_params(nets["clipping"]), c),
+                    "penalty": fraction_at_bounds(gp_params, float(gp_params.abs().max())),
+                },
+                init_at_bounds=init_at,
+                init_clamped_fraction=init_clamped,
+                critic_gap=gap,
+                lipschitz_estimate=lip,
+                scaled_gap={m: gap[m] / lip[m] if lip[m] > 0 else 0.0 for m in METHODS},
+                w_exact=emd_samples(real, fake),
+            )
+        )
         critics[name] = nets
         data[name] = (real, fake, norms)
     return ClippingVsPenaltyResult(
-        outcomes=outcomes, c=c, gp_weight=gp_weight, width=width, depth=depth, n=n, seed=seed,
-        gradient_bound_clipping=clipping_gradient_bound(2, width, depth, c), _critics=critics, _data=data,
+        outcomes=outcomes,
+        c=c,
+        gp_weight=gp_weight,
+        width=width,
+        depth=depth,
+        n=n,
+        seed=seed,
+        gradient_bound_clipping=clipping_gradient_bound(2, width, depth, c),
+        _critics=critics,
+        _data=data,
     )
 
 
@@ -280,8 +349,10 @@ def draw(result: ClippingVsPenaltyResult, path: str | Path) -> Path:
             ax.set_ylim(-lim, lim)
             ax.set_aspect("equal")
             what = f"c = {result.c}" if m == "clipping" else f"lambda = {result.gp_weight:g}"
-            ax.set_title(f"{o.dataset}: {m} ({what})\n"
-                         f"gap / max|grad D| = {o.scaled_gap[m]:.3g} (exact W {o.w_exact:.3g})", fontsize=9)
+            ax.set_title(
+                f"{o.dataset}: {m} ({what})\ngap / max|grad D| = {o.scaled_gap[m]:.3g} (exact W {o.w_exact:.3g})",
+                fontsize=9,
+            )
         ax = axes[r, 2]
         for m in METHODS:
             v = norms[m].numpy()
@@ -307,15 +378,21 @@ def draw(result: ClippingVsPenaltyResult, path: str | Path) -> Path:
     ax = axes[-1, 2]
     for m in METHODS:
         ax.plot(first.steps, first.grad_norm_track[m], "o-", c=colors[m], label=m)
-    ax.axhline(result.gradient_bound_clipping, c="tab:red", lw=0.8, ls="--",
-               label=f"bound for clipping {result.gradient_bound_clipping:.2g}")
+    ax.axhline(
+        result.gradient_bound_clipping,
+        c="tab:red",
+        lw=0.8,
+        ls="--",
+        label=f"bound for clipping {result.gradient_bound_clipping:.2g}",
+    )
     ax.set_yscale("log")
     ax.set_xlabel("critic steps")
     ax.set_title(f"{first.dataset}: mean ||grad_x D|| at interpolates", fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.suptitle("Weight clipping vs gradient penalty (WGAN-GP paper, Figures 1-2), critic trained on fixed sets",
-                 fontsize=11)
+    fig.suptitle(
+        "Weight clipping vs gradient penalty (WGAN-GP paper, Figures 1-2), critic trained on fixed sets", fontsize=11
+    )
     from earthmover.plotting import save_figure
 
     return save_figure(fig, path)

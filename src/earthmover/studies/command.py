@@ -14,6 +14,7 @@ NAME.json is strict JSON: ``{"study", "seed", "quick", "seconds", "claim", "pape
 "checks", "result"}`` with the study's numbers under "result" and each threshold its claim sets
 under "checks"; an infinite value (KL between disjoint lines) is written as the string "inf".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,11 +51,18 @@ def run_study(name: str, out: str | Path = "runs/studies", seed: int = 0, quick:
     from earthmover.studies.common import verdict
 
     checks = module.checks(result)
-    record = {"study": name, "seed": int(seed), "quick": bool(quick), "seconds": round(seconds, 3),
-              "claim": module.CLAIM, "paper": module.PAPER, "verdict": verdict(checks),
-              "checks": [c.to_dict() for c in checks],
-              "notes": list(result.notes()) if hasattr(result, "notes") else [],
-              "result": finite_json(result.to_dict())}
+    record = {
+        "study": name,
+        "seed": int(seed),
+        "quick": bool(quick),
+        "seconds": round(seconds, 3),
+        "claim": module.CLAIM,
+        "paper": module.PAPER,
+        "verdict": verdict(checks),
+        "checks": [c.to_dict() for c in checks],
+        "notes": list(result.notes()) if hasattr(result, "notes") else [],
+        "result": finite_json(result.to_dict()),
+    }
     json_path = out / f"{name}.json"
     json_path.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
     return result, Path(png), json_path
@@ -75,8 +83,10 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
         report = run_all(args.out, args.seed, args.quick, echo=print)
         bad = [s["name"] for s in report["sections"] if not s["ok"]]
-        print(f"wrote {Path(args.out) / 'index.html'} and index.md ({report['environment']['seconds']} s)"
-              + (f"; failed: {', '.join(bad)}" if bad else ""))
+        print(
+            f"wrote {Path(args.out) / 'index.html'} and index.md ({report['environment']['seconds']} s)"
+            + (f"; failed: {', '.join(bad)}" if bad else "")
+        )
         return 0
     result, png, json_path = run_study(args.name, args.out, args.seed, args.quick)
     print(format_table(*result.rows()))
@@ -86,8 +96,12 @@ def _cmd_study(args: argparse.Namespace) -> int:
     record = json.loads(json_path.read_text())
     print()
     print(f"claim ({record['paper']}): {record['claim']}")
-    print(format_table(["measure", "value", "claim needs", "holds"],
-                       [[c["what"], c["value"], c["threshold"], "yes" if c["holds"] else "NO"] for c in record["checks"]]))
+    print(
+        format_table(
+            ["measure", "value", "claim needs", "holds"],
+            [[c["what"], c["value"], c["threshold"], "yes" if c["holds"] else "NO"] for c in record["checks"]],
+        )
+    )
     print(f"verdict: {record['verdict']}")
     print(f"wrote {png} and {json_path}")
     return 0
@@ -99,13 +113,20 @@ def register(subparsers) -> None:
         help="reproduce a claim of the WGAN literature: numbers, a figure and a JSON record",
         description=__doc__.splitlines()[0],
     )
-    p.add_argument("name", metavar="NAME", help=f"one of: {', '.join(STUDIES)}; or all (every study, and "
-                   "DIR/index.html and DIR/index.md: one page with each claim, figure, numbers and verdict)")
-    p.add_argument("--out", metavar="DIR", default="runs/studies", help="where NAME.png and NAME.json go "
-                   "(default: runs/studies)")
-    p.add_argument("--seed", type=int_at_least(0), default=0,
-                   help="seed of the data, the networks and the sampling (default 0)")
+    p.add_argument(
+        "name",
+        metavar="NAME",
+        help=f"one of: {', '.join(STUDIES)}; or all (every study, and "
+        "DIR/index.html and DIR/index.md: one page with each claim, figure, numbers and verdict)",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", default="runs/studies", help="where NAME.png and NAME.json go (default: runs/studies)"
+    )
+    p.add_argument(
+        "--seed", type=int_at_least(0), default=0, help="seed of the data, the networks and the sampling (default 0)"
+    )
     p.add_argument("--quick", action="store_true", help="the small version (seconds), as in the tests")
-    p.add_argument("--threads", type=int_at_least(1, 2), default=None,
-                   help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--threads", type=int_at_least(1, 2), default=None, help="torch CPU threads (default: torch's choice)"
+    )
     p.set_defaults(func=_cmd_study)

@@ -1,11 +1,12 @@
 """Small pieces the studies share: seeding, gradient norms, JSON without infinities, tables, and the
 checks that hold a study's numbers against its claim's thresholds."""
+
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator
 
 import torch
 
@@ -27,8 +28,9 @@ def parameter_grad_norm(loss: torch.Tensor, params: Iterable[torch.nn.Parameter]
     return math.sqrt(total)
 
 
-def step_discriminator_and_critic(disc, critic, opt_d, opt_c, real, fake, *, gp_weight: float,
-                                  generator: torch.Generator) -> None:
+def step_discriminator_and_critic(
+    disc, critic, opt_d, opt_c, real, fake, *, gp_weight: float, generator: torch.Generator
+) -> None:
     """One step each, on the same batch, of a minimax discriminator and a WGAN-GP critic (the pair the
     studies compare): the discriminator first, then the critic with its penalty drawn from ``generator``."""
     from earthmover import objectives
@@ -103,12 +105,13 @@ def at_least(what: str, value: float, bound: float, fmt: str = "{:.3g}") -> Chec
 
 
 def within(what: str, value: float, target: float, tol: float, fmt: str = "{:.3g}") -> Check:
-    return Check(what, float(value), f"within {fmt.format(tol)} of {fmt.format(target)}",
-                 bool(abs(value - target) <= tol))
+    return Check(
+        what, float(value), f"within {fmt.format(tol)} of {fmt.format(target)}", bool(abs(value - target) <= tol)
+    )
 
 
 def verdict(checks: list[Check]) -> str:
-    """"holds" when every check holds, else "does not hold"."""
+    """ "holds" when every check holds, else "does not hold"."""
     return "holds" if checks and all(c.holds for c in checks) else "does not hold"
 
 
@@ -122,7 +125,14 @@ def build_trainer(preset: str, seed: int, steps: int, **values):
     from earthmover.config import Config
     from earthmover.train.loop import Trainer
 
-    config = Config.from_preset(preset, run__seed=int(seed), run__steps=int(steps), run__device="cpu",
-                                run__log_every=10 ** 9, run__sample_every=10 ** 9,
-                                run__checkpoint_every=10 ** 9, **values)
+    config = Config.from_preset(
+        preset,
+        run__seed=int(seed),
+        run__steps=int(steps),
+        run__device="cpu",
+        run__log_every=10**9,
+        run__sample_every=10**9,
+        run__checkpoint_every=10**9,
+        **values,
+    )
     return Trainer(config, run_dir=None, quiet=True, write_files=False)

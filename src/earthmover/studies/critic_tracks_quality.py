@@ -33,6 +33,7 @@ In both, as in the WGAN authors' code, the critic first takes 100 steps alone (t
 trained critic rather than one learning. Spearman's rank correlation (``scipy.stats.spearmanr``)
 is +1 when the estimate falls exactly as the samples improve.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,9 +44,11 @@ import numpy as np
 
 NAME = "critic-tracks-quality"
 PAPER = "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN, section 4.2 (Figures 3-4)"
-CLAIM = ("Along a WGAN run the critic's estimate of the Wasserstein distance falls as the samples improve "
-         "(a loss that means something), while a minimax GAN's discriminator-based JS estimate does not "
-         "track sample quality.")
+CLAIM = (
+    "Along a WGAN run the critic's estimate of the Wasserstein distance falls as the samples improve "
+    "(a loss that means something), while a minimax GAN's discriminator-based JS estimate does not "
+    "track sample quality."
+)
 PRESETS = ("wgan-gp", "wgan", "minimax")
 RHO_BOUND = 0.7
 
@@ -78,6 +81,7 @@ class Track:
 @dataclass
 class Half:
     """The settings one dataset's runs shared."""
+
     dataset: str
     quality_name: str
     steps: int
@@ -111,25 +115,45 @@ class CriticTracksQualityResult:
 
     def rows(self) -> tuple[list[str], list[list]]:
         header = ["data", "run", "estimate", "first", "last", "quality", "first", "last", "Spearman(estimate, quality)"]
-        rows = [[_short(t.dataset), t.preset, t.estimate_name, t.estimate[0], t.estimate[-1], t.quality_name,
-                 t.quality[0], t.quality[-1], t.spearman] for t in self.tracks]
+        rows = [
+            [
+                _short(t.dataset),
+                t.preset,
+                t.estimate_name,
+                t.estimate[0],
+                t.estimate[-1],
+                t.quality_name,
+                t.quality[0],
+                t.quality[-1],
+                t.spearman,
+            ]
+            for t in self.tracks
+        ]
         return header, rows
 
     def notes(self) -> list[str]:
         out = []
         for h in self.halves:
-            rates = ("each preset's own learning rates" if h.lr_d is None
-                     else f"critic lr {h.lr_d:g}, generator lr {h.lr_g:g}")
-            out.append(f"{_short(h.dataset)}: {h.steps} generator steps, a checkpoint every {h.every}, {h.arch} width "
-                       f"{h.width}, batch {h.batch_size}, {rates}, {h.warmup} critic steps first; quality = "
-                       f"{h.quality_name} on {h.n_eval} samples.")
+            rates = (
+                "each preset's own learning rates"
+                if h.lr_d is None
+                else f"critic lr {h.lr_d:g}, generator lr {h.lr_g:g}"
+            )
+            out.append(
+                f"{_short(h.dataset)}: {h.steps} generator steps, a checkpoint every {h.every}, {h.arch} width "
+                f"{h.width}, batch {h.batch_size}, {rates}, {h.warmup} critic steps first; quality = "
+                f"{h.quality_name} on {h.n_eval} samples."
+            )
         if self.quick:
             out.append("--quick: short runs; the full version (benchmarks/studies.py --full) trains longer.")
         return out
 
     def summary(self) -> list[str]:
-        return [f"{_short(t.dataset)} {t.preset}: rank correlation of the {t.estimate_name} with the {t.quality_name} "
-                f"over {len(t.steps)} checkpoints: {t.spearman:.3f}" for t in self.tracks]
+        return [
+            f"{_short(t.dataset)} {t.preset}: rank correlation of the {t.estimate_name} with the {t.quality_name} "
+            f"over {len(t.steps)} checkpoints: {t.spearman:.3f}"
+            for t in self.tracks
+        ]
 
 
 def checks(result: CriticTracksQualityResult) -> list:
@@ -138,12 +162,21 @@ def checks(result: CriticTracksQualityResult) -> list:
     out = []
     for h in result.halves:
         t, where = result.by_preset(h.dataset), _short(h.dataset)
-        out += [at_least(f"{where} {p}: Spearman(W estimate, {h.quality_name})", _num(t[p].spearman), RHO_BOUND)
-                for p in ("wgan-gp", "wgan") if p in t]
+        out += [
+            at_least(f"{where} {p}: Spearman(W estimate, {h.quality_name})", _num(t[p].spearman), RHO_BOUND)
+            for p in ("wgan-gp", "wgan")
+            if p in t
+        ]
         if "minimax" in t:
             rho = _num(t["minimax"].spearman)
-            out.append(Check(f"{where} minimax: Spearman(JS estimate, {h.quality_name})", rho,
-                             f"< {RHO_BOUND:.3g} (does not track)", bool(rho < RHO_BOUND)))
+            out.append(
+                Check(
+                    f"{where} minimax: Spearman(JS estimate, {h.quality_name})",
+                    rho,
+                    f"< {RHO_BOUND:.3g} (does not track)",
+                    bool(rho < RHO_BOUND),
+                )
+            )
     return out
 
 
@@ -169,12 +202,25 @@ def _estimate(trainer, real, fake, wasserstein: bool) -> float:
     return math.log(2.0) - 0.5 * float(F.softplus(-d_real).mean() + F.softplus(d_fake).mean())
 
 
-def run(seed: int = 0, quick: bool = False, steps: int | None = None, every: int | None = None,
-        width: int | None = None, dataset: str = "8gaussians", presets: tuple[str, ...] = PRESETS,
-        n_eval: int | None = None, lr_d: float = 1e-3, lr_g: float = 1e-4, warmup: int = 100,
-        image_data: str | None = "mnist", image_steps: int | None = None, image_every: int | None = None,
-        image_width: int | None = None, image_n_eval: int | None = None,
-        image_limit: int | None = None) -> CriticTracksQualityResult:
+def run(
+    seed: int = 0,
+    quick: bool = False,
+    steps: int | None = None,
+    every: int | None = None,
+    width: int | None = None,
+    dataset: str = "8gaussians",
+    presets: tuple[str, ...] = PRESETS,
+    n_eval: int | None = None,
+    lr_d: float = 1e-3,
+    lr_g: float = 1e-4,
+    warmup: int = 100,
+    image_data: str | None = "mnist",
+    image_steps: int | None = None,
+    image_every: int | None = None,
+    image_width: int | None = None,
+    image_n_eval: int | None = None,
+    image_limit: int | None = None,
+) -> CriticTracksQualityResult:
     """Toy half (``dataset``), full: 1200 generator steps, a checkpoint every 60, 1000 evaluation
     points; quick: 400 steps, every 40, 300 points; MLP width 64, depth 3, batch 256; Adam (RMSProp
     for wgan) lr 1e-3 for the critic, 1e-4 for the generator.
@@ -182,16 +228,36 @@ def run(seed: int = 0, quick: bool = False, steps: int | None = None, every: int
     on 1000 samples, all the training images; quick: 100 steps, every 20, 300 samples, the first
     2000 images; wgan-gp-mnist width 32, batch 64, the presets' own learning rates.
     Both: ``warmup`` critic steps before the first generator step."""
-    toy = Half(dataset=dataset, quality_name=TOY_QUALITY, steps=int(steps or (400 if quick else 1200)),
-               every=int(every or (40 if quick else 60)), arch="mlp", width=int(width or 64), batch_size=256,
-               n_eval=int(n_eval or (300 if quick else 1000)), lr_d=lr_d, lr_g=lr_g, warmup=int(warmup))
+    toy = Half(
+        dataset=dataset,
+        quality_name=TOY_QUALITY,
+        steps=int(steps or (400 if quick else 1200)),
+        every=int(every or (40 if quick else 60)),
+        arch="mlp",
+        width=int(width or 64),
+        batch_size=256,
+        n_eval=int(n_eval or (300 if quick else 1000)),
+        lr_d=lr_d,
+        lr_g=lr_g,
+        warmup=int(warmup),
+    )
     halves = [toy]
     if image_data:
-        halves.append(Half(dataset=str(image_data), quality_name=IMAGE_QUALITY,
-                           steps=int(image_steps or (100 if quick else 600)), every=int(image_every or (20 if quick else 50)),
-                           arch="wgan-gp-mnist", width=int(image_width or 32), batch_size=64,
-                           n_eval=int(image_n_eval or (300 if quick else 1000)), lr_d=None, lr_g=None,
-                           warmup=int(warmup)))
+        halves.append(
+            Half(
+                dataset=str(image_data),
+                quality_name=IMAGE_QUALITY,
+                steps=int(image_steps or (100 if quick else 600)),
+                every=int(image_every or (20 if quick else 50)),
+                arch="wgan-gp-mnist",
+                width=int(image_width or 32),
+                batch_size=64,
+                n_eval=int(image_n_eval or (300 if quick else 1000)),
+                lr_d=None,
+                lr_g=None,
+                warmup=int(warmup),
+            )
+        )
     limit = int(image_limit if image_limit is not None else (2000 if quick else 0))
     if image_data:  # find (or fetch) the images before the toy half trains: a missing file fails first
         from earthmover.data.images import load_images
@@ -207,8 +273,10 @@ def run(seed: int = 0, quick: bool = False, steps: int | None = None, every: int
             t = _track(preset, seed, h, limit)
             tracks.append(t)
             bar.update(1)
-            bar.write(f"{NAME}: {preset} on {_short(h.dataset)}: Spearman({t.estimate_name}, {t.quality_name}) "
-                      f"{t.spearman:.3f}; {t.quality_name} {t.quality[0]:.3g} -> {t.quality[-1]:.3g} ({t.seconds:.0f} s)")
+            bar.write(
+                f"{NAME}: {preset} on {_short(h.dataset)}: Spearman({t.estimate_name}, {t.quality_name}) "
+                f"{t.spearman:.3f}; {t.quality_name} {t.quality[0]:.3g} -> {t.quality[-1]:.3g} ({t.seconds:.0f} s)"
+            )
     bar.close()
     return CriticTracksQualityResult(tracks=tracks, halves=halves, quick=bool(quick), seed=int(seed))
 
@@ -224,8 +292,13 @@ def _track(preset: str, seed: int, half: Half, limit: int) -> Track:
     from earthmover.studies.common import build_trainer
 
     start = time.perf_counter()
-    values = dict(data__name=half.dataset, data__batch_size=half.batch_size, model__arch=half.arch,
-                  model__width=half.width, model__ema=0.0)
+    values = dict(
+        data__name=half.dataset,
+        data__batch_size=half.batch_size,
+        model__arch=half.arch,
+        model__width=half.width,
+        model__ema=0.0,
+    )
     if half.lr_d is not None:
         values.update(optim__lr_d=half.lr_d, optim__lr_g=half.lr_g)
     images = half.quality_name == IMAGE_QUALITY
@@ -252,9 +325,18 @@ def _track(preset: str, seed: int, half: Half, limit: int) -> Track:
                 quality.append(emd_samples(fake, real))
             modes.append(mixture_measures(fake, mixture).modes_covered if hasattr(mixture, "centers") else 0)
     rho = float(spearmanr(est, quality).statistic) if len(set(est)) > 1 and len(set(quality)) > 1 else math.nan
-    return Track(preset=preset, dataset=half.dataset, estimate_name="W estimate" if wasserstein else "JS estimate",
-                 quality_name=half.quality_name, steps=marks, estimate=est, quality=quality, modes=modes,
-                 spearman=rho, seconds=round(time.perf_counter() - start, 2))
+    return Track(
+        preset=preset,
+        dataset=half.dataset,
+        estimate_name="W estimate" if wasserstein else "JS estimate",
+        quality_name=half.quality_name,
+        steps=marks,
+        estimate=est,
+        quality=quality,
+        modes=modes,
+        spearman=rho,
+        seconds=round(time.perf_counter() - start, 2),
+    )
 
 
 def draw(result: CriticTracksQualityResult, path: str | Path) -> Path:
@@ -287,19 +369,28 @@ def draw(result: CriticTracksQualityResult, path: str | Path) -> Path:
             ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper right")
             ax.set_title(f"{_short(t.dataset)}, {t.preset}: Spearman = {t.spearman:.2f}", fontsize=10)
             ax.grid(alpha=0.3)
-        for ax in axes[len(tracks):rows - 1, j]:
+        for ax in axes[len(tracks) : rows - 1, j]:
             ax.axis("off")
         ax = axes[rows - 1, j]
         for t in tracks:
             e = np.asarray(t.estimate, dtype=float)
             span = e.max() - e.min()
-            ax.plot(t.quality, (e - e.min()) / span if span > 0 else e * 0, "o", ms=4, c=colors.get(t.preset, "k"),
-                    label=f"{t.preset} ({t.estimate_name}), rho {t.spearman:.2f}")
+            ax.plot(
+                t.quality,
+                (e - e.min()) / span if span > 0 else e * 0,
+                "o",
+                ms=4,
+                c=colors.get(t.preset, "k"),
+                label=f"{t.preset} ({t.estimate_name}), rho {t.spearman:.2f}",
+            )
         ax.set_xlabel(h.quality_name)
         ax.set_ylabel("estimate, rescaled to [0, 1]")
         ax.set_title(f"{_short(h.dataset)}: estimate against sample quality", fontsize=10)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    fig.suptitle("Does the loss track quality? (WGAN paper, section 4.2) "
-                 + "; ".join(f"{_short(h.dataset)} {h.steps} steps" for h in halves), fontsize=11)
+    fig.suptitle(
+        "Does the loss track quality? (WGAN paper, section 4.2) "
+        + "; ".join(f"{_short(h.dataset)} {h.steps} steps" for h in halves),
+        fontsize=11,
+    )
     return save_figure(fig, path)

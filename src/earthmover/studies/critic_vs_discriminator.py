@@ -24,6 +24,7 @@ of the gradient that each generator cost passes to the points: ||d/dx log(1 - si
 (saturating minimax), ||d/dx -log sigma(D(x))|| (the non-saturating fix, for reference) and
 ||d/dx C(x)|| (Wasserstein).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -34,9 +35,11 @@ import torch
 
 NAME = "critic-vs-discriminator"
 PAPER = "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN, Figure 2"
-CLAIM = ("On disjoint real and generated data, a trained minimax discriminator saturates and passes the "
-         "generated points a vanishing gradient, while a (gradient-penalized) WGAN critic passes them a "
-         "gradient of norm about 1.")
+CLAIM = (
+    "On disjoint real and generated data, a trained minimax discriminator saturates and passes the "
+    "generated points a vanishing gradient, while a (gradient-penalized) WGAN critic passes them a "
+    "gradient of norm about 1."
+)
 DISC_BOUND = 1e-2
 CRITIC_TOL = 0.2
 
@@ -84,16 +87,38 @@ class CriticVsDiscriminatorResult:
         return d
 
     def rows(self) -> tuple[list[str], list[list]]:
-        header = ["data", "D accuracy", "mean sigma(D(fake))", "|grad| saturating", "|grad| non-saturating",
-                  "|grad| critic", "critic gap", "exact W"]
-        rows = [[s.name, s.disc_accuracy, s.mean_sigma_fake, s.saturating_grad, s.non_saturating_grad,
-                 s.critic_grad, s.critic_gap, s.w_exact] for s in self.settings]
+        header = [
+            "data",
+            "D accuracy",
+            "mean sigma(D(fake))",
+            "|grad| saturating",
+            "|grad| non-saturating",
+            "|grad| critic",
+            "critic gap",
+            "exact W",
+        ]
+        rows = [
+            [
+                s.name,
+                s.disc_accuracy,
+                s.mean_sigma_fake,
+                s.saturating_grad,
+                s.non_saturating_grad,
+                s.critic_grad,
+                s.critic_gap,
+                s.w_exact,
+            ]
+            for s in self.settings
+        ]
         return header, rows
 
     def summary(self) -> list[str]:
-        return [f"{s.name}: at the fakes the saturating discriminator cost passes a gradient of norm "
-                f"{s.saturating_grad:.3g} (max {s.saturating_grad_max:.3g}); the WGAN-GP critic {s.critic_grad:.3g} "
-                f"+- {s.critic_grad_std:.2g}" for s in self.settings]
+        return [
+            f"{s.name}: at the fakes the saturating discriminator cost passes a gradient of norm "
+            f"{s.saturating_grad:.3g} (max {s.saturating_grad_max:.3g}); the WGAN-GP critic {s.critic_grad:.3g} "
+            f"+- {s.critic_grad_std:.2g}"
+            for s in self.settings
+        ]
 
 
 def checks(result: CriticVsDiscriminatorResult) -> list:
@@ -101,8 +126,13 @@ def checks(result: CriticVsDiscriminatorResult) -> list:
 
     out = []
     for s in result.settings:
-        out.append(at_most(f"{s.name}: discriminator's gradient at the fakes (saturating cost, mean norm)",
-                           s.saturating_grad, DISC_BOUND))
+        out.append(
+            at_most(
+                f"{s.name}: discriminator's gradient at the fakes (saturating cost, mean norm)",
+                s.saturating_grad,
+                DISC_BOUND,
+            )
+        )
         out.append(within(f"{s.name}: critic's gradient at the fakes (mean norm)", s.critic_grad, 1.0, CRITIC_TOL))
     return out
 
@@ -148,8 +178,16 @@ def _train(real, fake, *, seed, steps, width, depth, gp_weight, disc_lr):
     return disc, critic
 
 
-def run(seed: int = 0, quick: bool = False, steps: int | None = None, n: int | None = None, width: int = 64,
-        depth: int = 3, gp_weight: float = 10.0, disc_lr: float | None = None) -> CriticVsDiscriminatorResult:
+def run(
+    seed: int = 0,
+    quick: bool = False,
+    steps: int | None = None,
+    n: int | None = None,
+    width: int = 64,
+    depth: int = 3,
+    gp_weight: float = 10.0,
+    disc_lr: float | None = None,
+) -> CriticVsDiscriminatorResult:
     """Full: 2000 full-batch steps on 512 points per set, discriminator lr 1e-3. Quick: 400 steps on
     128 points, discriminator lr 3e-3 (it saturates sooner)."""
     import torch.nn.functional as F
@@ -165,27 +203,35 @@ def run(seed: int = 0, quick: bool = False, steps: int | None = None, n: int | N
         s = int(seed) * 100 + k
         rng = torch.Generator().manual_seed(s)
         real, fake = _data(name, n, rng)
-        disc, critic = _train(real, fake, seed=s, steps=steps, width=width, depth=depth, gp_weight=gp_weight,
-                              disc_lr=disc_lr)
+        disc, critic = _train(
+            real, fake, seed=s, steps=steps, width=width, depth=depth, gp_weight=gp_weight, disc_lr=disc_lr
+        )
         with torch.no_grad():
             d_real, d_fake = critic_scores(disc, real), critic_scores(disc, fake)
             c_gap = float(critic_scores(critic, real).mean() - critic_scores(critic, fake).mean())
         sat = _point_grads(disc, fake, lambda t: -F.softplus(t))  # log(1 - sigma(t)) = -softplus(t)
         non_sat = _point_grads(disc, fake, lambda t: F.softplus(-t))  # -log sigma(t) = softplus(-t)
         crit = _point_grads(critic, fake, lambda t: t)
-        settings.append(Setting(
-            name=name, steps=steps,
-            disc_accuracy=0.5 * float((d_real > 0).float().mean() + (d_fake < 0).float().mean()),
-            mean_sigma_fake=float(torch.sigmoid(d_fake).mean()),
-            saturating_grad=float(sat.mean()), saturating_grad_max=float(sat.max()),
-            non_saturating_grad=float(non_sat.mean()),
-            critic_grad=float(crit.mean()), critic_grad_std=float(crit.std()),
-            critic_gap=c_gap, w_exact=emd_samples(real, fake),
-        ))
+        settings.append(
+            Setting(
+                name=name,
+                steps=steps,
+                disc_accuracy=0.5 * float((d_real > 0).float().mean() + (d_fake < 0).float().mean()),
+                mean_sigma_fake=float(torch.sigmoid(d_fake).mean()),
+                saturating_grad=float(sat.mean()),
+                saturating_grad_max=float(sat.max()),
+                non_saturating_grad=float(non_sat.mean()),
+                critic_grad=float(crit.mean()),
+                critic_grad_std=float(crit.std()),
+                critic_gap=c_gap,
+                w_exact=emd_samples(real, fake),
+            )
+        )
         nets[name] = (disc, critic)
         data[name] = (real, fake)
-    return CriticVsDiscriminatorResult(settings=settings, width=width, depth=depth, n=n, disc_lr=disc_lr, seed=int(seed),
-                                       _nets=nets, _data=data)
+    return CriticVsDiscriminatorResult(
+        settings=settings, width=width, depth=depth, n=n, disc_lr=disc_lr, seed=int(seed), _nets=nets, _data=data
+    )
 
 
 def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
@@ -235,15 +281,21 @@ def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
     ax.axhline(DISC_BOUND, c="k", ls=":", lw=0.8)
     ax.set_ylim(1e-8, 10)
     ax.set_xlabel("x")
-    ax.set_title(f"1-D: gradient passed to a point at x\nat the fakes: minimax {s.saturating_grad:.2g}, "
-                 f"critic {s.critic_grad:.3g}", fontsize=10)
+    ax.set_title(
+        f"1-D: gradient passed to a point at x\nat the fakes: minimax {s.saturating_grad:.2g}, "
+        f"critic {s.critic_grad:.3g}",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="lower right")
 
     ax = axes[0, 2]
     names = [x.name for x in result.settings]
     pos = np.arange(len(names))
-    vals = [[x.saturating_grad for x in result.settings], [x.non_saturating_grad for x in result.settings],
-            [x.critic_grad for x in result.settings]]
+    vals = [
+        [x.saturating_grad for x in result.settings],
+        [x.non_saturating_grad for x in result.settings],
+        [x.critic_grad for x in result.settings],
+    ]
     labels = ["minimax (saturating)", "non-saturating -log D", "WGAN-GP critic"]
     colors = ["tab:red", "tab:orange", "tab:blue"]
     for i, (v, lab, col) in enumerate(zip(vals, labels, colors)):
@@ -271,10 +323,20 @@ def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
         cv = critic_scores(critic, grid).numpy().reshape(xx.shape)
     shown = fake[:: max(1, len(fake) // 64)]
     for ax, values, title, net, fn in (
-        (axes[1, 0], sig, f"2-D: sigma(D(x)), arrows = minimax gradient (mean norm {s.saturating_grad:.2g})", disc,
-         lambda t: -F.softplus(t)),
-        (axes[1, 1], cv, f"2-D: critic C(x), arrows = WGAN gradient (mean norm {s.critic_grad:.3g})", critic,
-         lambda t: t),
+        (
+            axes[1, 0],
+            sig,
+            f"2-D: sigma(D(x)), arrows = minimax gradient (mean norm {s.saturating_grad:.2g})",
+            disc,
+            lambda t: -F.softplus(t),
+        ),
+        (
+            axes[1, 1],
+            cv,
+            f"2-D: critic C(x), arrows = WGAN gradient (mean norm {s.critic_grad:.3g})",
+            critic,
+            lambda t: t,
+        ),
     ):
         cs = ax.contourf(xx, yy, values, levels=20, cmap="viridis", alpha=0.8)
         fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.04)
@@ -285,8 +347,9 @@ def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
         g = g.numpy()
         # the generator descends its cost -C or log(1 - sigma(D)); draw the direction it moves, to scale
         # (unit length = 0.5), so a vanishing gradient draws (almost) nothing
-        ax.quiver(shown[:, 0], shown[:, 1], g[:, 0], g[:, 1], angles="xy", scale_units="xy", scale=2.0,
-                  color="k", width=0.004)
+        ax.quiver(
+            shown[:, 0], shown[:, 1], g[:, 0], g[:, 1], angles="xy", scale_units="xy", scale=2.0, color="k", width=0.004
+        )
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
@@ -301,6 +364,9 @@ def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
     ax.set_xlabel("log10 gradient norm at each generated point")
     ax.set_title("2-D: per-point gradient norms at the fakes", fontsize=10)
     ax.legend(fontsize=8)
-    fig.suptitle("Discriminator vs critic on disjoint data (WGAN paper, Figure 2): the discriminator saturates, "
-                 "the critic keeps a slope", fontsize=11)
+    fig.suptitle(
+        "Discriminator vs critic on disjoint data (WGAN paper, Figure 2): the discriminator saturates, "
+        "the critic keeps a slope",
+        fontsize=11,
+    )
     return save_figure(fig, path)

@@ -20,6 +20,7 @@ checks (:func:`earthmover.ot.check_duality`): primal = dual, primal = E_a[phi] -
 phi 1-Lipschitz, and the other exact solvers (the closed form on the line, POT's network simplex)
 agree.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -28,10 +29,14 @@ from pathlib import Path
 import numpy as np
 
 NAME = "duality"
-PAPER = ("Arjovsky, Chintala & Bottou 2017, Wasserstein GAN, section 3 (Kantorovich-Rubinstein duality, "
-         "Theorem 3 and its proof in the appendix)")
-CLAIM = ("The earth mover's distance, a minimum over transport plans, equals a maximum over 1-Lipschitz "
-         "critics phi of E_P[phi] - E_Q[phi]: the quantity a WGAN critic is trained to maximize.")
+PAPER = (
+    "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN, section 3 (Kantorovich-Rubinstein duality, "
+    "Theorem 3 and its proof in the appendix)"
+)
+CLAIM = (
+    "The earth mover's distance, a minimum over transport plans, equals a maximum over 1-Lipschitz "
+    "critics phi of E_P[phi] - E_Q[phi]: the quantity a WGAN critic is trained to maximize."
+)
 TOLERANCE = 1e-9
 
 
@@ -77,16 +82,28 @@ class DualityResult:
         return asdict(self)
 
     def rows(self) -> tuple[list[str], list[list]]:
-        header = ["support", "points", "primal <M,gamma>", "dual f.a+g.b", "|gap|", "|primal - (E_a phi - E_b phi)|",
-                  "Lip(phi)", "max |other solver - LP|"]
-        rows = [[c.name, len(c.points), c.primal, c.dual, c.gap, c.symmetric_gap, c.lipschitz, c.max_method_gap]
-                for c in self.cases]
+        header = [
+            "support",
+            "points",
+            "primal <M,gamma>",
+            "dual f.a+g.b",
+            "|gap|",
+            "|primal - (E_a phi - E_b phi)|",
+            "Lip(phi)",
+            "max |other solver - LP|",
+        ]
+        rows = [
+            [c.name, len(c.points), c.primal, c.dual, c.gap, c.symmetric_gap, c.lipschitz, c.max_method_gap]
+            for c in self.cases
+        ]
         return header, rows
 
     def summary(self) -> list[str]:
-        return [f"{c.name}: primal {c.primal:.12g} = dual {c.dual:.12g} (gap {c.gap:.2g}); with g = -phi gap "
-                f"{c.symmetric_gap:.2g}; Lip(phi) = {c.lipschitz:.12g}; other solvers within {c.max_method_gap:.2g}"
-                for c in self.cases]
+        return [
+            f"{c.name}: primal {c.primal:.12g} = dual {c.dual:.12g} (gap {c.gap:.2g}); with g = -phi gap "
+            f"{c.symmetric_gap:.2g}; Lip(phi) = {c.lipschitz:.12g}; other solvers within {c.max_method_gap:.2g}"
+            for c in self.cases
+        ]
 
 
 def checks(result: DualityResult) -> list:
@@ -95,10 +112,10 @@ def checks(result: DualityResult) -> list:
     out = []
     for c in result.cases:
         out.append(at_most(f"{c.name}: |primal - dual|", c.gap, result.tolerance))
-        out.append(at_most(f"{c.name}: |primal - (E_a[phi] - E_b[phi])| with g = -f", c.symmetric_gap,
-                           result.tolerance))
-        out.append(at_most(f"{c.name}: Lipschitz constant of phi", c.lipschitz, 1.0 + result.tolerance,
-                           fmt="{:.10g}"))
+        out.append(
+            at_most(f"{c.name}: |primal - (E_a[phi] - E_b[phi])| with g = -f", c.symmetric_gap, result.tolerance)
+        )
+        out.append(at_most(f"{c.name}: Lipschitz constant of phi", c.lipschitz, 1.0 + result.tolerance, fmt="{:.10g}"))
         out.append(at_most(f"{c.name}: other exact solvers vs the LP", c.max_method_gap, result.tolerance))
     return out
 
@@ -113,8 +130,8 @@ def _histograms(n: int, rng: np.random.Generator, dim: int) -> tuple[np.ndarray,
         b = 0.5 * np.exp(-0.5 * ((t - 0.08) / 0.06) ** 2) + np.exp(-0.5 * ((t - 0.65) / 0.07) ** 2)
     else:
         x = rng.uniform(-1.0, 1.0, (n, 2))
-        a = np.exp(-0.5 * np.sum((x - [-0.4, -0.3]) ** 2, 1) / 0.3 ** 2)
-        b = np.exp(-0.5 * np.sum((x - [0.5, 0.4]) ** 2, 1) / 0.25 ** 2)
+        a = np.exp(-0.5 * np.sum((x - [-0.4, -0.3]) ** 2, 1) / 0.3**2)
+        b = np.exp(-0.5 * np.sum((x - [0.5, 0.4]) ** 2, 1) / 0.25**2)
     a = a * rng.uniform(0.5, 1.5, n)
     b = b * rng.uniform(0.5, 1.5, n)
     a[a < 0.05 * a.max()] = 0.0
@@ -132,10 +149,21 @@ def _case(name: str, x: np.ndarray, a: np.ndarray, b: np.ndarray) -> DualityCase
     if x.shape[1] == 1:
         others["1d"] = emd(a, b, x=x, y=x, method="1d").distance
     return DualityCase(
-        name=name, points=x.tolist(), a=lp.a.tolist(), b=lp.b.tolist(), plan=lp.plan.tolist(), phi=phi.tolist(),
-        primal=report.primal, dual=report.dual, gap=report.gap, symmetric_gap=report.symmetric_gap,
-        lipschitz=report.lipschitz, feasibility=report.feasibility, slackness=report.slackness,
-        other_methods=others, max_method_gap=max(abs(v - report.primal) for v in others.values()),
+        name=name,
+        points=x.tolist(),
+        a=lp.a.tolist(),
+        b=lp.b.tolist(),
+        plan=lp.plan.tolist(),
+        phi=phi.tolist(),
+        primal=report.primal,
+        dual=report.dual,
+        gap=report.gap,
+        symmetric_gap=report.symmetric_gap,
+        lipschitz=report.lipschitz,
+        feasibility=report.feasibility,
+        slackness=report.slackness,
+        other_methods=others,
+        max_method_gap=max(abs(v - report.primal) for v in others.values()),
     )
 
 
@@ -170,9 +198,18 @@ def draw(result: DualityResult, path: str | Path) -> Path:
             top = max(a.max(), b.max())
             for i, j in zip(*np.nonzero(plan > 1e-9 * plan.sum())):
                 if i != j:  # an arc from P's bin to Q's bin, above the bars
-                    ax.annotate("", xy=(t[j], top * 1.05), xytext=(t[i], top * 1.05),
-                                arrowprops=dict(arrowstyle="->", color="0.3", lw=0.3 + 20 * plan[i, j],
-                                                connectionstyle="arc3,rad=-0.25", alpha=0.6))
+                    ax.annotate(
+                        "",
+                        xy=(t[j], top * 1.05),
+                        xytext=(t[i], top * 1.05),
+                        arrowprops=dict(
+                            arrowstyle="->",
+                            color="0.3",
+                            lw=0.3 + 20 * plan[i, j],
+                            connectionstyle="arc3,rad=-0.25",
+                            alpha=0.6,
+                        ),
+                    )
             ax.set_ylim(0, top * 1.6)
             ax.set_xlabel("x")
             ax.set_title("line: P and Q on one support; arrows = the optimal plan", fontsize=9)
@@ -182,8 +219,9 @@ def draw(result: DualityResult, path: str | Path) -> Path:
             ax.scatter(x[:, 0], x[:, 1], s=4, c="k")
             for i, j in zip(*np.nonzero(plan > 1e-9 * plan.sum())):
                 if i != j:
-                    ax.annotate("", xy=x[j], xytext=x[i],
-                                arrowprops=dict(arrowstyle="->", color="0.3", lw=0.4 + 8 * plan[i, j]))
+                    ax.annotate(
+                        "", xy=x[j], xytext=x[i], arrowprops=dict(arrowstyle="->", color="0.3", lw=0.4 + 8 * plan[i, j])
+                    )
             ax.set_aspect("equal")
             ax.set_title("plane: P and Q on one support; arrows = the optimal plan", fontsize=9)
         ax.legend(fontsize=8, loc="upper left")
@@ -209,8 +247,12 @@ def draw(result: DualityResult, path: str | Path) -> Path:
             sc = ax.scatter(x[:, 0], x[:, 1], c=phi, cmap="coolwarm", s=60, edgecolors="k", linewidths=0.4)
             fig.colorbar(sc, ax=ax, fraction=0.046, pad=0.04, label="phi")
             ax.set_aspect("equal")
-        ax.set_title(f"{c.name}: potential phi, Lipschitz constant {c.lipschitz:.9f}\n"
-                     f"|E_a phi - E_b phi - primal| = {c.symmetric_gap:.1g}", fontsize=9)
-    fig.suptitle("Kantorovich-Rubinstein duality, computed: min over plans = max over 1-Lipschitz potentials",
-                 fontsize=11)
+        ax.set_title(
+            f"{c.name}: potential phi, Lipschitz constant {c.lipschitz:.9f}\n"
+            f"|E_a phi - E_b phi - primal| = {c.symmetric_gap:.1g}",
+            fontsize=9,
+        )
+    fig.suptitle(
+        "Kantorovich-Rubinstein duality, computed: min over plans = max over 1-Lipschitz potentials", fontsize=11
+    )
     return save_figure(fig, path)

@@ -33,6 +33,7 @@ high-quality, dcgan 19/25 with 5%), so every preset's learning rates are set to 
 (``lr``); the objective, penalties, constraint, optimizer family, betas, n_critic and any learning
 rate schedule stay the presets'. Read the table as how far each objective gets in the same budget.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,11 +43,15 @@ from pathlib import Path
 import numpy as np
 
 NAME = "mode-collapse"
-PAPER = ("Gulrajani et al. 2017 (toy experiments); Srivastava et al. 2017 (VEEGAN) and Lin et al. 2018 "
-         "(PacGAN) for the mixture protocol and the published 25-gaussian figures")
-CLAIM = ("On the 8-gaussian ring and the 25-gaussian grid, the WGAN-GP objective with toy settings (earthmover's "
-         "quickstart preset) covers at least as many modes as the minimax GAN, and most of them (>= 90%), within the "
-         "same small budget.")
+PAPER = (
+    "Gulrajani et al. 2017 (toy experiments); Srivastava et al. 2017 (VEEGAN) and Lin et al. 2018 "
+    "(PacGAN) for the mixture protocol and the published 25-gaussian figures"
+)
+CLAIM = (
+    "On the 8-gaussian ring and the 25-gaussian grid, the WGAN-GP objective with toy settings (earthmover's "
+    "quickstart preset) covers at least as many modes as the minimax GAN, and most of them (>= 90%), within the "
+    "same small budget."
+)
 PRESETS = ("minimax", "dcgan", "lsgan", "hinge", "ebgan", "loss-sensitive", "wgan", "wgan-gp", "quickstart")
 CLAIM_PRESET = "quickstart"
 """The row the claim is judged on: the WGAN-GP objective and penalty with toy settings."""
@@ -102,25 +107,43 @@ class ModeCollapseResult:
 
     def rows(self) -> tuple[list[str], list[list]]:
         header = ["data", "preset", "objective", "modes", "+-", "high quality %", "+-", "reverse KL", "EMD", "seeds"]
-        rows = [[c.dataset, c.preset, c.objective, f"{c.mean['modes_covered']:.1f}/{c.num_modes}",
-                 c.std["modes_covered"], 100 * c.mean["high_quality"], 100 * c.std["high_quality"],
-                 c.mean["reverse_kl"], c.mean["emd"], len(c.seeds)] for c in self.cells]
+        rows = [
+            [
+                c.dataset,
+                c.preset,
+                c.objective,
+                f"{c.mean['modes_covered']:.1f}/{c.num_modes}",
+                c.std["modes_covered"],
+                100 * c.mean["high_quality"],
+                100 * c.std["high_quality"],
+                c.mean["reverse_kl"],
+                c.mean["emd"],
+                len(c.seeds),
+            ]
+            for c in self.cells
+        ]
         return header, rows
 
     def notes(self) -> list[str]:
-        return [f"Scale: {len(self.cells[0].seeds) if self.cells else 0} seed(s), {self.steps} generator steps, "
-                f"MLP width {self.width}, batch 256, learning rates "
-                f"{'of the presets' if not self.lr else f'{self.lr:g} for every preset'}; "
-                f"datasets: {', '.join(dict.fromkeys(c.dataset for c in self.cells))}. The papers train for 10^5 steps."]
+        return [
+            f"Scale: {len(self.cells[0].seeds) if self.cells else 0} seed(s), {self.steps} generator steps, "
+            f"MLP width {self.width}, batch 256, learning rates "
+            f"{'of the presets' if not self.lr else f'{self.lr:g} for every preset'}; "
+            f"datasets: {', '.join(dict.fromkeys(c.dataset for c in self.cells))}. The papers train for 10^5 steps."
+        ]
 
     def summary(self) -> list[str]:
-        lines = [f"{len(self.cells[0].seeds) if self.cells else 0} seed(s), {self.steps} generator steps, "
-                 f"MLP width {self.width}, {self.n_samples} samples per measure"]
+        lines = [
+            f"{len(self.cells[0].seeds) if self.cells else 0} seed(s), {self.steps} generator steps, "
+            f"MLP width {self.width}, {self.n_samples} samples per measure"
+        ]
         for d in sorted({c.dataset for c in self.cells}, key=DATASETS.index):
             best = max((c for c in self.cells if c.dataset == d), key=lambda c: c.mean["modes_covered"])
             lines.append(f"{d}: most modes {best.preset} {best.mean['modes_covered']:.1f}/{best.num_modes}")
-        lines.append("published, 25 gaussians (PacGAN protocol; other networks and budgets): " + ", ".join(
-            f"{m} {k} modes / {100 * q:.1f}%" for m, k, q in PUBLISHED_25))
+        lines.append(
+            "published, 25 gaussians (PacGAN protocol; other networks and budgets): "
+            + ", ".join(f"{m} {k} modes / {100 * q:.1f}%" for m, k, q in PUBLISHED_25)
+        )
         return lines
 
 
@@ -134,16 +157,35 @@ def checks(result: ModeCollapseResult) -> list:
             continue
         if mm is not None:
             a, b = gp.mean["modes_covered"], mm.mean["modes_covered"]
-            out.append(Check(f"{d}: WGAN-GP ({CLAIM_PRESET}) modes (mean) minus minimax modes (mean)", a - b, ">= 0",
-                             bool(a >= b)))
-        out.append(at_least(f"{d}: WGAN-GP ({CLAIM_PRESET}) modes covered (mean over seeds) / {gp.num_modes}",
-                            gp.mean["modes_covered"] / gp.num_modes, 0.9))
+            out.append(
+                Check(
+                    f"{d}: WGAN-GP ({CLAIM_PRESET}) modes (mean) minus minimax modes (mean)",
+                    a - b,
+                    ">= 0",
+                    bool(a >= b),
+                )
+            )
+        out.append(
+            at_least(
+                f"{d}: WGAN-GP ({CLAIM_PRESET}) modes covered (mean over seeds) / {gp.num_modes}",
+                gp.mean["modes_covered"] / gp.num_modes,
+                0.9,
+            )
+        )
     return out
 
 
-def run(seed: int = 0, quick: bool = False, steps: int | None = None, seeds: int | None = None,
-        width: int | None = None, datasets: tuple[str, ...] | None = None, presets: tuple[str, ...] = PRESETS,
-        n_samples: int = 2500, lr: float | None = 1e-3) -> ModeCollapseResult:
+def run(
+    seed: int = 0,
+    quick: bool = False,
+    steps: int | None = None,
+    seeds: int | None = None,
+    width: int | None = None,
+    datasets: tuple[str, ...] | None = None,
+    presets: tuple[str, ...] = PRESETS,
+    n_samples: int = 2500,
+    lr: float | None = 1e-3,
+) -> ModeCollapseResult:
     """Full: both mixtures, 3 seeds (seed, seed+1, seed+2), 4500 generator steps (the quickstart's).
     Quick: both mixtures, 1 seed, 300 steps. Both: MLP width 64, depth 3, batch 256, every
     preset's learning rates set to ``lr`` (None keeps the presets' own)."""
@@ -169,8 +211,9 @@ def run(seed: int = 0, quick: bool = False, steps: int | None = None, seeds: int
             values = {m: [] for m in MEASURES}
             objective, num_modes = "", 0
             for s in seed_list:
-                values_ = dict(data__name=dataset, data__batch_size=256, model__width=width, model__depth=3,
-                               model__ema=0.0)
+                values_ = dict(
+                    data__name=dataset, data__batch_size=256, model__width=width, model__depth=3, model__ema=0.0
+                )
                 if lr:
                     values_.update(optim__lr_g=lr, optim__lr_d=lr)
                 trainer = build_trainer(preset, s, steps, **values_)
@@ -187,19 +230,39 @@ def run(seed: int = 0, quick: bool = False, steps: int | None = None, seeds: int
                 values["emd"].append(emd_samples(fake[:1000], trainer.stream.reference(1000, seed=s * 7 + 2)))
                 if s == seed_list[0]:
                     samples[(dataset, preset)] = (fake[:1000].numpy(), mixture.centers.numpy())
-            cells.append(Cell(
-                dataset=dataset, preset=preset, objective=objective, num_modes=num_modes, seeds=seed_list,
-                values=values, mean={m: float(np.mean(v)) for m, v in values.items()},
-                std={m: float(np.std(v)) if all(math.isfinite(x) for x in v) else math.nan for m, v in values.items()},
-                seconds=round(time.perf_counter() - start, 2)))
+            cells.append(
+                Cell(
+                    dataset=dataset,
+                    preset=preset,
+                    objective=objective,
+                    num_modes=num_modes,
+                    seeds=seed_list,
+                    values=values,
+                    mean={m: float(np.mean(v)) for m, v in values.items()},
+                    std={
+                        m: float(np.std(v)) if all(math.isfinite(x) for x in v) else math.nan for m, v in values.items()
+                    },
+                    seconds=round(time.perf_counter() - start, 2),
+                )
+            )
             bar.update(1)
             c = cells[-1]
-            bar.write(f"{NAME}: {preset} on {dataset}: modes {c.mean['modes_covered']:.1f}/{c.num_modes}, high quality "
-                      f"{100 * c.mean['high_quality']:.1f}%, EMD {c.mean['emd']:.3f} ({c.seconds:.0f} s, "
-                      f"{len(seed_list)} seed(s))")
+            bar.write(
+                f"{NAME}: {preset} on {dataset}: modes {c.mean['modes_covered']:.1f}/{c.num_modes}, high quality "
+                f"{100 * c.mean['high_quality']:.1f}%, EMD {c.mean['emd']:.3f} ({c.seconds:.0f} s, "
+                f"{len(seed_list)} seed(s))"
+            )
     bar.close()
-    return ModeCollapseResult(cells=cells, steps=steps, width=width, n_samples=n_samples, lr=lr, seed=int(seed),
-                              published=[list(p) for p in PUBLISHED_25], _samples=samples)
+    return ModeCollapseResult(
+        cells=cells,
+        steps=steps,
+        width=width,
+        n_samples=n_samples,
+        lr=lr,
+        seed=int(seed),
+        published=[list(p) for p in PUBLISHED_25],
+        _samples=samples,
+    )
 
 
 def draw(result: ModeCollapseResult, path: str | Path) -> Path:
@@ -217,8 +280,9 @@ def draw(result: ModeCollapseResult, path: str | Path) -> Path:
     presets = list(dict.fromkeys(c.preset for c in result.cells))
     cols = min(5, len(presets))
     per = int(math.ceil(len(presets) / cols))
-    fig, axes = plt.subplots(per * len(datasets), cols, figsize=(3.3 * cols, 3.4 * per * len(datasets)), dpi=90,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        per * len(datasets), cols, figsize=(3.3 * cols, 3.4 * per * len(datasets)), dpi=90, squeeze=False
+    )
     for di, d in enumerate(datasets):
         for pi, p in enumerate(presets):
             ax = axes[di * per + pi // cols, pi % cols]
@@ -231,11 +295,16 @@ def draw(result: ModeCollapseResult, path: str | Path) -> Path:
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{d}: {p}\nmodes {c.mean['modes_covered']:.1f}/{c.num_modes}, "
-                         f"HQ {100 * c.mean['high_quality']:.0f}%", fontsize=9)
+            ax.set_title(
+                f"{d}: {p}\nmodes {c.mean['modes_covered']:.1f}/{c.num_modes}, HQ {100 * c.mean['high_quality']:.0f}%",
+                fontsize=9,
+            )
         for k in range(len(presets), per * cols):
             axes[di * per + k // cols, k % cols].axis("off")
     seeds = len(result.cells[0].seeds) if result.cells else 0
-    fig.suptitle(f"Mode collapse: samples (orange) and modes (x), {result.steps} generator steps, first of {seeds} "
-                 f"seed(s); numbers are means over seeds", fontsize=11)
+    fig.suptitle(
+        f"Mode collapse: samples (orange) and modes (x), {result.steps} generator steps, first of {seeds} "
+        f"seed(s); numbers are means over seeds",
+        fontsize=11,
+    )
     return save_figure(fig, path)

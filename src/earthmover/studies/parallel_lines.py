@@ -13,6 +13,7 @@ Expected: W_est within O(1/sqrt(n)) of |theta| (at theta = 0 the two samples of 
 still about 0.44/sqrt(n) apart), JS_est = log 2, KL_est = inf and TV_est = 1 exactly at every
 theta != 0.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,9 +24,11 @@ import numpy as np
 
 NAME = "parallel-lines"
 PAPER = "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN, Example 1 (section 2)"
-CLAIM = ("For two distributions on disjoint parallel lines, JS, KL and TV do not change as the lines move "
-         "apart or together, while the earth mover's distance W = |theta| does: only W gives a generator "
-         "a signal to follow.")
+CLAIM = (
+    "For two distributions on disjoint parallel lines, JS, KL and TV do not change as the lines move "
+    "apart or together, while the earth mover's distance W = |theta| does: only W gives a generator "
+    "a signal to follow."
+)
 
 
 @dataclass
@@ -84,15 +87,20 @@ def checks(result: ParallelLinesResult) -> list:
     js_far = max(abs(result.estimated["js"][i] - result.log2) for i in far)
     return [
         at_most("max |JS_est - log 2| / log 2 at |theta| >= 0.5", js_far / result.log2, 0.05),
-        Check("KL_est = +inf at every theta != 0", float(result.kl_infinite_off_zero), "= 1 (true)",
-              bool(result.kl_infinite_off_zero)),
+        Check(
+            "KL_est = +inf at every theta != 0",
+            float(result.kl_infinite_off_zero),
+            "= 1 (true)",
+            bool(result.kl_infinite_off_zero),
+        ),
         at_most("max |TV_est - 1| at theta != 0", result.max_tv_gap_off_zero, 0.05),
         at_most("max |W_est - |theta|| over all theta", result.max_w_error, 0.05),
     ]
 
 
-def run(seed: int = 0, quick: bool = False, n: int | None = None, num_thetas: int | None = None,
-        bins: int = 10) -> ParallelLinesResult:
+def run(
+    seed: int = 0, quick: bool = False, n: int | None = None, num_thetas: int | None = None, bins: int = 10
+) -> ParallelLinesResult:
     """Closed forms and sample estimates on ``num_thetas`` points of [-1, 1] (odd, so 0 is one)."""
     from earthmover.errors import EarthmoverError
     from earthmover.ot import parallel_lines, parallel_lines_estimates
@@ -150,22 +158,34 @@ def draw(result: ParallelLinesResult, path: str | Path) -> Path:
             top = 1.0
             closed = np.asarray(result.closed[key], dtype=float)
             for side, label in ((t < 0, "closed form (+inf)"), (t > 0, None)):
-                ax.plot(t[side], np.where(np.isinf(closed[side]), top, closed[side]), "-", c="tab:red",
-                        lw=1.5, label=label)
+                ax.plot(
+                    t[side], np.where(np.isinf(closed[side]), top, closed[side]), "-", c="tab:red", lw=1.5, label=label
+                )
             ax.plot([0], [0], "o", c="tab:red", ms=7, mfc="none", label="closed form at 0")
             shown = np.where(np.isinf(est), top, est)
             ax.plot(t, shown, "k.", ms=7, label=f"estimate (n={result.n})")
             ax.set_yticks([0, 0.5, top])
             ax.set_yticklabels(["0", "0.5", "+inf"])
             ax.set_ylim(-0.08, 1.12)
-            ax.annotate("KL = +inf for every theta != 0:\nP_theta puts no mass on P_0's line",
-                        xy=(0.5, top), xytext=(-0.55, 0.45), fontsize=8,
-                        arrowprops=dict(arrowstyle="->", color="0.3"))
+            ax.annotate(
+                "KL = +inf for every theta != 0:\nP_theta puts no mass on P_0's line",
+                xy=(0.5, top),
+                xytext=(-0.55, 0.45),
+                fontsize=8,
+                arrowprops=dict(arrowstyle="->", color="0.3"),
+            )
         else:
             for side, label in ((dense < 0, "closed form"), (dense > 0, None)):
                 ax.plot(dense[side], curve[side], "-", c="tab:blue", lw=1.5, label=label)
-            ax.plot([0], [0], "o", c="tab:blue", ms=7, mfc="none" if key != "w" else "tab:blue",
-                    label="closed form at 0" if key != "w" else None)
+            ax.plot(
+                [0],
+                [0],
+                "o",
+                c="tab:blue",
+                ms=7,
+                mfc="none" if key != "w" else "tab:blue",
+                label="closed form at 0" if key != "w" else None,
+            )
             if key == "w":
                 ax.plot(dense, curve, "-", c="tab:blue", lw=1.5)
             ax.plot(t, est, "k.", ms=7, label=f"estimate (n={result.n})")
@@ -178,7 +198,9 @@ def draw(result: ParallelLinesResult, path: str | Path) -> Path:
         ax.legend(fontsize=7, loc="upper center" if key == "w" else "lower right")
     fig.suptitle(
         f"Parallel lines (WGAN paper, Example 1): max |W_est - |theta|| = {result.max_w_error:.3g}, "
-        f"max |JS_est - log 2| (theta != 0) = {result.max_js_gap_off_zero:.1g}", fontsize=10)
+        f"max |JS_est - log 2| (theta != 0) = {result.max_js_gap_off_zero:.1g}",
+        fontsize=10,
+    )
     from earthmover.plotting import save_figure
 
     return save_figure(fig, path)

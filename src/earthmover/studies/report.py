@@ -6,6 +6,7 @@ figure, the measured numbers against the claim's thresholds and a verdict (holds
 at the top the machine, the torch version, the seed, the scale (--quick or full) and the time taken.
 A study that fails to run gets its section too, with the error in place of the numbers.
 """
+
 from __future__ import annotations
 
 import html
@@ -17,8 +18,16 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-ORDER = ["parallel-lines", "vanishing-gradients", "critic-vs-discriminator", "duality", "clipping-vs-penalty",
-         "critic-tracks-quality", "mode-collapse", "architecture-robustness"]
+ORDER = [
+    "parallel-lines",
+    "vanishing-gradients",
+    "critic-vs-discriminator",
+    "duality",
+    "clipping-vs-penalty",
+    "critic-tracks-quality",
+    "mode-collapse",
+    "architecture-robustness",
+]
 """The order of the argument: what is wrong with JS, what a critic gives instead, why it computes W,
 how to keep it Lipschitz, what that buys."""
 
@@ -34,51 +43,43 @@ TITLES = {
 }
 
 WHY = {
-    "parallel-lines":
-        "A generator's samples live on a thin set (the image of a low-dimensional noise space), and so do "
-        "real images: the two supports are almost surely disjoint. This is the simplest such pair, two "
-        "parallel lines theta apart. The divergences the original GAN minimizes (JS) and its relatives (KL, "
-        "TV) are constant there, whatever theta is, so they give a generator that moves theta no signal; "
-        "the earth mover's distance W is |theta|, continuous, with a useful gradient everywhere.",
-    "vanishing-gradients":
-        "In training this shows up as a vanishing gradient. Against the optimal discriminator the minimax "
-        "game's value is 2 JS - 2 log 2, which on disjoint supports is the constant 0: the better the "
-        "discriminator, the less the generator's cost changes when the generator moves, and the gradient it "
-        "receives goes to zero. With the generator held fixed, training the discriminator longer makes "
-        "the saturating gradient fall by orders of magnitude. The -log D trick keeps a gradient but, as "
-        "Arjovsky and Bottou show, an unstable one. A WGAN critic's gradient does not vanish.",
-    "critic-vs-discriminator":
-        "Look at the functions themselves. On disjoint real and generated data a trained discriminator is "
-        "a step: 1 on the data, 0 on the fakes, flat on both, so the fakes receive (almost) no gradient. "
-        "A critic held 1-Lipschitz and trained to maximize E C(real) - E C(fake) is a slope of norm 1 "
-        "from the fakes towards the data: every generated point is told where to move.",
-    "duality":
-        "Why does maximizing E C(real) - E C(fake) over 1-Lipschitz critics give the earth mover's "
-        "distance? Because W is a linear program over transport plans whose dual is exactly that "
-        "maximum (Kantorovich-Rubinstein). Computed exactly on small histograms: the primal minimum over "
-        "plans equals the dual maximum over potentials f, g = -f to machine precision, and the optimal "
-        "potential is 1-Lipschitz. The WGAN critic is a neural approximation of that potential.",
-    "clipping-vs-penalty":
-        "The critic must stay (near) 1-Lipschitz. The WGAN paper clips every weight to [-c, c]; the WGAN-GP "
-        "paper shows what that costs: the weights pile up at +-c and the critic becomes a nearly flat, "
-        "simple function whose gradient is tiny, while penalizing the gradient norm towards 1 at points "
-        "between real and fake keeps the critic's gradient near 1 and lets it follow the data.",
-    "critic-tracks-quality":
-        "A practical payoff: the critic's estimate of W is a training curve you can read. As the samples "
-        "get better the estimate falls, while the minimax discriminator's JS estimate says little "
-        "about the samples. Measured here as the rank correlation between each estimate and the exact "
-        "earth mover's distance from samples to held-out data on a mixture of Gaussians, and against the "
-        "digit-classifier FID on MNIST, along real training runs.",
-    "mode-collapse":
-        "Mixtures of Gaussians are where mode collapse is visible and countable: a collapsed generator "
-        "covers a few modes. Every objective with its paper's preset, the same networks, several seeds, "
-        "the same small budget; WGAN-GP twice, with the paper's image settings (lambda 10, Adam beta1 0) and "
-        "with toy settings (earthmover's quickstart: a small lazy penalty, beta1 0.5), as the paper's own toy code also "
-        "departed from its image settings.",
-    "architecture-robustness":
-        "The WGAN-GP paper's strongest practical claim: with the gradient penalty one set of "
-        "hyperparameters trains many architectures that break other GANs (no batch norm, tanh "
-        "everywhere, a deep ResNet, ...). Here at MNIST scale, scored with the digit-classifier FID.",
+    "parallel-lines": "A generator's samples live on a thin set (the image of a low-dimensional noise space), and so do "
+    "real images: the two supports are almost surely disjoint. This is the simplest such pair, two "
+    "parallel lines theta apart. The divergences the original GAN minimizes (JS) and its relatives (KL, "
+    "TV) are constant there, whatever theta is, so they give a generator that moves theta no signal; "
+    "the earth mover's distance W is |theta|, continuous, with a useful gradient everywhere.",
+    "vanishing-gradients": "In training this shows up as a vanishing gradient. Against the optimal discriminator the minimax "
+    "game's value is 2 JS - 2 log 2, which on disjoint supports is the constant 0: the better the "
+    "discriminator, the less the generator's cost changes when the generator moves, and the gradient it "
+    "receives goes to zero. With the generator held fixed, training the discriminator longer makes "
+    "the saturating gradient fall by orders of magnitude. The -log D trick keeps a gradient but, as "
+    "Arjovsky and Bottou show, an unstable one. A WGAN critic's gradient does not vanish.",
+    "critic-vs-discriminator": "Look at the functions themselves. On disjoint real and generated data a trained discriminator is "
+    "a step: 1 on the data, 0 on the fakes, flat on both, so the fakes receive (almost) no gradient. "
+    "A critic held 1-Lipschitz and trained to maximize E C(real) - E C(fake) is a slope of norm 1 "
+    "from the fakes towards the data: every generated point is told where to move.",
+    "duality": "Why does maximizing E C(real) - E C(fake) over 1-Lipschitz critics give the earth mover's "
+    "distance? Because W is a linear program over transport plans whose dual is exactly that "
+    "maximum (Kantorovich-Rubinstein). Computed exactly on small histograms: the primal minimum over "
+    "plans equals the dual maximum over potentials f, g = -f to machine precision, and the optimal "
+    "potential is 1-Lipschitz. The WGAN critic is a neural approximation of that potential.",
+    "clipping-vs-penalty": "The critic must stay (near) 1-Lipschitz. The WGAN paper clips every weight to [-c, c]; the WGAN-GP "
+    "paper shows what that costs: the weights pile up at +-c and the critic becomes a nearly flat, "
+    "simple function whose gradient is tiny, while penalizing the gradient norm towards 1 at points "
+    "between real and fake keeps the critic's gradient near 1 and lets it follow the data.",
+    "critic-tracks-quality": "A practical payoff: the critic's estimate of W is a training curve you can read. As the samples "
+    "get better the estimate falls, while the minimax discriminator's JS estimate says little "
+    "about the samples. Measured here as the rank correlation between each estimate and the exact "
+    "earth mover's distance from samples to held-out data on a mixture of Gaussians, and against the "
+    "digit-classifier FID on MNIST, along real training runs.",
+    "mode-collapse": "Mixtures of Gaussians are where mode collapse is visible and countable: a collapsed generator "
+    "covers a few modes. Every objective with its paper's preset, the same networks, several seeds, "
+    "the same small budget; WGAN-GP twice, with the paper's image settings (lambda 10, Adam beta1 0) and "
+    "with toy settings (earthmover's quickstart: a small lazy penalty, beta1 0.5), as the paper's own toy code also "
+    "departed from its image settings.",
+    "architecture-robustness": "The WGAN-GP paper's strongest practical claim: with the gradient penalty one set of "
+    "hyperparameters trains many architectures that break other GANs (no batch norm, tanh "
+    "everywhere, a deep ResNet, ...). Here at MNIST scale, scored with the digit-classifier FID.",
 }
 
 INTRO = (
@@ -92,7 +93,7 @@ INTRO = (
 
 QUICK_NOTE = (
     "This page was made at --quick scale. The studies that train GANs (6-8) then run hundreds of steps "
-    "where the papers ran 10^5: a \"does not hold\" there reports what that budget shows (nothing has "
+    'where the papers ran 10^5: a "does not hold" there reports what that budget shows (nothing has '
     "trained yet), not a refutation; each section states its scale."
 )
 
@@ -114,7 +115,7 @@ def environment(seed: int, quick: bool) -> dict:
 
     return {
         "machine": f"{platform.node() or 'unknown host'}: {platform.platform()}, {os.cpu_count()} CPU cores"
-                   + (f", CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"),
+        + (f", CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
@@ -124,8 +125,7 @@ def environment(seed: int, quick: bool) -> dict:
     }
 
 
-def run_all(out: str | Path, seed: int = 0, quick: bool = False, names: list[str] | None = None,
-            echo=None) -> dict:
+def run_all(out: str | Path, seed: int = 0, quick: bool = False, names: list[str] | None = None, echo=None) -> dict:
     """Run the studies (default: all, in ORDER), write DIR/NAME.png|json per study and DIR/index.html,
     DIR/index.md; return the report's data (also written as DIR/index.json)."""
     from earthmover.studies import STUDIES
@@ -142,16 +142,32 @@ def run_all(out: str | Path, seed: int = 0, quick: bool = False, names: list[str
         try:
             _, png, json_path = run_study(name, out, seed, quick)
             record = json.loads(json_path.read_text())
-            sections.append({"name": name, "ok": True, "figure": png.name, "record": record,
-                             "seconds": round(time.perf_counter() - t0, 1)})
+            sections.append(
+                {
+                    "name": name,
+                    "ok": True,
+                    "figure": png.name,
+                    "record": record,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
         except Exception as exc:  # a failed study still gets its section, with the error
-            sections.append({"name": name, "ok": False, "error": f"{type(exc).__name__}: {exc}",
-                             "trace": traceback.format_exc(limit=3), "seconds": round(time.perf_counter() - t0, 1)})
+            sections.append(
+                {
+                    "name": name,
+                    "ok": False,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "trace": traceback.format_exc(limit=3),
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
         if echo:
             s = sections[-1]
             echo(f"    {s['record']['verdict'] if s['ok'] else 'failed: ' + s['error']} ({s['seconds']} s)")
-    report = {"environment": {**environment(seed, quick), "seconds": round(time.perf_counter() - start, 1)},
-              "sections": sections}
+    report = {
+        "environment": {**environment(seed, quick), "seconds": round(time.perf_counter() - start, 1)},
+        "sections": sections,
+    }
     (out / "index.json").write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
     (out / "index.md").write_text(render_markdown(report))
     (out / "index.html").write_text(render_html(report))
@@ -183,13 +199,21 @@ def _verdict(section: dict) -> str:
 
 def _published_rows(section: dict) -> list[list]:
     rec = section["record"]["result"]
-    rows = [[m, f"{k:.1f} / 25", f"{100 * q:.1f}%", "published (PacGAN protocol)"] for m, k, q in rec.get("published") or []]
+    rows = [
+        [m, f"{k:.1f} / 25", f"{100 * q:.1f}%", "published (PacGAN protocol)"] for m, k, q in rec.get("published") or []
+    ]
     ours = [c for c in rec.get("cells", []) if c["dataset"] == "25gaussians"]
     if not ours:
         rows.append(["(ours)", "-", "-", "the 25-gaussian grid was not run at this scale"])
     for c in ours:
-        rows.append([c["preset"], f"{c['mean']['modes_covered']:.1f} / 25", f"{100 * c['mean']['high_quality']:.1f}%",
-                     f"ours, {len(c['seeds'])} seed(s), {rec['steps']} steps"])
+        rows.append(
+            [
+                c["preset"],
+                f"{c['mean']['modes_covered']:.1f} / 25",
+                f"{100 * c['mean']['high_quality']:.1f}%",
+                f"ours, {len(c['seeds'])} seed(s), {rec['steps']} steps",
+            ]
+        )
     return rows
 
 
@@ -199,11 +223,20 @@ def _summary_rows(report: dict) -> list[list]:
 
 def render_markdown(report: dict) -> str:
     env = report["environment"]
-    lines = ["# Why the Wasserstein GAN exists: the claims, reproduced", "", INTRO, "",
-             f"- machine: {env['machine']}", f"- torch {env['torch']}, python {env['python']}, {env['threads']} threads",
-             f"- seed {env['seed']}, scale: {env['scale']}", f"- run {env['date']}, {env['seconds']} s in all", "",
-             *([QUICK_NOTE, ""] if env["scale"].startswith("quick") else []),
-             "| study | verdict |", "| --- | --- |"]
+    lines = [
+        "# Why the Wasserstein GAN exists: the claims, reproduced",
+        "",
+        INTRO,
+        "",
+        f"- machine: {env['machine']}",
+        f"- torch {env['torch']}, python {env['python']}, {env['threads']} threads",
+        f"- seed {env['seed']}, scale: {env['scale']}",
+        f"- run {env['date']}, {env['seconds']} s in all",
+        "",
+        *([QUICK_NOTE, ""] if env["scale"].startswith("quick") else []),
+        "| study | verdict |",
+        "| --- | --- |",
+    ]
     lines += [f"| [{t}](#{s['name']}) | **{v}** |" for (t, v), s in zip(_summary_rows(report), report["sections"])]
     for s in report["sections"]:
         name = s["name"]
@@ -212,17 +245,38 @@ def render_markdown(report: dict) -> str:
             lines += [f"**Verdict: did not run.** `earthmover study {name}` failed: `{s['error']}`", ""]
             continue
         rec = s["record"]
-        lines += [f"**Claim.** {rec['claim']}", "", f"**Paper.** {rec['paper']}", "", WHY.get(name, ""), "",
-                  f"![{name}]({s['figure']})", "", "| measure | value | the claim needs | holds |", "| --- | --- | --- | --- |"]
-        lines += [f"| {c['what']} | {_fmt(c['value'])} | {c['threshold']} | {'yes' if c['holds'] else '**no**'} |"
-                  for c in rec["checks"]]
-        lines += ["", f"**Verdict: {rec['verdict']}.** `earthmover study {name} --seed {rec['seed']}"
-                      f"{' --quick' if rec['quick'] else ''}` ({rec['seconds']:.1f} s); numbers in [{name}.json]({name}.json)."]
+        lines += [
+            f"**Claim.** {rec['claim']}",
+            "",
+            f"**Paper.** {rec['paper']}",
+            "",
+            WHY.get(name, ""),
+            "",
+            f"![{name}]({s['figure']})",
+            "",
+            "| measure | value | the claim needs | holds |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {c['what']} | {_fmt(c['value'])} | {c['threshold']} | {'yes' if c['holds'] else '**no**'} |"
+            for c in rec["checks"]
+        ]
+        lines += [
+            "",
+            f"**Verdict: {rec['verdict']}.** `earthmover study {name} --seed {rec['seed']}"
+            f"{' --quick' if rec['quick'] else ''}` ({rec['seconds']:.1f} s); numbers in [{name}.json]({name}.json).",
+        ]
         notes = rec.get("notes") or []
         if notes:
             lines += [""] + [f"- {n}" for n in notes]
         if name == "mode-collapse":
-            lines += ["", MODE_COLLAPSE_CAVEAT, "", "| method | modes | high quality | source |", "| --- | --- | --- | --- |"]
+            lines += [
+                "",
+                MODE_COLLAPSE_CAVEAT,
+                "",
+                "| method | modes | high quality | source |",
+                "| --- | --- | --- | --- |",
+            ]
             lines += [f"| {' | '.join(r)} |" for r in _published_rows(s)]
     return "\n".join(lines) + "\n"
 
@@ -262,49 +316,85 @@ def _badge(verdict: str) -> str:
 
 def _table(header: list[str], rows: list[list], numeric: set[int] = frozenset()) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(
-        f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(r)) + "</tr>"
-        for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def render_html(report: dict) -> str:
     e = html.escape
     env = report["environment"]
-    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             "<title>earthmover: why the Wasserstein GAN exists</title>", f"<style>{CSS}</style></head><body><main>",
-             "<h1>Why the Wasserstein GAN exists: the claims, reproduced</h1>", f'<p class="lead">{e(INTRO)}</p>',
-             '<div class="env">' + "".join(f"<span><b>{k}</b> {e(str(v))}</span>" for k, v in (
-                 ("machine", env["machine"]), ("torch", env["torch"]), ("python", env["python"]),
-                 ("threads", env["threads"]), ("seed", env["seed"]), ("scale", env["scale"]), ("run", env["date"]),
-                 ("time taken", f"{env['seconds']} s"))) + "</div>"]
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>earthmover: why the Wasserstein GAN exists</title>",
+        f"<style>{CSS}</style></head><body><main>",
+        "<h1>Why the Wasserstein GAN exists: the claims, reproduced</h1>",
+        f'<p class="lead">{e(INTRO)}</p>',
+        '<div class="env">'
+        + "".join(
+            f"<span><b>{k}</b> {e(str(v))}</span>"
+            for k, v in (
+                ("machine", env["machine"]),
+                ("torch", env["torch"]),
+                ("python", env["python"]),
+                ("threads", env["threads"]),
+                ("seed", env["seed"]),
+                ("scale", env["scale"]),
+                ("run", env["date"]),
+                ("time taken", f"{env['seconds']} s"),
+            )
+        )
+        + "</div>",
+    ]
     if env["scale"].startswith("quick"):
         parts.append(f'<p class="caveat">{e(QUICK_NOTE)}</p>')
-    rows = [[f'<a href="#{s["name"]}">{e(t)}</a>', _badge(v)] for (t, v), s in zip(_summary_rows(report), report["sections"])]
+    rows = [
+        [f'<a href="#{s["name"]}">{e(t)}</a>', _badge(v)]
+        for (t, v), s in zip(_summary_rows(report), report["sections"])
+    ]
     parts.append(_table(["study", "verdict"], rows))
     for s in report["sections"]:
         name = s["name"]
         parts.append(f'<section id="{e(name)}"><h2>{e(TITLES.get(name, name))} {_badge(_verdict(s))}</h2>')
         if not s["ok"]:
-            parts.append(f"<p><code>earthmover study {e(name)}</code> failed: <code>{e(s['error'])}</code></p></section>")
+            parts.append(
+                f"<p><code>earthmover study {e(name)}</code> failed: <code>{e(s['error'])}</code></p></section>"
+            )
             continue
         rec = s["record"]
-        parts += [f'<p class="claim"><b>Claim.</b> {e(rec["claim"])}</p>', f'<p class="paper"><b>Paper.</b> {e(rec["paper"])}</p>',
-                  f"<p>{e(WHY.get(name, ''))}</p>",
-                  f'<figure><img src="{e(s["figure"])}" alt="figure of the {e(name)} study"></figure>']
-        rows = [[e(c["what"]), e(_fmt(c["value"])), e(c["threshold"]), _badge("holds" if c["holds"] else "does not hold")]
-                for c in rec["checks"]]
+        parts += [
+            f'<p class="claim"><b>Claim.</b> {e(rec["claim"])}</p>',
+            f'<p class="paper"><b>Paper.</b> {e(rec["paper"])}</p>',
+            f"<p>{e(WHY.get(name, ''))}</p>",
+            f'<figure><img src="{e(s["figure"])}" alt="figure of the {e(name)} study"></figure>',
+        ]
+        rows = [
+            [e(c["what"]), e(_fmt(c["value"])), e(c["threshold"]), _badge("holds" if c["holds"] else "does not hold")]
+            for c in rec["checks"]
+        ]
         parts.append(_table(["measure", "value", "the claim needs", "holds"], rows, numeric={1}))
         notes = rec.get("notes") or []
         if notes:
             parts.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
         if name == "mode-collapse":
             parts.append(f'<p class="caveat">{e(MODE_COLLAPSE_CAVEAT)}</p>')
-            parts.append(_table(["method", "modes", "high quality", "source"],
-                                [[e(x) for x in r] for r in _published_rows(s)], numeric={1, 2}))
-        parts.append(f'<p><b>Verdict:</b> {_badge(rec["verdict"])} <span class="cmd"><code>earthmover study {e(name)} '
-                     f'--seed {rec["seed"]}{" --quick" if rec["quick"] else ""}</code>, {rec["seconds"]:.1f} s; numbers in '
-                     f'<a href="{e(name)}.json">{e(name)}.json</a></span></p></section>')
+            parts.append(
+                _table(
+                    ["method", "modes", "high quality", "source"],
+                    [[e(x) for x in r] for r in _published_rows(s)],
+                    numeric={1, 2},
+                )
+            )
+        parts.append(
+            f'<p><b>Verdict:</b> {_badge(rec["verdict"])} <span class="cmd"><code>earthmover study {e(name)} '
+            f"--seed {rec['seed']}{' --quick' if rec['quick'] else ''}</code>, {rec['seconds']:.1f} s; numbers in "
+            f'<a href="{e(name)}.json">{e(name)}.json</a></span></p></section>'
+        )
     parts.append("</main></body></html>")
     return "\n".join(parts) + "\n"

@@ -18,6 +18,7 @@ parameters, on 8 fixed batches of z (mean and std over the batches). A WGAN-GP c
 initial weights, Adam 1e-4 with betas (0, 0.9), lambda = 10) is trained alongside and measured
 for the Wasserstein generator cost -E C(G(z)).
 """
+
 from __future__ import annotations
 
 import math
@@ -28,10 +29,14 @@ import numpy as np
 import torch
 
 NAME = "vanishing-gradients"
-PAPER = ("Arjovsky & Bottou 2017, Towards Principled Methods for Training GANs, section 2.2 "
-         "(Theorems 2.4 and 2.6, Figures 2-3)")
-CLAIM = ("As the discriminator gets better, the gradient of the original (saturating) generator cost "
-         "vanishes, while the gradient a WGAN critic gives the generator does not.")
+PAPER = (
+    "Arjovsky & Bottou 2017, Towards Principled Methods for Training GANs, section 2.2 "
+    "(Theorems 2.4 and 2.6, Figures 2-3)"
+)
+CLAIM = (
+    "As the discriminator gets better, the gradient of the original (saturating) generator cost "
+    "vanishes, while the gradient a WGAN critic gives the generator does not."
+)
 LOSSES = ("saturating", "non-saturating", "wasserstein")
 
 
@@ -66,11 +71,27 @@ class VanishingGradientsResult:
         return asdict(self)
 
     def rows(self) -> tuple[list[str], list[list]]:
-        header = ["critic steps", "|g| saturating", "|g| non-sat", "|g| wasserstein", "D accuracy", "sigma(D(G(z)))",
-                  "critic gap"]
-        rows = [[s, self.grad_norm["saturating"][i], self.grad_norm["non-saturating"][i],
-                 self.grad_norm["wasserstein"][i], self.accuracy[i], self.mean_d_fake[i], self.critic_gap[i]]
-                for i, s in enumerate(self.steps)]
+        header = [
+            "critic steps",
+            "|g| saturating",
+            "|g| non-sat",
+            "|g| wasserstein",
+            "D accuracy",
+            "sigma(D(G(z)))",
+            "critic gap",
+        ]
+        rows = [
+            [
+                s,
+                self.grad_norm["saturating"][i],
+                self.grad_norm["non-saturating"][i],
+                self.grad_norm["wasserstein"][i],
+                self.accuracy[i],
+                self.mean_d_fake[i],
+                self.critic_gap[i],
+            ]
+            for i, s in enumerate(self.steps)
+        ]
         return header, rows
 
     def summary(self) -> list[str]:
@@ -96,13 +117,20 @@ def _batches_norms(loss_fn, critic, generator, z_batches) -> tuple[float, float]
     from earthmover.nets.critic_output import critic_scores
     from earthmover.studies.common import parameter_grad_norm
 
-    norms = [parameter_grad_norm(loss_fn(critic_scores(critic, generator(z))), generator.parameters())
-             for z in z_batches]
+    norms = [
+        parameter_grad_norm(loss_fn(critic_scores(critic, generator(z))), generator.parameters()) for z in z_batches
+    ]
     return float(np.mean(norms)), float(np.std(norms))
 
 
-def run(seed: int = 0, quick: bool = False, steps: list[int] | None = None, batch_size: int | None = None,
-        lr: float | None = None, gp_weight: float = 10.0) -> VanishingGradientsResult:
+def run(
+    seed: int = 0,
+    quick: bool = False,
+    steps: list[int] | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    gp_weight: float = 10.0,
+) -> VanishingGradientsResult:
     """Train the two critics to each checkpoint and measure the generator's gradients there.
 
     Full: checkpoints 10, 50, 100, 500, 1000, 2000; batch 256; discriminator Adam lr 1e-3.
@@ -151,9 +179,11 @@ def run(seed: int = 0, quick: bool = False, steps: list[int] | None = None, batc
                 fake = generator(torch.randn(batch_size, 2, generator=rng))
             step_discriminator_and_critic(disc, critic, opt_d, opt_c, real, fake, gp_weight=gp_weight, generator=rng)
             step += 1
-        for name, fn, net in (("saturating", objectives.minimax_generator_loss, disc),
-                              ("non-saturating", objectives.non_saturating_generator_loss, disc),
-                              ("wasserstein", objectives.wasserstein_generator_loss, critic)):
+        for name, fn, net in (
+            ("saturating", objectives.minimax_generator_loss, disc),
+            ("non-saturating", objectives.non_saturating_generator_loss, disc),
+            ("wasserstein", objectives.wasserstein_generator_loss, critic),
+        ):
             m, s = _batches_norms(fn, net, generator, z_eval)
             grad_norm[name].append(m)
             grad_std[name].append(s)
@@ -170,10 +200,20 @@ def run(seed: int = 0, quick: bool = False, steps: list[int] | None = None, batc
         return grad_norm[name][-1] / first if first > 0 else math.inf
 
     return VanishingGradientsResult(
-        steps=steps, grad_norm=grad_norm, grad_norm_std=grad_std, accuracy=accuracy, mean_d_fake=mean_d_fake,
-        critic_gap=gap, critic_input_grad=input_grad, w_exact=w_exact, saturating_drop=drop("saturating"),
-        non_saturating_drop=drop("non-saturating"), wasserstein_drop=drop("wasserstein"),
-        seed=seed, lr=lr, batch_size=batch_size,
+        steps=steps,
+        grad_norm=grad_norm,
+        grad_norm_std=grad_std,
+        accuracy=accuracy,
+        mean_d_fake=mean_d_fake,
+        critic_gap=gap,
+        critic_input_grad=input_grad,
+        w_exact=w_exact,
+        saturating_drop=drop("saturating"),
+        non_saturating_drop=drop("non-saturating"),
+        wasserstein_drop=drop("wasserstein"),
+        seed=seed,
+        lr=lr,
+        batch_size=batch_size,
     )
 
 
@@ -188,9 +228,11 @@ def draw(result: VanishingGradientsResult, path: str | Path) -> Path:
     steps = np.asarray(result.steps)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.3), dpi=100)
     colors = {"saturating": "tab:red", "non-saturating": "tab:orange", "wasserstein": "tab:blue"}
-    labels = {"saturating": "minimax (saturating) E log(1 - D(G(z)))",
-              "non-saturating": "non-saturating -E log D(G(z))",
-              "wasserstein": "WGAN-GP critic -E C(G(z))"}
+    labels = {
+        "saturating": "minimax (saturating) E log(1 - D(G(z)))",
+        "non-saturating": "non-saturating -E log D(G(z))",
+        "wasserstein": "WGAN-GP critic -E C(G(z))",
+    }
     for name in LOSSES:
         m = np.asarray(result.grad_norm[name])
         s = np.asarray(result.grad_norm_std[name])
@@ -221,7 +263,9 @@ def draw(result: VanishingGradientsResult, path: str | Path) -> Path:
     fig.suptitle(
         f"Vanishing gradients (Arjovsky & Bottou 2017): last / first gradient norm: saturating "
         f"{result.saturating_drop:.2g}, non-saturating {result.non_saturating_drop:.2g}, "
-        f"Wasserstein {result.wasserstein_drop:.2g}", fontsize=10)
+        f"Wasserstein {result.wasserstein_drop:.2g}",
+        fontsize=10,
+    )
     from earthmover.plotting import save_figure
 
     return save_figure(fig, path)

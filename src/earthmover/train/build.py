@@ -1,6 +1,7 @@
 """From a config to the pieces the loop plugs together: the plan of registered entries, the
 networks they need, optimizers. Entries are wired by what they declare (``needs``, ``provides``,
 ``critic``), never by their names."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -30,32 +31,39 @@ def resolve_data_shape(config) -> tuple[int, ...]:
     return make_stream(config.data, 0).sample_shape
 
 
-def net_spec(config, shape, plan: "Plan | None" = None) -> NetSpec:
+def net_spec(config, shape, plan: Plan | None = None) -> NetSpec:
     """What the config asks of the networks, for samples of `shape`: an auto-encoder critic when
     a head in the plan asks for one (the reconstruction an energy-based objective needs)."""
     m = config.model
     plan = plan or build_plan(config)
-    return NetSpec(tuple(shape), m.latent_dim, m.width, m.depth, m.critic_norm, m.dropout,
-                   auto_encoder="auto-encoder" in {head.critic for head in plan.heads})
+    return NetSpec(
+        tuple(shape),
+        m.latent_dim,
+        m.width,
+        m.depth,
+        m.critic_norm,
+        m.dropout,
+        auto_encoder="auto-encoder" in {head.critic for head in plan.heads},
+    )
 
 
-def generator_takes_labels(config, plan: "Plan") -> bool:
+def generator_takes_labels(config, plan: Plan) -> bool:
     """Conditional runs (model.conditional) and heads that ask for it (AC-GAN) give the generator labels."""
     return config.model.conditional != "none" or any(h.takes_labels for h in plan.heads)
 
 
-def label_users(config, plan: "Plan") -> list[str]:
+def label_users(config, plan: Plan) -> list[str]:
     """What in the run needs class labels from the data (empty: nothing)."""
     users = [f"model.conditional = {config.model.conditional!r}"] if config.model.conditional != "none" else []
     return users + [f"head.{h.name}" for h in plan.heads if h.takes_labels]
 
 
-def latent_codes(plan: "Plan"):
+def latent_codes(plan: Plan):
     """InfoGAN's CodeSpec when a head adds codes to the latent, else None."""
     return next((c for h in plan.heads if (c := h.codes()) is not None), None)
 
 
-def build_generator(config, shape, plan: "Plan | None" = None, num_classes: int = 0) -> tuple[torch.nn.Module, int]:
+def build_generator(config, shape, plan: Plan | None = None, num_classes: int = 0) -> tuple[torch.nn.Module, int]:
     """The generator and the width of its latent z. With codes (InfoGAN) z is noise plus codes; a
     conditional run's generator reads ``(z, labels)``: the label embedding joins z
     (:class:`earthmover.nets.conditional.ConcatGenerator`)."""
@@ -67,7 +75,8 @@ def build_generator(config, shape, plan: "Plan | None" = None, num_classes: int 
         if config.model.latent_dim and config.model.latent_dim != codes.latent_dim:
             raise EarthmoverError(
                 f"model.latent_dim = {config.model.latent_dim} is set, but InfoGAN's latent is its noise and codes "
-                f"({codes.latent_dim} wide); drop model.latent_dim and set head.infogan_noise_dim instead")
+                f"({codes.latent_dim} wide); drop model.latent_dim and set head.infogan_noise_dim instead"
+            )
         spec = replace(spec, latent_dim=codes.latent_dim)
     if not generator_takes_labels(config, plan):
         return arch.generator(spec), spec.latent_dim
@@ -79,13 +88,13 @@ def build_generator(config, shape, plan: "Plan | None" = None, num_classes: int 
     return ConcatGenerator(inner, embedding, spec.latent_dim), spec.latent_dim
 
 
-def build_latent_space(config, latent_dim: int, plan: "Plan | None" = None, num_classes: int = 0) -> LatentSpace:
+def build_latent_space(config, latent_dim: int, plan: Plan | None = None, num_classes: int = 0) -> LatentSpace:
     """What the run's generator reads and how to draw it (labels, InfoGAN codes)."""
     plan = plan or build_plan(config)
     return LatentSpace(latent_dim, num_classes if generator_takes_labels(config, plan) else 0, latent_codes(plan))
 
 
-def build_critic(config, shape, plan: "Plan | None" = None, num_classes: int = 0) -> torch.nn.Module:
+def build_critic(config, shape, plan: Plan | None = None, num_classes: int = 0) -> torch.nn.Module:
     """The critic the run's entries ask for (see :func:`net_spec`), conditioned on labels when
     model.conditional says so, with the layers of every head that has some attached to its
     features (:class:`earthmover.heads.HeadedCritic`), then each constraint's parametrization.
@@ -102,8 +111,15 @@ def build_critic(config, shape, plan: "Plan | None" = None, num_classes: int = 0
 
         embedding = LabelEmbedding(num_classes, config.model.label_dim)
         inner_shape = concat_input_shape(shape, embedding)
-        net = ConcatCritic(_with_minibatch_layer(config, resolve_architecture(config.model.arch, inner_shape)
-                                                 .build_critic(replace(spec, sample_shape=inner_shape))), embedding)
+        net = ConcatCritic(
+            _with_minibatch_layer(
+                config,
+                resolve_architecture(config.model.arch, inner_shape).build_critic(
+                    replace(spec, sample_shape=inner_shape)
+                ),
+            ),
+            embedding,
+        )
     else:
         net = _with_minibatch_layer(config, resolve_architecture(config.model.arch, shape).build_critic(spec))
     readers = [owner for owner, needs in plan.needs() if "features" in needs]
@@ -115,7 +131,8 @@ def build_critic(config, shape, plan: "Plan | None" = None, num_classes: int = 0
             raise EarthmoverError(
                 f"{readers[0]} needs the critic's features, but the critic built for model.arch = "
                 f"{config.model.arch!r} returns only a score; choose an architecture whose critic returns "
-                f"CriticOutput(score, features) (e.g. mlp, dcgan, resnet) or drop {readers[0]}")
+                f"CriticOutput(score, features) (e.g. mlp, dcgan, resnet) or drop {readers[0]}"
+            )
         if mode == "projection":
             from earthmover.nets.conditional import ProjectionCritic
 
@@ -137,19 +154,25 @@ def _with_minibatch_layer(config, critic: torch.nn.Module) -> torch.nn.Module:
         return critic
     from earthmover.nets.minibatch import add_minibatch_layer
 
-    options = ({"num_kernels": m.minibatch_kernels, "kernel_dim": m.minibatch_kernel_dim} if m.minibatch == "discrimination"
-               else {"group_size": m.minibatch_group})
+    options = (
+        {"num_kernels": m.minibatch_kernels, "kernel_dim": m.minibatch_kernel_dim}
+        if m.minibatch == "discrimination"
+        else {"group_size": m.minibatch_group}
+    )
     return add_minibatch_layer(critic, m.minibatch, **options)
 
 
 def batch_statistics_layers(module: torch.nn.Module) -> list[str]:
     """Names and kinds of the layers whose output for one sample depends on the others in the batch
     (:func:`earthmover.nets.minibatch.layer_couples_samples`), for error messages."""
-    return [f"{name or 'the critic'} ({type(layer).__name__})" for name, layer in module.named_modules()
-            if layer_couples_samples(layer)]
+    return [
+        f"{name or 'the critic'} ({type(layer).__name__})"
+        for name, layer in module.named_modules()
+        if layer_couples_samples(layer)
+    ]
 
 
-def check_no_batch_statistics(critic: torch.nn.Module, plan: "Plan", config) -> None:
+def check_no_batch_statistics(critic: torch.nn.Module, plan: Plan, config) -> None:
     """A penalty is a mean of per-sample terms; batch statistics in the critic couple the samples,
     so a sample's gradient depends on the rest of its batch. Read the built module, not the configuration: an EBGAN
     auto-encoder's decoder has batch norm whatever model.critic_norm says."""
@@ -164,7 +187,8 @@ def check_no_batch_statistics(critic: torch.nn.Module, plan: "Plan", config) -> 
         raise EarthmoverError(
             f"model.minibatch = {config.model.minibatch!r} makes each sample's score depend on the rest of its batch, "
             f"while {names} treats samples as independent (its gradient per sample is then ill-defined); turn the "
-            f"penalty off (e.g. --preset dcgan), or pass --model.minibatch-with-penalty true to train the pair anyway")
+            f"penalty off (e.g. --preset dcgan), or pass --model.minibatch-with-penalty true to train the pair anyway"
+        )
     if found:
         names = ", ".join(f"penalty.{p.name}" for p in plan.penalties)
         raise EarthmoverError(
@@ -172,8 +196,6 @@ def check_no_batch_statistics(critic: torch.nn.Module, plan: "Plan", config) -> 
             f"{len(found)} layer(s), e.g. {found[0]}, which couple samples and break {names}; turn the penalty off, "
             f"or use model.critic_norm = 'layer' or an architecture whose critic has none (e.g. model.arch = 'mlp')"
         )
-
-
 
 
 @dataclass
@@ -187,9 +209,11 @@ class Plan:
 
     def needs(self) -> list[tuple[str, tuple[str, ...]]]:
         """(who, the critic outputs it reads) for the objective, each penalty and each head."""
-        return [(f"objective {self.objective.name!r}", tuple(self.objective.needs)),
-                *((f"penalty.{t.name}", tuple(t.needs)) for t in self.penalties),
-                *((f"head.{h.name}", tuple(h.needs)) for h in self.heads)]
+        return [
+            (f"objective {self.objective.name!r}", tuple(self.objective.needs)),
+            *((f"penalty.{t.name}", tuple(t.needs)) for t in self.penalties),
+            *((f"head.{h.name}", tuple(h.needs)) for h in self.heads),
+        ]
 
 
 def build_plan(config) -> Plan:

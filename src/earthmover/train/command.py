@@ -1,4 +1,5 @@
 """`earthmover train`, `earthmover sample`, `earthmover report`."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,12 +13,25 @@ from earthmover.errors import EarthmoverError
 
 # Short forms of the most used fields.
 SHORTCUTS = {
-    "--steps": "run.steps", "--seed": "run.seed", "--device": "run.device", "--amp": "run.amp",
-    "--checkpoint-every": "run.checkpoint_every", "--keep-checkpoints": "run.keep_checkpoints",
-    "--log-every": "run.log_every", "--sample-every": "run.sample_every", "--on-nan": "run.on_nan",
-    "--data": "data.name", "--batch-size": "data.batch_size", "--image-size": "data.image_size",
-    "--arch": "model.arch", "--width": "model.width", "--ema": "model.ema",
-    "--objective": "objective.name", "--n-critic": "optim.n_critic", "--lr-g": "optim.lr_g", "--lr-d": "optim.lr_d",
+    "--steps": "run.steps",
+    "--seed": "run.seed",
+    "--device": "run.device",
+    "--amp": "run.amp",
+    "--checkpoint-every": "run.checkpoint_every",
+    "--keep-checkpoints": "run.keep_checkpoints",
+    "--log-every": "run.log_every",
+    "--sample-every": "run.sample_every",
+    "--on-nan": "run.on_nan",
+    "--data": "data.name",
+    "--batch-size": "data.batch_size",
+    "--image-size": "data.image_size",
+    "--arch": "model.arch",
+    "--width": "model.width",
+    "--ema": "model.ema",
+    "--objective": "objective.name",
+    "--n-critic": "optim.n_critic",
+    "--lr-g": "optim.lr_g",
+    "--lr-d": "optim.lr_d",
 }
 
 
@@ -26,18 +40,26 @@ def register(subparsers) -> None:
     from earthmover.presets import PRESETS
 
     train = subparsers.add_parser(
-        "train", help=f"train a GAN (default: the {DEFAULT_PRESET} preset, WGAN-GP on the 25-gaussian grid)",
+        "train",
+        help=f"train a GAN (default: the {DEFAULT_PRESET} preset, WGAN-GP on the 25-gaussian grid)",
         description="Train a GAN. Precedence: defaults < --preset < --config file < flags. "
-                    "Every config field is a flag --section.field (e.g. --optim.lr-d 2e-4).",
+        "Every config field is a flag --section.field (e.g. --optim.lr-d 2e-4).",
     )
     train.add_argument("--preset", choices=list(PRESETS), help=f"a paper's defaults (default: {DEFAULT_PRESET})")
-    train.add_argument("--plugins", metavar="MODULES", help="comma-separated modules that register objectives, penalties, "
-                       "constraints or heads (also $EARTHMOVER_PLUGINS); their parameters become flags")
+    train.add_argument(
+        "--plugins",
+        metavar="MODULES",
+        help="comma-separated modules that register objectives, penalties, "
+        "constraints or heads (also $EARTHMOVER_PLUGINS); their parameters become flags",
+    )
     train.add_argument("--config", metavar="TOML", help="a config file, e.g. a run's config.toml")
     train.add_argument("--out", metavar="DIR", help="the run directory (default: runs/<time>-<preset>-<data>)")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest loadable checkpoint")
-    train.add_argument("--init", metavar="CHECKPOINT",
-                       help="start a new run (step 0, fresh optimizers) from the network weights of a checkpoint")
+    train.add_argument(
+        "--init",
+        metavar="CHECKPOINT",
+        help="start a new run (step 0, fresh optimizers) from the network weights of a checkpoint",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     for flag, dotted in SHORTCUTS.items():
         train.add_argument(flag, dest=dotted, default=None, metavar="V", help=f"= --{dotted.replace('_', '-')}")
@@ -48,9 +70,15 @@ def register(subparsers) -> None:
         if section not in groups:
             groups[section] = train.add_argument_group(f"[{section}]")
         owner = f"[{p.section} {' / '.join(p.owners)}] " if p.owners else ""
-        groups[section].add_argument(f"--{dotted.replace('_', '-')}", dest=dotted, default=None, metavar="V",
-                                     help=f"{owner}{p.doc}{'; ' if p.doc else ''}{p.range_text()} "
-                                          f"(default {config.get(dotted)!r})".replace("%", "%%"))
+        groups[section].add_argument(
+            f"--{dotted.replace('_', '-')}",
+            dest=dotted,
+            default=None,
+            metavar="V",
+            help=f"{owner}{p.doc}{'; ' if p.doc else ''}{p.range_text()} (default {config.get(dotted)!r})".replace(
+                "%", "%%"
+            ),
+        )
     train.set_defaults(func=run_train)
     _suggest_unknown_flags(train)
 
@@ -59,17 +87,30 @@ def register(subparsers) -> None:
     sample.add_argument("--checkpoint", metavar="PATH")
     sample.add_argument("--n", type=checks.int_at_least(1, 64), default=64)
     sample.add_argument("--seed", type=checks.int_at_least(0), default=0)
-    sample.add_argument("--truncation", type=checks.positive_float(1.5), default=None,
-                        help="redraw latent coordinates beyond +-t (t > 0)")
+    sample.add_argument(
+        "--truncation",
+        type=checks.positive_float(1.5),
+        default=None,
+        help="redraw latent coordinates beyond +-t (t > 0)",
+    )
     sample.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA")
     control = sample.add_mutually_exclusive_group()
-    control.add_argument("--label", type=checks.int_at_least(0, 3), default=None,
-                         help="a conditional run: every sample of this class")
-    control.add_argument("--per-label", type=checks.int_at_least(1, 8), default=None, metavar="N",
-                         help="a conditional run: a grid of N samples per class, one row per class (sets --n)")
-    control.add_argument("--code-sweep", action="store_true",
-                         help="an InfoGAN run: rows are the categorical code's values, columns sweep the first "
-                              "continuous code from -2 to 2 (sets --n)")
+    control.add_argument(
+        "--label", type=checks.int_at_least(0, 3), default=None, help="a conditional run: every sample of this class"
+    )
+    control.add_argument(
+        "--per-label",
+        type=checks.int_at_least(1, 8),
+        default=None,
+        metavar="N",
+        help="a conditional run: a grid of N samples per class, one row per class (sets --n)",
+    )
+    control.add_argument(
+        "--code-sweep",
+        action="store_true",
+        help="an InfoGAN run: rows are the categorical code's values, columns sweep the first "
+        "continuous code from -2 to 2 (sets --n)",
+    )
     sample.add_argument("--out", metavar="PNG", help="default: DIR/samples/sampled.png")
     sample.add_argument("--npz", metavar="PATH", help="also save the samples as an .npz array")
     sample.set_defaults(func=run_sample)
@@ -94,7 +135,13 @@ def _join_negative_values(args: list[str], actions: dict) -> list[str]:
     for arg in args:
         previous = out[-1] if out else ""
         action = actions.get(previous)
-        if arg.startswith("-") and _is_number(arg) and action is not None and action.nargs is None and action.option_strings:
+        if (
+            arg.startswith("-")
+            and _is_number(arg)
+            and action is not None
+            and action.nargs is None
+            and action.option_strings
+        ):
             out[-1] = f"{previous}={arg}"
         else:
             out.append(arg)
@@ -126,8 +173,10 @@ def _suggest_unknown_flags(parser: argparse.ArgumentParser) -> None:
                     flag = extra.partition("=")[0]
                     flags = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
                     hint = did_you_mean(flag, flags, n=2, cutoff=0.6, quote=False)
-                    self.error(f"unknown flag {flag}{hint} (every config field is a flag --section.field; "
-                               f"see earthmover {self.prog.split()[-1]} --help)")
+                    self.error(
+                        f"unknown flag {flag}{hint} (every config field is a flag --section.field; "
+                        f"see earthmover {self.prog.split()[-1]} --help)"
+                    )
             return namespace, extras
 
     parser.__class__ = SuggestingParser
@@ -141,8 +190,12 @@ def build_config(args: argparse.Namespace):
         checks.input_file(args.config, "--config", "TOML file such as a run's config.toml")
     file_values = load_toml(args.config) if getattr(args, "config", None) else {}
     preset = getattr(args, "preset", None) or file_values.get("preset") or DEFAULT_PRESET
-    config = Config(preset, plugins=",".join(filter(None, [getattr(args, "plugins", None), file_values.get("plugins")])))
-    config.apply({k: v for k, v in file_values.items() if k not in ("preset", "plugins")}, source=f"config file {args.config}")
+    config = Config(
+        preset, plugins=",".join(filter(None, [getattr(args, "plugins", None), file_values.get("plugins")]))
+    )
+    config.apply(
+        {k: v for k, v in file_values.items() if k not in ("preset", "plugins")}, source=f"config file {args.config}"
+    )
     config.apply({dotted: value for dotted, value in vars(args).items() if "." in dotted and value is not None})
     return validate(config)
 
@@ -150,11 +203,23 @@ def build_config(args: argparse.Namespace):
 # Fields a resumed run may change: how long it runs, what it logs and keeps, where it computes.
 # Every other field (and the preset) is part of what the checkpoint means; changing one at resume
 # is refused, naming the field and how to start a new run from the checkpoint instead.
-RESUME_SAFE = frozenset({
-    "run.steps", "run.log_every", "run.sample_every", "run.checkpoint_every", "run.keep_checkpoints",
-    "run.on_nan", "run.rollback_lr_factor", "run.eval_every", "run.eval_metrics", "run.eval_n", "run.measure_n",
-    "run.threads", "run.device",
-})
+RESUME_SAFE = frozenset(
+    {
+        "run.steps",
+        "run.log_every",
+        "run.sample_every",
+        "run.checkpoint_every",
+        "run.keep_checkpoints",
+        "run.on_nan",
+        "run.rollback_lr_factor",
+        "run.eval_every",
+        "run.eval_metrics",
+        "run.eval_n",
+        "run.measure_n",
+        "run.threads",
+        "run.device",
+    }
+)
 
 
 def _resume_differences(saved, config) -> list[tuple[str, object, object]]:
@@ -189,13 +254,21 @@ def check_data_name(config) -> None:
     import re
 
     from earthmover.data.images import NAMED_SOURCES, SOURCE_PREFIXES
-    from earthmover.errors import did_you_mean
     from earthmover.data.toy import TOY_DISTRIBUTIONS
+    from earthmover.errors import did_you_mean
 
     name = config.data.name
     head = name.partition(":")[0].lower()
-    if (name in TOY_DISTRIBUTIONS or head in SOURCE_PREFIXES or re.match(r"^(https?|file)://", name, re.I)
-            or Path(name).expanduser().exists() or "/" in name or "\\" in name or Path(name).suffix or name.startswith(".")):
+    if (
+        name in TOY_DISTRIBUTIONS
+        or head in SOURCE_PREFIXES
+        or re.match(r"^(https?|file)://", name, re.I)
+        or Path(name).expanduser().exists()
+        or "/" in name
+        or "\\" in name
+        or Path(name).suffix
+        or name.startswith(".")
+    ):
         return  # the loader names what is wrong with a path, a URL or a split
     hint = did_you_mean(name, [*TOY_DISTRIBUTIONS, *NAMED_SOURCES]).removeprefix("; ")
     raise EarthmoverError(
@@ -215,8 +288,11 @@ def check_training_memory(config, sample_shape, device, world_size: int = 1) -> 
     except Exception:  # an architecture the meta device cannot build: the allocator has the last word
         return
     checks.check_memory(
-        need, f"training with data.batch_size = {config.data.batch_size} and model.width = {config.model.width or 'auto'}",
-        "lower --batch-size or --width", device)
+        need,
+        f"training with data.batch_size = {config.data.batch_size} and model.width = {config.model.width or 'auto'}",
+        "lower --batch-size or --width",
+        device,
+    )
 
 
 def _sample_shape(config) -> tuple[int, ...]:
@@ -241,10 +317,14 @@ def run_train(args: argparse.Namespace) -> int:
                 f"from a checkpoint with --init {args.resume}/checkpoints/step_N.pt --out {args.out}"
             )
         if args.init:
-            raise EarthmoverError("--init with --resume: --resume continues a run, --init starts a new one; pass one of them")
+            raise EarthmoverError(
+                "--init with --resume: --resume continues a run, --init starts a new one; pass one of them"
+            )
         run_dir = check_run_dir(args.resume, "--resume")
         if args.config:
-            raise EarthmoverError(f"--config with --resume: a resumed run reads {run_dir / 'config.toml'}; drop --config")
+            raise EarthmoverError(
+                f"--config with --resume: a resumed run reads {run_dir / 'config.toml'}; drop --config"
+            )
         from earthmover.config import Config, load_toml
 
         saved = Config.from_dict(load_toml(run_dir / "config.toml"))
@@ -258,7 +338,11 @@ def run_train(args: argparse.Namespace) -> int:
                 differences, holder = _resume_differences(written, config), path.name
             if differences:
                 field, old, new = differences[0]
-                more = f" (and {len(differences) - 1} more: {', '.join(d[0] for d in differences[1:])})" if len(differences) > 1 else ""
+                more = (
+                    f" (and {len(differences) - 1} more: {', '.join(d[0] for d in differences[1:])})"
+                    if len(differences) > 1
+                    else ""
+                )
                 flag = "--preset" if field == "preset" else f"--{field.replace('_', '-')}"
                 raise EarthmoverError(
                     f"--resume {str(run_dir)!r}: {field} = {new!r} differs from {old!r} in {holder}{more}, which changes what "
@@ -278,7 +362,9 @@ def run_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.out) if args.out else default_run_dir(config)
         checks.output_dir(run_dir, "--out")
         if ckpt.list_checkpoints(run_dir):
-            raise EarthmoverError(f"--out {str(run_dir)!r} already holds a run; continue it with --resume {run_dir} or pick a new --out")
+            raise EarthmoverError(
+                f"--out {str(run_dir)!r} already holds a run; continue it with --resume {run_dir} or pick a new --out"
+            )
         if args.init:
             checks.input_file(args.init, "--init", "checkpoint file from a run's checkpoints/ folder")
             init_state = ckpt.load_checkpoint(args.init)
@@ -311,10 +397,12 @@ def run_train(args: argparse.Namespace) -> int:
             elif args.resume:
                 print(f"{run_dir} has no checkpoint yet; starting it from step 0")
             elif not args.quiet:
-                print(f"training {config.preset} on {config.data.name} for {config.run.steps} steps "
-                      f"(global batch {config.data.batch_size}{f' over {ctx.world_size} processes' if ctx.enabled else ''}, "
-                      f"device {trainer.device}) -> {run_dir}"
-                      + (f", from the weights of {args.init}" if init_state is not None else ""))
+                print(
+                    f"training {config.preset} on {config.data.name} for {config.run.steps} steps "
+                    f"(global batch {config.data.batch_size}{f' over {ctx.world_size} processes' if ctx.enabled else ''}, "
+                    f"device {trainer.device}) -> {run_dir}"
+                    + (f", from the weights of {args.init}" if init_state is not None else "")
+                )
         try:
             summary = trainer.fit()
         except EarthmoverError as exc:
@@ -327,7 +415,9 @@ def run_train(args: argparse.Namespace) -> int:
             raise
         if ctx.is_main:
             if summary.interrupted:
-                print(f"stopped at step {summary.step}; checkpoint written. Continue with: earthmover train --resume {run_dir}")
+                print(
+                    f"stopped at step {summary.step}; checkpoint written. Continue with: earthmover train --resume {run_dir}"
+                )
             else:
                 print(summary.line())
             print(generator_line(config, run_dir))
@@ -383,7 +473,9 @@ def check_run_dir(run: str | Path, flag: str) -> Path:
     run_dir = Path(run)
     if not (run_dir / "config.toml").is_file():
         what = "a file" if run_dir.is_file() else ("a folder without config.toml" if run_dir.is_dir() else "missing")
-        raise EarthmoverError(f"{flag} {str(run_dir)!r} is not a run directory ({what}); pass the DIR a train run wrote")
+        raise EarthmoverError(
+            f"{flag} {str(run_dir)!r} is not a run directory ({what}); pass the DIR a train run wrote"
+        )
     return run_dir
 
 
@@ -429,21 +521,32 @@ def run_sample(args: argparse.Namespace) -> int:
     sampler = load_sampler(run_dir, args.checkpoint, use_ema=not args.no_ema)
     shape = getattr(sampler, "sample_shape", None)
     if shape:
-        checks.check_memory(_sample_memory(args.n, shape, npz is not None), f"sample --n {args.n}",
-                            "lower --n (draw several smaller files with different --seed)", sampler.device)
+        checks.check_memory(
+            _sample_memory(args.n, shape, npz is not None),
+            f"sample --n {args.n}",
+            "lower --n (draw several smaller files with different --seed)",
+            sampler.device,
+        )
     samples, nrow = _controlled_samples(sampler, args)
     limit = PICTURE_LIMIT["points" if samples.dim() == 2 else "images"]
     shown = samples[:limit]
     if samples.dim() == 2:
-        title = f"{args.n} samples at step {sampler.step}" if len(shown) == args.n else \
-            f"the first {len(shown)} of {args.n} samples at step {sampler.step}"
+        title = (
+            f"{args.n} samples at step {sampler.step}"
+            if len(shown) == args.n
+            else f"the first {len(shown)} of {args.n} samples at step {sampler.step}"
+        )
         plotting.toy_snapshot(_reference(sampler), shown, out, title=title)
     else:
         plotting.save_image_grid(shown, out, nrow=nrow)
     if npz is not None:
         np.savez_compressed(npz, samples=samples.numpy())
-    note = "" if len(shown) == args.n else f" (the picture shows the first {len(shown)} of {args.n}" + \
-        ("; all are in the .npz)" if npz is not None else "; pass --npz to keep all of them)")
+    note = (
+        ""
+        if len(shown) == args.n
+        else f" (the picture shows the first {len(shown)} of {args.n}"
+        + ("; all are in the .npz)" if npz is not None else "; pass --npz to keep all of them)")
+    )
     print(f"wrote {out}" + (f" and {npz}" if npz is not None else "") + f" from the {sampler.generator_label}" + note)
     return 0
 
@@ -458,11 +561,15 @@ def _controlled_samples(sampler, args) -> tuple:
     nrow = None
     if args.label is not None or args.per_label is not None:
         if not sampler.num_classes:
-            raise EarthmoverError(f"{'--label' if args.label is not None else '--per-label'} needs a run whose generator "
-                                  f"is conditioned on labels; this one is not (train with --model.conditional concat, "
-                                  f"projection or --head.acgan 1)")
+            raise EarthmoverError(
+                f"{'--label' if args.label is not None else '--per-label'} needs a run whose generator "
+                f"is conditioned on labels; this one is not (train with --model.conditional concat, "
+                f"projection or --head.acgan 1)"
+            )
         if args.label is not None and args.label >= sampler.num_classes:
-            raise EarthmoverError(f"--label {args.label} is not a class of this run; pick one from 0 to {sampler.num_classes - 1}")
+            raise EarthmoverError(
+                f"--label {args.label} is not a class of this run; pick one from 0 to {sampler.num_classes - 1}"
+            )
         if args.per_label is not None:
             from earthmover.conditional.labels import grid_labels
 
@@ -474,7 +581,9 @@ def _controlled_samples(sampler, args) -> tuple:
     if args.code_sweep:
         codes = sampler.latent.codes
         if codes is None:
-            raise EarthmoverError("--code-sweep needs an InfoGAN run (trained with --head.infogan 1); this one has no codes")
+            raise EarthmoverError(
+                "--code-sweep needs an InfoGAN run (trained with --head.infogan 1); this one has no codes"
+            )
         from earthmover.data.codes import code_sweep
 
         sweep = code_sweep(codes, generator=torch.Generator().manual_seed(args.seed))
@@ -485,8 +594,9 @@ def _controlled_samples(sampler, args) -> tuple:
 
 
 def _reference(sampler):
-    from earthmover.data.toy import make_toy
     import torch
+
+    from earthmover.data.toy import make_toy
 
     return make_toy(sampler.config.data.name).sample(1000, torch.Generator().manual_seed(0))
 
@@ -501,7 +611,9 @@ def run_report(args: argparse.Namespace) -> int:
     out = checks.output_file(run_dir / "plots" / "losses.png", "report", create_parents=True)
     records = read_metrics(run_dir)
     if not records:
-        raise EarthmoverError(f"{str(run_dir / 'metrics.jsonl')!r} holds no readable records; pass a run that logged at least one step")
+        raise EarthmoverError(
+            f"{str(run_dir / 'metrics.jsonl')!r} holds no readable records; pass a run that logged at least one step"
+        )
     out = plotting.training_curves(records, out, title=str(args.run))
     print(f"wrote {out}")
     return 0

@@ -16,6 +16,7 @@ not support through its own forward: the loop calls the wrapped critic once
 on real and fake together (so DDP averages the gradients), and computes the
 penalties on the unwrapped module inside the same backward pass.
 """
+
 from __future__ import annotations
 
 import os
@@ -79,7 +80,9 @@ class DistributedContext:
         return dict(zip(values, stacked.tolist()))
 
     def _reduce_device(self):
-        return torch.device("cuda", self.local_rank % torch.cuda.device_count()) if dist.get_backend() == "nccl" else "cpu"
+        return (
+            torch.device("cuda", self.local_rank % torch.cuda.device_count()) if dist.get_backend() == "nccl" else "cpu"
+        )
 
     def any(self, flag: bool) -> bool:
         """True on every process when `flag` is true on any (all processes must call it together)."""
@@ -112,7 +115,9 @@ def init_from_environment(device_kind: str) -> DistributedContext:
     if not dist.is_initialized():
         backend = "nccl" if device_kind == "cuda" and torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend)
-    return DistributedContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+    return DistributedContext(
+        rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0"))
+    )
 
 
 def shutdown() -> None:

@@ -20,6 +20,7 @@ generator on short image runs (issue 9):
 is ``.module``, ``update_parameters(generator)`` takes one update, and the state dict has the same
 keys (``module.*`` and ``n_averaged``), so checkpoints written before this change still load.
 """
+
 from __future__ import annotations
 
 import copy

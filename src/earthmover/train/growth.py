@@ -14,6 +14,7 @@ after the step the images shown are counted. The state is that count, which the 
 so a resume in the middle of a fade continues bit for bit. A run without ``model.grow`` gets
 :class:`NoGrowth`, whose methods do nothing.
 """
+
 from __future__ import annotations
 
 from earthmover.errors import EarthmoverError
@@ -28,8 +29,9 @@ def parse_table(text: str, field: str, kind=int) -> dict[int, float]:
             key, value = item.split(":")
             table[int(key)] = kind(value)
         except ValueError:
-            raise EarthmoverError(f"{field} = {text!r} is invalid; expected resolution:value pairs such as "
-                                  f"\"4:64,8:32\"") from None
+            raise EarthmoverError(
+                f'{field} = {text!r} is invalid; expected resolution:value pairs such as "4:64,8:32"'
+            ) from None
     return table
 
 
@@ -37,12 +39,22 @@ def schedule_of(config, side: int) -> ProgressiveSchedule:
     """The schedule a config asks for on images of side ``side`` (checked: one-line errors)."""
     m = config.model
     try:
-        return ProgressiveSchedule(side, m.grow_start, m.grow_fade, m.grow_stabilize, config.data.batch_size,
-                                   parse_table(m.grow_batch_sizes, "model.grow_batch_sizes"),
-                                   None, parse_table(m.grow_lrs, "model.grow_lrs", float))
+        return ProgressiveSchedule(
+            side,
+            m.grow_start,
+            m.grow_fade,
+            m.grow_stabilize,
+            config.data.batch_size,
+            parse_table(m.grow_batch_sizes, "model.grow_batch_sizes"),
+            None,
+            parse_table(m.grow_lrs, "model.grow_lrs", float),
+        )
     except EarthmoverError as exc:  # the schedule's own words, in the names of the config's fields
-        names = {"progressive.batch_sizes": "model.grow_batch_sizes", "progressive.lrs": "model.grow_lrs",
-                 "progressive.start_resolution": "model.grow_start"}
+        names = {
+            "progressive.batch_sizes": "model.grow_batch_sizes",
+            "progressive.lrs": "model.grow_lrs",
+            "progressive.start_resolution": "model.grow_start",
+        }
         message = str(exc)
         for old, new in names.items():
             message = message.replace(old, new)
@@ -89,8 +101,10 @@ class Growth(NoGrowth):
         for r in schedule.resolutions:
             size = int(schedule.batch_sizes.get(r, schedule.batch_size))
             if size % world_size:
-                raise EarthmoverError(f"model.grow_batch_sizes gives {r}x{r} a batch of {size}, which does not split over "
-                                      f"{world_size} processes; use multiples of {world_size}")
+                raise EarthmoverError(
+                    f"model.grow_batch_sizes gives {r}x{r} a batch of {size}, which does not split over "
+                    f"{world_size} processes; use multiples of {world_size}"
+                )
         self._last = None
 
     @property
@@ -134,7 +148,9 @@ class Growth(NoGrowth):
 
     def load_state_dict(self, state) -> None:
         if state is None:
-            raise EarthmoverError("the checkpoint has no progressive-growing state; resume with the run's own config.toml")
+            raise EarthmoverError(
+                "the checkpoint has no progressive-growing state; resume with the run's own config.toml"
+            )
         self.schedule.load_state_dict(state)
 
 
@@ -144,5 +160,7 @@ def build_growth(config, sample_shape, world_size: int = 1) -> NoGrowth:
     if not config.model.grow:
         return NoGrowth()
     if len(sample_shape) != 3:
-        raise EarthmoverError("model.grow trains images; the data has flat samples (use image data such as --data mnist)")
+        raise EarthmoverError(
+            "model.grow trains images; the data has flat samples (use image data such as --data mnist)"
+        )
     return Growth(schedule_of(config, sample_shape[-1]), world_size)

@@ -7,6 +7,7 @@ after a flag trips are the phase and the term found, by reading the values kept 
 The full check of the weights, which costs a norm of every parameter, runs only where a
 checkpoint is about to be written: a checkpoint must stay the last good one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

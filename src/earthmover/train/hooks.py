@@ -1,10 +1,11 @@
 """Periodic side work, as a list of (interval, hook) that ``Trainer.fit`` walks after each step,
 in the manner of stylegan2-ada's training loop: logging, image metrics, snapshots, checkpoints.
 A hook never touches the training state (it samples in eval mode from its own seeds)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass

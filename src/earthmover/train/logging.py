@@ -1,4 +1,5 @@
 """What a run tells its user: a progress bar, metrics.jsonl, TensorBoard."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,9 @@ class RunLogger:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)  # steps <= start_step were logged
+                self.writer = SummaryWriter(
+                    str(self.run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None
+                )  # steps <= start_step were logged
             except ImportError:  # tensorboard is a dependency; tolerate a broken install
                 self.writer = None
         self.bar = None

@@ -21,6 +21,7 @@ all of it is in the checkpoint, so a run stopped and resumed is bit-identical
 on CPU to the run that never stopped. Side work (snapshots, measures) runs in
 eval mode from its own generators and never touches the training state.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,8 +36,8 @@ from pathlib import Path
 import torch
 
 from earthmover.checks import resolve_device
-from earthmover.config import Config, validate
 from earthmover.conditional.labels import bind_labels, require_labels
+from earthmover.config import Config, validate
 from earthmover.data.latent import Draw
 from earthmover.data.streams import make_stream
 from earthmover.errors import EarthmoverError
@@ -45,8 +46,14 @@ from earthmover.nets.minibatch import couples_samples
 from earthmover.objectives import Scored, make_objective
 from earthmover.penalties import Shard
 from earthmover.train import state as ckpt
-from earthmover.train.build import (build_critic, build_generator, build_latent_space, build_optimizer, build_plan,
-                                    label_users)
+from earthmover.train.build import (
+    build_critic,
+    build_generator,
+    build_latent_space,
+    build_optimizer,
+    build_plan,
+    label_users,
+)
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.ema import GeneratorEMA
 from earthmover.train.growth import build_growth
@@ -107,8 +114,15 @@ class Trainer:
     ``trainer.state_dict()`` / ``load_state_dict()``, and ``trainer.fit()`` for the whole run.
     """
 
-    def __init__(self, config: Config, run_dir: str | Path | None = None, *, quiet: bool = False,
-                 context: DistributedContext | None = None, write_files: bool = True):
+    def __init__(
+        self,
+        config: Config,
+        run_dir: str | Path | None = None,
+        *,
+        quiet: bool = False,
+        context: DistributedContext | None = None,
+        write_files: bool = True,
+    ):
         self.config = validate(config)
         self.ctx = context or DistributedContext()
         self.quiet = quiet
@@ -159,8 +173,12 @@ class Trainer:
         self.opt_g = build_optimizer(config, self.generator.parameters(), config.optim.lr_g)
         self.lr_scale = 1.0  # lowered by NaN rollbacks
         lr_d, lr_g = config.optim.lr_d, config.optim.lr_g
-        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, lambda s: self._lr_factor(s) * self.growth.lr_ratio(lr_d))
-        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, lambda s: self._lr_factor(s) * self.growth.lr_ratio(lr_g))
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(
+            self.opt_d, lambda s: self._lr_factor(s) * self.growth.lr_ratio(lr_d)
+        )
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(
+            self.opt_g, lambda s: self._lr_factor(s) * self.growth.lr_ratio(lr_g)
+        )
 
         amp = run.amp if self.device.type == "cuda" else "none"
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
@@ -208,8 +226,9 @@ class Trainer:
             real, labels = self.stream.next_batch(), None
         return self.growth.reals(self.ctx.shard(real).to(self.device, non_blocking=True)), labels
 
-    def optimizer_step(self, loss: torch.Tensor, optimizer, scaler, params: list, phase: str,
-                       terms: dict | None = None) -> torch.Tensor:
+    def optimizer_step(
+        self, loss: torch.Tensor, optimizer, scaler, params: list, phase: str, terms: dict | None = None
+    ) -> torch.Tensor:
         """The one update: backward of the (scaled) loss, unscale, the gradient norm, the phase's
         finiteness flag recorded on the device (no wait), the optimizer step. Returns the
         gradient norm (a device tensor)."""
@@ -238,15 +257,19 @@ class Trainer:
             # a conditional critic, seen by the penalties as a critic of samples alone: real and fake share labels
             critic = bind_labels(self.critic, draw.labels if self.critic_takes_labels else None)
             for term in self.penalties:  # float32, outside autocast; lazy: every k steps, scaled by k
-                terms[term.log_name] = term(critic, real, fake, weight=term.weight * every, generator=self.penalty_draws)
+                terms[term.log_name] = term(
+                    critic, real, fake, weight=term.weight * every, generator=self.penalty_draws
+                )
         loss = sum(terms.values())
         grad_norm = self.optimizer_step(loss, self.opt_d, self.scaler_d, self._critic_params, "critic", terms)
         for constraint in self.constraints:
             constraint.after_step(self.critic)  # after the step, always
         self.critic_iterations += 1
-        return {**{f"loss/{k}": v.detach() for k, v in terms.items()},
-                self.objective.estimate_name: self.objective.estimate(real_s, fake_s).detach(),
-                "grad_norm/critic": grad_norm}
+        return {
+            **{f"loss/{k}": v.detach() for k, v in terms.items()},
+            self.objective.estimate_name: self.objective.estimate(real_s, fake_s).detach(),
+            "grad_norm/critic": grad_norm,
+        }
 
     def _generator_phase(self) -> dict[str, torch.Tensor]:
         draw = self._draw()
@@ -259,8 +282,9 @@ class Trainer:
             terms = self.objective.generator_loss(fake_s)
             for head in self.plan.heads:
                 _add_terms(terms, head.generator_terms(fake_s), head)
-            grad_norm = self.optimizer_step(sum(terms.values()), self.opt_g, self.scaler_g, self._generator_params,
-                                            "generator", terms)
+            grad_norm = self.optimizer_step(
+                sum(terms.values()), self.opt_g, self.scaler_g, self._generator_params, "generator", terms
+            )
         finally:
             self.critic.requires_grad_(True)
         if self.ema is not None:
@@ -305,8 +329,10 @@ class Trainer:
         critic looks at the whole minibatch (so neither batch's statistics reach the other's scores)."""
         with self._autocast():
             if self.critic_couples:
-                return (as_critic_output(self.critic_ddp(real, *self._critic_labels(draw))).part(slice(None)),
-                        as_critic_output(self.critic_ddp(fake, *self._critic_labels(draw))).part(slice(None)))
+                return (
+                    as_critic_output(self.critic_ddp(real, *self._critic_labels(draw))).part(slice(None)),
+                    as_critic_output(self.critic_ddp(fake, *self._critic_labels(draw))).part(slice(None)),
+                )
             both = as_critic_output(self.critic_ddp(torch.cat([real, fake]), *self._critic_labels(draw, draw)))
         n = real.shape[0]
         return both.part(slice(None, n)), both.part(slice(n, None))
@@ -403,7 +429,7 @@ class Trainer:
         one-process stream, which the checkpoint holds; the others are derived again from the step
         on resume (so under torchrun, resume is exact except for the dropout masks of ranks > 0)."""
         if self.ctx.enabled and self.ctx.rank > 0:
-            torch.manual_seed(hash((self.config.run.seed, self.ctx.rank, step, 1009)) & (2 ** 62 - 1))
+            torch.manual_seed(hash((self.config.run.seed, self.ctx.rank, step, 1009)) & (2**62 - 1))
 
     def save(self) -> Path | None:
         """Write a checkpoint (rank 0), after checking that every weight is finite: a checkpoint
@@ -411,7 +437,9 @@ class Trainer:
         if not (self.write_files and self.run_dir):
             return None
         check_weights(self.step, {"critic": self.critic, "generator": self.generator})
-        return ckpt.save_checkpoint(self.state_dict(), ckpt.checkpoint_path(self.run_dir, self.step), keep=self.config.run.keep_checkpoints)
+        return ckpt.save_checkpoint(
+            self.state_dict(), ckpt.checkpoint_path(self.run_dir, self.step), keep=self.config.run.keep_checkpoints
+        )
 
     # ------------------------------------------------------------------ sampling and measures
     def sample(self, n: int, seed: int = 0, use_ema: bool = True) -> torch.Tensor:
@@ -419,20 +447,28 @@ class Trainer:
         The same sampling as a finished run's :class:`earthmover.train.state.Sampler`."""
         net = self.ema.module if (use_ema and self.ema is not None) else self.generator
         with eval_mode(net):
-            return ckpt.Sampler(net, self.latent, self.config, self.device, self.step,
-                                sample_shape=self.sample_shape).sample(n, seed=seed)
+            return ckpt.Sampler(
+                net, self.latent, self.config, self.device, self.step, sample_shape=self.sample_shape
+            ).sample(n, seed=seed)
 
     def measure(self, n: int | None = None, with_emd: bool = True, progress: bool = False) -> dict:
         """What the data's stream measures of the EMA generator (for the toy mixtures: modes
         covered, high quality, and the exact EMD to n data samples; nothing for images)."""
-        return self.stream.measures(self._sample_fn, n or self.config.run.measure_n, _seed(self.config.run.seed, 7),
-                                    with_emd=with_emd, progress=progress)
+        return self.stream.measures(
+            self._sample_fn,
+            n or self.config.run.measure_n,
+            _seed(self.config.run.seed, 7),
+            with_emd=with_emd,
+            progress=progress,
+        )
 
     def evaluate_images(self) -> dict:
         """The metrics named in ``run.eval_metrics`` (e.g. "fid,kid") on ``run.eval_n`` samples of the EMA
         generator, as the data's stream evaluates them (nothing for toy data or when none is asked for)."""
         run = self.config.run
-        return self.stream.evaluate(self._sample_fn, run.eval_metrics, run.eval_n, _seed(run.seed, 10), device=self.device)
+        return self.stream.evaluate(
+            self._sample_fn, run.eval_metrics, run.eval_n, _seed(run.seed, 10), device=self.device
+        )
 
     def _sample_fn(self, n: int, seed: int) -> torch.Tensor:
         return self.sample(n, seed=seed)
@@ -454,11 +490,22 @@ class Trainer:
         # a critic that looks at the whole minibatch has no score for one point alone: no contours then
         scores = None if self.critic_couples else critic_score
         if final:
-            return self.stream.final_snapshot(self._sample_fn, self.run_dir / "samples" / "final.png", seed=seed,
-                                              critic_score=scores, title=f"{which}, step {self.step}", last=last)
+            return self.stream.final_snapshot(
+                self._sample_fn,
+                self.run_dir / "samples" / "final.png",
+                seed=seed,
+                critic_score=scores,
+                title=f"{which}, step {self.step}",
+                last=last,
+            )
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        return self.stream.snapshot(self._sample_fn, path, seed=seed, critic_score=scores,
-                                    title=f"{self.config.preset} on {self.config.data.name}, step {self.step}, {which}")
+        return self.stream.snapshot(
+            self._sample_fn,
+            path,
+            seed=seed,
+            critic_score=scores,
+            title=f"{self.config.preset} on {self.config.data.name}, step {self.step}, {which}",
+        )
 
     # ------------------------------------------------------------------ the whole run
     def side_work(self, logger) -> list[Hook]:
@@ -483,8 +530,14 @@ class Trainer:
                 record.update({f"metrics/{k}": v for k, v in self.measure(progress=True).items()})
             if logger is not None:
                 logger.log(self.step, record)
-                logger.postfix({self.objective.estimate_label: f"{record[self.objective.estimate_name]:.3f}",
-                                **({"stage": f"{stage['resolution']}px {stage['phase']} {stage['alpha']:.2f}"} if stage else {})})
+                logger.postfix(
+                    {
+                        self.objective.estimate_label: f"{record[self.objective.estimate_name]:.3f}",
+                        **(
+                            {"stage": f"{stage['resolution']}px {stage['phase']} {stage['alpha']:.2f}"} if stage else {}
+                        ),
+                    }
+                )
 
         def evaluate(values: dict) -> None:
             if self.ctx.is_main:
@@ -497,11 +550,13 @@ class Trainer:
             if logger and path:
                 logger.image("samples", plotting.figure_to_chw(path), self.step)
 
-        return [Hook("log", run.log_every, log, at_end=True),
-                Hook("evaluate", run.eval_every, evaluate),
-                Hook("snapshot", run.sample_every, snapshot),
-                Hook("checkpoint", run.checkpoint_every, lambda values: self.save()),
-                *self.growth.hooks(snapshot)]
+        return [
+            Hook("log", run.log_every, log, at_end=True),
+            Hook("evaluate", run.eval_every, evaluate),
+            Hook("snapshot", run.sample_every, snapshot),
+            Hook("checkpoint", run.checkpoint_every, lambda values: self.save()),
+            *self.growth.hooks(snapshot),
+        ]
 
     def _open_run(self):
         """The run directory, its config.toml, the logger, and a first good checkpoint to fall back on."""
@@ -573,14 +628,29 @@ class Trainer:
                 self.snapshot(final=True, last=path)
                 self.stream.animate(path.parent)  # samples/training.gif: every snapshot on disk, resumed runs' too
             if summary.values:
-                logger.log(self.step, {f"final/{k}": v for k, v in summary.values.items() if isinstance(v, (int, float))})
+                logger.log(
+                    self.step, {f"final/{k}": v for k, v in summary.values.items() if isinstance(v, (int, float))}
+                )
             logger.close()
-            plotting.training_curves(read_metrics(self.run_dir), self.run_dir / "plots" / "losses.png",
-                                     title=f"{self.config.preset} on {self.config.data.name}")
-            (self.run_dir / "summary.json").write_text(json.dumps(
-                {"step": self.step, "seconds": seconds, "steps_this_session": self.step - start_step,
-                 "interrupted": interrupted, "generator": describe_generator(self.config.model.ema), **summary.values},
-                indent=2) + "\n")
+            plotting.training_curves(
+                read_metrics(self.run_dir),
+                self.run_dir / "plots" / "losses.png",
+                title=f"{self.config.preset} on {self.config.data.name}",
+            )
+            (self.run_dir / "summary.json").write_text(
+                json.dumps(
+                    {
+                        "step": self.step,
+                        "seconds": seconds,
+                        "steps_this_session": self.step - start_step,
+                        "interrupted": interrupted,
+                        "generator": describe_generator(self.config.model.ema),
+                        **summary.values,
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
         return summary
 
     def _install_signal_handlers(self):
@@ -606,8 +676,10 @@ def _add_terms(terms: dict, more: dict, head) -> None:
     """A head's loss terms beside the objective's and the penalties' (each logged as loss/<name>)."""
     clash = set(more) & set(terms)
     if clash:
-        raise EarthmoverError(f"head.{head.name} returns the loss term {sorted(clash)[0]!r}, which another entry "
-                              f"already uses; give the head's terms names of their own (e.g. {head.name}_...)")
+        raise EarthmoverError(
+            f"head.{head.name} returns the loss term {sorted(clash)[0]!r}, which another entry "
+            f"already uses; give the head's terms names of their own (e.g. {head.name}_...)"
+        )
     terms.update(more)
 
 

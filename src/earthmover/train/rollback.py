@@ -1,6 +1,7 @@
 """What a run does when a step goes non-finite: stop (the default), or roll back to the last
 good checkpoint and continue with lower learning rates and new random draws, at most
 ``MAX_ROLLBACKS`` times (``run.on_nan = "rollback"``)."""
+
 from __future__ import annotations
 
 from earthmover.train import state as ckpt
@@ -16,7 +17,9 @@ class Rollback:
         """Roll back after `exc` if the policy allows; False means: let it stop the run."""
         t = self.trainer
         run = t.config.run
-        if not (run.on_nan == "rollback" and self.count < MAX_ROLLBACKS and t.run_dir and ckpt.list_checkpoints(t.run_dir)):
+        if not (
+            run.on_nan == "rollback" and self.count < MAX_ROLLBACKS and t.run_dir and ckpt.list_checkpoints(t.run_dir)
+        ):
             return False
         self.count += 1
         path, state = ckpt.latest_loadable_checkpoint(t.run_dir)

@@ -2,6 +2,7 @@
 
 Values 0..16 are scaled to 0..255 (``round(v * 255 / 16)``). The split is fixed: the first 1500
 images are ``train``, the remaining 297 are ``test``."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -24,6 +24,7 @@ Speed
     with each file's size and modification time, ``image_size``, ``channels``, ``skip_bad`` and
     the reader's version, so any change to the files or the transform reads them again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -182,8 +183,9 @@ def decode_files(paths: list[str], image_size=None, channels=None, workers: int 
         return [_read_or_reason((p, image_size, channels)) for p in paths]
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(_Files(paths, image_size, channels), batch_size=256, num_workers=workers,
-                        collate_fn=_as_list, prefetch_factor=4)
+    loader = DataLoader(
+        _Files(paths, image_size, channels), batch_size=256, num_workers=workers, collate_fn=_as_list, prefetch_factor=4
+    )
     return [item for batch in loader for item in batch]
 
 
@@ -204,7 +206,11 @@ def load_folder(root: Path, image_size=None, limit=None, channels=None, skip_bad
         files = files[:limit]
         labels = None if labels is None else labels[:limit]
     name = root.name or str(root)
-    cache = folder_cache_path(root, files, image_size, channels, skip_bad, cache_dir) if len(files) >= CACHE_MIN_FILES else None
+    cache = (
+        folder_cache_path(root, files, image_size, channels, skip_bad, cache_dir)
+        if len(files) >= CACHE_MIN_FILES
+        else None
+    )
     meta = None if cache is None else cache.with_suffix(".meta.npz")
     if meta is not None and meta.is_file() and cache.is_file():
         try:
@@ -233,7 +239,9 @@ def load_folder(root: Path, image_size=None, limit=None, channels=None, skip_bad
         labels = None if labels is None else [labels[i] for i in keep]
         files = [files[i] for i in keep]
         if not arrays:
-            raise EarthmoverError(f"folder {str(root)!r}: none of its {len(skipped)} image files could be read; check the files")
+            raise EarthmoverError(
+                f"folder {str(root)!r}: none of its {len(skipped)} image files could be read; check the files"
+            )
     if channels is None and any(a.shape[0] == 3 for a in arrays):
         arrays = [np.repeat(a, 3, axis=0) if a.shape[0] == 1 else a for a in arrays]
     first = arrays[0].shape[1:]

@@ -2,6 +2,7 @@
 uint32 dimensions, then the data. The images file (``*-images-idx3-ubyte[.gz]``) is the source;
 its labels file is taken from beside it when one exists under the standard name
 (``images`` -> ``labels``, ``idx3`` -> ``idx1``)."""
+
 from __future__ import annotations
 
 import gzip
@@ -40,7 +41,9 @@ def read_idx(path: Path) -> np.ndarray:
 def parse_idx(data: bytes, where: str) -> np.ndarray:
     """The array held by the (decompressed) bytes of an IDX file; ``where`` names it in errors."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise EarthmoverError(f"IDX file {where!r}: bad header (not an IDX file); pass an MNIST-style *-idx3-ubyte file")
+        raise EarthmoverError(
+            f"IDX file {where!r}: bad header (not an IDX file); pass an MNIST-style *-idx3-ubyte file"
+        )
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:

@@ -10,6 +10,7 @@ An ``.npz`` is read as, in this order:
 
 A ``.npy`` holds images only, no labels.
 """
+
 from __future__ import annotations
 
 import zipfile

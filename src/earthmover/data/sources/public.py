@@ -25,6 +25,7 @@ MNIST first looks for a local ``mnist.npz`` (:func:`find_mnist`): ``$EARTHMOVER_
 ``<cache dir>/mnist.npz``, and ``shared/data/mnist.npz`` beside the current directory or any of
 its parents, then beside the repository this module lives in. One is used as is, with no download.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -83,18 +84,25 @@ DATASETS: dict[str, PublicDataset] = {
     "mnist": PublicDataset(
         "mnist",
         ("https://storage.googleapis.com/cvdf-datasets/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
-        _MNIST_FILES, "idx", tuple(str(d) for d in range(10)),
+        _MNIST_FILES,
+        "idx",
+        tuple(str(d) for d in range(10)),
     ),
     "fashion-mnist": PublicDataset(
         "fashion-mnist",
         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        _FASHION_FILES, "idx",
+        _FASHION_FILES,
+        "idx",
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
     ),
     "cifar10": PublicDataset(
         "cifar10",
         ("https://www.cs.toronto.edu/~kriz/",),
-        (Remote("cifar-10-binary.tar.gz", "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171),),
+        (
+            Remote(
+                "cifar-10-binary.tar.gz", "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171
+            ),
+        ),
         "cifar-binary",
         ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
     ),
@@ -201,7 +209,9 @@ def _read_idx_set(paths: list[Path]) -> dict[str, np.ndarray]:
                 with gzip.open(path, "rb") as fh:
                     data = fh.read()
             except (OSError, EOFError) as err:
-                raise EarthmoverError(f"IDX file {str(path)!r}: cannot be read ({err}); delete it to download it again") from None
+                raise EarthmoverError(
+                    f"IDX file {str(path)!r}: cannot be read ({err}); delete it to download it again"
+                ) from None
             arrays[f"{key}_{split}"] = parse_idx(data, str(path))
     return arrays
 
@@ -227,10 +237,14 @@ def _read_cifar_binary(path: Path) -> dict[str, np.ndarray]:
                         )
                     parts[_CIFAR_MEMBERS[base]][base] = np.frombuffer(data, dtype=np.uint8).reshape(-1, CIFAR_RECORD)
     except (tarfile.TarError, OSError, EOFError) as err:
-        raise EarthmoverError(f"CIFAR-10 archive {str(path)!r}: cannot be read ({err}); delete it to download it again") from None
+        raise EarthmoverError(
+            f"CIFAR-10 archive {str(path)!r}: cannot be read ({err}); delete it to download it again"
+        ) from None
     missing = sorted(set(_CIFAR_MEMBERS) - set(parts["train"]) - set(parts["test"]))
     if missing:
-        raise EarthmoverError(f"CIFAR-10 archive {str(path)!r}: lacks {', '.join(missing)}; delete it to download it again")
+        raise EarthmoverError(
+            f"CIFAR-10 archive {str(path)!r}: lacks {', '.join(missing)}; delete it to download it again"
+        )
     arrays = {}
     for split, members in parts.items():
         records = np.concatenate([members[k] for k in sorted(members)])

@@ -1,6 +1,7 @@
 """``torchvision:NAME``: a dataset class of ``torchvision.datasets`` (``torchvision:MNIST``,
 ``torchvision:CIFAR10``, ...) with ``root=<cache dir>/torchvision`` and ``download=True``.
 Needs the optional extra ``pip install earthmover[vision]``."""
+
 from __future__ import annotations
 
 import inspect
@@ -29,8 +30,10 @@ def load_torchvision(dataset: str, split: str, cache_dir, limit):
     names = [n for n in dir(tv_datasets) if n[:1].isupper() and isinstance(getattr(tv_datasets, n), type)]
     if not dataset or dataset not in names:
         hint = did_you_mean(dataset, names, prefix="torchvision:").removeprefix("; ")
-        raise EarthmoverError(f"source 'torchvision:{dataset}': no such torchvision dataset; {hint + ' ' if hint else ''}"
-                              f"e.g. torchvision:MNIST, torchvision:CIFAR10")
+        raise EarthmoverError(
+            f"source 'torchvision:{dataset}': no such torchvision dataset; {hint + ' ' if hint else ''}"
+            f"e.g. torchvision:MNIST, torchvision:CIFAR10"
+        )
     cls = getattr(tv_datasets, dataset)
     params = inspect.signature(cls).parameters
     kwargs = {"root": str(default_cache_dir(cache_dir) / "torchvision"), "download": True}
@@ -43,7 +46,9 @@ def load_torchvision(dataset: str, split: str, cache_dir, limit):
     try:
         ds = cls(**kwargs)
     except Exception as err:
-        raise EarthmoverError(f"torchvision:{dataset} (split {split!r}) failed to load: {err}; check the split and your connection") from None
+        raise EarthmoverError(
+            f"torchvision:{dataset} (split {split!r}) failed to load: {err}; check the split and your connection"
+        ) from None
     data = getattr(ds, "data", None)
     targets = getattr(ds, "targets", getattr(ds, "labels", None))
     if data is not None and hasattr(data, "shape") and len(getattr(data, "shape", ())) in (3, 4):

@@ -1,6 +1,7 @@
 """``http(s)://.../file.npz`` and ``file:///.../file.npz``: fetched once into
 ``<cache dir>/downloads/`` (see :mod:`earthmover.data.download`: never a partial file), then
 read as an ``.npz``/``.npy``. A body that is not one (an HTML error page, say) is refused."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,7 +20,9 @@ def fetch_url(url: str, cache_dir) -> Path:
     """The cached copy of ``url`` (downloaded on first use)."""
     filename = url_filename(url)
     if Path(filename).suffix.lower() not in (".npz", ".npy"):
-        raise EarthmoverError(f"URL {url!r}: expected a URL to an .npz (or .npy) file; download other formats yourself and pass the path")
+        raise EarthmoverError(
+            f"URL {url!r}: expected a URL to an .npz (or .npy) file; download other formats yourself and pass the path"
+        )
     target = default_cache_dir(cache_dir) / "downloads" / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{filename}"
     if target.is_file():
         return target
