@@ -29,6 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The built-in entries register themselves on import; the config reads their declared parameters.
+import earthmover.conditional.heads  # noqa: F401
+import earthmover.constraints  # noqa: F401
+import earthmover.heads  # noqa: F401
+import earthmover.objectives  # noqa: F401
+import earthmover.penalties  # noqa: F401
 from earthmover import registry
 from earthmover.errors import EarthmoverError, did_you_mean, unknown
 from earthmover.presets import PRESETS, preset_values
@@ -38,8 +44,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-registry.load_builtins()
 
 DEFAULT_PRESET = "quickstart"
 

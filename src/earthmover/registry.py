@@ -29,9 +29,9 @@ import dataclasses
 import importlib
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from earthmover.errors import EarthmoverError, did_you_mean, unknown
 
@@ -224,48 +224,81 @@ provided by a head (``HEADS``) that says it ``provides`` them, or by the configu
 # ---------------------------------------------------------------------------------- registries
 
 
-class Registry:
-    """Entries of one kind by name. ``@REGISTRY.register("name")`` on a frozen dataclass."""
+T = TypeVar("T")
 
-    def __init__(self, kind: str, section: str, switched: bool):
-        self.kind, self.section, self.switched = kind, section, switched
-        self._entries: dict[str, type] = {}
+KINDS: dict[str, Registry] = {}
+"""Every registry by its kind ("objective", "architecture", "metric", ...): the docs, ``--help`` and
+plug-in listings enumerate extension points from here, never from a hand-written list."""
 
-    def register(self, name: str, *, replace: bool = False) -> Callable[[type], type]:
-        def decorate(cls: type) -> type:
-            if not dataclasses.is_dataclass(cls):
-                cls = dataclass(frozen=True)(cls)
-            if name in self._entries and not replace and self._entries[name] is not cls:
+_MISSING: Any = object()
+
+
+class Registry(Generic[T]):
+    """Entries of one kind by name: the one mechanism behind every extension point.
+
+    ``register`` works as a decorator or a call::
+
+        ARCHITECTURES = Registry("architecture")
+
+        @ARCHITECTURES.register("mlp")
+        def build_mlp(spec): ...
+
+        METRICS.register("fid", Metric(...))
+
+    A lookup of an unknown name raises :class:`~earthmover.errors.EarthmoverError` naming the
+    nearest registered name. Registering a name twice is refused unless ``replace=True``.
+    """
+
+    def __init__(self, kind: str, doc: str = ""):
+        self.kind, self.doc = kind, doc
+        self._entries: dict[str, T] = {}
+        KINDS[kind] = self
+
+    def register(self, name: str, entry: Any = _MISSING, *, replace: bool = False) -> Any:
+        """Register ``entry`` under ``name`` and return it; without ``entry``, a decorator that does."""
+
+        def add(obj: T) -> T:
+            if name in self._entries and not replace and self._entries[name] is not obj:
                 raise EarthmoverError(
                     f"{self.kind} {name!r} is registered twice; pick another name or pass replace=True"
                 )
-            cls.name = name
-            switch = getattr(cls, "switch", None)
-            if self.switched and switch is not None and switch not in {f.name for f in dataclasses.fields(cls)}:
-                raise TypeError(
-                    f"{self.kind} {name!r}: class attribute `switch` must name one of its fields "
-                    f"(the weight or value that turns it on)"
-                )
-            self._entries[name] = cls
-            self._params_cache = None
-            _check_shared_fields(self)
-            return cls
+            obj = self._prepare(name, obj)
+            previous = self._entries.get(name, _MISSING)
+            self._entries[name] = obj
+            try:
+                self._check(name)
+            except Exception:
+                if previous is _MISSING:
+                    self._entries.pop(name)
+                else:
+                    self._entries[name] = previous
+                raise
+            return obj
 
-        return decorate
+        return add if entry is _MISSING else add(entry)
+
+    def _prepare(self, name: str, obj: T) -> T:
+        """Hook for subclasses: adapt an entry before it is stored."""
+        return obj
+
+    def _check(self, name: str) -> None:
+        """Hook for subclasses: validate the registry after ``name`` was stored (raise to undo)."""
 
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)
-        self._params_cache = None
 
-    def __getitem__(self, name: str) -> type:
+    def __getitem__(self, name: str) -> T:
         if name not in self._entries:
             raise unknown(self.kind, name, self._entries)
         return self._entries[name]
 
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._entries.get(name, default)
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
     def __len__(self) -> int:
@@ -277,6 +310,33 @@ class Registry:
     def items(self):
         return self._entries.items()
 
+    def values(self):
+        return self._entries.values()
+
+
+class ParamRegistry(Registry[type]):
+    """A registry of configurable entries (objectives, penalties, constraints, heads): each entry is a
+    frozen dataclass whose :func:`param` fields become the config section ``section``."""
+
+    def __init__(self, kind: str, section: str, switched: bool, doc: str = ""):
+        super().__init__(kind, doc)
+        self.section, self.switched = section, switched
+
+    def _prepare(self, name: str, cls: type) -> type:
+        if not dataclasses.is_dataclass(cls):
+            cls = dataclass(frozen=True)(cls)
+        cls.name = name  # type: ignore[attr-defined]
+        switch = getattr(cls, "switch", None)
+        if self.switched and switch is not None and switch not in {f.name for f in dataclasses.fields(cls)}:
+            raise TypeError(
+                f"{self.kind} {name!r}: class attribute `switch` must name one of its fields "
+                f"(the weight or value that turns it on)"
+            )
+        return cls
+
+    def _check(self, name: str) -> None:
+        _check_shared_fields(self)
+
     def params(self, name: str) -> list[Param]:
         """The config fields of one entry."""
         cls = self[name]
@@ -285,7 +345,7 @@ class Registry:
         return field_params(self.section, cls, (name,))
 
 
-def _check_shared_fields(registry: Registry) -> None:
+def _check_shared_fields(registry: ParamRegistry) -> None:
     """Two objectives may share a field name (one config field) only if they agree on its type and default."""
     if registry.switched:
         return
@@ -294,7 +354,6 @@ def _check_shared_fields(registry: Registry) -> None:
         for p in registry.params(name):
             if p.key in seen and (seen[p.key].type, seen[p.key].default) != (p.type, p.default):
                 other = seen[p.key].owners[0]
-                registry._entries.pop(name)
                 raise TypeError(
                     f"{registry.kind} {name!r} declares {p.dotted} with another type or default than "
                     f"{registry.kind} {other!r}; rename the field"
@@ -302,17 +361,11 @@ def _check_shared_fields(registry: Registry) -> None:
             seen.setdefault(p.key, p)
 
 
-OBJECTIVES = Registry("objective", "objective", switched=False)
-PENALTIES = Registry("penalty", "penalty", switched=True)
-CONSTRAINTS = Registry("constraint", "constraint", switched=True)
-HEADS = Registry("head", "head", switched=True)
+OBJECTIVES = ParamRegistry("objective", "objective", switched=False)
+PENALTIES = ParamRegistry("penalty", "penalty", switched=True)
+CONSTRAINTS = ParamRegistry("constraint", "constraint", switched=True)
+HEADS = ParamRegistry("head", "head", switched=True)
 REGISTRIES = {r.section: r for r in (OBJECTIVES, PENALTIES, CONSTRAINTS, HEADS)}
-
-
-def load_builtins() -> None:
-    """Import the modules that register the built-in entries."""
-    from earthmover import constraints, heads, objectives, penalties  # noqa: F401
-    from earthmover.conditional import heads as conditional_heads  # noqa: F401
 
 
 # ---------------------------------------------------------------------------------- plug-in modules
