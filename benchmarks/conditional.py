@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from mnist import Scorer, mnist_config, read_records, refuse_bad_arguments, run_and_record, run_clock
 
-from earthmover.checks import int_at_least
+from earthmover.arguments import int_at_least
 
 MODELS = {
     "concat": {"model.conditional": "concat"},

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from mnist import Scorer, mnist_config, mnist_path, read_records, refuse_bad_arguments, run_and_record
 
-from earthmover.checks import int_at_least
+from earthmover.arguments import int_at_least
 
 PAD = 2  # 28 + 2 + 2 = 32
 PADDED = "mnist32.npz"

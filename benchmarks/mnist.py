@@ -40,8 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from earthmover.checks import int_at_least, output_dir, positive_float
+from earthmover.arguments import int_at_least, positive_float
 from earthmover.errors import EarthmoverError
+from earthmover.paths import output_dir
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from earthmover.checks import int_at_least
+from earthmover.arguments import int_at_least
 from earthmover.config import Config
 from earthmover.errors import EarthmoverError
 from earthmover.train.loop import Trainer

@@ -116,7 +116,7 @@ def test_a_digit_run_scores_digit_fid_by_default(tmp_path, monkeypatch):
     trainer = Trainer(config, None, quiet=True)
     summary = trainer.fit()
     assert summary.values["metrics/fid"] > 0
-    assert trainer.stream._evaluator.features == "digits"
+    assert trainer.monitor._evaluator.features == "digits"
 
 
 def rgb_file(tmp_path) -> str:

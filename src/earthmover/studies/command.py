@@ -23,8 +23,9 @@ import json
 import time
 from pathlib import Path
 
-from earthmover.checks import int_at_least, output_dir
+from earthmover.arguments import int_at_least
 from earthmover.errors import EarthmoverError, unknown
+from earthmover.paths import output_dir
 from earthmover.studies import STUDIES
 
 

@@ -26,7 +26,7 @@ def resolve_data_shape(config) -> tuple[int, ...]:
     """The shape of one sample, from the config alone (loads the image source for images)."""
     if is_toy(config):
         return (2,)
-    from earthmover.data.streams import make_stream
+    from earthmover.data.from_config import make_stream
 
     return make_stream(config.data, 0).sample_shape
 

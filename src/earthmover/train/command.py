@@ -8,8 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-from earthmover import checks
+from earthmover import arguments, paths
 from earthmover.errors import EarthmoverError
+from earthmover.train import memory
+from earthmover.train.device import resolve_device
 
 # Short forms of the most used fields.
 SHORTCUTS = {
@@ -85,22 +87,22 @@ def register(subparsers) -> None:
     sample = subparsers.add_parser("sample", help="draw samples from a trained run into a PNG (and .npz)")
     sample.add_argument("--run", required=True, metavar="DIR")
     sample.add_argument("--checkpoint", metavar="PATH")
-    sample.add_argument("--n", type=checks.int_at_least(1, 64), default=64)
-    sample.add_argument("--seed", type=checks.int_at_least(0), default=0)
+    sample.add_argument("--n", type=arguments.int_at_least(1, 64), default=64)
+    sample.add_argument("--seed", type=arguments.int_at_least(0), default=0)
     sample.add_argument(
         "--truncation",
-        type=checks.positive_float(1.5),
+        type=arguments.positive_float(1.5),
         default=None,
         help="redraw latent coordinates beyond +-t (t > 0)",
     )
     sample.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA")
     control = sample.add_mutually_exclusive_group()
     control.add_argument(
-        "--label", type=checks.int_at_least(0, 3), default=None, help="a conditional run: every sample of this class"
+        "--label", type=arguments.int_at_least(0, 3), default=None, help="a conditional run: every sample of this class"
     )
     control.add_argument(
         "--per-label",
-        type=checks.int_at_least(1, 8),
+        type=arguments.int_at_least(1, 8),
         default=None,
         metavar="N",
         help="a conditional run: a grid of N samples per class, one row per class (sets --n)",
@@ -187,7 +189,7 @@ def build_config(args: argparse.Namespace):
     from earthmover.config import DEFAULT_PRESET, Config, load_toml, validate
 
     if getattr(args, "config", None):
-        checks.input_file(args.config, "--config", "TOML file such as a run's config.toml")
+        paths.input_file(args.config, "--config", "TOML file such as a run's config.toml")
     file_values = load_toml(args.config) if getattr(args, "config", None) else {}
     preset = getattr(args, "preset", None) or file_values.get("preset") or DEFAULT_PRESET
     config = Config(
@@ -282,12 +284,12 @@ def check_training_memory(config, sample_shape, device, world_size: int = 1) -> 
     """Refuse, before anything is allocated or written, a batch or width the device cannot hold."""
     per_process = max(1, config.data.batch_size // max(1, world_size))
     try:
-        need = checks.training_memory(config, sample_shape, batch_size=per_process)
+        need = memory.training_memory(config, sample_shape, batch_size=per_process)
     except EarthmoverError:
         raise
     except Exception:  # an architecture the meta device cannot build: the allocator has the last word
         return
-    checks.check_memory(
+    memory.check_memory(
         need,
         f"training with data.batch_size = {config.data.batch_size} and model.width = {config.model.width or 'auto'}",
         "lower --batch-size or --width",
@@ -354,26 +356,26 @@ def run_train(args: argparse.Namespace) -> int:
                     f"run.steps = {config.run.steps} is below the step of {path.name} ({state['step']}); --steps is the "
                     f"run's total, so pass --steps {int(state['step']) + 1} or more to continue"
                 )
-        checks.output_dir(run_dir, "--resume")
+        paths.output_dir(run_dir, "--resume")
         if (run_dir / "checkpoints").is_dir():
-            checks.output_dir(run_dir / "checkpoints", "--resume checkpoints folder")
+            paths.output_dir(run_dir / "checkpoints", "--resume checkpoints folder")
     else:
         config = build_config(args)
         run_dir = Path(args.out) if args.out else default_run_dir(config)
-        checks.output_dir(run_dir, "--out")
+        paths.output_dir(run_dir, "--out")
         if ckpt.list_checkpoints(run_dir):
             raise EarthmoverError(
                 f"--out {str(run_dir)!r} already holds a run; continue it with --resume {run_dir} or pick a new --out"
             )
         if args.init:
-            checks.input_file(args.init, "--init", "checkpoint file from a run's checkpoints/ folder")
+            paths.input_file(args.init, "--init", "checkpoint file from a run's checkpoints/ folder")
             init_state = ckpt.load_checkpoint(args.init)
     check_data_name(config)
     from earthmover.metrics.defaults import check_eval_metrics
 
     check_eval_metrics(config.run.eval_metrics)
     ctx = init_from_environment(config.run.device)
-    device = checks.resolve_device(config.run.device, ctx)
+    device = resolve_device(config.run.device, ctx)
     check_training_memory(config, _sample_shape(config), device, ctx.world_size)
 
     trainer = None
@@ -506,22 +508,22 @@ def run_sample(args: argparse.Namespace) -> int:
 
     run_dir = check_run_dir(args.run, "--run")
     if args.out:
-        out = checks.output_file(args.out, "--out", example="sampled.png")
+        out = paths.output_file(args.out, "--out", example="sampled.png")
         if not out.suffix:
             out = out.with_name(out.name + ".png")  # what matplotlib writes: say so
-            checks.output_file(out, "--out", example="sampled.png")
+            paths.output_file(out, "--out", example="sampled.png")
     else:
-        out = checks.output_file(run_dir / "samples" / "sampled.png", "--run", create_parents=True)
+        out = paths.output_file(run_dir / "samples" / "sampled.png", "--run", create_parents=True)
     npz = None
     if args.npz:
-        npz = checks.output_file(args.npz, "--npz", example="samples.npz")
+        npz = paths.output_file(args.npz, "--npz", example="samples.npz")
         if npz.suffix != ".npz":
             npz = npz.with_name(npz.name + ".npz")  # what numpy writes: say so
-            checks.output_file(npz, "--npz", example="samples.npz")
+            paths.output_file(npz, "--npz", example="samples.npz")
     sampler = load_sampler(run_dir, args.checkpoint, use_ema=not args.no_ema)
     shape = getattr(sampler, "sample_shape", None)
     if shape:
-        checks.check_memory(
+        memory.check_memory(
             _sample_memory(args.n, shape, npz is not None),
             f"sample --n {args.n}",
             "lower --n (draw several smaller files with different --seed)",
@@ -608,7 +610,7 @@ def run_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run)
     if not (run_dir / "metrics.jsonl").is_file():
         raise EarthmoverError(f"no metrics.jsonl in {args.run!r}; pass a run directory that train wrote")
-    out = checks.output_file(run_dir / "plots" / "losses.png", "report", create_parents=True)
+    out = paths.output_file(run_dir / "plots" / "losses.png", "report", create_parents=True)
     records = read_metrics(run_dir)
     if not records:
         raise EarthmoverError(

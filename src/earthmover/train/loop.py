@@ -6,8 +6,8 @@ critic steps; each critic step draws a fresh real batch and fresh fakes
 that interval), steps the optimizer, then applies the weight constraints. The
 loop never looks at an entry's name or the data's kind: the objective, the
 penalties, the constraints and the critic they need are plugged in by
-:mod:`earthmover.train.build`, and the data stream brings its own measures and
-snapshots (:mod:`earthmover.data.streams`).
+:mod:`earthmover.train.build`, and the run's monitor measures and draws what the
+data calls for (:mod:`earthmover.train.monitor`).
 
 The parts: the step maths (``_critic_phase``, ``_generator_phase``, both through the one
 ``optimizer_step``); the guards (:mod:`earthmover.train.guards`: finiteness flags stay on the
@@ -35,11 +35,10 @@ from pathlib import Path
 
 import torch
 
-from earthmover.checks import resolve_device
 from earthmover.conditional.labels import bind_labels, require_labels
 from earthmover.config import Config, validate
 from earthmover.data.latent import Draw
-from earthmover.data.streams import make_stream
+from earthmover.data.from_config import make_stream
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import as_critic_output
 from earthmover.nets.minibatch import couples_samples
@@ -54,11 +53,13 @@ from earthmover.train.build import (
     build_plan,
     label_users,
 )
+from earthmover.train.device import resolve_device
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.ema import GeneratorEMA
 from earthmover.train.growth import build_growth
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
+from earthmover.train.monitor import make_monitor
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
 
 __all__ = ["MAX_ROLLBACKS", "NonFiniteError", "RunSummary", "Trainer", "default_run_dir", "eval_mode"]
@@ -139,6 +140,7 @@ class Trainer:
 
         torch.manual_seed(run.seed)  # initialization and dropout
         self.stream = make_stream(config.data, _seed(run.seed, 1), device=self.device)
+        self.monitor = make_monitor(self.stream)  # measures, evaluation, snapshots and the GIF of the run
         self.sample_shape = tuple(self.stream.sample_shape)
         self.plan = build_plan(config)
         users = label_users(config, self.plan)
@@ -452,9 +454,9 @@ class Trainer:
             ).sample(n, seed=seed)
 
     def measure(self, n: int | None = None, with_emd: bool = True, progress: bool = False) -> dict:
-        """What the data's stream measures of the EMA generator (for the toy mixtures: modes
+        """What the run's monitor measures of the EMA generator (for the toy mixtures: modes
         covered, high quality, and the exact EMD to n data samples; nothing for images)."""
-        return self.stream.measures(
+        return self.monitor.measures(
             self._sample_fn,
             n or self.config.run.measure_n,
             _seed(self.config.run.seed, 7),
@@ -464,9 +466,9 @@ class Trainer:
 
     def evaluate_images(self) -> dict:
         """The metrics named in ``run.eval_metrics`` (e.g. "fid,kid") on ``run.eval_n`` samples of the EMA
-        generator, as the data's stream evaluates them (nothing for toy data or when none is asked for)."""
+        generator, as the run's monitor evaluates them (nothing for toy data or when none is asked for)."""
         run = self.config.run
-        return self.stream.evaluate(
+        return self.monitor.evaluate(
             self._sample_fn, run.eval_metrics, run.eval_n, _seed(run.seed, 10), device=self.device
         )
 
@@ -490,7 +492,7 @@ class Trainer:
         # a critic that looks at the whole minibatch has no score for one point alone: no contours then
         scores = None if self.critic_couples else critic_score
         if final:
-            return self.stream.final_snapshot(
+            return self.monitor.final_snapshot(
                 self._sample_fn,
                 self.run_dir / "samples" / "final.png",
                 seed=seed,
@@ -499,7 +501,7 @@ class Trainer:
                 last=last,
             )
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        return self.stream.snapshot(
+        return self.monitor.snapshot(
             self._sample_fn,
             path,
             seed=seed,
@@ -515,7 +517,7 @@ class Trainer:
         run = self.config.run
         tick = {"time": time.perf_counter(), "step": self.step}
         if self.ctx.is_main:
-            self.stream.evaluation_plan(run.eval_metrics)  # decide "auto" now: a skipped FID is said before the run
+            self.monitor.evaluation_plan(run.eval_metrics)  # decide "auto" now: a skipped FID is said before the run
 
         def log(values: dict) -> None:
             record = self.ctx.means(values)  # one all-reduce and one read, on logging steps only
@@ -626,7 +628,7 @@ class Trainer:
             if path:
                 logger.image("samples", plotting.figure_to_chw(path), self.step)
                 self.snapshot(final=True, last=path)
-                self.stream.animate(path.parent)  # samples/training.gif: every snapshot on disk, resumed runs' too
+                self.monitor.animate(path.parent)  # samples/training.gif: every snapshot on disk, resumed runs' too
             if summary.values:
                 logger.log(
                     self.step, {f"final/{k}": v for k, v in summary.values.items() if isinstance(v, (int, float))}

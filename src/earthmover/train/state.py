@@ -213,9 +213,9 @@ def load_sampler(
 ) -> Sampler:
     """The generator of a finished (or interrupted) run, from its config.toml and a checkpoint
     (the newest loadable one by default); the EMA weights when the run kept them and `use_ema`."""
-    from earthmover.checks import resolve_device
     from earthmover.config import Config, load_toml
     from earthmover.train.build import build_generator, build_latent_space, build_plan, resolve_data_shape
+    from earthmover.train.device import resolve_device
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.toml").is_file():
