@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from earthmover.heads import Head
-from earthmover.objectives import Objective
-from earthmover.penalties import Penalty, critic_input_gradient
+from earthmover.losses.heads import Head
+from earthmover.losses.objectives import Objective
+from earthmover.losses.penalties import Penalty, critic_input_gradient
 from earthmover.registry import HEADS, OBJECTIVES, PENALTIES, param
 
 

@@ -277,7 +277,7 @@ def test_penalties_that_draw_or_use_batch_statistics_match_one_process(tmp_path,
 
 
 def test_batch_std_over_shards_is_the_global_std():
-    from earthmover.penalties import Shard, batch_std
+    from earthmover.losses.penalties import Shard, batch_std
 
     x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0)) * 1.3 + 0.2
 

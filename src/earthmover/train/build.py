@@ -11,10 +11,10 @@ import torch
 from earthmover.data.latent import LatentSpace
 from earthmover.data.toy import TOY_DISTRIBUTIONS
 from earthmover.errors import EarthmoverError
-from earthmover.heads import DataInfo, HeadedCritic, feature_dim
+from earthmover.losses.heads import DataInfo, HeadedCritic, feature_dim
+from earthmover.losses.objectives import Objective
 from earthmover.nets.minibatch import layer_couples_samples
 from earthmover.nets.registry import NetSpec, resolve_architecture
-from earthmover.objectives import Objective
 from earthmover.registry import CONSTRAINTS, HEADS, PENALTIES
 
 
@@ -80,7 +80,7 @@ def build_generator(config, shape, plan: Plan | None = None, num_classes: int = 
         spec = replace(spec, latent_dim=codes.latent_dim)
     if not generator_takes_labels(config, plan):
         return arch.generator(spec), spec.latent_dim
-    from earthmover.conditional.labels import LabelEmbedding
+    from earthmover.data.labels import LabelEmbedding
     from earthmover.nets.conditional import ConcatGenerator, concat_latent_dim
 
     embedding = LabelEmbedding(num_classes, config.model.label_dim)
@@ -97,7 +97,7 @@ def build_latent_space(config, latent_dim: int, plan: Plan | None = None, num_cl
 def build_critic(config, shape, plan: Plan | None = None, num_classes: int = 0) -> torch.nn.Module:
     """The critic the run's entries ask for (see :func:`net_spec`), conditioned on labels when
     model.conditional says so, with the layers of every head that has some attached to its
-    features (:class:`earthmover.heads.HeadedCritic`), then each constraint's parametrization.
+    features (:class:`earthmover.losses.heads.HeadedCritic`), then each constraint's parametrization.
     Checked on the built module: refused when an entry needs the critic's features and it
     returns none, or when it holds batch statistics and a penalty is on. A conditional critic is
     called ``critic(x, labels)``."""
@@ -106,7 +106,7 @@ def build_critic(config, shape, plan: Plan | None = None, num_classes: int = 0) 
     spec = net_spec(config, shape, plan)
     mode = config.model.conditional
     if mode == "concat":
-        from earthmover.conditional.labels import LabelEmbedding
+        from earthmover.data.labels import LabelEmbedding
         from earthmover.nets.conditional import ConcatCritic, concat_input_shape
 
         embedding = LabelEmbedding(num_classes, config.model.label_dim)
@@ -220,7 +220,7 @@ def build_plan(config) -> Plan:
     """The registered entries of a (validated) config, wired by what they declare: the objective,
     each switched-on penalty and constraint (with their parameters), and every head that provides
     an output the objective or a penalty needs (or that the config switches on)."""
-    from earthmover.objectives import make_objective
+    from earthmover.losses.objectives import make_objective
 
     name = config.objective.name
     objective = make_objective(name, **config.objective.entry_values(name))

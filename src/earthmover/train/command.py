@@ -573,7 +573,7 @@ def _controlled_samples(sampler, args) -> tuple:
                 f"--label {args.label} is not a class of this run; pick one from 0 to {sampler.num_classes - 1}"
             )
         if args.per_label is not None:
-            from earthmover.conditional.labels import grid_labels
+            from earthmover.data.labels import grid_labels
 
             labels, nrow = grid_labels(sampler.num_classes, args.per_label), args.per_label
         else:

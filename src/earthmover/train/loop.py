@@ -35,15 +35,15 @@ from pathlib import Path
 
 import torch
 
-from earthmover.conditional.labels import bind_labels, require_labels
 from earthmover.config import Config, validate
-from earthmover.data.latent import Draw
 from earthmover.data.from_config import make_stream
+from earthmover.data.labels import bind_labels, require_labels
+from earthmover.data.latent import Draw
 from earthmover.errors import EarthmoverError
+from earthmover.losses.objectives import Scored, make_objective
+from earthmover.losses.penalties import Shard
 from earthmover.nets.critic_output import as_critic_output
 from earthmover.nets.minibatch import couples_samples
-from earthmover.objectives import Scored, make_objective
-from earthmover.penalties import Shard
 from earthmover.train import state as ckpt
 from earthmover.train.build import (
     build_critic,
