@@ -83,7 +83,7 @@ def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
 
 
 def control_sampler(sampler, codes: bool, seed: int = 1):
-    """``fn(n) -> (images, truth)`` for :class:`ControlScorer`, from a :class:`earthmover.train.state.Sampler`:
+    """``fn(n) -> (images, truth)`` for :class:`ControlScorer`, from a :class:`earthmover.train.sampler.Sampler`:
     InfoGAN's random codes and their categorical code, or balanced labels (a conditional generator),
     or no truth (an unconditional one)."""
 
@@ -124,7 +124,7 @@ def run(job, args, report):
     """Train one model (job = (model, seed)) on the clock, then save it and draw its control picture."""
     from earthmover import cli
     from earthmover.train.loop import Trainer, eval_mode
-    from earthmover.train.state import Sampler
+    from earthmover.train.sampler import Sampler
 
     model, seed = job
     config, values = run_config(job, args)

@@ -108,7 +108,7 @@ def contender_config(name: str, args):
 def run(name, args, report):
     """Train one contender until it has shown args.images real images, then score it."""
     from earthmover.train.loop import Trainer, eval_mode
-    from earthmover.train.state import Sampler
+    from earthmover.train.sampler import Sampler
 
     torch.set_num_threads(1)
     config = contender_config(name, args)

@@ -217,7 +217,7 @@ def earthmover_contender(args, report):
     trained = run_clock(args, "earthmover", trainer.train_step, samplers, report, threads=args.threads)
     if args.truncation:  # the truncation trick on the final generator (EMA when kept): fewer, surer digits
         from earthmover.train.loop import eval_mode
-        from earthmover.train.state import Sampler
+        from earthmover.train.sampler import Sampler
 
         net = trainer.ema.module if trainer.ema is not None else trainer.generator
         sampler, scorer = Sampler(net, trainer.latent, config, trainer.device), Scorer(args.n)

@@ -117,7 +117,7 @@ def _fid_of_run(args: argparse.Namespace, run_dir: Path) -> int:
     """`earthmover fid RUN B`: FID (and KID) of --n samples (default 10,000) of the run's generator
     (EMA unless --no-ema) against B, stating which generator it scored."""
     from earthmover.metrics.evaluate import Evaluator
-    from earthmover.train.state import load_sampler
+    from earthmover.train.sampler import load_sampler
 
     sampler = load_sampler(run_dir, use_ema=not args.no_ema, device=args.device)
     data = getattr(sampler.config, "data", None)
@@ -153,7 +153,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise EarthmoverError(f"--run {args.run}: no such run directory; pass the --out DIR of a training run")
     _check_common(args)
     try:
-        from earthmover.train.state import load_sampler
+        from earthmover.train.sampler import load_sampler
     except ImportError as exc:
         raise EarthmoverError(f"eval: this build cannot load runs ({exc}); install the full earthmover") from exc
     sampler = load_sampler(args.run, checkpoint=args.checkpoint, use_ema=not args.no_ema, device=args.device)

@@ -504,7 +504,7 @@ def run_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
     from earthmover import plotting
-    from earthmover.train.state import load_sampler
+    from earthmover.train.sampler import load_sampler
 
     run_dir = check_run_dir(args.run, "--run")
     if args.out:

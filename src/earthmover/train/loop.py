@@ -61,6 +61,7 @@ from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
 from earthmover.train.monitor import make_monitor
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
+from earthmover.train.sampler import Sampler
 
 __all__ = ["MAX_ROLLBACKS", "NonFiniteError", "RunSummary", "Trainer", "default_run_dir", "eval_mode"]
 
@@ -446,10 +447,10 @@ class Trainer:
     # ------------------------------------------------------------------ sampling and measures
     def sample(self, n: int, seed: int = 0, use_ema: bool = True) -> torch.Tensor:
         """n samples from the (EMA) generator, from a fixed seed; touches no training state.
-        The same sampling as a finished run's :class:`earthmover.train.state.Sampler`."""
+        The same sampling as a finished run's :class:`earthmover.train.sampler.Sampler`."""
         net = self.ema.module if (use_ema and self.ema is not None) else self.generator
         with eval_mode(net):
-            return ckpt.Sampler(
+            return Sampler(
                 net, self.latent, self.config, self.device, self.step, sample_shape=self.sample_shape
             ).sample(n, seed=seed)
 
