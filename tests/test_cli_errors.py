@@ -650,7 +650,7 @@ def test_metrics_after_a_resume_hold_no_stale_final_record(tiny_run):
 
 
 def test_a_large_sample_draws_a_bounded_picture_and_keeps_all_in_the_npz(tiny_run, capsys, monkeypatch):
-    from earthmover.train import command
+    from earthmover.train import sample_command as command
 
     monkeypatch.setitem(command.PICTURE_LIMIT, "points", 8)
     assert (
