@@ -8,14 +8,19 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from earthmover.data.from_config import make_stream
+from earthmover.data.labels import require_labels
 from earthmover.data.latent import LatentSpace
 from earthmover.data.toy import TOY_DISTRIBUTIONS
 from earthmover.errors import EarthmoverError
 from earthmover.losses.heads import DataInfo, HeadedCritic, feature_dim
-from earthmover.losses.objectives import Objective
+from earthmover.losses.objectives import Objective, make_objective
 from earthmover.nets.minibatch import layer_couples_samples
 from earthmover.nets.registry import NetSpec, resolve_architecture
 from earthmover.registry import CONSTRAINTS, HEADS, PENALTIES
+from earthmover.train.ema import GeneratorEMA
+from earthmover.train.growth import build_growth
+from earthmover.train.monitor import make_monitor
 
 
 def is_toy(config) -> bool:
@@ -26,8 +31,6 @@ def resolve_data_shape(config) -> tuple[int, ...]:
     """The shape of one sample, from the config alone (loads the image source for images)."""
     if is_toy(config):
         return (2,)
-    from earthmover.data.from_config import make_stream
-
     return make_stream(config.data, 0).sample_shape
 
 
@@ -220,8 +223,6 @@ def build_plan(config) -> Plan:
     """The registered entries of a (validated) config, wired by what they declare: the objective,
     each switched-on penalty and constraint (with their parameters), and every head that provides
     an output the objective or a penalty needs (or that the config switches on)."""
-    from earthmover.losses.objectives import make_objective
-
     name = config.objective.name
     objective = make_objective(name, **config.objective.entry_values(name))
     terms = [PENALTIES[n](**config.penalty.entry_values(n)) for n in config.penalty.enabled()]
@@ -245,3 +246,65 @@ def build_optimizer(config, params, lr: float) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(params, lr=lr)
     # The fused kernel (CPU and CUDA) is measurably faster for the small networks of toy runs (~6% per step).
     return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), fused=True)
+
+
+@dataclass
+class Run:
+    """The pieces of one run, built once from its config (:func:`build_run`) and handed to the
+    :class:`~earthmover.train.loop.Trainer`: the data stream and the run's monitor, the plan of
+    entries, the networks (on the device), the latent space, the growth schedule, the EMA copy and
+    the two optimizers."""
+
+    stream: object
+    monitor: object
+    plan: Plan
+    generator: torch.nn.Module
+    latent_dim: int
+    latent: LatentSpace
+    critic: torch.nn.Module
+    num_classes: int
+    labelled: bool
+    growth: object
+    ema: GeneratorEMA | None
+    opt_d: torch.optim.Optimizer
+    opt_g: torch.optim.Optimizer
+
+
+def build_run(config, device: torch.device, ctx, stream_seed: int) -> Run:
+    """Every piece of a run from a validated config, in the order that fixes its random draws: the
+    global torch RNG seeded with ``run.seed``, the data stream (its own generator, `stream_seed`),
+    the generator's then the critic's initialization. The plan is built once, here."""
+    torch.manual_seed(config.run.seed)  # initialization and dropout
+    stream = make_stream(config.data, stream_seed, device=device)
+    shape = tuple(stream.sample_shape)
+    plan = build_plan(config)
+    users = label_users(config, plan)
+    num_classes = getattr(stream, "num_classes", 0) if users else 0
+    if users and num_classes < 2:
+        require_labels(None, config.data.name, use=users[0])
+    generator, latent_dim = build_generator(config, shape, plan, num_classes)
+    latent = build_latent_space(config, latent_dim, plan, num_classes)
+    critic = build_critic(config, shape, plan, num_classes)
+    growth = build_growth(config, shape, ctx.world_size)
+    if ctx.enabled and device.type == "cuda":
+        # batch statistics over the global batch; SyncBatchNorm is CUDA-only, so on CPU (gloo)
+        # each process normalizes its shard and DDP broadcasts rank 0's running statistics
+        generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+    generator.to(device)
+    critic.to(device)
+    ema = GeneratorEMA(generator, config.model.ema) if config.model.ema else None
+    return Run(
+        stream=stream,
+        monitor=make_monitor(stream),
+        plan=plan,
+        generator=generator,
+        latent_dim=latent_dim,
+        latent=latent,
+        critic=critic,
+        num_classes=num_classes,
+        labelled=bool(users),
+        growth=growth,
+        ema=ema,
+        opt_d=build_optimizer(config, critic.parameters(), config.optim.lr_d),
+        opt_g=build_optimizer(config, generator.parameters(), config.optim.lr_g),
+    )

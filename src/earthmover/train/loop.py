@@ -36,30 +36,19 @@ from pathlib import Path
 import torch
 
 from earthmover.config import Config, validate
-from earthmover.data.from_config import make_stream
-from earthmover.data.labels import bind_labels, require_labels
+from earthmover.data.labels import bind_labels
 from earthmover.data.latent import Draw
 from earthmover.errors import EarthmoverError
-from earthmover.losses.objectives import Scored, make_objective
+from earthmover.losses.objectives import Scored
 from earthmover.losses.penalties import Shard
 from earthmover.nets.critic_output import as_critic_output
 from earthmover.nets.minibatch import couples_samples
 from earthmover.train import state as ckpt
-from earthmover.train.build import (
-    build_critic,
-    build_generator,
-    build_latent_space,
-    build_optimizer,
-    build_plan,
-    label_users,
-)
+from earthmover.train.build import Run, build_run
 from earthmover.train.device import resolve_device
 from earthmover.train.distributed import DistributedContext
-from earthmover.train.ema import GeneratorEMA
-from earthmover.train.growth import build_growth
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
-from earthmover.train.monitor import make_monitor
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
 from earthmover.train.sampler import Sampler
 
@@ -109,7 +98,8 @@ def eval_mode(*modules):
 
 
 class Trainer:
-    """Builds a run from a :class:`Config` and trains it.
+    """Trains a run: the step and the loop. The run's pieces are built from the :class:`Config` by
+    :func:`earthmover.train.build.build_run` (or given built, as `parts`).
 
     The pieces are public so a user can mix them into a loop of their own:
     ``trainer.critic_step()``, ``trainer.generator_step()``, ``trainer.train_step()``,
@@ -124,6 +114,7 @@ class Trainer:
         quiet: bool = False,
         context: DistributedContext | None = None,
         write_files: bool = True,
+        parts: Run | None = None,
     ):
         self.config = validate(config)
         self.ctx = context or DistributedContext()
@@ -139,41 +130,23 @@ class Trainer:
                 f"use a multiple of {self.ctx.world_size}"
             )
 
-        torch.manual_seed(run.seed)  # initialization and dropout
-        self.stream = make_stream(config.data, _seed(run.seed, 1), device=self.device)
-        self.monitor = make_monitor(self.stream)  # measures, evaluation, snapshots and the GIF of the run
+        run_parts = parts or build_run(config, self.device, self.ctx, _seed(run.seed, 1))
+        self.stream, self.monitor, self.plan = run_parts.stream, run_parts.monitor, run_parts.plan
         self.sample_shape = tuple(self.stream.sample_shape)
-        self.plan = build_plan(config)
-        users = label_users(config, self.plan)
-        self.num_classes = getattr(self.stream, "num_classes", 0) if users else 0
-        if users and self.num_classes < 2:
-            require_labels(None, config.data.name, use=users[0])
-        self.generator, self.latent_dim = build_generator(config, self.sample_shape, self.plan, self.num_classes)
-        self.latent = build_latent_space(config, self.latent_dim, self.plan, self.num_classes)
-        self.critic = build_critic(config, self.sample_shape, self.plan, self.num_classes)
-        self.labelled = bool(users)  # batches carry class labels
+        self.generator, self.latent_dim, self.latent = run_parts.generator, run_parts.latent_dim, run_parts.latent
+        self.critic, self.num_classes, self.labelled = run_parts.critic, run_parts.num_classes, run_parts.labelled
         self.critic_takes_labels = config.model.conditional != "none"
         self.critic_couples = bool(couples_samples(self.critic))  # batch norm or a minibatch layer: two passes
         self.batch_size = config.data.batch_size  # per resolution under progressive growing
-        self.growth = build_growth(config, self.sample_shape, self.ctx.world_size)
-        if self.ctx.enabled and self.device.type == "cuda":
-            # batch statistics over the global batch; SyncBatchNorm is CUDA-only, so on CPU (gloo)
-            # each process normalizes its shard and DDP broadcasts rank 0's running statistics
-            self.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
-        self.generator.to(self.device)
-        self.critic.to(self.device)
-        self.ema = None
-        if config.model.ema:
-            self.ema = GeneratorEMA(self.generator, config.model.ema)
+        self.growth, self.ema = run_parts.growth, run_parts.ema
         self.generator_ddp = self.ctx.wrap(self.generator, self.device)
         self.critic_ddp = self.ctx.wrap(self.critic, self.device)
         self._seed_other_ranks(0)
 
-        self.objective = make_objective(config.objective.name, **config.objective.entry_values(config.objective.name))
+        self.objective = self.plan.objective  # built once, with the plan
         self.penalties = self.plan.penalties
         self.constraints = self.plan.constraints
-        self.opt_d = build_optimizer(config, self.critic.parameters(), config.optim.lr_d)
-        self.opt_g = build_optimizer(config, self.generator.parameters(), config.optim.lr_g)
+        self.opt_d, self.opt_g = run_parts.opt_d, run_parts.opt_g
         self.lr_scale = 1.0  # lowered by NaN rollbacks
         lr_d, lr_g = config.optim.lr_d, config.optim.lr_g
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(
