@@ -89,7 +89,7 @@ def crop28(images: torch.Tensor) -> torch.Tensor:
 def contender_config(name: str, args):
     """The config of contender ``name`` (the paper's WGAN-GP-with-drift settings above, then --set),
     validated; nothing is written."""
-    from earthmover.config import validate
+    from earthmover.train.config import validate
 
     values = {**CONFIG, "data.name": str(Path(args.out) / PADDED), "run.seed": args.seed}
     if name == "grown":

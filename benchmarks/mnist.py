@@ -61,7 +61,7 @@ def mnist_path() -> str:
 def mnist_config(preset: str, values: dict, overrides=()):
     """(a Config of ``preset`` on the MNIST file with ``values`` and then the "KEY=VALUE" ``overrides``
     set, the values set); string values are converted to each field's type by ``Config.set``."""
-    from earthmover.config import Config
+    from earthmover.train.config import Config
 
     os.environ["EARTHMOVER_MNIST"] = mnist_path()
     config = Config.from_preset(preset)
@@ -188,7 +188,7 @@ def reference_contender(args, report):
 
 def earthmover_config(args):
     """(earthmover's config for these arguments, validated; the values set). Nothing is written."""
-    from earthmover.config import validate
+    from earthmover.train.config import validate
 
     values = {
         "data.name": "mnist",

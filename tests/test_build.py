@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from earthmover import cli
-from earthmover.config import Config, validate
 from earthmover.errors import EarthmoverError
 from earthmover.losses.constraints import apply_spectral_norm, largest_singular_values
 from earthmover.losses.heads import Reconstruction
 from earthmover.train.build import batch_statistics_layers, build_critic, build_plan
+from earthmover.train.config import Config, validate
 from earthmover.train.loop import Trainer
 from helpers import tiny_config
 
@@ -129,7 +129,7 @@ def test_presets_and_config_do_not_import_each_other():
     tree = ast.parse(open(earthmover.presets.__file__).read())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert "earthmover.config" not in imported and imported & {"earthmover.errors"}
+    assert "earthmover.train.config" not in imported and imported & {"earthmover.errors"}
 
 
 def test_an_old_style_config_toml_with_every_field_still_loads(tmp_path):
@@ -162,7 +162,7 @@ every = 1
 clip = 0.0
 spectral_norm = false
 """
-    from earthmover.config import load_toml
+    from earthmover.train.config import load_toml
 
     (tmp_path / "config.toml").write_text(old)
     config = validate(Config.from_dict(load_toml(tmp_path / "config.toml")))

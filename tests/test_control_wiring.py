@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from earthmover import cli
-from earthmover.config import Config, validate
 from earthmover.losses.objectives import Scored
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.train import state as ckpt
+from earthmover.train.config import Config, validate
 from earthmover.train.loop import Trainer
 from test_train_distributed import assert_same_curves, torchrun
 from test_train_resume import assert_same_state

@@ -8,8 +8,8 @@ import torch
 
 from earthmover.data.image_set import ImageSet
 from earthmover.data.streams import ImageStream
-from earthmover.train.monitor import make_monitor
 from earthmover.errors import EarthmoverError
+from earthmover.train.monitor import make_monitor
 
 
 def image_set(n=10):
@@ -65,7 +65,7 @@ def folder_of_pngs(root, n=13, seed=0):
 
 
 def config(root, **kw):
-    from earthmover.config import DataConfig
+    from earthmover.train.config import DataConfig
 
     return DataConfig(name=str(root), batch_size=4, image_size=5, **kw)
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from earthmover.config import Config
 from earthmover.data.toy import TOY_DISTRIBUTIONS
 from earthmover.errors import EarthmoverError
 from earthmover.presets import PRESETS
+from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
 from helpers import tiny_config
 

@@ -93,7 +93,7 @@ def test_explicit_lists_keep_the_digit_features_and_toy_data_gets_nothing(monkey
 
 
 def test_the_default_is_auto():
-    from earthmover.config import Config
+    from earthmover.train.config import Config
 
     assert Config().run.eval_metrics == "auto" and "auto" in Config().params()["run.eval_metrics"].doc
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from earthmover import cli, registry
-from earthmover.config import Config, load_toml, validate
 from earthmover.errors import EarthmoverError
 from earthmover.train import state as ckpt
+from earthmover.train.config import Config, load_toml, validate
 from helpers import TINY_FLAGS
 from test_train_distributed import assert_same_curves, torchrun
 from test_train_resume import assert_same_state

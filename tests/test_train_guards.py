@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from earthmover import cli
-from earthmover.config import Config
 from earthmover.losses import penalties
 from earthmover.train import state as ckpt
+from earthmover.train.config import Config
 from earthmover.train.loop import NonFiniteError, Trainer
 from helpers import TINY_FLAGS, tiny_config
 

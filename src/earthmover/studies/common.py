@@ -122,7 +122,7 @@ def build_trainer(preset: str, seed: int, steps: int, **values):
     """A :class:`~earthmover.train.loop.Trainer` for ``preset`` with the paper's objective, penalties,
     constraint and optimizer, on the CPU, writing no files; ``values`` (``section__field=value``)
     set what a study holds fixed across presets (data, network shape, batch, steps)."""
-    from earthmover.config import Config
+    from earthmover.train.config import Config
     from earthmover.train.loop import Trainer
 
     config = Config.from_preset(

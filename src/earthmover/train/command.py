@@ -39,8 +39,8 @@ SHORTCUTS = {
 
 
 def register(subparsers) -> None:
-    from earthmover.config import DEFAULT_PRESET, Config
     from earthmover.presets import PRESETS
+    from earthmover.train.config import DEFAULT_PRESET, Config
 
     train = subparsers.add_parser(
         "train",
@@ -150,7 +150,7 @@ def _suggest_unknown_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace):
     """defaults < preset < config file < flags."""
-    from earthmover.config import DEFAULT_PRESET, Config, load_toml, validate
+    from earthmover.train.config import DEFAULT_PRESET, Config, load_toml, validate
 
     if getattr(args, "config", None):
         paths.input_file(args.config, "--config", "TOML file such as a run's config.toml")
@@ -234,7 +234,7 @@ class _Start:
 
 def _resume_start(args: argparse.Namespace) -> _Start:
     """--resume DIR: the run's config with the flags a resume may change, and its newest checkpoint."""
-    from earthmover.config import Config, load_toml
+    from earthmover.train.config import Config, load_toml
     from earthmover.train.resume import check_run_dir, checked_resume_state
 
     if args.out:

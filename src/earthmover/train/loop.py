@@ -35,7 +35,6 @@ from pathlib import Path
 
 import torch
 
-from earthmover.config import Config, validate
 from earthmover.data.labels import bind_labels
 from earthmover.data.latent import Draw
 from earthmover.errors import EarthmoverError
@@ -45,6 +44,7 @@ from earthmover.nets.critic_output import as_critic_output
 from earthmover.nets.minibatch import couples_samples
 from earthmover.train import state as ckpt
 from earthmover.train.build import Run, build_run
+from earthmover.train.config import Config, validate
 from earthmover.train.device import resolve_device
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.guards import Guard, NonFiniteError, check_weights

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from earthmover.config import Config, all_fields
 from earthmover.errors import EarthmoverError
+from earthmover.train.config import Config, all_fields
 from earthmover.train.state import latest_loadable_checkpoint, list_checkpoints
 
 # Fields a resumed run may change: how long it runs, what it logs and keeps, where it computes.

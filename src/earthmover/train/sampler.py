@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
-from earthmover.config import Config, load_toml
 from earthmover.data.latent import Draw, LatentSpace
 from earthmover.errors import EarthmoverError
 from earthmover.nets.progressive import set_stage
 from earthmover.train.build import build_generator, build_latent_space, build_plan, resolve_data_shape
+from earthmover.train.config import Config, load_toml
 from earthmover.train.device import resolve_device
 from earthmover.train.ema import describe_generator
 from earthmover.train.growth import schedule_of
