@@ -38,12 +38,8 @@ KNOWN = {
 # Modules that still import earthmover inside functions (outside the command modules), with how many.
 KNOWN_LAZY: dict[str, int] = {
     "earthmover.data.sources.npz": 1,
-    "earthmover.losses.penalties": 4,
     "earthmover.metrics.defaults": 3,
-    "earthmover.metrics.features": 2,
-    "earthmover.metrics.reference": 1,
     "earthmover.nets.registry": 15,
-    "earthmover.ot.divergences": 2,
     "earthmover.studies.architecture_robustness": 4,
     "earthmover.studies.clipping_vs_penalty": 14,
     "earthmover.studies.common": 5,
@@ -54,10 +50,6 @@ KNOWN_LAZY: dict[str, int] = {
     "earthmover.studies.parallel_lines": 4,
     "earthmover.studies.report": 2,
     "earthmover.studies.vanishing_gradients": 12,
-    "earthmover.train.build": 6,
-    "earthmover.train.config": 2,
-    "earthmover.train.growth": 2,
-    "earthmover.train.loop": 12,
 }
 
 

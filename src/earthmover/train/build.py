@@ -9,13 +9,20 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from earthmover.data.from_config import make_stream
-from earthmover.data.labels import require_labels
+from earthmover.data.labels import LabelEmbedding, require_labels
 from earthmover.data.latent import LatentSpace
 from earthmover.data.toy import TOY_DISTRIBUTIONS
 from earthmover.errors import EarthmoverError
 from earthmover.losses.heads import DataInfo, HeadedCritic, feature_dim
 from earthmover.losses.objectives import Objective, make_objective
-from earthmover.nets.minibatch import layer_couples_samples
+from earthmover.nets.conditional import (
+    ConcatCritic,
+    ConcatGenerator,
+    ProjectionCritic,
+    concat_input_shape,
+    concat_latent_dim,
+)
+from earthmover.nets.minibatch import add_minibatch_layer, layer_couples_samples
 from earthmover.nets.registry import NetSpec, resolve_architecture
 from earthmover.registry import CONSTRAINTS, HEADS, PENALTIES
 from earthmover.train.ema import GeneratorEMA
@@ -83,9 +90,6 @@ def build_generator(config, shape, plan: Plan | None = None, num_classes: int = 
         spec = replace(spec, latent_dim=codes.latent_dim)
     if not generator_takes_labels(config, plan):
         return arch.generator(spec), spec.latent_dim
-    from earthmover.data.labels import LabelEmbedding
-    from earthmover.nets.conditional import ConcatGenerator, concat_latent_dim
-
     embedding = LabelEmbedding(num_classes, config.model.label_dim)
     inner = arch.generator(replace(spec, latent_dim=concat_latent_dim(spec.latent_dim, embedding)))
     return ConcatGenerator(inner, embedding, spec.latent_dim), spec.latent_dim
@@ -109,9 +113,6 @@ def build_critic(config, shape, plan: Plan | None = None, num_classes: int = 0) 
     spec = net_spec(config, shape, plan)
     mode = config.model.conditional
     if mode == "concat":
-        from earthmover.data.labels import LabelEmbedding
-        from earthmover.nets.conditional import ConcatCritic, concat_input_shape
-
         embedding = LabelEmbedding(num_classes, config.model.label_dim)
         inner_shape = concat_input_shape(shape, embedding)
         net = ConcatCritic(
@@ -137,8 +138,6 @@ def build_critic(config, shape, plan: Plan | None = None, num_classes: int = 0) 
                 f"CriticOutput(score, features) (e.g. mlp, dcgan, resnet) or drop {readers[0]}"
             )
         if mode == "projection":
-            from earthmover.nets.conditional import ProjectionCritic
-
             net = ProjectionCritic(net, num_classes, dim)
         data = DataInfo(shape, num_classes)
         modules = {h.name: (m, h.provides) for h in plan.heads if (m := h.module(dim, data)) is not None}
@@ -155,8 +154,6 @@ def _with_minibatch_layer(config, critic: torch.nn.Module) -> torch.nn.Module:
     m = config.model
     if m.minibatch == "none":
         return critic
-    from earthmover.nets.minibatch import add_minibatch_layer
-
     options = (
         {"num_kernels": m.minibatch_kernels, "kernel_dim": m.minibatch_kernel_dim}
         if m.minibatch == "discrimination"

@@ -37,6 +37,8 @@ import earthmover.losses.objectives  # noqa: F401
 import earthmover.losses.penalties  # noqa: F401
 from earthmover import registry
 from earthmover.errors import EarthmoverError, did_you_mean, unknown
+from earthmover.losses.objectives import make_objective
+from earthmover.nets.registry import ARCHITECTURES
 from earthmover.presets import PRESETS, preset_values
 from earthmover.registry import Param, field_params, param
 
@@ -174,8 +176,6 @@ class ModelConfig:
 
 
 def _architectures() -> list[str]:
-    from earthmover.nets.registry import ARCHITECTURES
-
     return list(ARCHITECTURES)
 
 
@@ -515,8 +515,6 @@ def validate(config: Config) -> Config:
             p.check(value)
         elif value != p.default and not (dotted in _LEGACY_VALUES and value == _LEGACY_VALUES[dotted]):
             raise EarthmoverError(_unused_message(config, p, value))
-
-    from earthmover.losses.objectives import make_objective
 
     obj = make_objective(objective, **config.objective.entry_values(objective))
     terms = [(f"penalty.{n}", registry.PENALTIES[n]) for n in config.penalty.enabled()]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from earthmover.errors import EarthmoverError
 from earthmover.nets.progressive import ProgressiveSchedule, progressive_reals, set_stage
+from earthmover.train.hooks import Hook
 
 
 def parse_table(text: str, field: str, kind=int) -> dict[int, float]:
@@ -130,8 +131,6 @@ class Growth(NoGrowth):
 
     def hooks(self, snapshot) -> list:
         """The last grid of every stage is kept: a snapshot after the step that ends a stage."""
-        from earthmover.train.hooks import Hook
-
         return [Hook("stage snapshot", 1, lambda values: snapshot(values) if self.changed() else None)]
 
     def lr_ratio(self, base: float) -> float:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from earthmover import plotting
 from earthmover.data.labels import bind_labels
 from earthmover.data.latent import Draw
 from earthmover.errors import EarthmoverError
@@ -47,8 +48,10 @@ from earthmover.train.build import Run, build_run
 from earthmover.train.config import Config, validate
 from earthmover.train.device import resolve_device
 from earthmover.train.distributed import DistributedContext
+from earthmover.train.ema import describe_generator
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
+from earthmover.train.logging import RunLogger, read_metrics
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
 from earthmover.train.sampler import Sampler
 
@@ -454,8 +457,6 @@ class Trainer:
         the larger end-of-run picture (`last`: the snapshot just drawn at this step)."""
         if not (self.write_files and self.run_dir):
             return None
-        from earthmover.train.ema import describe_generator
-
         critic = self.critic
 
         def critic_score(x):
@@ -486,8 +487,6 @@ class Trainer:
     # ------------------------------------------------------------------ the whole run
     def side_work(self, logger) -> list[Hook]:
         """The periodic side work of a run, walked by :meth:`fit` after every step."""
-        from earthmover import plotting
-
         run = self.config.run
         tick = {"time": time.perf_counter(), "step": self.step}
         if self.ctx.is_main:
@@ -538,8 +537,6 @@ class Trainer:
         """The run directory, its config.toml, the logger, and a first good checkpoint to fall back on."""
         if not (self.write_files and self.run_dir):
             return None
-        from earthmover.train.logging import RunLogger
-
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.config.save(self.run_dir / "config.toml")
         logger = RunLogger(self.run_dir, self.config.run.steps, self.step, quiet=self.quiet)
@@ -590,10 +587,6 @@ class Trainer:
 
     def _finish(self, logger, seconds: float, start_step: int, interrupted: bool) -> RunSummary:
         """The final measures, snapshot, curves and summary.json of a run."""
-        from earthmover import plotting
-        from earthmover.train.ema import describe_generator
-        from earthmover.train.logging import read_metrics
-
         summary = RunSummary(self.step, seconds, str(self.run_dir or ""), interrupted=interrupted)
         if not interrupted and self.ctx.is_main:
             summary.values = {**self.measure(), **self.evaluate_images()}
