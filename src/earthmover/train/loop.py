@@ -25,17 +25,14 @@ eval mode from its own generators and never touches the training state.
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import torch
 
-from earthmover import plotting
 from earthmover.data.labels import bind_labels
 from earthmover.data.latent import Draw
 from earthmover.errors import EarthmoverError
@@ -51,53 +48,17 @@ from earthmover.train.distributed import DistributedContext
 from earthmover.train.ema import describe_generator
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
-from earthmover.train.logging import RunLogger, read_metrics
+from earthmover.train.logging import RunLogger
+from earthmover.train.monitor import eval_mode
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
 from earthmover.train.sampler import Sampler
+from earthmover.train.side_work import RunSummary, finish, side_work
 
 __all__ = ["MAX_ROLLBACKS", "NonFiniteError", "RunSummary", "Trainer", "default_run_dir", "eval_mode"]
 
 
-@dataclass
-class RunSummary:
-    step: int
-    seconds: float
-    run_dir: str
-    values: dict = field(default_factory=dict)
-    interrupted: bool = False
-
-    def line(self) -> str:
-        parts = []
-        v = self.values
-        if "modes_covered" in v:
-            parts.append(f"modes covered {v['modes_covered']}/{v['num_modes']}")
-            parts.append(f"high quality {100 * v['high_quality']:.1f}%")
-        if "emd" in v:
-            parts.append(f"EMD to data {v['emd']:.4f}")
-        for k, val in v.items():
-            if k.startswith("metrics/"):
-                parts.append(f"{k.split('/', 1)[1]} {val:.3f}")
-        head = f"step {self.step} in {self.seconds:.0f}s"
-        return f"{head}: " + ", ".join(parts) + f"  [{self.run_dir}]" if parts else f"{head}  [{self.run_dir}]"
-
-
 def _seed(seed: int, stream: int) -> int:
     return seed * 1009 + stream
-
-
-@contextlib.contextmanager
-def eval_mode(*modules):
-    """Side computations (plots, measures) must not update batch-norm statistics, spectral-norm
-    vectors or draw dropout masks: run them in eval mode, then restore each module's mode."""
-    modes = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        for m, mode in zip(modules, modes):
-            m.train(mode)
 
 
 class Trainer:
@@ -486,52 +447,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ the whole run
     def side_work(self, logger) -> list[Hook]:
-        """The periodic side work of a run, walked by :meth:`fit` after every step."""
-        run = self.config.run
-        tick = {"time": time.perf_counter(), "step": self.step}
-        if self.ctx.is_main:
-            self.monitor.evaluation_plan(run.eval_metrics)  # decide "auto" now: a skipped FID is said before the run
-
-        def log(values: dict) -> None:
-            record = self.ctx.means(values)  # one all-reduce and one read, on logging steps only
-            now = time.perf_counter()
-            record["steps_per_second"] = (self.step - tick["step"]) / max(now - tick["time"], 1e-9)
-            tick.update(time=now, step=self.step)
-            record["lr/critic"] = self.opt_d.param_groups[0]["lr"]
-            record["lr/generator"] = self.opt_g.param_groups[0]["lr"]
-            stage = self.growth.describe()
-            record.update({f"growth/{k}": v for k, v in stage.items() if not isinstance(v, str)})
-            if self.ctx.is_main and (self.step % run.sample_every == 0 or self.step == run.steps):
-                record.update({f"metrics/{k}": v for k, v in self.measure(progress=True).items()})
-            if logger is not None:
-                logger.log(self.step, record)
-                logger.postfix(
-                    {
-                        self.objective.estimate_label: f"{record[self.objective.estimate_name]:.3f}",
-                        **(
-                            {"stage": f"{stage['resolution']}px {stage['phase']} {stage['alpha']:.2f}"} if stage else {}
-                        ),
-                    }
-                )
-
-        def evaluate(values: dict) -> None:
-            if self.ctx.is_main:
-                scores = self.evaluate_images()
-                if logger is not None and scores:
-                    logger.log(self.step, scores)
-
-        def snapshot(values: dict) -> None:
-            path = self.snapshot()
-            if logger and path:
-                logger.image("samples", plotting.figure_to_chw(path), self.step)
-
-        return [
-            Hook("log", run.log_every, log, at_end=True),
-            Hook("evaluate", run.eval_every, evaluate),
-            Hook("snapshot", run.sample_every, snapshot),
-            Hook("checkpoint", run.checkpoint_every, lambda values: self.save()),
-            *self.growth.hooks(snapshot),
-        ]
+        """The periodic side work of a run, walked by :meth:`fit` after every step (see train/side_work.py)."""
+        return side_work(self, logger)
 
     def _open_run(self):
         """The run directory, its config.toml, the logger, and a first good checkpoint to fall back on."""
@@ -587,40 +504,7 @@ class Trainer:
 
     def _finish(self, logger, seconds: float, start_step: int, interrupted: bool) -> RunSummary:
         """The final measures, snapshot, curves and summary.json of a run."""
-        summary = RunSummary(self.step, seconds, str(self.run_dir or ""), interrupted=interrupted)
-        if not interrupted and self.ctx.is_main:
-            summary.values = {**self.measure(), **self.evaluate_images()}
-        if logger is not None:
-            path = self.snapshot()
-            if path:
-                logger.image("samples", plotting.figure_to_chw(path), self.step)
-                self.snapshot(final=True, last=path)
-                self.monitor.animate(path.parent)  # samples/training.gif: every snapshot on disk, resumed runs' too
-            if summary.values:
-                logger.log(
-                    self.step, {f"final/{k}": v for k, v in summary.values.items() if isinstance(v, (int, float))}
-                )
-            logger.close()
-            plotting.training_curves(
-                read_metrics(self.run_dir),
-                self.run_dir / "plots" / "losses.png",
-                title=f"{self.config.preset} on {self.config.data.name}",
-            )
-            (self.run_dir / "summary.json").write_text(
-                json.dumps(
-                    {
-                        "step": self.step,
-                        "seconds": seconds,
-                        "steps_this_session": self.step - start_step,
-                        "interrupted": interrupted,
-                        "generator": describe_generator(self.config.model.ema),
-                        **summary.values,
-                    },
-                    indent=2,
-                )
-                + "\n"
-            )
-        return summary
+        return finish(self, logger, seconds, start_step, interrupted)
 
     def _install_signal_handlers(self):
         if threading.current_thread() is not threading.main_thread():

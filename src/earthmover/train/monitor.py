@@ -11,9 +11,12 @@ stream's ``reference`` (never its position) and touches no training state.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+
+import torch
 
 from earthmover import plotting
 from earthmover.data.toy import GaussianMixture
@@ -22,6 +25,21 @@ from earthmover.metrics import Evaluator
 from earthmover.metrics.defaults import plan_evaluation, say
 from earthmover.metrics.mixtures import mixture_measures
 from earthmover.ot import emd_samples
+
+
+@contextlib.contextmanager
+def eval_mode(*modules):
+    """Side computations (plots, measures) must not update batch-norm statistics, spectral-norm
+    vectors or draw dropout masks: run them in eval mode, then restore each module's mode."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
 
 
 class ToyMonitor:
