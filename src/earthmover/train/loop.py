@@ -25,7 +25,6 @@ eval mode from its own generators and never touches the training state.
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 import time
 from datetime import datetime
@@ -45,20 +44,19 @@ from earthmover.train.build import Run, build_run
 from earthmover.train.config import Config, validate
 from earthmover.train.device import resolve_device
 from earthmover.train.distributed import DistributedContext
-from earthmover.train.ema import describe_generator
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
 from earthmover.train.logging import RunLogger
-from earthmover.train.monitor import eval_mode
+from earthmover.train.monitor import derived_seed, draw_snapshot, eval_mode
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
 from earthmover.train.sampler import Sampler
 from earthmover.train.side_work import RunSummary, finish, side_work
+from earthmover.train.signals import install_stop_handlers, restore_handlers
 
 __all__ = ["MAX_ROLLBACKS", "NonFiniteError", "RunSummary", "Trainer", "default_run_dir", "eval_mode"]
 
 
-def _seed(seed: int, stream: int) -> int:
-    return seed * 1009 + stream
+_seed = derived_seed
 
 
 class Trainer:
@@ -414,36 +412,8 @@ class Trainer:
         return self.sample(n, seed=seed)
 
     def snapshot(self, final: bool = False, last: Path | None = None) -> Path | None:
-        """samples/step_N.png, drawn from the same latents each time; with `final`, samples/final.png,
-        the larger end-of-run picture (`last`: the snapshot just drawn at this step)."""
-        if not (self.write_files and self.run_dir):
-            return None
-        critic = self.critic
-
-        def critic_score(x):
-            with eval_mode(critic):
-                return as_critic_output(critic(x.to(self.device))).score
-
-        seed, which = _seed(self.config.run.seed, 9), describe_generator(self.config.model.ema)
-        # a critic that looks at the whole minibatch has no score for one point alone: no contours then
-        scores = None if self.critic_couples else critic_score
-        if final:
-            return self.monitor.final_snapshot(
-                self._sample_fn,
-                self.run_dir / "samples" / "final.png",
-                seed=seed,
-                critic_score=scores,
-                title=f"{which}, step {self.step}",
-                last=last,
-            )
-        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        return self.monitor.snapshot(
-            self._sample_fn,
-            path,
-            seed=seed,
-            critic_score=scores,
-            title=f"{self.config.preset} on {self.config.data.name}, step {self.step}, {which}",
-        )
+        """samples/step_N.png (or, with `final`, samples/final.png), drawn by the run's monitor."""
+        return draw_snapshot(self, final, last)
 
     # ------------------------------------------------------------------ the whole run
     def side_work(self, logger) -> list[Hook]:
@@ -471,7 +441,7 @@ class Trainer:
         logger = self._open_run()
         hooks = self.side_work(logger)
         rollback = Rollback(self, logger)
-        restore = self._install_signal_handlers()
+        restore = install_stop_handlers(self._stop)
         start_time, start_step = time.perf_counter(), self.step
         interrupted = False
         try:
@@ -495,7 +465,7 @@ class Trainer:
                 logger.close()  # keep what was logged up to the failure (TensorBoard buffers its events)
             raise
         finally:
-            self._restore_signal_handlers(restore)
+            restore_handlers(restore)
             if logger is not None:
                 logger.close_progress()
         seconds = time.perf_counter() - start_time
@@ -505,24 +475,6 @@ class Trainer:
     def _finish(self, logger, seconds: float, start_step: int, interrupted: bool) -> RunSummary:
         """The final measures, snapshot, curves and summary.json of a run."""
         return finish(self, logger, seconds, start_step, interrupted)
-
-    def _install_signal_handlers(self):
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        previous = {}
-
-        def handler(signum, frame):
-            if self._stop.is_set() and signum == signal.SIGINT:
-                raise KeyboardInterrupt  # a second Ctrl-C: stop now, the last checkpoint stays
-            self._stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-        return previous
-
-    def _restore_signal_handlers(self, previous) -> None:
-        for sig, old in (previous or {}).items():
-            signal.signal(sig, old)
 
 
 def _add_terms(terms: dict, more: dict, head) -> None:

@@ -24,7 +24,15 @@ from earthmover.errors import EarthmoverError
 from earthmover.metrics import Evaluator
 from earthmover.metrics.defaults import plan_evaluation, say
 from earthmover.metrics.mixtures import mixture_measures
+from earthmover.nets.critic_output import as_critic_output
 from earthmover.ot import emd_samples
+from earthmover.train.ema import describe_generator
+
+
+def derived_seed(seed: int, stream: int) -> int:
+    """The seed of one of a run's random streams (1 data, 2 latents, 3 penalties, 7 measures, 9 snapshots,
+    10 evaluation), derived from ``run.seed``."""
+    return seed * 1009 + stream
 
 
 @contextlib.contextmanager
@@ -187,3 +195,36 @@ class ImageMonitor:
 def make_monitor(stream) -> ToyMonitor | ImageMonitor:
     """The monitor for a run's data stream (a toy stream, or one of images)."""
     return ToyMonitor(stream) if stream.kind == "toy" else ImageMonitor(stream)
+
+
+def draw_snapshot(trainer, final: bool = False, last: Path | None = None) -> Path | None:
+    """A trainer's samples/step_N.png, drawn from the same latents each time; with `final`, samples/final.png,
+    the larger end-of-run picture (`last`: the snapshot just drawn at this step)."""
+    if not (trainer.write_files and trainer.run_dir):
+        return None
+    critic = trainer.critic
+
+    def critic_score(x):
+        with eval_mode(critic):
+            return as_critic_output(critic(x.to(trainer.device))).score
+
+    seed, which = derived_seed(trainer.config.run.seed, 9), describe_generator(trainer.config.model.ema)
+    # a critic that looks at the whole minibatch has no score for one point alone: no contours then
+    scores = None if trainer.critic_couples else critic_score
+    if final:
+        return trainer.monitor.final_snapshot(
+            trainer._sample_fn,
+            trainer.run_dir / "samples" / "final.png",
+            seed=seed,
+            critic_score=scores,
+            title=f"{which}, step {trainer.step}",
+            last=last,
+        )
+    path = trainer.run_dir / "samples" / f"step_{trainer.step:07d}.png"
+    return trainer.monitor.snapshot(
+        trainer._sample_fn,
+        path,
+        seed=seed,
+        critic_score=scores,
+        title=f"{trainer.config.preset} on {trainer.config.data.name}, step {trainer.step}, {which}",
+    )
