@@ -11,9 +11,12 @@
 * Thread hygiene: runs set torch's thread count from run.threads; give it back after each test.
 """
 
+import functools
+import http.server
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -59,3 +62,42 @@ def _hermetic(tmp_path_factory):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@pytest.fixture
+def local_server(tmp_path, monkeypatch):
+    """A file server on 127.0.0.1 in a thread, yielding (root folder, base URL, request log);
+    shut down after the test, never outlives it."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)  # talk to 127.0.0.1 directly, never through a proxy
+    root = tmp_path / "www"
+    root.mkdir()
+    requests: list[str] = []
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            requests.append(self.path)
+            if self.path.startswith("/truncated/"):  # promise the whole file, send half, hang up
+                data = (root / self.path.rsplit("/", 1)[1]).read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    server.timeout = 5
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
