@@ -188,10 +188,12 @@ class FolderStream(ImageStream):
             i, reason = bad[0]
             if self.skip_bad:
                 raise EarthmoverError(
-                    f"folder {self.name!r}: no image of a batch could be read (first {self.paths[i]!r}); check the files"
+                    f"folder {self.name!r}: no image of a batch could be read (first {self.paths[i]!r}); "
+                    "check the files"
                 )
             raise EarthmoverError(
-                f"image file {self.paths[i]!r}: cannot be read ({reason}); replace or remove it, or pass --data.skip-bad"
+                f"image file {self.paths[i]!r}: cannot be read ({reason}); "
+                "replace or remove it, or pass --data.skip-bad"
             )
         if self.position + self.batch_size > len(self.paths):  # the same bookkeeping as the sampler's
             self.epoch += 1

@@ -79,7 +79,8 @@ def extract(
     batch_size: int = 100,
     want_probs: bool = False,
 ) -> Extracted:
-    """Features (and optionally probabilities) of ``images``, or of ``n`` images drawn batch by batch from ``sample_fn``."""
+    """Features (and optionally probabilities) of ``images``, or of ``n`` images drawn batch by
+    batch from ``sample_fn``."""
     if (images is None) == (sample_fn is None):
         raise EarthmoverError("extract: pass exactly one of images or sample_fn")
     if images is not None:

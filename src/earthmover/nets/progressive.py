@@ -368,11 +368,13 @@ class ProgressiveSchedule:
         )
         if first > last:
             raise EarthmoverError(
-                f"progressive.start_resolution = {self.start_resolution} is above the final resolution {self.final_resolution}"
+                f"progressive.start_resolution = {self.start_resolution} is above the final resolution "
+                f"{self.final_resolution}"
             )
         if self.fade_images < 0 or self.stabilize_images < 0:
             raise EarthmoverError(
-                f"progressive: fade_images = {self.fade_images} and stabilize_images = {self.stabilize_images} must be >= 0"
+                f"progressive: fade_images = {self.fade_images} and stabilize_images = {self.stabilize_images} must "
+                "be >= 0"
             )
         if self.batch_size < 1:
             raise EarthmoverError(f"progressive.batch_size = {self.batch_size}; expected at least 1")

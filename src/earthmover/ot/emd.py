@@ -398,7 +398,8 @@ def emd(
     else:
         if method == "1d":
             raise EarthmoverError(
-                "method='1d' needs the points on the line, not a cost matrix: call emd(a, b, x=..., y=...) or emd_1d(x, y, a, b)"
+                "method='1d' needs the points on the line, not a cost matrix: "
+                "call emd(a, b, x=..., y=...) or emd_1d(x, y, a, b)"
             )
         xp = yp = None
         M = _check_cost(M)
