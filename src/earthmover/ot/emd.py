@@ -358,6 +358,10 @@ def emd(
 ) -> EMDResult:
     """Exact earth mover's distance between two discrete distributions.
 
+    Unlike POT's ``ot.emd(a, b, M)``, which takes the same arguments and returns the transport
+    plan (an n x m array), this returns an :class:`EMDResult`: ``.plan`` is POT's result,
+    ``.distance`` the cost ``ot.emd2`` returns (or call :func:`emd2`), and ``.f``/``.g`` the duals.
+
     Give the ground cost either as ``M`` (n x m) or as points ``x`` (n x d) and ``y``
     (m x d) with the Euclidean cost (:func:`cost_matrix`), never both.
 
