@@ -119,15 +119,15 @@ def as_uint8_nchw(images, name: str) -> torch.Tensor:
             )
         array = array.astype(np.uint8)
     elif np.issubdtype(array.dtype, np.floating):
-        lo, hi = float(array.min()), float(array.max())
-        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1.0 or hi > 255.0:
+        low, high = float(array.min()), float(array.max())
+        if not (np.isfinite(low) and np.isfinite(high)) or low < -1.0 or high > 255.0:
             raise EarthmoverError(
-                f"source {name!r}: float images span {lo}..{hi}, expected [-1, 1], [0, 1] or [0, 255]; "
+                f"source {name!r}: float images span {low}..{high}, expected [-1, 1], [0, 1] or [0, 255]; "
                 "rescale them first"
             )
-        if lo < 0.0:
+        if low < 0.0:
             scaled = (array + 1.0) * 127.5
-        elif hi <= 1.0:
+        elif high <= 1.0:
             scaled = array * 255.0
         else:
             scaled = array
