@@ -114,8 +114,8 @@ def test_help_shows_what_a_plain_run_uses(capsys):
     assert "(default: quickstart)" in out and "wgan-gp)" not in out
     gp = Config().penalty.gp
     assert (
-        f"--penalty.gp V [penalty gp] Gradient penalty weight lambda (WGAN-GP; 0 = off); a finite value >= 0 (default {gp!r})"
-        in out
+        "--penalty.gp V [penalty gp] Gradient penalty weight lambda (WGAN-GP; 0 = off); "
+        f"a finite value >= 0 (default {gp!r})" in out
     )
     assert "(default 0.0)" not in out.split("--penalty.gp V")[1].split("--")[0]
     assert "--optim.lr-d V Critic learning rate; a learning rate > 0 (default 0.001)" in out

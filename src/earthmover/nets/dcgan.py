@@ -45,7 +45,7 @@ class DCGANGenerator(nn.Module):
         self.seed_shape = (top, seed, seed)
         blocks: list[nn.Module] = []
         ch = top
-        for i in range(ups - 1):
+        for _ in range(ups - 1):
             blocks += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), norm2d(norm, ch // 2), nn.ReLU()]
             ch //= 2
         blocks += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]

@@ -255,7 +255,7 @@ class ProgressiveCritic(_Staged):
         self.from_rgb = nn.ModuleList(
             nn.Sequential(EqualizedConv2d(channels, nf(k + 1), 1), _act()) for k in range(self.levels)
         )
-        blocks = [None]
+        blocks: list[nn.Module] = [nn.Identity()]  # block 0 is built last (the parameters' draw order)
         for k in range(1, self.levels):
             blocks.append(
                 nn.Sequential(
@@ -368,11 +368,13 @@ class ProgressiveSchedule:
         )
         if first > last:
             raise EarthmoverError(
-                f"progressive.start_resolution = {self.start_resolution} is above the final resolution {self.final_resolution}"
+                f"progressive.start_resolution = {self.start_resolution} is above the final resolution "
+                f"{self.final_resolution}"
             )
         if self.fade_images < 0 or self.stabilize_images < 0:
             raise EarthmoverError(
-                f"progressive: fade_images = {self.fade_images} and stabilize_images = {self.stabilize_images} must be >= 0"
+                f"progressive: fade_images = {self.fade_images} and stabilize_images = {self.stabilize_images} must "
+                "be >= 0"
             )
         if self.batch_size < 1:
             raise EarthmoverError(f"progressive.batch_size = {self.batch_size}; expected at least 1")
@@ -393,7 +395,8 @@ class ProgressiveSchedule:
 
     def _build(self) -> list[tuple[int, str, int, int | None]]:
         """(resolution, phase, start, end) for every stage of non-zero length, in order."""
-        stages, t = [], 0
+        stages: list[tuple[int, str, int, int | None]] = []
+        t = 0
         for i, r in enumerate(self.resolutions):
             if i and self.fade_images:
                 stages.append((r, "fade", t, t + self.fade_images))

@@ -55,6 +55,10 @@ class ResBlock(nn.Module):
     ``resample``: None, "up" (nearest upsampling before the first convolution) or "down" (mean pooling
     after the second)."""
 
+    c1: nn.Module  # set by the branch of resample below
+    c2: nn.Module
+    shortcut: nn.Module
+
     def __init__(self, cin: int, cout: int, resample: str | None = None, norm: str = "batch"):
         super().__init__()
         self.n1, self.n2 = norm2d(norm, cin), norm2d(norm, cout if resample != "down" else cin)
@@ -139,6 +143,9 @@ class ResNetCritic(nn.Module):
 class Bottleneck(nn.Module):
     """ReLU, 1x1 conv to cin/2, ReLU, 3x3 conv (strided or transposed when resampling) to cout/2, ReLU,
     1x1 conv to cout, norm; output shortcut + 0.3 * residual."""
+
+    c2: nn.Module  # set by the branch of resample below
+    shortcut: nn.Module
 
     def __init__(self, cin: int, cout: int, resample: str | None = None, norm: str = "batch"):
         super().__init__()
