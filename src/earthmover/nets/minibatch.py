@@ -114,9 +114,7 @@ class FeatureLayerCritic(nn.Module):
 
     def __init__(self, critic: nn.Module, layer: nn.Module):
         super().__init__()
-        has_features = callable(getattr(critic, "features", None)) and not isinstance(
-            critic.features, nn.Module
-        )
+        has_features = callable(getattr(critic, "features", None)) and not isinstance(critic.features, nn.Module)
         if not isinstance(getattr(critic, "out", None), nn.Linear) or not (
             has_features or isinstance(getattr(critic, "body", None), nn.Module)
         ):
