@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from earthmover.studies.registry import Study, register
+
 NAME = "clipping-vs-penalty"
 PAPER = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs, Figures 1-2"
 CLAIM = (
@@ -396,3 +398,17 @@ def draw(result: ClippingVsPenaltyResult, path: str | Path) -> Path:
     from earthmover.plotting import save_figure
 
     return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------- registration
+
+TITLE = "Keeping the critic 1-Lipschitz: weight clipping vs the gradient penalty"
+WHY = (
+    "The critic must stay (near) 1-Lipschitz. The WGAN paper clips every weight to [-c, c]; the WGAN-GP "
+    "paper shows what that costs: the weights pile up at +-c and the critic becomes a nearly flat, simple"
+    " function whose gradient is tiny, while penalizing the gradient norm towards 1 at points between "
+    "real and fake keeps the critic's gradient near 1 and lets it follow the data."
+)
+
+
+register(Study(NAME, TITLE, CLAIM, PAPER, WHY, run, checks, draw))
