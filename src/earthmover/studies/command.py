@@ -110,6 +110,12 @@ def register(subparsers) -> None:
         "--only parallel-lines,duality",
     )
     p.add_argument(
+        "--plugins",
+        metavar="MODULES",
+        default="",
+        help="comma-separated modules to import first: plug-in studies (also $EARTHMOVER_PLUGINS)",
+    )
+    p.add_argument(
         "--threads", type=int_at_least(1, 2), default=None, help="torch CPU threads (default: torch's choice)"
     )
     p.set_defaults(func=_cmd_study)
