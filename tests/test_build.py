@@ -52,7 +52,7 @@ def test_batch_norm_in_the_built_critic_is_refused_with_a_penalty():
         # without a penalty the same critic is allowed (the original DCGAN's setting)
         Trainer(tiny_config("wgan", model__arch="test-hidden-bn"), quiet=True)
     finally:
-        nets.ARCHITECTURES.pop("test-hidden-bn")
+        nets.ARCHITECTURES.unregister("test-hidden-bn")
     # EBGAN's dcgan auto-encoder with a gradient penalty: its decoder now has no batch norm
     config = Config.from_preset(
         "ebgan",
@@ -206,7 +206,7 @@ def test_an_entry_that_reads_features_is_refused_by_a_critic_that_returns_none()
             Trainer(config, quiet=True)
         Trainer(tiny_config("wgan-gp", model__arch="test-score-only"), quiet=True)  # nothing reads features
     finally:
-        nets.ARCHITECTURES.pop("test-score-only")
+        nets.ARCHITECTURES.unregister("test-score-only")
 
 
 class _ScoreOnly(torch.nn.Module):

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.nets.minibatch import MinibatchStdDev
+from earthmover.nets.registry import Architecture, NetSpec, register
 
 # ---------------------------------------------------------------------- pure helpers
 
@@ -459,3 +460,40 @@ class ProgressiveSchedule:
                 "progressive settings (config.toml in the run directory)"
             )
         self.images_seen = int(state["images_seen"])
+
+
+# ---------------------------------------------------------------------- registration (model.arch)
+
+
+def _progressive_generator(spec: NetSpec) -> nn.Module:
+    net = ProgressiveGenerator(
+        spec.latent_dim, spec.side, spec.channels, fmap_base=8 * spec.width, fmap_max=spec.width, output_tanh=True
+    )
+    net.set_stage(spec.side)  # full resolution, unless model.grow's schedule says otherwise
+    return net
+
+
+def _progressive_critic(spec: NetSpec) -> nn.Module:
+    if spec.auto_encoder or spec.critic_norm != "none" or spec.dropout:
+        raise EarthmoverError(
+            "the progressive critic has no auto-encoder, normalization or dropout variant; "
+            "use another model.arch for EBGAN, model.critic_norm or model.dropout"
+        )
+    net = ProgressiveCritic(spec.side, spec.channels, fmap_base=8 * spec.width, fmap_max=spec.width)
+    net.set_stage(spec.side)
+    return net
+
+
+register(
+    Architecture(
+        "progressive",
+        "Progressive GAN (Karras et al. 2018): equalized learning rate, pixel norm, 4x4 up to the data's side; "
+        "grown with model.grow, else trained at full resolution",
+        _progressive_generator,
+        _progressive_critic,
+        latent_dim=128,
+        width=128,
+        sizes=(8, 16, 32, 64, 128),
+        variants=False,
+    )
+)
