@@ -182,7 +182,8 @@ def summarize(records: list[dict]) -> None:
         return
     print("\nfinal scores (target: agreement >= 95% and confidence >= 0.9; InfoGAN code accuracy >= 90%)\n")
     print(
-        "| run / generator | steps | training s | agreement | code accuracy | confidence | digit-FID | digits | target met |"
+        "| run / generator | steps | training s | agreement | code accuracy | confidence | digit-FID | digits | "
+        "target met |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, r in sorted(finals.items()):
@@ -198,8 +199,8 @@ def summarize(records: list[dict]) -> None:
         ]
         if len(seeds) > 1:
             print(
-                f"\nInfoGAN code accuracy ({generator} generator) over {len(seeds)} seeds: mean {100 * np.mean(seeds):.1f}%, "
-                f"min {100 * min(seeds):.1f}%, max {100 * max(seeds):.1f}%"
+                f"\nInfoGAN code accuracy ({generator} generator) over {len(seeds)} seeds: "
+                f"mean {100 * np.mean(seeds):.1f}%, min {100 * min(seeds):.1f}%, max {100 * max(seeds):.1f}%"
             )
 
 

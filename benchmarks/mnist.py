@@ -29,6 +29,7 @@ The data comes from $EARTHMOVER_MNIST, else shared/data/mnist.npz beside the cur
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -228,7 +229,7 @@ def earthmover_contender(args, report):
                         "contender": f"earthmover/{'ema' if trainer.ema is not None else 'raw'} truncation {t}",
                         "seconds": round(trained, 1),
                         "steps": trainer.step,
-                        **scorer(lambda n: sampler.sample(n, seed=1, truncation=t)),
+                        **scorer(functools.partial(sampler.sample, seed=1, truncation=t)),
                     }
                 )
     if out is not None:  # a run directory that `earthmover eval / sample --run` read

@@ -139,7 +139,8 @@ def main() -> None:
     print(
         f"mean over {len(rows)} seeds: modes {statistics.mean(r[1] for r in rows):.2f}/25, "
         f"high quality {100 * statistics.mean(r[2] for r in rows):.1f}% (min {100 * min(r[2] for r in rows):.1f}%), "
-        f"EMD {statistics.mean(r[3] for r in rows):.4f}, {statistics.mean(r[4] for r in rows):.0f} s (max {max(r[4] for r in rows):.0f} s)"
+        f"EMD {statistics.mean(r[3] for r in rows):.4f}, "
+        f"{statistics.mean(r[4] for r in rows):.0f} s (max {max(r[4] for r in rows):.0f} s)"
     )
     if args.no_speed:
         return

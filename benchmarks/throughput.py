@@ -360,7 +360,8 @@ def main(argv=None) -> int:
             )
         if mem:
             print(
-                f"  peak memory MiB ({'max_memory_allocated' if torch.cuda.is_available() else 'peak RSS above start'}, "
+                "  peak memory MiB "
+                f"({'max_memory_allocated' if torch.cuda.is_available() else 'peak RSS above start'}, "
                 f"{args.memory_steps} steps): trainer {mem['trainer']:.1f}  reference {mem['reference']:.1f}"
             )
     if args.json:

@@ -52,7 +52,7 @@ def test_batch_norm_in_the_built_critic_is_refused_with_a_penalty():
         # without a penalty the same critic is allowed (the original DCGAN's setting)
         Trainer(tiny_config("wgan", model__arch="test-hidden-bn"), quiet=True)
     finally:
-        nets.ARCHITECTURES.pop("test-hidden-bn")
+        nets.ARCHITECTURES.unregister("test-hidden-bn")
     # EBGAN's dcgan auto-encoder with a gradient penalty: its decoder now has no batch norm
     config = Config.from_preset(
         "ebgan",
@@ -114,8 +114,8 @@ def test_help_shows_what_a_plain_run_uses(capsys):
     assert "(default: quickstart)" in out and "wgan-gp)" not in out
     gp = Config().penalty.gp
     assert (
-        f"--penalty.gp V [penalty gp] Gradient penalty weight lambda (WGAN-GP; 0 = off); a finite value >= 0 (default {gp!r})"
-        in out
+        "--penalty.gp V [penalty gp] Gradient penalty weight lambda (WGAN-GP; 0 = off); "
+        f"a finite value >= 0 (default {gp!r})" in out
     )
     assert "(default 0.0)" not in out.split("--penalty.gp V")[1].split("--")[0]
     assert "--optim.lr-d V Critic learning rate; a learning rate > 0 (default 0.001)" in out
@@ -129,7 +129,7 @@ def test_presets_and_config_do_not_import_each_other():
     tree = ast.parse(open(earthmover.presets.__file__).read())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert "earthmover.train.config" not in imported and imported & {"earthmover.errors"}
+    assert "earthmover.train.config" not in imported and imported & {"earthmover.errors", "earthmover.registry"}
 
 
 def test_an_old_style_config_toml_with_every_field_still_loads(tmp_path):
@@ -206,7 +206,7 @@ def test_an_entry_that_reads_features_is_refused_by_a_critic_that_returns_none()
             Trainer(config, quiet=True)
         Trainer(tiny_config("wgan-gp", model__arch="test-score-only"), quiet=True)  # nothing reads features
     finally:
-        nets.ARCHITECTURES.pop("test-score-only")
+        nets.ARCHITECTURES.unregister("test-score-only")
 
 
 class _ScoreOnly(torch.nn.Module):

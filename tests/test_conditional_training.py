@@ -47,7 +47,7 @@ def test_projection_and_acgan_with_wgan_gp(mnist):
     head = ClassHead(64, 10)
     d_opt, g_opt = adam(critic, head), adam(g)
     accuracy = []
-    for step in range(80):
+    for _ in range(80):
         idx = torch.randint(len(x), (32,), generator=rng)
         real, labels = x[idx], y[idx]
         fake = g(torch.randn(32, 16, generator=rng), labels).detach()  # fakes carry the real batch's labels
@@ -82,7 +82,7 @@ def _infogan_bounds(train_generator: bool, steps: int = 100):
     critic, q = MLPCritic(784, 64, 2), QHead(64, params)
     d_opt, g_opt = adam(critic, q, lr=2e-3), adam(g, lr=2e-3)
     bounds = []
-    for step in range(steps):
+    for _ in range(steps):
         codes = sample_codes(32, params.codes, rng)
         loss = sum(q.terms(critic(g(codes.latent()).detach()), codes).values())
         d_opt.zero_grad()
@@ -120,7 +120,7 @@ def test_infogan_terms_train_beside_the_non_saturating_objective(mnist):
     g = MLPGenerator(params.codes.latent_dim, 784, 64, 2)
     critic, q = MLPCritic(784, 64, 2), QHead(64, params)
     d_opt, g_opt = adam(critic, q, lr=2e-4), adam(g, lr=1e-3)  # the paper's rates
-    for step in range(10):
+    for _ in range(10):
         real = x[torch.randint(len(x), (32,), generator=rng)]
         codes = sample_codes(32, params.codes, rng)
         fake_out = critic(g(codes.latent()).detach())

@@ -103,6 +103,7 @@ def assert_resumes_exactly(tmp_path, common, stop=2, steps=4):
     return whole, parts
 
 
+@pytest.mark.distributed
 def test_acgan_under_torchrun_is_one_process(mnist, tmp_path):
     """Each process takes its rows of the global batch and of its labels; the fakes of the critic
     step are asked for the real batch's classes. (wgan-gp-mnist: a generator without batch norm,
@@ -487,6 +488,7 @@ def test_a_grown_run_resumes_bit_identically_in_the_middle_of_a_fade(mnist, tmp_
     assert {"step_0000001.png", "step_0000003.png", "step_0000004.png"} <= set(kept)  # the last grid of each stage
 
 
+@pytest.mark.distributed
 def test_a_grown_run_under_torchrun_is_one_process(mnist, tmp_path):
     """Pixel norm and no minibatch layer: nothing couples the samples, so two processes with half
     the batch each reproduce one process, through the 4x4 stage and a fade."""

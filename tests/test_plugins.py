@@ -157,6 +157,7 @@ def test_a_plugin_trains_and_resumes_bit_identically(tmp_path, plugin):
     )  # the head's layers are the critic's
 
 
+@pytest.mark.distributed
 def test_a_plugin_runs_under_torchrun_as_one_process(tmp_path, plugin):
     """The jitter draws one number per element: each process gets its slice of one process's draws."""
     args = [

@@ -108,6 +108,7 @@ def scores(critic, x):
         return critic(x).score.double()
 
 
+@pytest.mark.distributed
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     """20 steps of WGAN-GP on toy data: the penalty's interpolation draws are each rank's slice of
     the global draws, so the two shards together are the one-process batch."""
@@ -177,6 +178,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
         torch.testing.assert_close(two["generator"][key], value, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.distributed
 def test_r1_clipping_spectral_norm_and_batch_norm_on_images_under_ddp(tmp_path, monkeypatch):
     """dcgan on the MNIST fixture across 2 CPU processes with R1 (a double backward through the
     convolutions on real data), weight clipping after each step and spectral norm's u, v buffers.
@@ -231,6 +233,7 @@ def test_r1_clipping_spectral_norm_and_batch_norm_on_images_under_ddp(tmp_path, 
     assert (out / "samples" / "step_0000002.png").is_file()
 
 
+@pytest.mark.distributed
 @pytest.mark.parametrize(
     "preset, flags",
     [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from earthmover.errors import EarthmoverError
 
@@ -26,7 +27,7 @@ COMMAND_MODULES = (
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors the way the rest of the CLI does: one line, status 2."""
 
-    def error(self, message: str) -> None:  # noqa: D401
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"earthmover: error: {message}\n")
 
 

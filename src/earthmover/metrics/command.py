@@ -82,7 +82,8 @@ def run_fid(args: argparse.Namespace) -> int:
     for which, images, label in (("A", images_a, label_a), ("B", images_b, label_b)):
         if len(images) < 2:
             raise EarthmoverError(
-                f"set {which} ({label!r}) holds {len(images)} image{'s' if len(images) != 1 else ''}; FID needs at least 2 "
+                f"set {which} ({label!r}) holds {len(images)} image{'s' if len(images) != 1 else ''}; "
+                "FID needs at least 2 "
                 f"images in each set (thousands for a stable value)"
             )
     del images_b

@@ -80,7 +80,8 @@ def load_distribution(path: str | Path, kind: str = "auto") -> tuple[np.ndarray,
             )
         if kind_code not in "biuf":
             raise EarthmoverError(
-                f"{path}{name} holds {np.asarray(values).dtype} values, not numbers; save a numeric array (float or int)"
+                f"{path}{name} holds {np.asarray(values).dtype} values, not numbers; "
+                "save a numeric array (float or int)"
             )
     arr = np.asarray(arr, dtype=np.float64)
     if arr.size == 0:

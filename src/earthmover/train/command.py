@@ -171,7 +171,7 @@ def check_data_name(config) -> None:
     both kinds and suggests the nearest name (the image loader alone knows only the image sources)."""
     import re
 
-    from earthmover.data.images import NAMED_SOURCES, SOURCE_PREFIXES
+    from earthmover.data.sources.registry import IMAGE_SOURCES, named_sources, sources_text
     from earthmover.data.toy import TOY_DISTRIBUTIONS
     from earthmover.errors import did_you_mean
 
@@ -179,7 +179,8 @@ def check_data_name(config) -> None:
     head = name.partition(":")[0].lower()
     if (
         name in TOY_DISTRIBUTIONS
-        or head in SOURCE_PREFIXES
+        or head in IMAGE_SOURCES
+        or head == "folder"
         or re.match(r"^(https?|file)://", name, re.I)
         or Path(name).expanduser().exists()
         or "/" in name
@@ -188,11 +189,11 @@ def check_data_name(config) -> None:
         or name.startswith(".")
     ):
         return  # the loader names what is wrong with a path, a URL or a split
-    hint = did_you_mean(name, [*TOY_DISTRIBUTIONS, *NAMED_SOURCES]).removeprefix("; ")
+    hint = did_you_mean(name, [*TOY_DISTRIBUTIONS, *named_sources()]).removeprefix("; ")
     raise EarthmoverError(
         f"data.name = {name!r} is neither a toy distribution nor an image source nor an existing path; "
-        f"{hint + ' ' if hint else ''}toy: {', '.join(TOY_DISTRIBUTIONS)}; images: mnist, fashion-mnist, cifar10, digits, torchvision:NAME, folder:PATH, a .npz/.npy/IDX file, "
-        f"an image folder or an http(s) URL to an .npz"
+        f"{hint + ' ' if hint else ''}toy: {', '.join(TOY_DISTRIBUTIONS)}; images: {sources_text()}, folder:PATH, "
+        f"a .npz/.npy/IDX file, an image folder or an http(s) URL to an .npz"
     )
 
 

@@ -90,10 +90,9 @@ class RunConfig:
 class DataConfig:
     name: str = param(
         "25gaussians",
-        "A toy distribution (8gaussians, 25gaussians, swissroll, ring, checkerboard, "
-        "parallel-lines) or an image source (mnist, fashion-mnist, cifar10: downloaded on "
-        "first use; digits, a .npz/.npy/IDX path, folder:PATH or an image folder, "
-        "torchvision:NAME, a URL)",
+        "A toy distribution (earthmover.data.toy.TOY_DISTRIBUTIONS), a named image source "
+        "(earthmover.data.sources.registry.IMAGE_SOURCES; a wrong name lists them all), "
+        "a .npz/.npy/IDX path, folder:PATH or an image folder, or a URL",
     )
     batch_size: int = param(256, "The global batch (split across processes under torchrun)", min=1)
     image_size: int = param(0, "Resize images to this side (0 = the data's own)", min=0)
