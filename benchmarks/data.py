@@ -94,9 +94,9 @@ def part_folder(n: int) -> None:
 def part_stream(data: str, batch: int, steps: int) -> None:
     import torch
 
-    from earthmover.config import Config
     from earthmover.data.images import load_images
     from earthmover.data.streams import ImageStream
+    from earthmover.train.config import Config
     from earthmover.train.loop import Trainer
 
     image_set = load_images(data)

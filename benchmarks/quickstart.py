@@ -20,17 +20,17 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from earthmover.checks import int_at_least
-from earthmover.config import Config
+from earthmover.arguments import int_at_least
 from earthmover.errors import EarthmoverError
+from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
 
 
 def default_config(seed: int, steps: int | None, overrides=()) -> Config:
     """Exactly what `earthmover train` resolves with no arguments, then the seed, the steps and the
     "KEY=VALUE" overrides (converted and checked by ``Config.set``)."""
-    from earthmover.config import validate
     from earthmover.train.command import build_config
+    from earthmover.train.config import validate
 
     args = argparse.Namespace(preset=None, config=None)
     config = build_config(args)

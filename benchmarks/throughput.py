@@ -37,8 +37,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from earthmover.config import Config
 from earthmover.nets.critic_output import as_critic_output
+from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "data" / "mnist_small.npz"

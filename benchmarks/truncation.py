@@ -70,7 +70,7 @@ def main():
 
     import torch
 
-    from earthmover.train.state import load_sampler
+    from earthmover.train.sampler import load_sampler
 
     torch.set_num_threads(1)
     os.environ.setdefault("EARTHMOVER_MNIST", mnist_path())

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from earthmover import cli
-from earthmover.config import Config, validate
-from earthmover.constraints import apply_spectral_norm, largest_singular_values
 from earthmover.errors import EarthmoverError
-from earthmover.heads import Reconstruction
+from earthmover.losses.constraints import apply_spectral_norm, largest_singular_values
+from earthmover.losses.heads import Reconstruction
 from earthmover.train.build import batch_statistics_layers, build_critic, build_plan
+from earthmover.train.config import Config, validate
 from earthmover.train.loop import Trainer
 from helpers import tiny_config
 
@@ -21,7 +21,7 @@ def test_the_auto_encoder_critic_comes_from_what_the_objective_needs(monkeypatch
     assert [type(h) for h in plan.heads] == [Reconstruction]
     assert build_plan(Config.from_preset("wgan-gp")).heads == []
     # an objective under another name that needs an energy gets the same critic
-    from earthmover.objectives import EnergyBased
+    from earthmover.losses.objectives import EnergyBased
     from earthmover.registry import OBJECTIVES
 
     OBJECTIVES.register("energy-renamed")(type("Renamed", (EnergyBased,), {}))
@@ -129,7 +129,7 @@ def test_presets_and_config_do_not_import_each_other():
     tree = ast.parse(open(earthmover.presets.__file__).read())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert "earthmover.config" not in imported and imported & {"earthmover.errors", "earthmover.registry"}
+    assert "earthmover.train.config" not in imported and imported & {"earthmover.errors", "earthmover.registry"}
 
 
 def test_an_old_style_config_toml_with_every_field_still_loads(tmp_path):
@@ -162,7 +162,7 @@ every = 1
 clip = 0.0
 spectral_norm = false
 """
-    from earthmover.config import load_toml
+    from earthmover.train.config import load_toml
 
     (tmp_path / "config.toml").write_text(old)
     config = validate(Config.from_dict(load_toml(tmp_path / "config.toml")))
@@ -221,8 +221,8 @@ class _ScoreOnly(torch.nn.Module):
 def test_reading_the_critics_feature_width_changes_nothing():
     """The builder's look at the features runs the critic once in eval mode: batch-norm statistics,
     spectral-norm vectors, the training flag and the global RNG are as before."""
-    from earthmover.constraints import apply_spectral_norm
-    from earthmover.heads import feature_dim
+    from earthmover.losses.constraints import apply_spectral_norm
+    from earthmover.losses.heads import feature_dim
     from earthmover.nets.critic_output import CriticOutput
 
     class Net(torch.nn.Module):
@@ -249,7 +249,7 @@ def test_a_heads_needs_are_checked_like_the_others():
     from dataclasses import dataclass
     from typing import ClassVar
 
-    from earthmover.heads import Head
+    from earthmover.losses.heads import Head
     from earthmover.registry import HEADS, param
 
     @HEADS.register("test_needs_dropout")
@@ -271,7 +271,7 @@ def test_a_heads_needs_are_checked_like_the_others():
 def test_a_head_term_that_clashes_with_another_entrys_is_refused():
     from dataclasses import dataclass
 
-    from earthmover.heads import Head
+    from earthmover.losses.heads import Head
     from earthmover.registry import HEADS, param
 
     @HEADS.register("test_clash")

@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from earthmover.conditional.acgan import ClassHead
-from earthmover.conditional.infogan import InfoGANParams, QHead, mutual_information_bound
-from earthmover.conditional.labels import LabelEmbedding, bind_labels
 from earthmover.data.codes import sample_codes
-from earthmover.nets.conditional import ConcatGenerator, ProjectionCritic
-from earthmover.nets.mlp import MLPCritic, MLPGenerator
-from earthmover.objectives import (
+from earthmover.data.labels import LabelEmbedding, bind_labels
+from earthmover.losses.acgan import ClassHead
+from earthmover.losses.infogan import InfoGANParams, QHead, mutual_information_bound
+from earthmover.losses.objectives import (
     minimax_critic_loss,
     non_saturating_generator_loss,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
-from earthmover.penalties import gradient_penalty
+from earthmover.losses.penalties import gradient_penalty
+from earthmover.nets.conditional import ConcatGenerator, ProjectionCritic
+from earthmover.nets.mlp import MLPCritic, MLPGenerator
 
 FIXTURE = Path(__file__).parent / "data" / "mnist_small.npz"
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from earthmover.config import Config
 from earthmover.data.toy import TOY_DISTRIBUTIONS, make_toy
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import as_critic_output
 from earthmover.presets import PRESETS
+from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
 from helpers import tiny_config
 
@@ -89,7 +89,7 @@ def test_weights_are_clipped_after_each_critic_step():
 
 
 def test_spectral_norm_preset_normalizes_the_critic():
-    from earthmover.constraints import largest_singular_values
+    from earthmover.losses.constraints import largest_singular_values
 
     trainer = Trainer(tiny("sngan", model__width=8), quiet=True)
     for _ in range(40):
@@ -147,7 +147,7 @@ def test_ema_generator_is_an_average_of_the_weights():
 def test_generator_step_hands_the_critics_codes_to_the_objective():
     """EBGAN's generator term reads the critic's codes on the fakes: the pulling-away term the step
     logs is pt_weight x f_PT of exactly those codes (a step that drops the features logs none)."""
-    from earthmover.objectives import pulling_away_term
+    from earthmover.losses.objectives import pulling_away_term
 
     trainer = Trainer(tiny("ebgan"), quiet=True)
     codes = []

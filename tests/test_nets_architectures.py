@@ -90,8 +90,8 @@ def test_batch_norm_where_the_paper_has_it_only_when_asked(name):
 
 def test_ebgan_critic_from_the_config_has_no_batch_norm():
     """Issue 8, defect 3: EBGAN with a gradient penalty on dcgan built a decoder with 2 BatchNorm layers."""
-    from earthmover.config import Config
     from earthmover.train.build import build_critic
+    from earthmover.train.config import Config
 
     config = Config.from_preset("ebgan", penalty__gp=10, model__arch="dcgan")
     config.set("model.width", 4)

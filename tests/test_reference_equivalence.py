@@ -20,8 +20,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from earthmover.config import Config
 from earthmover.nets.critic_output import as_critic_output
+from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
 
 TOL = dict(rtol=1e-4, atol=1e-6)

@@ -2,12 +2,12 @@
 
 The pieces, each in a module named for its idea:
 
-* :mod:`earthmover.objectives` - minimax, non-saturating, least squares, Wasserstein, hinge,
+* :mod:`earthmover.losses.objectives` - minimax, non-saturating, least squares, Wasserstein, hinge,
   energy-based and loss-sensitive losses, as pure functions of critic scores;
-* :mod:`earthmover.penalties` - gradient penalty (two- and one-sided), R1, R2, DRAGAN, consistency term;
-* :mod:`earthmover.constraints` - weight clipping and spectral normalization;
+* :mod:`earthmover.losses.penalties` - gradient penalty (two- and one-sided), R1, R2, DRAGAN, consistency term;
+* :mod:`earthmover.losses.constraints` - weight clipping and spectral normalization;
 * :mod:`earthmover.presets` - each paper's defaults by name;
-* :mod:`earthmover.config` and :class:`earthmover.Trainer` - one training loop for all of them;
+* :mod:`earthmover.train.config` and :class:`earthmover.Trainer` - one training loop for all of them;
 * :mod:`earthmover.data` - toy distributions and image sources;
 * :mod:`earthmover.ot` - the earth mover's distance exactly, its dual, KL/JS/TV;
 * :mod:`earthmover.metrics` - FID, KID, Inception Score, precision/recall, mixture measures.
@@ -26,10 +26,11 @@ or run the whole loop::
 
 __version__ = "0.1.0"
 
-from earthmover import constraints, objectives, penalties, presets  # noqa: E402
-from earthmover.config import Config  # noqa: E402
+from earthmover import presets  # noqa: E402
 from earthmover.errors import EarthmoverError  # noqa: E402
+from earthmover.losses import constraints, objectives, penalties  # noqa: E402
 from earthmover.nets.critic_output import CriticOutput  # noqa: E402
+from earthmover.train.config import Config  # noqa: E402
 from earthmover.train.loop import Trainer  # noqa: E402
 
 __all__ = [

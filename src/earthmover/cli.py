@@ -16,7 +16,8 @@ from earthmover.errors import EarthmoverError
 
 # Modules that register subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
-    "earthmover.train.command",  # train, sample, report
+    "earthmover.train.command",  # train
+    "earthmover.train.sample_command",  # sample, report
     "earthmover.metrics.command",  # eval, fid
     "earthmover.ot.command",  # emd
     "earthmover.studies.command",  # study

@@ -100,8 +100,8 @@ class _Batches(torch.utils.data.Sampler):
 class FolderStream(ImageStream):
     """ImageStream's batches, decoded from files by DataLoader workers (see the module docstring).
 
-    A subclass so that it shares whatever an image stream brings besides its batches (measures,
-    snapshots); ``images`` is a fixed decoded sample rather than the whole set."""
+    A subclass so that the run's monitor treats it as any image stream; ``images`` is a fixed decoded
+    sample rather than the whole set."""
 
     kind = "images"
 

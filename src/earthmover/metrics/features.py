@@ -13,6 +13,8 @@ import torch
 from torch import Tensor
 
 from earthmover.errors import EarthmoverError
+from earthmover.metrics.digits import WEIGHTS_RESOURCE, DigitClassifier
+from earthmover.metrics.inception import InceptionV3
 
 EXTRACTORS = ("inception", "digits")
 
@@ -28,8 +30,6 @@ class Extracted:
 def get_extractor(name: str, device: str | torch.device = "cpu", inception_path: str | None = None):
     """``"inception"`` (the standard FID network, see metrics.inception) or ``"digits"`` (our digit classifier)."""
     if name == "inception":
-        from earthmover.metrics.inception import InceptionV3
-
         return InceptionV3(inception_path, device=device)
     if name == "digits":
         return _digits(str(device))
@@ -38,8 +38,6 @@ def get_extractor(name: str, device: str | torch.device = "cpu", inception_path:
 
 @lru_cache(maxsize=4)
 def _digits(device: str):
-    from earthmover.metrics.digits import WEIGHTS_RESOURCE, DigitClassifier
-
     ext = DigitClassifier(device=device)
     data = resources.files("earthmover.metrics").joinpath(WEIGHTS_RESOURCE).read_bytes()
     ext.id = "digits-" + hashlib.sha1(data).hexdigest()[:12]

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from earthmover.data.images import load_images
 from earthmover.errors import EarthmoverError
 from earthmover.metrics.features import Extracted, extract, extractor_id
 from earthmover.metrics.inception import cache_dir
@@ -29,8 +30,6 @@ def resolve(spec, image_size: int | None = None, channels: int | None = None) ->
     """Load an image set as uint8 NCHW (or the given float tensor/array as is); returns (images, label)."""
     if not isinstance(spec, (str, os.PathLike)):
         return spec, "array"
-    from earthmover.data.images import load_images
-
     text = os.fspath(spec)
     m = re.match(r"^(.+\.npz):([A-Za-z0-9_]+)$", text)
     if m and Path(m.group(1)).expanduser().is_file():

@@ -12,7 +12,7 @@ Critic (discriminator D and the trunk it shares with InfoGAN's Q head)::
     - FC 1024 - BN - lReLU  (the shared features)  - FC 1 (the score)
 
 Q, in the paper, is FC 128 - BN - lReLU - FC codes on the shared 1,024 features; here it is the
-InfoGAN head (conditional/infogan.py), which reads :attr:`CriticOutput.features`.
+InfoGAN head (losses/infogan.py), which reads :attr:`CriticOutput.features`.
 
 What differs from the authors' code, and why:
 

@@ -181,25 +181,25 @@ def clipping_gradient_bound(in_dim: int, width: int, depth: int, c: float) -> fl
 
 
 def _interpolate_norms(critic, real, fake, seed: int) -> torch.Tensor:
-    from earthmover.penalties import critic_input_gradient, interpolate, per_sample_norm
+    from earthmover.losses.penalties import critic_input_gradient, interpolate, per_sample_norm
 
     x_hat = interpolate(real, fake, torch.Generator().manual_seed(seed))
     return per_sample_norm(critic_input_gradient(critic, x_hat, create_graph=False))
 
 
 def _lipschitz_estimate(critic, real, fake, interpolate_norms) -> float:
-    from earthmover.penalties import critic_input_gradient, per_sample_norm
+    from earthmover.losses.penalties import critic_input_gradient, per_sample_norm
 
     on_sets = per_sample_norm(critic_input_gradient(critic, torch.cat([real, fake]), create_graph=False))
     return float(torch.cat([on_sets, interpolate_norms]).max())
 
 
 def _train_pair(real, fake, *, seed, steps, width, depth, c, gp_weight, track_every, clip_lr, gp_lr):
-    from earthmover import objectives
-    from earthmover.constraints import clip_weights
+    from earthmover.losses import objectives
+    from earthmover.losses.constraints import clip_weights
+    from earthmover.losses.penalties import gradient_penalty
     from earthmover.nets.critic_output import critic_scores
     from earthmover.nets.mlp import MLPCritic
-    from earthmover.penalties import gradient_penalty
     from earthmover.studies.common import seeded
 
     with seeded(seed):

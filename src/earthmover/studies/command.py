@@ -19,8 +19,9 @@ import argparse
 import json
 from pathlib import Path
 
-from earthmover.checks import int_at_least, output_dir
+from earthmover.arguments import int_at_least
 from earthmover.errors import EarthmoverError, unknown
+from earthmover.paths import output_dir
 from earthmover.studies.registry import STUDIES
 from earthmover.studies.runner import get_study, run_study
 

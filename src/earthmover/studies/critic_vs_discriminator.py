@@ -154,8 +154,8 @@ def _data(name: str, n: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.
 
 def _point_grads(net, x: torch.Tensor, fn) -> torch.Tensor:
     """Per-point ||d fn(score(x)) / dx||."""
+    from earthmover.losses.penalties import per_sample_norm
     from earthmover.nets.critic_output import critic_scores
-    from earthmover.penalties import per_sample_norm
 
     x = x.detach().clone().requires_grad_(True)
     out = fn(critic_scores(net, x))

@@ -11,8 +11,8 @@ import json
 import time
 from pathlib import Path
 
-from earthmover.checks import output_dir
 from earthmover.errors import EarthmoverError
+from earthmover.paths import output_dir
 from earthmover.studies.common import finite_json, verdict
 from earthmover.studies.registry import STUDIES, Study
 

@@ -138,13 +138,13 @@ def run(
     Full: checkpoints 10, 50, 100, 500, 1000, 2000; batch 256; discriminator Adam lr 1e-3.
     Quick: checkpoints 10, 50, 100, 300; batch 128; lr 3e-3 (the discriminator saturates sooner).
     """
-    from earthmover import objectives
     from earthmover.data.toy import eight_gaussians
     from earthmover.errors import EarthmoverError
+    from earthmover.losses import objectives
+    from earthmover.losses.penalties import critic_input_gradient, interpolate, per_sample_norm
     from earthmover.nets.critic_output import critic_scores
     from earthmover.nets.mlp import MLPCritic, MLPGenerator
     from earthmover.ot import emd_samples
-    from earthmover.penalties import critic_input_gradient, interpolate, per_sample_norm
     from earthmover.studies.common import seeded, step_discriminator_and_critic
 
     steps = sorted(int(s) for s in (steps or ([10, 50, 100, 300] if quick else [10, 50, 100, 500, 1000, 2000])))

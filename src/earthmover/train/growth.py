@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from earthmover.errors import EarthmoverError
 from earthmover.nets.progressive import ProgressiveSchedule, progressive_reals, set_stage
+from earthmover.train.hooks import Hook
 
 Number = TypeVar("Number", int, float)
 
@@ -135,8 +136,6 @@ class Growth(NoGrowth):
 
     def hooks(self, snapshot) -> list:
         """The last grid of every stage is kept: a snapshot after the step that ends a stage."""
-        from earthmover.train.hooks import Hook
-
         return [Hook("stage snapshot", 1, lambda values: snapshot(values) if self.changed() else None)]
 
     def lr_ratio(self, base: float) -> float:
