@@ -16,6 +16,9 @@ def critic(norm=None):
 
 
 def wgan_gp_loss(d, real, fake, draws):
+    """A WGAN-GP critic loss with two draws per step (instance noise on the reals, then the penalty's
+    coefficients), so that each micro-batch must take its rows of each global draw."""
+    real = real + 0.1 * (draws.rand(tuple(real.shape)) - 0.5)
     loss = objectives.wasserstein_critic_loss(d(real), d(fake))
     return loss + penalties.gradient_penalty(d, real, fake, weight=10.0, generator=draws)
 
@@ -27,7 +30,7 @@ def grads(d):
 def full_batch(d, real, fake, seed):
     d.zero_grad()
     g = torch.Generator().manual_seed(seed)
-    loss = wgan_gp_loss(d, real, fake, g)
+    loss = wgan_gp_loss(d, real, fake, penalties.Shard(g))
     loss.backward()
     return loss.detach(), grads(d), g.get_state()
 
@@ -56,7 +59,8 @@ def test_unweighted_or_fresh_draws_would_differ():
     d.zero_grad()
     g = torch.Generator().manual_seed(7)
     for first, size in micro_batches(64, 4):  # fresh draws per micro-batch, weighted correctly
-        (wgan_gp_loss(d, real[first : first + size], fake[first : first + size], g) * size / 64).backward()
+        part = slice(first, first + size)
+        (wgan_gp_loss(d, real[part], fake[part], penalties.Shard(g)) * size / 64).backward()
     assert (grads(d) - expected).abs().max() > 1e-4
 
 
