@@ -168,3 +168,21 @@ def test_refusals_are_one_line_and_write_nothing(run, tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and '[export]; pip install -e ".[export]"' in err
     assert not list(tmp_path.iterdir())
+
+
+@needs["safetensors"]
+def test_a_run_stopped_mid_growth_is_refused_for_tracing_and_kept_in_safetensors(tmp_path, capsys):
+    flags = ["--data.image-size", "16", "--arch", "progressive", "--model.grow", "true", "--model.grow-fade", "32",
+             "--model.grow-stabilize", "16", "--n-critic", "1"]  # fmt: skip
+    run_dir = train(tmp_path / "grow", *flags)
+    assert export(run_dir, "torchscript", tmp_path / "g.pt") == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1
+        and "stopped while growing (8x8, fade-in 0.50, of 16x16)" in err
+        and "--format safetensors" in err
+    )
+    assert not (tmp_path / "g.pt").exists()
+    assert export(run_dir, "safetensors", tmp_path / "g.safetensors") == 0
+    original = earthmover.load(run_dir)
+    assert torch.equal(earthmover.load(tmp_path / "g.safetensors").sample(4, seed=2), original.sample(4, seed=2))
