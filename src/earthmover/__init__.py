@@ -18,10 +18,11 @@ Mix the pure functions into a loop of your own::
     loss_d = objectives.wasserstein_critic_loss(critic(real), critic(fake.detach()))
     loss_d = loss_d + penalties.gradient_penalty(critic, real, fake, weight=10.0)
 
-or run the whole loop::
+or run the whole loop, and take the trained generator out of its run::
 
     from earthmover import Config, Trainer
     summary = Trainer(Config.from_preset("quickstart"), run_dir="runs/quickstart").fit()
+    images = earthmover.load("runs/mnist").sample(16, seed=0)  # the images `earthmover sample` draws
 """
 
 __version__ = "0.1.0"
@@ -32,13 +33,16 @@ from earthmover.losses import constraints, objectives, penalties  # noqa: E402
 from earthmover.nets.critic_output import CriticOutput  # noqa: E402
 from earthmover.train.config import Config  # noqa: E402
 from earthmover.train.loop import Trainer  # noqa: E402
+from earthmover.trained import TrainedGenerator, load  # noqa: E402
 
 __all__ = [
     "Config",
     "CriticOutput",
     "EarthmoverError",
+    "TrainedGenerator",
     "Trainer",
     "constraints",
+    "load",
     "objectives",
     "penalties",
     "presets",

@@ -1,4 +1,4 @@
-"""`earthmover train | sample | report | eval | fid | emd | study`.
+"""`earthmover train | sample | report | eval | fid | emd | study | export`.
 
 Each command lives beside the idea it serves, in a module named `command.py`
 that exposes `register(subparsers)`; this file only assembles them and turns
@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "earthmover.metrics.command",  # eval, fid
     "earthmover.ot.command",  # emd
     "earthmover.studies.command",  # study
+    "earthmover.export.command",  # export
 )
 
 
