@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from earthmover.augment import AUGMENTATIONS, AdaptiveP, Augment, Draws, parse_policy
 from earthmover.augment.transforms import adjust_color, cut_out, cutout_size, translate
 from earthmover.errors import EarthmoverError
-from earthmover.penalties import Shard
+from earthmover.losses.penalties import Shard
 
 
 def images(n=4, c=3, h=8, w=8, seed=0, dtype=torch.float32):

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import torch
 
-from earthmover.config import Config
 from earthmover.errors import EarthmoverError
 from earthmover.export.formats import Exported, read_safetensors
 from earthmover.nets.progressive import set_stage
 from earthmover.train.build import build_generator, build_latent_space, build_plan
+from earthmover.train.config import Config
 from earthmover.train.ema import describe_generator
-from earthmover.train.state import Sampler, load_sampler
+from earthmover.train.sampler import Sampler, load_sampler
 
 
 class TrainedGenerator:

@@ -4,7 +4,7 @@ Every random number an augmentation uses is drawn from a ``torch.Generator`` the
 own, saved in its checkpoints), so a resumed run is bit-identical to one that never stopped. Under
 torchrun, process ``rank`` holds rows ``[offset, offset + n)`` of a global batch of ``total`` rows:
 :class:`Draws` draws the numbers for all ``total`` rows and keeps its rows, exactly as
-:class:`earthmover.penalties.Shard` does for the penalties' interpolation coefficients. So N processes
+:class:`earthmover.losses.penalties.Shard` does for the penalties' interpolation coefficients. So N processes
 apply the transforms one process would apply to the whole batch, and every generator advances alike.
 """
 

@@ -26,9 +26,9 @@ def register(subparsers) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from earthmover import checks
-    from earthmover.train.command import check_run_dir
-    from earthmover.train.state import load_sampler
+    from earthmover import paths
+    from earthmover.train.resume import check_run_dir
+    from earthmover.train.sampler import load_sampler
     from earthmover.trained import TrainedGenerator
 
     exporter = EXPORTERS[args.format]  # unknown: one line with the nearest name
@@ -38,7 +38,7 @@ def run_export(args: argparse.Namespace) -> int:
             f"--format {args.format} needs {', '.join(missing)}, part of the optional extra [export]; {EXTRA_HINT}"
         )
     run_dir = check_run_dir(args.run, "--run")
-    out = checks.output_file(args.out, "--out", example=f"generator{exporter.suffix}")
+    out = paths.output_file(args.out, "--out", example=f"generator{exporter.suffix}")
     trained = TrainedGenerator(load_sampler(run_dir, args.checkpoint, use_ema=not args.no_ema), str(run_dir))
     exported = trained.for_export()
     stage = exported.metadata.get("stage")

@@ -8,7 +8,7 @@ loss weighted by its share ``m_k / B`` accumulates, in ``.grad``, exactly the gr
 
 Random draws: a penalty's interpolation coefficients (and an augmentation's parameters) must be the numbers
 the whole batch would take. Each micro-batch restarts the generator where the step found it and takes its
-rows of the global draw (:class:`MicroBatchDraws`, a :class:`~earthmover.penalties.Shard` whose rows are an
+rows of the global draw (:class:`MicroBatchDraws`, a :class:`~earthmover.losses.penalties.Shard` whose rows are an
 offset and a count); after the last micro-batch the generator stands where one whole-batch step leaves it.
 Under torchrun, pass the process's offset within the global batch and the global size.
 
@@ -28,8 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from earthmover.errors import EarthmoverError
+from earthmover.losses.penalties import Shard
 from earthmover.nets.minibatch import couples_samples
-from earthmover.penalties import Shard
 
 
 def micro_batches(batch_size: int, k: int) -> list[tuple[int, int]]:
