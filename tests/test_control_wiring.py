@@ -15,6 +15,7 @@ from earthmover.nets.critic_output import CriticOutput
 from earthmover.train import state as ckpt
 from earthmover.train.config import Config, validate
 from earthmover.train.loop import Trainer
+from earthmover.train.sampler import load_sampler
 from test_train_distributed import assert_same_curves, torchrun
 from test_train_resume import assert_same_state
 
@@ -222,7 +223,7 @@ def _trained(tmp_path, piece) -> Path:
 
 def test_sample_label_and_per_label_ask_the_generator_for_those_classes(mnist, tmp_path):
     run = _trained(tmp_path, "concat")
-    sampler = ckpt.load_sampler(run)
+    sampler = load_sampler(run)
     assert sampler.num_classes == 10
     x = sampler.sample(5, seed=3, labels=torch.full((5,), 7))
     z = torch.Generator().manual_seed(3)
@@ -290,7 +291,7 @@ def test_code_sweep_rows_are_the_categorical_codes_values(mnist, tmp_path):
     from earthmover.data.codes import code_sweep
     from earthmover.data.latent import Draw
 
-    sampler = ckpt.load_sampler(run)
+    sampler = load_sampler(run)
     sweep = code_sweep(sampler.latent.codes, generator=torch.Generator().manual_seed(0))
     assert sweep.categorical[:, 0].tolist() == [r for r in range(10) for _ in range(9)]
     assert torch.equal(
