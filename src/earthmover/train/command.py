@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from earthmover import checks
+from earthmover import arguments, checks
 from earthmover.errors import EarthmoverError
 
 # Short forms of the most used fields.
@@ -86,7 +86,7 @@ def register(subparsers) -> None:
     sample.add_argument("--run", required=True, metavar="DIR")
     sample.add_argument("--checkpoint", metavar="PATH")
     sample.add_argument("--n", type=checks.int_at_least(1, 64), default=64)
-    sample.add_argument("--seed", type=checks.int_at_least(0), default=0)
+    sample.add_argument("--seed", type=arguments.seed, default=0)  # bounded (issue 26)
     sample.add_argument(
         "--truncation",
         type=checks.positive_float(1.5),
@@ -190,12 +190,8 @@ def build_config(args: argparse.Namespace):
         checks.input_file(args.config, "--config", "TOML file such as a run's config.toml")
     file_values = load_toml(args.config) if getattr(args, "config", None) else {}
     preset = getattr(args, "preset", None) or file_values.get("preset") or DEFAULT_PRESET
-    config = Config(
-        preset, plugins=",".join(filter(None, [getattr(args, "plugins", None), file_values.get("plugins")]))
-    )
-    config.apply(
-        {k: v for k, v in file_values.items() if k not in ("preset", "plugins")}, source=f"config file {args.config}"
-    )
+    config = Config(preset, plugins=getattr(args, "plugins", None) or "")
+    config.apply({k: v for k, v in file_values.items() if k != "preset"}, source=f"config file {args.config}")
     config.apply({dotted: value for dotted, value in vars(args).items() if "." in dotted and value is not None})
     return validate(config)
 
@@ -355,7 +351,7 @@ def run_train(args: argparse.Namespace) -> int:
                     f"run's total, so pass --steps {int(state['step']) + 1} or more to continue"
                 )
         checks.output_dir(run_dir, "--resume")
-        if (run_dir / "checkpoints").is_dir():
+        if (run_dir / "checkpoints").exists():  # a file there is refused too (issue 26)
             checks.output_dir(run_dir / "checkpoints", "--resume checkpoints folder")
     else:
         config = build_config(args)
@@ -408,7 +404,7 @@ def run_train(args: argparse.Namespace) -> int:
         except EarthmoverError as exc:
             last = ckpt.list_checkpoints(run_dir)
             if last:
-                raise EarthmoverError(f"{exc} (last good checkpoint: {last[-1]})") from None
+                raise type(exc)(f"{exc} (last good checkpoint: {last[-1]})") from None  # keeps its exit status
             raise
         except RuntimeError as exc:
             _raise_if_out_of_memory(exc, config)
@@ -507,6 +503,7 @@ def run_sample(args: argparse.Namespace) -> int:
     run_dir = check_run_dir(args.run, "--run")
     if args.out:
         out = checks.output_file(args.out, "--out", example="sampled.png")
+        arguments.image_format(out, "--out")  # before any work (issue 26)
         if not out.suffix:
             out = out.with_name(out.name + ".png")  # what matplotlib writes: say so
             checks.output_file(out, "--out", example="sampled.png")

@@ -59,7 +59,9 @@ from earthmover.train.ema import GeneratorEMA
 from earthmover.train.growth import build_growth
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
+from earthmover.train.lock import RunLock
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
+from earthmover.train.run_files import check_resumable
 
 __all__ = ["MAX_ROLLBACKS", "NonFiniteError", "RunSummary", "Trainer", "default_run_dir", "eval_mode"]
 
@@ -396,6 +398,7 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
 
     def load_state_dict(self, state: dict) -> None:
+        check_resumable(state)  # every key it reads is there, before anything is restored (issue 26)
         try:
             self.load_networks(state)
             self.opt_g.load_state_dict(state["opt_g"])
@@ -565,6 +568,7 @@ class Trainer:
         from earthmover.train.logging import RunLogger
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = RunLock(self.run_dir)  # one owner while it trains (issue 26); released by fit()
         self.config.save(self.run_dir / "config.toml")
         logger = RunLogger(self.run_dir, self.config.run.steps, self.step, quiet=self.quiet)
         if not ckpt.list_checkpoints(self.run_dir):
@@ -577,11 +581,21 @@ class Trainer:
         return self._stop_agreed if self.ctx.enabled else self._stop.is_set()
 
     def fit(self) -> RunSummary:
+        """Train to run.steps. SIGTERM/SIGINT stop it cleanly from the first write to the last, and
+        the run directory stays locked meanwhile (issue 26)."""
+        restore = self._install_signal_handlers()
+        try:
+            return self._fit()
+        finally:
+            self._restore_signal_handlers(restore)
+            if getattr(self, "_lock", None) is not None:
+                self._lock.release()
+
+    def _fit(self) -> RunSummary:
         run = self.config.run
         logger = self._open_run()
         hooks = self.side_work(logger)
         rollback = Rollback(self, logger)
-        restore = self._install_signal_handlers()
         start_time, start_step = time.perf_counter(), self.step
         interrupted = False
         try:
@@ -605,7 +619,6 @@ class Trainer:
                 logger.close()  # keep what was logged up to the failure (TensorBoard buffers its events)
             raise
         finally:
-            self._restore_signal_handlers(restore)
             if logger is not None:
                 logger.close_progress()
         seconds = time.perf_counter() - start_time
