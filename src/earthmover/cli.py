@@ -83,6 +83,17 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
+def _stdout_works() -> bool:
+    """Whether what stdout buffers can be written (a failed write keeps it buffered); if not,
+    stdout is silenced so that the exit does not fail on it again."""
+    try:
+        sys.stdout.flush()
+        return True
+    except OSError:
+        _silence_stdout()
+        return False
+
+
 def _write_fault(exc: OSError, where: str | None = None) -> str:
     where = where or exc.filename or "a file"
     cause = "no space left" if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else "not writable"
@@ -104,7 +115,8 @@ def _run(args) -> int:
     except OSError as exc:
         if exc.errno not in WRITE_ERRNOS or plugins.debugging():
             raise
-        print(f"earthmover: error: {_write_fault(exc)}", file=sys.stderr)
+        where = None if exc.filename is not None or _stdout_works() else "stdout"
+        print(f"earthmover: error: {_write_fault(exc, where)}", file=sys.stderr)
         return WRITE_FAULT
     except KeyboardInterrupt:
         print("earthmover: interrupted", file=sys.stderr)

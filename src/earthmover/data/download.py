@@ -31,8 +31,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from earthmover.checks import output_dir
 from earthmover.errors import EarthmoverError
+from earthmover.paths import env_folder
 
 __all__ = [
     "default_cache_dir",
@@ -48,25 +48,16 @@ CHUNK = 1 << 20
 TIMEOUT_S = 60
 
 
-def _env_folder(name: str) -> Path | None:
-    """The folder an environment variable names, checked: a file, a folder that cannot be created
-    or written (``/proc/x``) is one line naming the variable (issue 26); nothing is created."""
-    value = os.environ.get(name)
-    if not value:
-        return None
-    return output_dir(Path(value).expanduser(), name)
-
-
 def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """``cache_dir`` if given, else ``$EARTHMOVER_CACHE``, else ``~/.cache/earthmover``."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    return _env_folder("EARTHMOVER_CACHE") or Path.home() / ".cache" / "earthmover"
+    return env_folder("EARTHMOVER_CACHE") or Path.home() / ".cache" / "earthmover"
 
 
 def datasets_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """``$EARTHMOVER_DATA``, else ``<cache dir>/datasets`` (``cache_dir`` given explicitly wins)."""
-    env = _env_folder("EARTHMOVER_DATA") if cache_dir is None else None
+    env = env_folder("EARTHMOVER_DATA") if cache_dir is None else None
     return env or default_cache_dir(cache_dir) / "datasets"
 
 
@@ -183,7 +174,7 @@ def _progress_bar(total: int | None, name: str, enabled: bool):
         unit_scale=True,
         unit_divisor=1024,
         file=sys.stderr,
-        disable=None if enabled else True,  # None: no bar when stderr is not a terminal
+        disable=not enabled,
         leave=False,
         dynamic_ncols=True,
     )

@@ -60,7 +60,7 @@ def check_checkpoint(state: dict, path) -> None:
         raise _refuse(path, "sample_shape", f"must be a list of positive sizes, got {shape!r}")
     for key in ("generator", "critic", "ema"):
         weights = state.get(key)
-        if weights is None and key != "generator":
+        if weights is None:  # a reader that needs it says so (check_resumable, load_sampler)
             continue
         if not isinstance(weights, dict):
             raise _refuse(path, key, f"must be a table of weights, got {type(weights).__name__}")
