@@ -83,15 +83,30 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def _stdout_works() -> bool:
-    """Whether what stdout buffers can be written (a failed write keeps it buffered); if not,
-    stdout is silenced so that the exit does not fail on it again."""
-    try:
-        sys.stdout.flush()
-        return True
-    except OSError:
-        _silence_stdout()
-        return False
+class _NamedStdout:
+    """sys.stdout whose write faults name it (an OSError from print() carries no file name)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def _named(self, method, *args):
+        try:
+            return method(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            if exc.filename is None:
+                exc.filename = "stdout"
+            raise
+
+    def write(self, text):
+        return self._named(self._stream.write, text)
+
+    def flush(self):
+        return self._named(self._stream.flush)
 
 
 def _write_fault(exc: OSError, where: str | None = None) -> str:
@@ -104,6 +119,7 @@ def _run(args) -> int:
     """The command, with faults outside its own checks turned into one line (issue 26)."""
     from earthmover import plugins
 
+    stdout, sys.stdout = sys.stdout, _NamedStdout(sys.stdout)
     try:
         status = int(args.func(args) or 0)
     except EarthmoverError as exc:
@@ -115,12 +131,15 @@ def _run(args) -> int:
     except OSError as exc:
         if exc.errno not in WRITE_ERRNOS or plugins.debugging():
             raise
-        where = None if exc.filename is not None or _stdout_works() else "stdout"
-        print(f"earthmover: error: {_write_fault(exc, where)}", file=sys.stderr)
+        if exc.filename == "stdout":
+            _silence_stdout()
+        print(f"earthmover: error: {_write_fault(exc)}", file=sys.stderr)
         return WRITE_FAULT
     except KeyboardInterrupt:
         print("earthmover: interrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout = stdout
     try:
         sys.stdout.flush()  # a full device or a closed pipe shows here, not at exit
     except BrokenPipeError:

@@ -61,7 +61,7 @@ from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
 from earthmover.train.lock import RunLock
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
-from earthmover.train.run_files import check_resumable
+from earthmover.train.run_files import MeasuresStopped, check_resumable
 
 __all__ = ["MAX_ROLLBACKS", "NonFiniteError", "RunSummary", "Trainer", "default_run_dir", "eval_mode"]
 
@@ -633,7 +633,13 @@ class Trainer:
 
         summary = RunSummary(self.step, seconds, str(self.run_dir or ""), interrupted=interrupted)
         if not interrupted and self.ctx.is_main:
-            summary.values = {**self.measure(), **self.evaluate_images()}
+            try:  # SIGTERM here stops the measures, not the summary (issue 26)
+                self._measuring = True
+                summary.values = {**self.measure(), **self.evaluate_images()}
+            except MeasuresStopped:
+                summary.interrupted = interrupted = True
+            finally:
+                self._measuring = False
         if logger is not None:
             path = self.snapshot()
             if path:
@@ -675,6 +681,9 @@ class Trainer:
             if self._stop.is_set() and signum == signal.SIGINT:
                 raise KeyboardInterrupt  # a second Ctrl-C: stop now, the last checkpoint stays
             self._stop.set()
+            if getattr(self, "_measuring", False):
+                self._measuring = False
+                raise MeasuresStopped  # the final measures of a run whose checkpoint is written
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handler)

@@ -20,12 +20,23 @@ import torch
 
 from earthmover.errors import EarthmoverError
 
-__all__ = ["WriteFault", "check_checkpoint", "check_resumable", "metric_record", "checkpoint_write_failed"]
+__all__ = [
+    "MeasuresStopped",
+    "WriteFault",
+    "check_checkpoint",
+    "check_resumable",
+    "metric_record",
+    "checkpoint_write_failed",
+]
 
 # What train --resume reads from a checkpoint besides the networks' weights.
 RESUME_KEYS = (
     "critic_iterations", "critic", "opt_g", "opt_d", "sched_g", "sched_d", "scaler_g", "scaler_d", "data", "rng",
 )  # fmt: skip
+
+
+class MeasuresStopped(Exception):
+    """Raised by the signal handler into a run's final measures (its last checkpoint is written)."""
 
 
 class WriteFault(EarthmoverError):
