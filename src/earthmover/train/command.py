@@ -404,7 +404,9 @@ def run_train(args: argparse.Namespace) -> int:
         except EarthmoverError as exc:
             last = ckpt.list_checkpoints(run_dir)
             if last:
-                raise type(exc)(f"{exc} (last good checkpoint: {last[-1]})") from None  # keeps its exit status
+                err = EarthmoverError(f"{exc} (last good checkpoint: {last[-1]})")
+                err.exit_status = getattr(exc, "exit_status", 2)  # a write fault keeps its own (issue 26)
+                raise err from None
             raise
         except RuntimeError as exc:
             _raise_if_out_of_memory(exc, config)
