@@ -32,7 +32,7 @@ import urllib.request
 from pathlib import Path
 
 from earthmover.errors import EarthmoverError
-from earthmover.paths import env_folder
+from earthmover.odd_paths import env_folder
 
 __all__ = [
     "default_cache_dir",

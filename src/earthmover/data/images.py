@@ -52,7 +52,7 @@ from earthmover.data.sources.torchvision import load_torchvision
 from earthmover.data.sources.url import URL, fetch_url
 from earthmover.data.transforms import convert_channels, resize
 from earthmover.errors import EarthmoverError, did_you_mean
-from earthmover.paths import refuse_special  # issue 26
+from earthmover.odd_paths import refuse_special  # issue 26
 
 __all__ = ["ImageSet", "load_images", "find_mnist", "default_cache_dir", "resize", "convert_channels", "read_idx"]
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from earthmover import arguments, checks
+from earthmover import checks, cli_values
 from earthmover.errors import EarthmoverError
-from earthmover.paths import refuse_special
+from earthmover.odd_paths import refuse_special
 
 # Bytes per pair of points that `earthmover emd` holds at its peak, by method: the n x m cost matrix
 # and plan (8 + 8), the solver's own arrays (POT's network simplex: cost, flow and state per arc, about
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.plan:
         checks.output_file(args.plan, "--plan", example="plan.png")
-        arguments.image_format(args.plan, "--plan")
+        cli_values.image_format(args.plan, "--plan")
     if args.json:
         checks.output_file(args.json, "--json", example="emd.json")
     xa, wa, kind_a = load_distribution(args.a, args.kind)

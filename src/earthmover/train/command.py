@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from earthmover import arguments, checks
+from earthmover import checks, cli_values
 from earthmover.errors import EarthmoverError
 
 # Short forms of the most used fields.
@@ -86,7 +86,7 @@ def register(subparsers) -> None:
     sample.add_argument("--run", required=True, metavar="DIR")
     sample.add_argument("--checkpoint", metavar="PATH")
     sample.add_argument("--n", type=checks.int_at_least(1, 64), default=64)
-    sample.add_argument("--seed", type=arguments.seed, default=0)  # bounded (issue 26)
+    sample.add_argument("--seed", type=cli_values.seed, default=0)  # bounded (issue 26)
     sample.add_argument(
         "--truncation",
         type=checks.positive_float(1.5),
@@ -505,7 +505,7 @@ def run_sample(args: argparse.Namespace) -> int:
     run_dir = check_run_dir(args.run, "--run")
     if args.out:
         out = checks.output_file(args.out, "--out", example="sampled.png")
-        arguments.image_format(out, "--out")  # before any work (issue 26)
+        cli_values.image_format(out, "--out")  # before any work (issue 26)
         if not out.suffix:
             out = out.with_name(out.name + ".png")  # what matplotlib writes: say so
             checks.output_file(out, "--out", example="sampled.png")

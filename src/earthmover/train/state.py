@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from earthmover.errors import EarthmoverError
-from earthmover.paths import refuse_special
+from earthmover.odd_paths import refuse_special
 from earthmover.train.lock import process_alive
 from earthmover.train.run_files import check_checkpoint, checkpoint_write_failed
 

@@ -37,7 +37,7 @@ import numpy as np
 from earthmover.data.download import atomic_write_npy, atomic_write_npz, default_cache_dir
 from earthmover.data.transforms import center_crop_box
 from earthmover.errors import EarthmoverError
-from earthmover.paths import unfollowable  # issue 26
+from earthmover.odd_paths import unfollowable  # issue 26
 
 __all__ = ["IMAGE_SUFFIXES", "CACHE_MIN_FILES", "list_folder", "read_image", "load_folder", "folder_cache_path"]
 
