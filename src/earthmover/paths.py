@@ -105,6 +105,8 @@ def input_file(path: str | os.PathLike, flag: str, what: str = "file") -> Path:
     path = Path(path)
     if path.is_dir():
         raise EarthmoverError(f"{flag} {str(path)!r} is a folder; pass a {what}")
+    if path.exists() and not path.is_file():  # a named pipe would block the read (issue 26)
+        raise EarthmoverError(f"{flag} {str(path)!r} is not a regular file (a pipe or a device); pass a {what}")
     if not path.is_file():
         raise EarthmoverError(f"{flag} {str(path)!r} does not exist; pass the path of a {what}")
     return path

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from earthmover import plugins
 from earthmover.errors import EarthmoverError, did_you_mean, unknown
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, int: int, float: float, str: str, bool: bool}
@@ -370,23 +371,12 @@ REGISTRIES = {r.section: r for r in (OBJECTIVES, PENALTIES, CONSTRAINTS, HEADS)}
 
 # ---------------------------------------------------------------------------------- plug-in modules
 
-PLUGINS_ENV = "EARTHMOVER_PLUGINS"
+PLUGINS_ENV = plugins.PLUGINS_ENV
 
 
-def load_plugins(names: str | list[str] | None = None) -> list[str]:
+def load_plugins(names: str | list[str] | None = None, recorded_in: str | None = None) -> list[str]:
     """Import plug-in modules named comma-separated (plus those in $EARTHMOVER_PLUGINS); each
-    registers its entries on import. Returns the names imported."""
-    if isinstance(names, str) or names is None:
-        names = [n for n in (names or "").split(",")]
-    names = [n.strip() for n in [*names, *os.environ.get(PLUGINS_ENV, "").split(",")] if n.strip()]
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                raise EarthmoverError(
-                    f"plug-in module {name!r} was not found; put its folder on PYTHONPATH "
-                    f"(or install it) and pass its import name to --plugins"
-                ) from None
-            raise
-    return names
+    registers its entries on import. Returns the names imported. ``recorded_in`` names the file
+    the names come from: then only those the user named again are imported
+    (:func:`earthmover.plugins.import_plugins`)."""
+    return plugins.import_plugins(names, recorded_in)

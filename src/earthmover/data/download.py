@@ -32,6 +32,7 @@ import urllib.request
 from pathlib import Path
 
 from earthmover.errors import EarthmoverError
+from earthmover.odd_paths import env_folder
 
 __all__ = [
     "default_cache_dir",
@@ -51,22 +52,20 @@ def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """``cache_dir`` if given, else ``$EARTHMOVER_CACHE``, else ``~/.cache/earthmover``."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    env = os.environ.get("EARTHMOVER_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "earthmover"
+    return env_folder("EARTHMOVER_CACHE") or Path.home() / ".cache" / "earthmover"
 
 
 def datasets_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """``$EARTHMOVER_DATA``, else ``<cache dir>/datasets`` (``cache_dir`` given explicitly wins)."""
-    env = os.environ.get("EARTHMOVER_DATA")
-    if env and cache_dir is None:
-        return Path(env).expanduser()
-    return default_cache_dir(cache_dir) / "datasets"
+    env = env_folder("EARTHMOVER_DATA") if cache_dir is None else None
+    return env or default_cache_dir(cache_dir) / "datasets"
 
 
 def url_filename(url: str) -> str:
-    return Path(urllib.parse.urlparse(url).path).name or url
+    try:
+        return Path(urllib.parse.urlparse(url).path).name or url
+    except ValueError as exc:  # "Invalid IPv6 URL" (issue 26)
+        raise EarthmoverError(f"URL {url!r} is not a valid address ({exc}); check it") from None
 
 
 def sha256_file(path: Path) -> str:
@@ -112,6 +111,11 @@ def download(url: str, target: Path, *, sha256: str | None = None, fix: str, pro
             )
         if check is not None:
             check(Path(tmp))
+        numpy_reason = readable_numpy_reason(Path(tmp), target.suffix)
+        if numpy_reason:  # validated before it enters the cache (issue 26)
+            raise EarthmoverError(
+                f"URL {url!r}: the downloaded file is not a valid {target.suffix} ({numpy_reason}); {fix}"
+            )
         os.replace(tmp, target)
     except EarthmoverError:
         raise
@@ -123,6 +127,41 @@ def download(url: str, target: Path, *, sha256: str | None = None, fix: str, pro
         if os.path.exists(tmp):
             os.unlink(tmp)
     return target
+
+
+def readable_numpy_reason(path: Path, suffix: str) -> str | None:
+    """Why the ``.npz``/``.npy`` file at ``path`` cannot be read in full, or None (other suffixes: None)."""
+    import numpy as np
+
+    if suffix.lower() not in (".npz", ".npy"):
+        return None
+    try:
+        if suffix.lower() == ".npy":
+            np.load(path, mmap_mode="r", allow_pickle=False)
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                for key in z.files:
+                    z[key]
+    except Exception as exc:  # whatever a corrupt file makes numpy or zipfile raise
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        return f"{type(exc).__name__}: {text[:120]}"
+    return None
+
+
+def keep_cached(target: Path, url: str) -> bool:
+    """Whether the cached copy ``target`` of ``url`` can be used; one that cannot be read in full
+    (left by an older version, or damaged) is moved aside to ``rejected/`` with one line on stderr,
+    and the caller downloads it again."""
+    if not target.is_file():
+        return False
+    reason = readable_numpy_reason(target, target.suffix)
+    if reason is None:
+        return True
+    aside = target.parent / "rejected" / target.name
+    aside.parent.mkdir(exist_ok=True)
+    os.replace(target, aside)
+    print(f"earthmover: the cached copy of {url} is unreadable ({reason}); moved aside to {aside}", file=sys.stderr)
+    return False
 
 
 def _progress_bar(total: int | None, name: str, enabled: bool):

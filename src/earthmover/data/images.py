@@ -53,6 +53,7 @@ from earthmover.data.sources.registry import IMAGE_SOURCES, named_sources, sourc
 from earthmover.data.sources.url import URL, fetch_url
 from earthmover.data.transforms import convert_channels, resize
 from earthmover.errors import EarthmoverError, did_you_mean
+from earthmover.odd_paths import refuse_special  # issue 26
 
 __all__ = ["ImageSet", "load_images", "find_mnist", "default_cache_dir", "resize", "convert_channels", "read_idx"]
 
@@ -152,6 +153,7 @@ def _dispatch(source, split, cache_dir, limit):
     if not isinstance(source, (str, os.PathLike)):
         raise EarthmoverError(f"source={source!r}: expected a source name, a path or a URL (str or Path)")
     path = Path(source).expanduser()
+    refuse_special(path, f"source {os.fspath(source)!r}")  # a named pipe would block (issue 26)
     if path.exists():
         return _load_file(path, split, limit)
     text = os.fspath(source)

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from earthmover import paths
+from earthmover import cli_values, paths
 from earthmover.data import numpy_files
 from earthmover.errors import EarthmoverError
+from earthmover.odd_paths import refuse_special
 from earthmover.train import memory
 
 # Bytes per pair of points that `earthmover emd` holds at its peak, by method: the n x m cost matrix
@@ -38,6 +39,7 @@ def load_distribution(path: str | Path, kind: str = "auto") -> tuple[np.ndarray,
     path = Path(path)
     if path.is_dir():
         raise EarthmoverError(f"{path} is a folder; pass a .npy, .npz or .csv file")
+    refuse_special(path, "points")
     if not path.is_file():
         raise EarthmoverError(f"{path} does not exist; pass a .npy, .npz or .csv file")
     suffix = path.suffix.lower()
@@ -140,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.plan:
         paths.output_file(args.plan, "--plan", example="plan.png")
+        cli_values.image_format(args.plan, "--plan")
     if args.json:
         paths.output_file(args.json, "--json", example="emd.json")
     xa, wa, kind_a = load_distribution(args.a, args.kind)
@@ -179,7 +182,10 @@ def run(args: argparse.Namespace) -> int:
             "normalize": bool(args.normalize),
             "duality": {k: v for k, v in vars(report).items()},
         }
-        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
+        try:
+            Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
+        except OSError as exc:  # a full device: the CLI names the file (issue 26)
+            raise OSError(exc.errno, exc.strerror, args.json) from None
         print(f"result written to {args.json}")
     return 0
 

@@ -156,12 +156,8 @@ def build_config(args: argparse.Namespace):
         paths.input_file(args.config, "--config", "TOML file such as a run's config.toml")
     file_values = load_toml(args.config) if getattr(args, "config", None) else {}
     preset = getattr(args, "preset", None) or file_values.get("preset") or DEFAULT_PRESET
-    config = Config(
-        preset, plugins=",".join(filter(None, [getattr(args, "plugins", None), file_values.get("plugins")]))
-    )
-    config.apply(
-        {k: v for k, v in file_values.items() if k not in ("preset", "plugins")}, source=f"config file {args.config}"
-    )
+    config = Config(preset, plugins=getattr(args, "plugins", None) or "")
+    config.apply({k: v for k, v in file_values.items() if k != "preset"}, source=f"config file {args.config}")
     config.apply({dotted: value for dotted, value in vars(args).items() if "." in dotted and value is not None})
     return validate(config)
 
@@ -255,7 +251,7 @@ def _resume_start(args: argparse.Namespace) -> _Start:
     start = _Start(build_config(args), run_dir)
     start.path, start.state = checked_resume_state(run_dir, saved, start.config, start.skipped)
     paths.output_dir(run_dir, "--resume")
-    if (run_dir / "checkpoints").is_dir():
+    if (run_dir / "checkpoints").exists():  # a file there is refused too (issue 26)
         paths.output_dir(run_dir / "checkpoints", "--resume checkpoints folder")
     return start
 
@@ -336,7 +332,9 @@ def run_train(args: argparse.Namespace) -> int:
         except EarthmoverError as exc:
             last = ckpt.list_checkpoints(run_dir)
             if last:
-                raise EarthmoverError(f"{exc} (last good checkpoint: {last[-1]})") from None
+                err = EarthmoverError(f"{exc} (last good checkpoint: {last[-1]})")
+                err.exit_status = getattr(exc, "exit_status", 2)  # a write fault keeps its own (issue 26)
+                raise err from None
             raise
         except RuntimeError as exc:
             _raise_if_out_of_memory(exc, config)

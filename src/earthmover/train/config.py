@@ -333,8 +333,8 @@ class Config:
             for key, value in values.items():
                 if key == "preset":
                     self.preset = registry.coerce("preset", value, str)
-                elif key == "plugins":
-                    self.load_plugins(registry.coerce("plugins", value, str))
+                elif key == "plugins":  # from a file: imported only if the user named them (issue 26)
+                    self.load_plugins(registry.coerce("plugins", value, str), recorded_in="the file")
                 elif "." in key:
                     self.set(key, value)
                 elif key in SECTIONS:
@@ -356,10 +356,11 @@ class Config:
             raise
         return self
 
-    def load_plugins(self, names: str) -> None:
-        """Import plug-in modules (comma-separated) and remember them, so config.toml names them."""
+    def load_plugins(self, names: str, recorded_in: str | None = None) -> None:
+        """Import plug-in modules (comma-separated) and remember them, so config.toml names them;
+        ``recorded_in``: the file that names them (then the user must have named them too)."""
         loaded = [n for n in self.plugins.split(",") if n]
-        loaded += [n for n in registry.load_plugins(names) if n not in loaded]
+        loaded += [n for n in registry.load_plugins(names, recorded_in) if n not in loaded]
         self.plugins = ",".join(loaded)
 
     # ------------------------------------------------------------------ fields
@@ -429,7 +430,9 @@ class Config:
         """A config from nested tables (a config.toml): its preset (and plug-ins) first, then its values."""
         try:
             preset = registry.coerce("preset", data.get("preset", DEFAULT_PRESET), str)
-            config = cls(preset, plugins=registry.coerce("plugins", data.get("plugins", ""), str))
+            config = cls(preset)
+            recorded = registry.coerce("plugins", data.get("plugins", ""), str)
+            config.load_plugins(recorded, recorded_in=source or "the saved config")  # issue 26
         except EarthmoverError as exc:
             raise EarthmoverError(f"in {source}: {exc}" if source else str(exc)) from None
         return config.apply(data, source)
@@ -489,6 +492,10 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise EarthmoverError(f"config file {str(path)!r} is not valid TOML ({exc}); fix the line it names") from None
+    except RecursionError:  # a hostile file: arrays nested thousands deep (issue 26)
+        raise EarthmoverError(
+            f"config file {str(path)!r} nests tables or arrays too deep to read; it is not a config earthmover wrote"
+        ) from None
 
 
 # ---------------------------------------------------------------------- validation

@@ -7,6 +7,8 @@ import math
 import os
 from pathlib import Path
 
+from earthmover.train.run_files import metric_record
+
 
 class RunLogger:
     """Writes every logged scalar to metrics.jsonl (one JSON object per line with a `step` field)
@@ -103,13 +105,12 @@ def _truncate_after(path: Path, step: int) -> None:
     The file is replaced atomically, so a kill at any moment leaves the old or the new one whole."""
     if not path.exists():
         return
-    text = path.read_text()
+    text = path.read_bytes().decode("utf-8", errors="replace")
     keep = []
     for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
+        record = metric_record(line)
+        if record is None:
+            continue  # a line cut by a kill, or not a record (edited by hand)
         if record.get("step", 0) > step:
             continue
         if any(k.startswith("final/") for k in record) and all(k == "step" or k.startswith("final/") for k in record):
@@ -126,10 +127,5 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    records = (metric_record(line) for line in path.read_bytes().decode("utf-8", errors="replace").splitlines())
+    return [r for r in records if r is not None]  # a partial last line or a hand-edited one is skipped

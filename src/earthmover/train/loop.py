@@ -46,9 +46,11 @@ from earthmover.train.device import resolve_device
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
+from earthmover.train.lock import RunLock
 from earthmover.train.logging import RunLogger
 from earthmover.train.monitor import derived_seed, draw_snapshot, eval_mode
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
+from earthmover.train.run_files import check_resumable
 from earthmover.train.sampler import Sampler
 from earthmover.train.side_work import RunSummary, finish, side_work
 from earthmover.train.signals import install_stop_handlers, restore_handlers
@@ -132,6 +134,8 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir else None
         self.guard = Guard()
         self._stop = threading.Event()  # set by SIGINT/SIGTERM
+        self._measuring = threading.Event()  # set during the final measures: a signal stops them (issue 26)
+        self._lock: RunLock | None = None  # the run directory's owner lock while fit() runs
         self._stop_agreed = False  # under torchrun: some process was asked to stop (read with the step's flags)
         self.growth.before_step(self)
 
@@ -334,6 +338,7 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
 
     def load_state_dict(self, state: dict) -> None:
+        check_resumable(state)  # every key it reads is there, before anything is restored (issue 26)
         try:
             self.load_networks(state)
             self.opt_g.load_state_dict(state["opt_g"])
@@ -425,6 +430,7 @@ class Trainer:
         if not (self.write_files and self.run_dir):
             return None
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = RunLock(self.run_dir)  # one owner while it trains (issue 26); released by fit()
         self.config.save(self.run_dir / "config.toml")
         logger = RunLogger(self.run_dir, self.config.run.steps, self.step, quiet=self.quiet)
         if not ckpt.list_checkpoints(self.run_dir):
@@ -437,11 +443,22 @@ class Trainer:
         return self._stop_agreed if self.ctx.enabled else self._stop.is_set()
 
     def fit(self) -> RunSummary:
+        """Train to run.steps. SIGTERM/SIGINT stop it cleanly from the first write to the last, and
+        the run directory stays locked meanwhile (issue 26)."""
+        restore = install_stop_handlers(self._stop, self._measuring)
+        try:
+            return self._fit()
+        finally:
+            restore_handlers(restore)
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def _fit(self) -> RunSummary:
         run = self.config.run
         logger = self._open_run()
         hooks = self.side_work(logger)
         rollback = Rollback(self, logger)
-        restore = install_stop_handlers(self._stop)
         start_time, start_step = time.perf_counter(), self.step
         interrupted = False
         try:
@@ -465,7 +482,6 @@ class Trainer:
                 logger.close()  # keep what was logged up to the failure (TensorBoard buffers its events)
             raise
         finally:
-            restore_handlers(restore)
             if logger is not None:
                 logger.close_progress()
         seconds = time.perf_counter() - start_time

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from earthmover import arguments, paths
+from earthmover import arguments, cli_values, paths
 from earthmover.errors import EarthmoverError
 from earthmover.train import memory
 from earthmover.train.resume import check_run_dir
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     sample.add_argument("--run", required=True, metavar="DIR")
     sample.add_argument("--checkpoint", metavar="PATH")
     sample.add_argument("--n", type=arguments.int_at_least(1, 64), default=64)
-    sample.add_argument("--seed", type=arguments.int_at_least(0), default=0)
+    sample.add_argument("--seed", type=cli_values.seed, default=0)  # bounded (issue 26)
     sample.add_argument(
         "--truncation",
         type=arguments.positive_float(1.5),
@@ -79,6 +79,7 @@ def run_sample(args: argparse.Namespace) -> int:
     run_dir = check_run_dir(args.run, "--run")
     if args.out:
         out = paths.output_file(args.out, "--out", example="sampled.png")
+        cli_values.image_format(out, "--out")  # before any work (issue 26)
         if not out.suffix:
             out = out.with_name(out.name + ".png")  # what matplotlib writes: say so
             paths.output_file(out, "--out", example="sampled.png")

@@ -12,6 +12,7 @@ from earthmover import plotting
 from earthmover.train.ema import describe_generator
 from earthmover.train.hooks import Hook
 from earthmover.train.logging import read_metrics
+from earthmover.train.run_files import MeasuresStopped
 
 
 @dataclass
@@ -88,7 +89,13 @@ def finish(trainer, logger, seconds: float, start_step: int, interrupted: bool) 
     """The final measures, snapshot, curves and summary.json of a run."""
     summary = RunSummary(trainer.step, seconds, str(trainer.run_dir or ""), interrupted=interrupted)
     if not interrupted and trainer.ctx.is_main:
-        summary.values = {**trainer.measure(), **trainer.evaluate_images()}
+        try:  # SIGTERM here stops the measures, not the summary (issue 26)
+            trainer._measuring.set()
+            summary.values = {**trainer.measure(), **trainer.evaluate_images()}
+        except MeasuresStopped:
+            summary.interrupted = interrupted = True
+        finally:
+            trainer._measuring.clear()
     if logger is not None:
         path = trainer.snapshot()
         if path:

@@ -18,6 +18,9 @@ from pathlib import Path
 import torch
 
 from earthmover.errors import EarthmoverError
+from earthmover.odd_paths import refuse_special
+from earthmover.train.lock import process_alive
+from earthmover.train.run_files import check_checkpoint, checkpoint_write_failed
 
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)\.pt$")
 
@@ -40,7 +43,8 @@ def save_checkpoint(state: dict, path: str | Path, keep: int | None = None) -> P
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(".step_*.pt.tmp-*"):  # left by a process killed while writing
-        if not stale.name.endswith(f".tmp-{os.getpid()}"):
+        pid = stale.name.rpartition("-")[2]
+        if pid != str(os.getpid()) and not (pid.isdigit() and process_alive(int(pid))):  # never another's
             stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -49,8 +53,11 @@ def save_checkpoint(state: dict, path: str | Path, keep: int | None = None) -> P
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        fault = checkpoint_write_failed(path.parent, exc)  # no space / not writable: one line (issue 26)
+        if fault is not None:
+            raise fault from None
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -68,6 +75,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     path = Path(path)
     if path.is_dir():
         raise EarthmoverError(f"checkpoint {str(path)!r} is a folder; pass a file from a run's checkpoints/ folder")
+    refuse_special(path, "checkpoint")  # a named pipe would block (issue 26)
     if not path.is_file():
         raise EarthmoverError(f"checkpoint {str(path)!r} does not exist; pass a file from a run's checkpoints/ folder")
     try:
@@ -91,6 +99,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise EarthmoverError(
             f"checkpoint {str(path)!r} is not an earthmover checkpoint (no 'step'); pass a file that train wrote"
         )
+    check_checkpoint(state, path)  # types, and finite generator weights (issue 26)
     return state
 
 

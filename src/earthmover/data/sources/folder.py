@@ -37,6 +37,7 @@ import numpy as np
 from earthmover.data.download import atomic_write_npy, atomic_write_npz, default_cache_dir
 from earthmover.data.transforms import center_crop_box
 from earthmover.errors import EarthmoverError
+from earthmover.odd_paths import unfollowable  # issue 26
 
 __all__ = ["IMAGE_SUFFIXES", "CACHE_MIN_FILES", "list_folder", "read_image", "load_folder", "folder_cache_path"]
 
@@ -61,10 +62,14 @@ def _scan(folder: Path, recursive: bool) -> list[tuple[str, int, int]]:
             for entry in entries:
                 if not _visible(entry.name):
                     continue
-                if entry.is_dir():
+                try:  # a symlink loop raises here (issue 26)
+                    is_dir, is_file = entry.is_dir(), entry.is_file()
+                except OSError as exc:
+                    raise unfollowable(entry.path, exc) from None
+                if is_dir:
                     if recursive:
                         stack.append(Path(entry.path))
-                elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES:
+                elif is_file and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES:
                     st = entry.stat()
                     found.append((entry.path, st.st_size, st.st_mtime_ns))
     found.sort()

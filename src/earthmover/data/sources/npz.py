@@ -52,6 +52,12 @@ def load_npz(path: Path, split: str | None, name: str):
                 images = npz[f"x_{split}"]
                 labels = npz[f"y_{split}"] if f"y_{split}" in keys else None
                 return images, labels, (name if ":" in name else f"{name}:{split}"), None
+            if split not in (None, "train"):  # FILE.npz:KEY names an array (issue 26): never ignored
+                if split not in keys:
+                    raise EarthmoverError(
+                        f"{str(path)!r} holds no array {split!r} (it holds {', '.join(keys)}); name one of those"
+                    )
+                return npz[split], None, f"{name}:{split}", None
             if "images" in keys:
                 return npz["images"], (npz["labels"] if "labels" in keys else None), name, None
             return npz[keys[0]], None, name, None

@@ -8,7 +8,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from earthmover.data.download import default_cache_dir, download, url_filename
+from earthmover.data.download import default_cache_dir, download, keep_cached, url_filename
 from earthmover.errors import EarthmoverError
 
 __all__ = ["URL", "fetch_url"]
@@ -24,7 +24,7 @@ def fetch_url(url: str, cache_dir) -> Path:
             f"URL {url!r}: expected a URL to an .npz (or .npy) file; download other formats yourself and pass the path"
         )
     target = default_cache_dir(cache_dir) / "downloads" / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{filename}"
-    if target.is_file():
+    if keep_cached(target, url):  # an unreadable cached copy is moved aside (issue 26)
         return target
 
     def check_magic(path: Path) -> None:
