@@ -17,6 +17,7 @@ from earthmover.errors import EarthmoverError
 COMMAND_MODULES = (
     "earthmover.train.command",  # train, sample, report
     "earthmover.metrics.command",  # eval, fid
+    "earthmover.metrics.stats_command",  # stats
     "earthmover.ot.command",  # emd
     "earthmover.studies.command",  # study
 )

@@ -10,6 +10,7 @@ extracted once (and cached on disk for named sets, see metrics.reference).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import torch
@@ -17,7 +18,7 @@ from torch import Tensor
 
 from earthmover.errors import EarthmoverError
 from earthmover.metrics.coverage import class_coverage
-from earthmover.metrics.features import EXTRACTORS, Extracted, extract, extractor_id, get_extractor
+from earthmover.metrics.features import EXTRACTORS, Extracted, extract, extractor_id, get_extractor, resize_mode
 from earthmover.metrics.fid import fid as fid_fn
 from earthmover.metrics.inception_score import inception_score
 from earthmover.metrics.kid import kid as kid_fn
@@ -67,6 +68,7 @@ class Evaluator:
         seed: int = 0,
         reference_image_size: int | None = None,
         reference_channels: int | None = None,
+        resize: str = "legacy-tf",
     ) -> None:
         self.metrics = parse_metrics(metrics)
         if features not in EXTRACTORS:
@@ -79,7 +81,7 @@ class Evaluator:
         self.batch_size, self.kid_subsets, self.kid_subset_size = batch_size, kid_subsets, kid_subset_size
         self.is_splits, self.seed = is_splits, seed
         self.reference_image_size, self.reference_channels = reference_image_size, reference_channels
-        self.extractor = get_extractor(features, device=device, inception_path=inception_path)
+        self.extractor = get_extractor(features, device=device, inception_path=inception_path, resize=resize)
         if _NEEDS_PROBS & set(self.metrics) and not getattr(self.extractor, "has_probs", False):
             self.extractor.probs(torch.zeros(1, 3, 8, 8))  # raises: this network has no classifier
         self._ref: Extracted | None = None
@@ -147,7 +149,8 @@ class Evaluator:
                         "coverage", float(cov.covered), n_fake, 0, extra=extra, **(common | {"reference": "none"})
                     )
                 )
-        return out
+        resize = {"resize": resize_mode(self.extractor)}  # the Inception resize mode, in the table and the JSON
+        return [dataclasses.replace(r, extra=resize | r.extra) for r in out]
 
     def results(self, sample_fn: Callable[[int], Tensor]) -> list[MetricResult]:
         want_probs = bool(_NEEDS_PROBS & set(self.metrics))
