@@ -22,6 +22,7 @@ import importlib.util
 import json
 import math
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,7 @@ class WandbLogger:
             project=os.environ.get("WANDB_PROJECT", "earthmover"),
             name=run_dir.name,
             dir=str(run_dir),
-            id=resume_id or wandb.util.generate_id(),
+            id=resume_id or secrets.token_hex(4),
             resume="allow",
             reinit="create_new",
         )
