@@ -90,3 +90,36 @@ def test_warnings_for_small_inception_samples_and_jpeg_folders(tmp_path):
     assert jpeg_warning(tmp_path / "png", "mnist:test") is None
     (tmp_path / "png" / "b.JPG").write_bytes(b"")
     assert "JPEG" in jpeg_warning("mnist:test", tmp_path / "png")
+
+
+def test_eval_against_saved_statistics_equals_eval_against_their_images(env, monkeypatch, capsys):
+    import sys
+    import types
+
+    import torch
+
+    with np.load(DATA) as d:
+        fakes = torch.from_numpy(d["x_test"][:100]).float().div(127.5).sub(1.0).unsqueeze(1)
+
+    class Sampler:
+        config = types.SimpleNamespace(data=types.SimpleNamespace(name="mnist"))
+
+        def sample(self, n, seed=0):
+            return fakes[:n]
+
+    module = types.ModuleType("earthmover.train.state")
+    module.load_sampler = lambda *a, **k: Sampler()
+    monkeypatch.setitem(sys.modules, "earthmover.train.state", module)
+    stats = env / "s.npz"
+    assert main(["stats", f"{DATA}:train", "--out", str(stats), "--features", "digits"]) == 0
+    common = ["eval", "--run", str(env), "--n", "100", "--batch-size", "100", "--features", "digits"]
+    a, b = env / "a.json", env / "b.json"
+    assert main([*common, "--metrics", "fid", "--reference", f"{DATA}:train", "--json", str(a)]) == 0
+    assert main([*common, "--metrics", "fid,is", "--reference", str(stats), "--json", str(b)]) == 0
+    by_images, by_stats = json.loads(a.read_text())["results"], json.loads(b.read_text())["results"]
+    assert [r["name"] for r in by_stats] == ["fid", "is"]
+    assert by_stats[0]["value"] == pytest.approx(by_images[0]["value"], rel=1e-6) and by_images[0]["value"] > 1.0
+    capsys.readouterr()
+    assert main([*common, "--metrics", "fid,kid", "--reference", str(stats)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "kid" in err and "--metrics fid" in err
