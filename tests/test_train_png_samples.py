@@ -1,6 +1,5 @@
 """`earthmover sample --png-dir`: N lossless PNGs quantized as FID quantizes, atomic, with one-line refusals."""
 
-
 import numpy as np
 import pytest
 import torch
