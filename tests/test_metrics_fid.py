@@ -5,7 +5,7 @@ import pytest
 from scipy import linalg
 
 from earthmover.errors import EarthmoverError
-from earthmover.metrics.fid import fid, frechet_distance, gaussian_stats
+from earthmover.metrics.fid import fid, frechet_distance, gaussian_stats, trace_sqrt_product
 
 
 def independent_frechet(mu1, s1, mu2, s2):
@@ -75,3 +75,26 @@ def test_fid_rejects_mismatched_features():
         fid(np.zeros((10, 3)), np.zeros((10, 4)))
     with pytest.raises(EarthmoverError):
         fid(np.zeros((1, 3)), np.zeros((10, 3)))
+
+
+def test_trace_term_of_non_commuting_covariances_matches_the_two_by_two_closed_form():
+    # For 2x2 PSD A, B: tr sqrt(AB) = sqrt(tr(AB) + 2 sqrt(det(AB))) (Cayley-Hamilton for sqrt of a 2x2 matrix).
+    a = np.array([[2.0, 0.3], [0.3, 0.5]])
+    b = np.array([[1.0, -0.7], [-0.7, 3.0]])
+    ab = a @ b
+    expected_trace = np.sqrt(np.trace(ab) + 2.0 * np.sqrt(np.linalg.det(ab)))
+    assert trace_sqrt_product(a, b) == pytest.approx(expected_trace, rel=1e-12)
+    expected = np.trace(a) + np.trace(b) - 2.0 * expected_trace
+    assert frechet_distance(np.zeros(2), a, np.zeros(2), b) == pytest.approx(expected, rel=1e-12)
+
+
+def test_trace_term_is_real_for_singular_diagonal_covariances():
+    # Rank-deficient diagonal covariances, where sqrtm of the product returned imaginary parts in
+    # SciPy 1.11 (pytorch-fid #103): tr sqrt(diag(a) diag(b)) = sum sqrt(a_i b_i) exactly.
+    a = np.array([4.0, 0.0, 1e-12, 9.0, 0.0] * 40)
+    b = np.array([1.0, 5.0, 3.0, 0.0, 0.0] * 40)
+    value = trace_sqrt_product(np.diag(a), np.diag(b))
+    assert isinstance(value, float)
+    assert value == pytest.approx(np.sum(np.sqrt(a * b)), rel=1e-9)
+    fd = frechet_distance(np.zeros(200), np.diag(a), np.ones(200), np.diag(b))
+    assert fd == pytest.approx(200 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2), rel=1e-9)

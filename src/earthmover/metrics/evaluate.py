@@ -10,13 +10,14 @@ extracted once (and cached on disk for named sets, see metrics.reference).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from earthmover.errors import EarthmoverError
-from earthmover.metrics.features import EXTRACTORS, Extracted, extract, extractor_id, get_extractor
+from earthmover.metrics.features import EXTRACTORS, Extracted, extract, extractor_id, get_extractor, resize_mode
 from earthmover.metrics.reference import reference_features
 from earthmover.metrics.registry import METRICS, Metric, MetricInputs, parse_metrics
 from earthmover.metrics.result import MetricResult
@@ -51,6 +52,7 @@ class Evaluator:
         seed: int = 0,
         reference_image_size: int | None = None,
         reference_channels: int | None = None,
+        resize: str = "legacy-tf",
     ) -> None:
         self.metrics = parse_metrics(metrics)
         if features not in EXTRACTORS:
@@ -67,7 +69,7 @@ class Evaluator:
         self.batch_size, self.kid_subsets, self.kid_subset_size = batch_size, kid_subsets, kid_subset_size
         self.is_splits, self.seed = is_splits, seed
         self.reference_image_size, self.reference_channels = reference_image_size, reference_channels
-        self.extractor = get_extractor(features, device=device, inception_path=inception_path)
+        self.extractor = get_extractor(features, device=device, inception_path=inception_path, resize=resize)
         if self._needs("probs") and not getattr(self.extractor, "has_probs", False):
             self.extractor.probs(torch.zeros(1, 3, 8, 8))  # raises: this network has no classifier
         self._ref: Extracted | None = None
@@ -103,7 +105,11 @@ class Evaluator:
                 seed=self.seed,
             ),
         )
-        return [result for entry in self.entries for result in entry.compute(inputs)]
+        out = [result for entry in self.entries for result in entry.compute(inputs)]
+        if resize_mode(self.extractor) == "none":
+            return out
+        resize = {"resize": resize_mode(self.extractor)}  # the Inception resize mode, in the table and the JSON
+        return [dataclasses.replace(r, extra=resize | r.extra) for r in out]
 
     def results(self, sample_fn: Callable[[int], Tensor]) -> list[MetricResult]:
         if self._needs("samples"):  # draw the images once, batch by batch as extraction would, and keep them

@@ -27,10 +27,13 @@ class Extracted:
     probs: np.ndarray | None
 
 
-def get_extractor(name: str, device: str | torch.device = "cpu", inception_path: str | None = None):
-    """``"inception"`` (the standard FID network, see metrics.inception) or ``"digits"`` (our digit classifier)."""
+def get_extractor(
+    name: str, device: str | torch.device = "cpu", inception_path: str | None = None, resize: str = "legacy-tf"
+):
+    """``"inception"`` (the standard FID network, see metrics.inception; ``resize`` one of its RESIZE_MODES)
+    or ``"digits"`` (our digit classifier, which reads images at their size: resize is ``"none"``)."""
     if name == "inception":
-        return InceptionV3(inception_path, device=device)
+        return InceptionV3(inception_path, device=device, resize=resize)
     if name == "digits":
         return _digits(str(device))
     raise EarthmoverError(f"features: unknown extractor {name!r}; expected one of {', '.join(EXTRACTORS)}")
@@ -46,6 +49,11 @@ def _digits(device: str):
 
 def extractor_id(extractor) -> str:
     return getattr(extractor, "id", extractor.name)
+
+
+def resize_mode(extractor) -> str:
+    """How the extractor resizes its input (``"legacy-tf"``, ``"clean"``), ``"none"`` when it does not."""
+    return getattr(extractor, "resize", "none")
 
 
 def as_images(x: np.ndarray | Tensor) -> Tensor:

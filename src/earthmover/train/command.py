@@ -309,6 +309,9 @@ def run_train(args: argparse.Namespace) -> int:
     from earthmover.metrics.defaults import check_eval_metrics
 
     check_eval_metrics(config.run.eval_metrics)
+    from earthmover.train.trackers import check_loggers
+
+    check_loggers(config.run.log)  # a missing wandb/mlflow package: one line naming the extra, before training
     ctx = init_from_environment(config.run.device)
     device = resolve_device(config.run.device, ctx)
     check_training_memory(config, _sample_shape(config), device, ctx.world_size)

@@ -61,6 +61,11 @@ class RunConfig:
         choices=("none", "bf16", "fp16"),
     )
     log_every: int = param(50, "Log losses every N steps", min=1)
+    log: str = param(
+        "tensorboard",
+        "Experiment trackers beside metrics.jsonl (always written): a comma list of tensorboard, wandb, mlflow "
+        '(wandb and mlflow need pip install -e ".[wandb]" / ".[mlflow]"), or none',
+    )
     sample_every: int = param(500, "Draw a snapshot (and toy measures) every N steps", min=1)
     checkpoint_every: int = param(1000, "Write a checkpoint every N steps", min=1)
     keep_checkpoints: int = param(3, "Keep the newest N checkpoints", min=1)

@@ -1,4 +1,4 @@
-"""What a run tells its user: a progress bar, metrics.jsonl, TensorBoard."""
+"""What a run tells its user: a progress bar, metrics.jsonl, and the trackers of ``--run.log`` (train/trackers.py)."""
 
 from __future__ import annotations
 
@@ -6,29 +6,34 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 from earthmover.train.run_files import metric_record
+from earthmover.train.trackers import open_loggers
 
 
 class RunLogger:
     """Writes every logged scalar to metrics.jsonl (one JSON object per line with a `step` field)
-    and to TensorBoard; keeps the progress bar. Only rank 0 makes one."""
+    and to each tracker named by ``log`` (TensorBoard by default; W&B, MLflow); keeps the progress bar.
+    Only rank 0 makes one. ``config`` (the resolved config as nested tables) becomes the trackers'
+    hyperparameters."""
 
-    def __init__(self, run_dir: Path, total_steps: int, start_step: int, quiet: bool = False, tensorboard: bool = True):
+    def __init__(
+        self,
+        run_dir: Path,
+        total_steps: int,
+        start_step: int,
+        quiet: bool = False,
+        tensorboard: bool = True,
+        log: str = "tensorboard",
+        config: dict[str, Any] | None = None,
+    ):
         self.run_dir = Path(run_dir)
         self.metrics_path = self.run_dir / "metrics.jsonl"
         _truncate_after(self.metrics_path, start_step)
         self.metrics_file = open(self.metrics_path, "a")
-        self.writer = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(
-                    str(self.run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None
-                )  # steps <= start_step were logged
-            except ImportError:  # tensorboard is a dependency; tolerate a broken install
-                self.writer = None
+        names = [n for n in log.split(",") if tensorboard or n.strip() != "tensorboard"]
+        self.trackers = open_loggers(",".join(names), self.run_dir, start_step, config)
         self.bar = None
         if not quiet:
             from tqdm.auto import tqdm
@@ -41,11 +46,8 @@ class RunLogger:
         self.metrics_file.close()
         _truncate_after(self.metrics_path, step)
         self.metrics_file = open(self.metrics_path, "a")
-        if self.writer:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer.close()
-            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=step + 1)
+        for tracker in self.trackers:
+            tracker.rewind(step)
         if self.bar:
             self.bar.n = step
             self.bar.refresh()
@@ -54,14 +56,12 @@ class RunLogger:
         record = {"step": step, **{k: _finite_or_str(v) for k, v in values.items()}}
         self.metrics_file.write(json.dumps(record) + "\n")
         self.metrics_file.flush()
-        if self.writer:
-            for key, value in values.items():
-                if isinstance(value, (int, float)) and math.isfinite(value):
-                    self.writer.add_scalar(key, value, step)
+        for tracker in self.trackers:
+            tracker.log_scalars(step, values)
 
     def image(self, tag: str, image_chw, step: int) -> None:
-        if self.writer:
-            self.writer.add_image(tag, image_chw, step)
+        for tracker in self.trackers:
+            tracker.log_image(tag, image_chw, step)
 
     def advance(self, n: int, postfix: dict[str, str] | None = None) -> None:
         if self.bar:
@@ -88,9 +88,9 @@ class RunLogger:
     def close(self) -> None:
         self.close_progress()
         self.metrics_file.close()
-        if self.writer:
-            self.writer.flush()
-            self.writer.close()
+        for tracker in self.trackers:
+            tracker.close()
+        self.trackers = []
 
 
 def _finite_or_str(value):

@@ -432,7 +432,14 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = RunLock(self.run_dir)  # one owner while it trains (issue 26); released by fit()
         self.config.save(self.run_dir / "config.toml")
-        logger = RunLogger(self.run_dir, self.config.run.steps, self.step, quiet=self.quiet)
+        logger = RunLogger(
+            self.run_dir,
+            self.config.run.steps,
+            self.step,
+            self.quiet,
+            log=self.config.run.log,
+            config=self.config.to_dict(),
+        )
         if not ckpt.list_checkpoints(self.run_dir):
             self.save()
         return logger

@@ -20,6 +20,7 @@ RESUME_SAFE = frozenset(
     {
         "run.steps",
         "run.log_every",
+        "run.log",
         "run.sample_every",
         "run.checkpoint_every",
         "run.keep_checkpoints",

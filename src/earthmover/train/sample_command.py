@@ -44,6 +44,10 @@ def register(subparsers) -> None:
     )
     sample.add_argument("--out", metavar="PNG", help="default: DIR/samples/sampled.png")
     sample.add_argument("--npz", metavar="PATH", help="also save the samples as an .npz array")
+    sample.add_argument(
+        "--png-dir", metavar="OUT", help="write the N samples as lossless 8-bit PNG files into this new folder instead"
+    )
+    sample.add_argument("--overwrite", action="store_true", help="with --png-dir: replace a non-empty folder")
     sample.set_defaults(func=run_sample)
 
     report = subparsers.add_parser("report", help="plot a run's curves into DIR/plots")
@@ -77,6 +81,8 @@ def run_sample(args: argparse.Namespace) -> int:
     from earthmover.train.sampler import load_sampler
 
     run_dir = check_run_dir(args.run, "--run")
+    if args.png_dir:  # the PNG folder export lives in train/png_samples.py
+        return _sample_pngs(args, run_dir)
     if args.out:
         out = paths.output_file(args.out, "--out", example="sampled.png")
         cli_values.image_format(out, "--out")  # before any work (issue 26)
@@ -121,6 +127,22 @@ def run_sample(args: argparse.Namespace) -> int:
         + ("; all are in the .npz)" if npz is not None else "; pass --npz to keep all of them)")
     )
     print(f"wrote {out}" + (f" and {npz}" if npz is not None else "") + f" from the {sampler.generator_label}" + note)
+    return 0
+
+
+def _sample_pngs(args: argparse.Namespace, run_dir) -> int:
+    from earthmover.train import png_samples
+    from earthmover.train.sampler import load_sampler
+
+    if args.per_label or args.code_sweep or args.out or args.npz:
+        raise EarthmoverError(
+            "--png-dir writes plain samples (optionally one --label); drop --per-label, "
+            "--code-sweep, --out and --npz, or run sample twice"
+        )
+    out = png_samples.check_png_dir(args.png_dir, args.n, args.overwrite)
+    sampler = load_sampler(run_dir, args.checkpoint, use_ema=not args.no_ema)
+    png_samples.write_pngs(sampler, out, args.n, args.seed, args.label, args.overwrite, args.truncation)
+    print(f"wrote {args.n} PNG files to {out} from the {sampler.generator_label}")
     return 0
 
 
