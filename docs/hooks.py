@@ -166,18 +166,19 @@ def story_pages(nb) -> dict[str, bytes | str]:
     figures = 0
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            md.append(cell.source)
-            if not any(c.cell_type == "code" for c in nb.cells[: nb.cells.index(cell)]) and cell.source.startswith(
-                "# "
-            ):
+            first = not any(c.cell_type == "code" for c in nb.cells[: nb.cells.index(cell)])
+            if first and cell.source.startswith("# "):  # the title, then where to get the notebook
+                title, _, rest = cell.source.partition("\n")
+                md.append(title)
                 md.append(
-                    '!!! tip "Run it yourself"\n'
-                    "    [Download the notebook](wgan_story.ipynb) (executed, with its outputs) or "
-                    "[its text form](wgan_story.py) (jupytext percent format: "
-                    "`jupytext --to notebook wgan_story.py`, or run it as a script). Run it from the root of "
-                    'a clone with `pip install -e ".[docs]"`; this page ran it at the '
+                    '!!! tip "Open it as a notebook"\n'
+                    "    [wgan_story.ipynb](wgan_story.ipynb) (executed, with its outputs) or "
+                    "[wgan_story.py](wgan_story.py), its jupytext text form. This page ran it at the "
                     f"**{os.environ.get('EARTHMOVER_DOCS_SCALE', 'quick')}** scale.\n"
                 )
+                md.append(rest)
+            else:
+                md.append(cell.source)
             continue
         if cell.cell_type != "code":
             continue
@@ -185,7 +186,10 @@ def story_pages(nb) -> dict[str, bytes | str]:
         for output in cell.get("outputs", []):
             kind = output.get("output_type")
             if kind == "stream":
-                md.append(f"```text\n{output['text'].rstrip()}\n```")
+                if md and md[-1].startswith("```text\n") and md[-1].endswith("\n```"):  # one block per cell
+                    md[-1] = md[-1][: -len("\n```")] + "\n" + output["text"].rstrip() + "\n```"
+                else:
+                    md.append(f"```text\n{output['text'].rstrip()}\n```")
             elif kind in ("display_data", "execute_result"):
                 data = output.get("data", {})
                 if "image/png" in data:

@@ -28,7 +28,7 @@
 #
 # ```bash
 # pip install -e ".[docs]"
-# jupytext --to notebook docs/tutorials/wgan_story.py     # or open the .ipynb linked at the top of the page
+# jupytext --to notebook docs/tutorials/wgan_story.py          # then open it in Jupyter, or:
 # EARTHMOVER_DOCS_SCALE=full python docs/tutorials/wgan_story.py
 # ```
 
@@ -36,7 +36,6 @@
 import math
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -52,8 +51,22 @@ from earthmover.data.toy import make_toy
 SCALE = os.environ.get("EARTHMOVER_DOCS_SCALE", "quick")
 FULL = SCALE == "full"
 torch.manual_seed(0)
-plt.rcParams.update({"figure.dpi": 80, "axes.grid": True, "grid.alpha": 0.3})
+plt.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})
 print(f"scale: {SCALE}, torch {torch.__version__}")
+
+
+def show_picture(path: Path, width: int = 520) -> None:
+    """A PNG a run wrote, shown in the notebook (its path printed when run as a script)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        print(path)
+    else:
+        display(Image(filename=str(path), width=width))
+
 
 # %% [markdown]
 # ## 1. Two parallel lines
@@ -180,7 +193,7 @@ def generator_gradient(net, loss_fn) -> float:
     return (grad.flatten(1).norm(dim=1) * len(x)).mean().item()  # per sample: the mean's 1/n undone
 
 
-checkpoints, history, done = [1, 10, 30, 100, 300, 1000, 2000], [], 0
+checkpoints, history, done = [1, 10, 30, 100, 300, 1000] + ([3000] if FULL else []), [], 0
 for k in checkpoints:
     for _ in range(k - done):
         loss_d = objectives.minimax_critic_loss(score(disc, real), score(disc, fake))
@@ -294,21 +307,15 @@ plt.show()
 
 # %%
 runs = Path(tempfile.mkdtemp(prefix="earthmover-story-"))
-config = Config.from_preset("quickstart", run__steps=4500 if FULL else 40)
+config = Config.from_preset("quickstart", run__steps=4500 if FULL else 20)
 if not FULL:  # a few dozen steps of a narrower network, measured on fewer samples
-    config.apply({"run.sample_every": 20, "run.measure_n": 500, "model.width": 32})
-started = time.perf_counter()
+    config.apply({"run.sample_every": 10, "run.measure_n": 500, "model.width": 32})
 summary = Trainer(config, run_dir=runs / "25gaussians", quiet=True).fit()
 print(summary.line())
-print(f"{time.perf_counter() - started:.0f} s")
 assert summary.step == config.run.steps and summary.values["num_modes"] == 25
 if FULL:
     assert summary.values["modes_covered"] >= 20
-
-plt.figure(figsize=(6, 6))
-plt.imshow(plt.imread(runs / "25gaussians" / "samples" / "final.png"))
-plt.axis("off")
-plt.show()
+show_picture(runs / "25gaussians" / "samples" / "final.png")
 
 # %% [markdown]
 # The picture is the generator's samples over the critic's value surface at the last step. At the
@@ -333,11 +340,7 @@ if not FULL:
 summary = Trainer(config, run_dir=runs / "mnist", quiet=True).fit()
 print(summary.line())
 assert summary.values["metrics/fid"] > 0
-
-plt.figure(figsize=(6, 6))
-plt.imshow(plt.imread(runs / "mnist" / "samples" / "final.png"), cmap="gray")
-plt.axis("off")
-plt.show()
+show_picture(runs / "mnist" / "samples" / "final.png")
 
 # %% [markdown]
 # ## Where next
