@@ -149,7 +149,12 @@ def execute_story():
     nb = jupytext.read(STORY)
     env_path = os.environ.get("PYTHONPATH", "")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "src"), env_path] if p)
-    client = NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    client = NotebookClient(
+        nb,
+        timeout=1800,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT)}},
+    )
     client.execute()  # a failing cell (an assert) raises CellExecutionError: the build fails
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -199,7 +204,7 @@ def story_pages(nb) -> dict[str, bytes | str]:
                     md.append(f"![figure {figures}]({name})")
                 elif "text/plain" in data:
                     md.append(f"```text\n{data['text/plain'].rstrip()}\n```")
-    files["tutorials/wgan-story.md"] = EDIT + "\n\n".join(md) + "\n"
+    files["tutorials/wgan-story.md"] = "---\nhide:\n  - navigation\n---\n" + EDIT + "\n\n".join(md) + "\n"
     files["tutorials/wgan_story.ipynb"] = nbformat.writes(nb)
     return files
 
