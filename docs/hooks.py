@@ -34,7 +34,11 @@ EDIT = "<!-- generated at build time by docs/hooks.py; edit the code it reads, n
 
 
 def _cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown table cell: pipes, stars and newlines would break or restyle it."""
+    return str(text).replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
+
+
+WIDE = "---\nhide:\n  - navigation\n---\n"  # front matter: no left navigation, for wide tables and code
 
 
 # ------------------------------------------------------------------ presets
@@ -58,7 +62,7 @@ def presets_page() -> str:
         values = ", ".join(f"`{k} = {v}`" for k, v in preset.values.items())
         rows.append(f"| `{name}` | {_cell(preset.paper)} | {values} |")
     return (
-        EDIT + "# Presets and their papers\n\n"
+        WIDE + EDIT + "# Presets and their papers\n\n"
         "A preset names a paper's defaults: a set of dotted config values that a config file and flags can "
         "still override (`earthmover train --preset NAME`, `Config.from_preset(NAME)`). Precedence: library "
         "defaults < preset < `--config FILE` < flags. With no `--preset`, `earthmover train` uses "
@@ -88,18 +92,17 @@ def config_page() -> str:
         f"{len(params)} fields.\n",
     ]
     section = None
-    for dotted, p in params.items():
+    for p in params.values():
+        plugin = p.section in ("objective", "penalty", "constraint", "head")
         if p.section != section:
             section = p.section
-            out.append(f"\n## `{section}`\n\n| field | type | default | allowed | applies to | what it does |")
-            out.append("|---|---|---|---|---|---|")
-        owners = ", ".join(f"`{o}`" for o in p.owners) or "-"
+            owned = "| applies to " if plugin else ""
+            out.append(f"\n## `{section}`\n\n| field | default | allowed {owned}| what it does |")
+            out.append("|---|---|---" + ("|---" if plugin else "") + "|---|")
+        owners = (", ".join(f"`{o}`" for o in p.owners) or "all") + " | " if plugin else ""
         default = repr(p.default) if isinstance(p.default, str) else p.default
-        out.append(
-            f"| `{dotted}` | {p.type.__name__} | `{_cell(default)}` | {_cell(p.range_text())} | {owners} | "
-            f"{_cell(p.doc)} |"
-        )
-    return "\n".join(out) + "\n"
+        out.append(f"| `{p.dotted}` | `{_cell(default)}` | {_cell(p.range_text())} | {owners}{_cell(p.doc)} |")
+    return WIDE + "\n".join(out) + "\n"
 
 
 # ------------------------------------------------------------------ CLI
@@ -204,7 +207,7 @@ def story_pages(nb) -> dict[str, bytes | str]:
                     md.append(f"![figure {figures}]({name})")
                 elif "text/plain" in data:
                     md.append(f"```text\n{data['text/plain'].rstrip()}\n```")
-    files["tutorials/wgan-story.md"] = "---\nhide:\n  - navigation\n---\n" + EDIT + "\n\n".join(md) + "\n"
+    files["tutorials/wgan-story.md"] = WIDE + EDIT + "\n\n".join(md) + "\n"
     files["tutorials/wgan_story.ipynb"] = nbformat.writes(nb)
     return files
 
@@ -279,3 +282,18 @@ def on_files(files: Files, config) -> Files:
             files.remove(existing)
         files.append(File.generated(config, uri, content=content))
     return files
+
+
+_ROLE = re.compile(r":(?:class|func|mod|meth|data|attr|exc):<code>~?([\w.]+)</code>")
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    """Docstrings written with Sphinx roles (``:class:`~x.Y```) read as code: drop the role, keep the name
+    (the last part of it for a ``~`` reference, as Sphinx shows it)."""
+
+    def name(match: re.Match) -> str:
+        text = match.group(0)
+        target = match.group(1)
+        return f"<code>{target.rsplit('.', 1)[-1] if '~' in text else target}</code>"
+
+    return _ROLE.sub(name, html)
