@@ -93,11 +93,11 @@ for p in lines:
 print(ot.parallel_lines(0.5))
 
 fig, ax = plt.subplots(figsize=(7, 3.2))
-ax.plot(thetas, [p.w for p in lines], label="earth mover's distance $W = |\\theta|$")
-ax.plot(thetas, [p.js for p in lines], label="JS ($\\log 2$ except at 0)")
+ax.plot(thetas, [p.w for p in lines], label=r"earth mover's distance $W = |\theta|$")
+ax.plot(thetas, [p.js for p in lines], label=r"JS ($\log 2$ except at 0)")
 ax.plot(thetas, [p.tv for p in lines], "--", label="TV (1 except at 0)")
-ax.set_xlabel("$\\theta$")
-ax.set_title("KL is $+\\infty$ for every $\\theta \\neq 0$ (off the chart)")
+ax.set_xlabel(r"$\theta$")
+ax.set_title(r"KL is $+\infty$ for every $\theta \neq 0$ (off the chart)")
 ax.legend(loc="lower right")
 plt.show()
 
@@ -143,11 +143,14 @@ assert abs(result.distance - ot.emd(a, b, x=x, y=x, method="1d").distance) < 1e-
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
 left.bar(x - 0.18, a, width=0.35, label="a")
 left.bar(x + 0.18, b, width=0.35, label="b")
-left.plot(x, phi - phi.min(), "k.-", label="potential $\\varphi$ (shifted)")
-left.set_title(f"W = {result.distance:.4f}: the potential has slope at most 1")
-left.legend()
+left.set_ylabel("mass")
+left.legend(loc="upper center")
+potential = left.twinx()  # its own scale: the potential's slope is at most 1
+potential.plot(x, phi - phi.min(), "k.-")
+potential.set_ylabel(r"potential $\varphi$ (shifted)")
+left.set_title(f"W = {result.distance:.4f}; black: the potential, slope at most 1")
 right.imshow(result.plan, cmap="Blues")
-right.set_title("optimal plan $\\gamma$ (rows: a, columns: b)")
+right.set_title(r"optimal plan $\gamma$ (rows: a, columns: b)")
 right.set_xlabel("to point j")
 right.set_ylabel("from point i")
 right.grid(False)
@@ -224,8 +227,8 @@ assert saturating[-1] < saturating.max() / 1000  # vanished: 1000x below its pea
 assert non_saturating[-1] > non_saturating[0] and 0.5 < wasserstein[-1] < 1.5  # neither vanishes
 
 fig, ax = plt.subplots(figsize=(7, 3.4))
-ax.loglog(checkpoints, saturating, "o-", label="saturating $E \\log(1 - \\sigma(D))$")
-ax.loglog(checkpoints, non_saturating, "s-", label="non-saturating $-E \\log \\sigma(D)$")
+ax.loglog(checkpoints, saturating, "o-", label=r"saturating $E \log(1 - \sigma(D))$")
+ax.loglog(checkpoints, non_saturating, "s-", label=r"non-saturating $-E \log \sigma(D)$")
 ax.loglog(checkpoints, wasserstein, "^-", label="Wasserstein critic (WGAN-GP)")
 ax.set_xlabel("discriminator / critic steps")
 ax.set_ylabel("gradient norm at the fakes")
@@ -284,7 +287,7 @@ assert clip_norm < 0.05 and 0.5 < gp_norm < 1.5
 grid = torch.stack(torch.meshgrid(torch.linspace(-2, 2, 81), torch.linspace(-2, 2, 81), indexing="xy"), -1)
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 axes[0].hist(weights.numpy(), bins=60)
-axes[0].set_title("clipped critic: weights pile up at $\\pm c$")
+axes[0].set_title(r"clipped critic: weights pile up at $\pm c$")
 for ax, net, name in [(axes[1], clipped, "clipping"), (axes[2], penalized, "gradient penalty")]:
     with torch.no_grad():
         values = score(net, grid.reshape(-1, 2)).reshape(81, 81)
