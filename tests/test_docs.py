@@ -175,3 +175,34 @@ def test_every_earthmover_command_in_the_docs_parses(argv, my_gan):
         build_parser().parse_args(argv)
     except SystemExit as exc:
         pytest.fail(f"earthmover {' '.join(argv)}: exit {exc.code}")
+
+
+def load_hooks():
+    spec = importlib.util.spec_from_file_location("earthmover_docs_hooks", DOCS / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_tools
+def test_the_studies_page_includes_a_report_when_told_where(tmp_path, monkeypatch):
+    hooks = load_hooks()
+    monkeypatch.delenv("EARTHMOVER_DOCS_STUDIES", raising=False)
+    page = hooks.studies_pages()["studies/report.md"]
+    kinds = getattr(registry, "KINDS", {})
+    if "study" in kinds:
+        names = list(kinds["study"])
+    else:
+        from earthmover.studies import STUDIES
+
+        names = list(STUDIES)
+    assert "earthmover study all --quick --out runs/studies" in page and len(names) >= 8
+    assert all(f"`{name}`" in page for name in names)  # the table is read from the studies
+    (tmp_path / "index.md").write_text("# The report\n\n![duality](duality.png)\n")
+    (tmp_path / "duality.png").write_bytes(b"\x89PNG")
+    monkeypatch.setenv("EARTHMOVER_DOCS_STUDIES", str(tmp_path))
+    pages = hooks.studies_pages()
+    assert "# The report" in pages["studies/report.md"] and pages["studies/duality.png"] == b"\x89PNG"
+    (tmp_path / "index.md").unlink()
+    with pytest.raises(SystemExit, match="no index.md"):
+        hooks.studies_pages()
