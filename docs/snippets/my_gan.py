@@ -1,4 +1,4 @@
-"""my_gan.py: a new objective, a new penalty and a new critic head in one module (docs: Writing a plug-in).
+"""my_gan.py: a new objective, penalty and critic head in one module.
 
 Use it from the folder that holds this file:
 
@@ -19,13 +19,14 @@ from earthmover.registry import param
 @registry.OBJECTIVES.register("soft-hinge")  # --objective soft-hinge --objective.sharpness 3
 @dataclass(frozen=True)
 class SoftHinge(objectives.Objective):
-    """E softplus(s (1 - D(x))) / s + E softplus(s (1 + D(x~))) / s: the hinge loss as s grows."""
+    """E softplus(s (1 - D(x))) / s + E softplus(s (1 + D(x~))) / s: the hinge as s grows."""
 
     sharpness: float = param(2.0, "how close to the hinge", above=0.0)
 
     def critic_loss(self, real, fake):
         s = self.sharpness
-        return {"critic": (F.softplus(s * (1 - real.score)).mean() + F.softplus(s * (1 + fake.score)).mean()) / s}
+        loss = F.softplus(s * (1 - real.score)).mean() + F.softplus(s * (1 + fake.score)).mean()
+        return {"critic": loss / s}
 
     def generator_loss(self, fake):
         return {"generator": -fake.score.mean()}
@@ -34,13 +35,14 @@ class SoftHinge(objectives.Objective):
 @registry.PENALTIES.register("jitter_gp")  # --penalty.jitter-gp 2 --penalty.jitter-gp-spread 0.2
 @dataclass(frozen=True)
 class JitterGP(penalties.Penalty):
-    """weight * E ||grad D(x + spread (2u - 1))||^2, u ~ U[0, 1) per element of the real batch."""
+    """weight * E ||grad D(x + spread (2u - 1))||^2, u ~ U[0, 1) per element of x."""
 
     weight: float = param(0.0, "weight (0 = off)", min=0.0)
     spread: float = param(0.1, "half-width of the jitter", min=0.0, max=1.0)
 
     def __call__(self, critic, real, fake, *, weight, generator=None):
-        u = generator.rand(tuple(real.shape)).to(real)  # draw through the loop's generator: exact under torchrun
+        # draw through the loop's generator: exactly reproducible under torchrun too
+        u = generator.rand(tuple(real.shape)).to(real)
         grad = penalties.critic_input_gradient(critic, real + self.spread * (2 * u - 1))
         return weight * grad.flatten(1).pow(2).sum(dim=1).mean()
 
@@ -48,7 +50,7 @@ class JitterGP(penalties.Penalty):
 @registry.HEADS.register("input_probe")  # --head.input-probe 0.5
 @dataclass(frozen=True)
 class InputProbe(heads.Head):
-    """Reads each sample back from the critic's features (a linear probe), trained with the critic."""
+    """Reads each sample back from the critic's features (a linear probe)."""
 
     weight: float = param(0.0, "the probe's weight in the critic's loss (0 = off)", min=0.0)
     provides = ("probe",)

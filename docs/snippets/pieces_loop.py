@@ -14,13 +14,16 @@ opt_d = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.9))
 
 real = data.sample(256, rng)
 fake = generator(torch.randn(256, 2, generator=rng))
-scores_real, scores_fake = critic(real).squeeze(1), critic(fake.detach()).squeeze(1)  # raw scores
+# raw scores, no sigmoid; the critic step does not train the generator: detach
+scores_real, scores_fake = critic(real).squeeze(1), critic(fake.detach()).squeeze(1)
 loss_d = objectives.wasserstein_critic_loss(scores_real, scores_fake)  # E D(fake) - E D(real)
-loss_d = loss_d + penalties.gradient_penalty(critic, real, fake.detach(), weight=10.0, generator=rng)
+gp = penalties.gradient_penalty(critic, real, fake.detach(), weight=10.0, generator=rng)
+loss_d = loss_d + gp
 opt_d.zero_grad()
 loss_d.backward()
 opt_d.step()
-# with weight clipping instead of the penalty: constraints.clip_weights(critic, 0.01) here, after the step
+# weight clipping instead of the penalty: constraints.clip_weights(critic, 0.01) here,
+# after the step
 
 loss_g = objectives.wasserstein_generator_loss(critic(fake).squeeze(1))  # -E D(fake)
 opt_g.zero_grad()
