@@ -257,7 +257,8 @@ def studies_pages() -> dict[str, bytes | str]:
         raise SystemExit(
             f"EARTHMOVER_DOCS_STUDIES={folder}: no index.md there; run earthmover study all --out {folder}"
         )
-    files: dict[str, bytes | str] = {"studies/report.md": EDIT + intro + "\n---\n\n" + index.read_text()}
+    report = re.sub(r"^(#+) ", r"#\1 ", index.read_text(), flags=re.M)  # below this page's title
+    files: dict[str, bytes | str] = {"studies/report.md": EDIT + intro + "\n---\n\n" + report}
     for path in folder.iterdir():
         if path.suffix in (".png", ".json"):
             files[f"studies/{path.name}"] = path.read_bytes()

@@ -49,7 +49,7 @@ def site(tmp_path_factory):
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,  # a hang guard: the build takes ~20 s alone, minutes on a crowded machine
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return out
