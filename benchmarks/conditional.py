@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from mnist import Scorer, mnist_config, read_records, refuse_bad_arguments, run_and_record, run_clock
 
-from earthmover.checks import int_at_least
+from earthmover.arguments import int_at_least
 
 MODELS = {
     "concat": {"model.conditional": "concat"},
@@ -83,7 +83,7 @@ def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
 
 
 def control_sampler(sampler, codes: bool, seed: int = 1):
-    """``fn(n) -> (images, truth)`` for :class:`ControlScorer`, from a :class:`earthmover.train.state.Sampler`:
+    """``fn(n) -> (images, truth)`` for :class:`ControlScorer`, from a :class:`earthmover.train.sampler.Sampler`:
     InfoGAN's random codes and their categorical code, or balanced labels (a conditional generator),
     or no truth (an unconditional one)."""
 
@@ -100,8 +100,8 @@ def control_sampler(sampler, codes: bool, seed: int = 1):
 
 def run_config(job, args):
     """(the config of one run, job = (model, seed), validated; the values set). Nothing is written."""
-    from earthmover.config import validate
     from earthmover.presets import preset_values
+    from earthmover.train.config import validate
 
     model, seed = job
     values = {
@@ -124,7 +124,7 @@ def run(job, args, report):
     """Train one model (job = (model, seed)) on the clock, then save it and draw its control picture."""
     from earthmover import cli
     from earthmover.train.loop import Trainer, eval_mode
-    from earthmover.train.state import Sampler
+    from earthmover.train.sampler import Sampler
 
     model, seed = job
     config, values = run_config(job, args)
@@ -182,7 +182,8 @@ def summarize(records: list[dict]) -> None:
         return
     print("\nfinal scores (target: agreement >= 95% and confidence >= 0.9; InfoGAN code accuracy >= 90%)\n")
     print(
-        "| run / generator | steps | training s | agreement | code accuracy | confidence | digit-FID | digits | target met |"
+        "| run / generator | steps | training s | agreement | code accuracy | confidence | digit-FID | digits | "
+        "target met |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, r in sorted(finals.items()):
@@ -198,8 +199,8 @@ def summarize(records: list[dict]) -> None:
         ]
         if len(seeds) > 1:
             print(
-                f"\nInfoGAN code accuracy ({generator} generator) over {len(seeds)} seeds: mean {100 * np.mean(seeds):.1f}%, "
-                f"min {100 * min(seeds):.1f}%, max {100 * max(seeds):.1f}%"
+                f"\nInfoGAN code accuracy ({generator} generator) over {len(seeds)} seeds: "
+                f"mean {100 * np.mean(seeds):.1f}%, min {100 * min(seeds):.1f}%, max {100 * max(seeds):.1f}%"
             )
 
 

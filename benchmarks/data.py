@@ -77,11 +77,13 @@ def part_folder(n: int) -> None:
         print(f"load average before loading: {open('/proc/loadavg').read().split()[:3]} on {os.cpu_count()} cores")
         first, imp, shape = time_load(folder, cache, 32, 0)
         print(
-            f"first load  (decode in {os.cpu_count()} worker processes, write cache): {first:6.2f} s -> {shape} (+{imp:.1f} s importing earthmover)"
+            f"first load  (decode in {os.cpu_count()} worker processes, write cache): {first:6.2f} s -> {shape} "
+            f"(+{imp:.1f} s importing earthmover)"
         )
         second, imp, _ = time_load(folder, cache, 32, 0)
         print(
-            f"second load (stat the files, read the cached array):            {second:6.2f} s (+{imp:.1f} s importing earthmover)"
+            f"second load (stat the files, read the cached array):            {second:6.2f} s "
+            f"(+{imp:.1f} s importing earthmover)"
         )
         other, imp, shape = time_load(folder, cache, 28, 1)
         print(f"another transform (28x28 gray: a new key, decoded again):       {other:6.2f} s -> {shape}")
@@ -92,14 +94,15 @@ def part_folder(n: int) -> None:
 def part_stream(data: str, batch: int, steps: int) -> None:
     import torch
 
-    from earthmover.config import Config
     from earthmover.data.images import load_images
     from earthmover.data.streams import ImageStream
+    from earthmover.train.config import Config
     from earthmover.train.loop import Trainer
 
     image_set = load_images(data)
     print(
-        f"{data}: {len(image_set)} images {image_set.image_shape}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"{data}: {len(image_set)} images {image_set.image_shape}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
     )
 
     def rate(stream, n=2000) -> float:
@@ -113,7 +116,8 @@ def part_stream(data: str, batch: int, steps: int) -> None:
     new = rate(ImageStream(image_set.images, batch, 0))
     old = rate(ImageStream(image_set.to_float(), batch, 0))
     print(
-        f"data path, batch {batch}: uint8 storage {new:,.0f} batches/s ({len(image_set) * image_set.images[0].numel() / 2**20:.0f} MiB); "
+        f"data path, batch {batch}: uint8 storage {new:,.0f} batches/s "
+        f"({len(image_set) * image_set.images[0].numel() / 2**20:.0f} MiB); "
         f"float32 storage {old:,.0f} batches/s ({len(image_set) * image_set.images[0].numel() * 4 / 2**20:.0f} MiB)"
     )
     config = Config.from_preset("wgan-gp", data__name=data, data__batch_size=batch, model__arch="dcgan")

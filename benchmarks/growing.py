@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from mnist import Scorer, mnist_config, mnist_path, read_records, refuse_bad_arguments, run_and_record
 
-from earthmover.checks import int_at_least
+from earthmover.arguments import int_at_least
 
 PAD = 2  # 28 + 2 + 2 = 32
 PADDED = "mnist32.npz"
@@ -89,7 +89,7 @@ def crop28(images: torch.Tensor) -> torch.Tensor:
 def contender_config(name: str, args):
     """The config of contender ``name`` (the paper's WGAN-GP-with-drift settings above, then --set),
     validated; nothing is written."""
-    from earthmover.config import validate
+    from earthmover.train.config import validate
 
     values = {**CONFIG, "data.name": str(Path(args.out) / PADDED), "run.seed": args.seed}
     if name == "grown":
@@ -108,7 +108,7 @@ def contender_config(name: str, args):
 def run(name, args, report):
     """Train one contender until it has shown args.images real images, then score it."""
     from earthmover.train.loop import Trainer, eval_mode
-    from earthmover.train.state import Sampler
+    from earthmover.train.sampler import Sampler
 
     torch.set_num_threads(1)
     config = contender_config(name, args)

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from earthmover.config import Config, validate
+from earthmover.train.config import Config, validate
 from earthmover.train.loop import Trainer
 
 LAYERS = ("none", "discrimination", "stddev")

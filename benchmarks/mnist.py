@@ -29,6 +29,7 @@ The data comes from $EARTHMOVER_MNIST, else shared/data/mnist.npz beside the cur
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -40,8 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from earthmover.checks import int_at_least, output_dir, positive_float
+from earthmover.arguments import int_at_least, positive_float
 from earthmover.errors import EarthmoverError
+from earthmover.paths import output_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,7 +62,7 @@ def mnist_path() -> str:
 def mnist_config(preset: str, values: dict, overrides=()):
     """(a Config of ``preset`` on the MNIST file with ``values`` and then the "KEY=VALUE" ``overrides``
     set, the values set); string values are converted to each field's type by ``Config.set``."""
-    from earthmover.config import Config
+    from earthmover.train.config import Config
 
     os.environ["EARTHMOVER_MNIST"] = mnist_path()
     config = Config.from_preset(preset)
@@ -187,7 +189,7 @@ def reference_contender(args, report):
 
 def earthmover_config(args):
     """(earthmover's config for these arguments, validated; the values set). Nothing is written."""
-    from earthmover.config import validate
+    from earthmover.train.config import validate
 
     values = {
         "data.name": "mnist",
@@ -216,7 +218,7 @@ def earthmover_contender(args, report):
     trained = run_clock(args, "earthmover", trainer.train_step, samplers, report, threads=args.threads)
     if args.truncation:  # the truncation trick on the final generator (EMA when kept): fewer, surer digits
         from earthmover.train.loop import eval_mode
-        from earthmover.train.state import Sampler
+        from earthmover.train.sampler import Sampler
 
         net = trainer.ema.module if trainer.ema is not None else trainer.generator
         sampler, scorer = Sampler(net, trainer.latent, config, trainer.device), Scorer(args.n)
@@ -227,7 +229,7 @@ def earthmover_contender(args, report):
                         "contender": f"earthmover/{'ema' if trainer.ema is not None else 'raw'} truncation {t}",
                         "seconds": round(trained, 1),
                         "steps": trainer.step,
-                        **scorer(lambda n: sampler.sample(n, seed=1, truncation=t)),
+                        **scorer(functools.partial(sampler.sample, seed=1, truncation=t)),
                     }
                 )
     if out is not None:  # a run directory that `earthmover eval / sample --run` read

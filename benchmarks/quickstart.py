@@ -20,17 +20,17 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from earthmover.checks import int_at_least
-from earthmover.config import Config
+from earthmover.arguments import int_at_least
 from earthmover.errors import EarthmoverError
+from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
 
 
 def default_config(seed: int, steps: int | None, overrides=()) -> Config:
     """Exactly what `earthmover train` resolves with no arguments, then the seed, the steps and the
     "KEY=VALUE" overrides (converted and checked by ``Config.set``)."""
-    from earthmover.config import validate
     from earthmover.train.command import build_config
+    from earthmover.train.config import validate
 
     args = argparse.Namespace(preset=None, config=None)
     config = build_config(args)
@@ -139,7 +139,8 @@ def main() -> None:
     print(
         f"mean over {len(rows)} seeds: modes {statistics.mean(r[1] for r in rows):.2f}/25, "
         f"high quality {100 * statistics.mean(r[2] for r in rows):.1f}% (min {100 * min(r[2] for r in rows):.1f}%), "
-        f"EMD {statistics.mean(r[3] for r in rows):.4f}, {statistics.mean(r[4] for r in rows):.0f} s (max {max(r[4] for r in rows):.0f} s)"
+        f"EMD {statistics.mean(r[3] for r in rows):.4f}, "
+        f"{statistics.mean(r[4] for r in rows):.0f} s (max {max(r[4] for r in rows):.0f} s)"
     )
     if args.no_speed:
         return

@@ -31,9 +31,10 @@ from pathlib import Path
 import torch
 from throughput import median_ms  # benchmarks/throughput.py: median of timed calls (GPU-synchronized)
 
-from earthmover.checks import int_at_least, output_file
-from earthmover.config import Config
+from earthmover.arguments import int_at_least
 from earthmover.errors import EarthmoverError
+from earthmover.paths import output_file
+from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "data" / "mnist_small.npz"

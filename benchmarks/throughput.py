@@ -37,8 +37,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from earthmover.config import Config
 from earthmover.nets.critic_output import as_critic_output
+from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "data" / "mnist_small.npz"
@@ -360,7 +360,8 @@ def main(argv=None) -> int:
             )
         if mem:
             print(
-                f"  peak memory MiB ({'max_memory_allocated' if torch.cuda.is_available() else 'peak RSS above start'}, "
+                "  peak memory MiB "
+                f"({'max_memory_allocated' if torch.cuda.is_available() else 'peak RSS above start'}, "
                 f"{args.memory_steps} steps): trainer {mem['trainer']:.1f}  reference {mem['reference']:.1f}"
             )
     if args.json:

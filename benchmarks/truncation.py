@@ -70,7 +70,7 @@ def main():
 
     import torch
 
-    from earthmover.train.state import load_sampler
+    from earthmover.train.sampler import load_sampler
 
     torch.set_num_threads(1)
     os.environ.setdefault("EARTHMOVER_MNIST", mnist_path())
@@ -80,12 +80,13 @@ def main():
     draw = control_sampler(sampler, codes, seed=args.seed)
     rows = []
     for t in args.thresholds:
-        row = {"truncation": t, **scorer(lambda n: draw(n, t))}
+        row = {"truncation": t, **scorer(lambda n, t=t: draw(n, t))}
         row.pop("code_to_digit", None)
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    what = f"{args.run} at step {sampler.step} ({'raw' if args.no_ema else 'EMA'} generator), {args.n} samples per threshold"
+    generator = "raw" if args.no_ema else "EMA"
+    what = f"{args.run} at step {sampler.step} ({generator} generator), {args.n} samples per threshold"
     print(f"\n{what}\n")
     truth = "code accuracy" if codes else "agreement" if sampler.num_classes else ""
     print("| truncation | precision | recall | digit-FID | confidence |" + (f" {truth} |" if truth else ""))

@@ -17,8 +17,8 @@ import argparse
 import torch
 from torch import nn
 
-from earthmover import objectives, penalties
 from earthmover.data.toy import make_toy
+from earthmover.losses import objectives, penalties
 from earthmover.metrics.mixtures import mixture_measures
 from earthmover.ot import emd_samples
 

@@ -98,7 +98,8 @@ def main() -> None:
             total += loss.item() * len(idx)
         acc = accuracy(net, x_test, y_test)
         print(
-            f"epoch {epoch + 1}/{args.epochs} loss {total / len(x_train):.4f} test acc {acc:.4f} ({time.time() - t0:.0f}s)",
+            f"epoch {epoch + 1}/{args.epochs} loss {total / len(x_train):.4f} test acc {acc:.4f} "
+            f"({time.time() - t0:.0f}s)",
             flush=True,
         )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

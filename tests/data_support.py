@@ -1,13 +1,11 @@
 """Shared by the tests/test_data_*.py files: an isolated environment (no user cache, no
-$EARTHMOVER_MNIST, no ../shared/data/mnist.npz, public datasets pointed at a closed local port)
-and a file server on 127.0.0.1. Nothing here ever reaches the internet."""
+$EARTHMOVER_MNIST, no ../shared/data/mnist.npz, public datasets pointed at a closed local port).
+The file server on 127.0.0.1 (``local_server``) is a fixture of conftest.py, so a test names it
+only as a parameter. Nothing here ever reaches the internet."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import http.server
-import threading
 
 import pytest
 
@@ -29,42 +27,3 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(public, "_PACKAGE_DIR", tmp_path / "pkg")
     for name, dataset in list(public.DATASETS.items()):
         monkeypatch.setitem(public.DATASETS, name, dataclasses.replace(dataset, mirrors=(CLOSED,)))
-
-
-@pytest.fixture
-def local_server(tmp_path, monkeypatch):
-    """A file server on 127.0.0.1 in a thread, yielding (root folder, base URL, request log);
-    shut down after the test, never outlives it."""
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)  # talk to 127.0.0.1 directly, never through a proxy
-    root = tmp_path / "www"
-    root.mkdir()
-    requests: list[str] = []
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            requests.append(self.path)
-            if self.path.startswith("/truncated/"):  # promise the whole file, send half, hang up
-                data = (root / self.path.rsplit("/", 1)[1]).read_bytes()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data[: len(data) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                return
-            super().do_GET()
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    server.timeout = 5
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -1,6 +1,6 @@
 """Shared settings for the training tests: the tiny run they build on."""
 
-from earthmover.config import Config
+from earthmover.train.config import Config
 
 # A run small enough for a test: 2 hidden layers of 16, batch 32, 64-sample measures, one thread.
 TINY_VALUES = {

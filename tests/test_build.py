@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from earthmover import cli
-from earthmover.config import Config, validate
-from earthmover.constraints import apply_spectral_norm, largest_singular_values
 from earthmover.errors import EarthmoverError
-from earthmover.heads import Reconstruction
+from earthmover.losses.constraints import apply_spectral_norm, largest_singular_values
+from earthmover.losses.heads import Reconstruction
 from earthmover.train.build import batch_statistics_layers, build_critic, build_plan
+from earthmover.train.config import Config, validate
 from earthmover.train.loop import Trainer
 from helpers import tiny_config
 
@@ -21,7 +21,7 @@ def test_the_auto_encoder_critic_comes_from_what_the_objective_needs(monkeypatch
     assert [type(h) for h in plan.heads] == [Reconstruction]
     assert build_plan(Config.from_preset("wgan-gp")).heads == []
     # an objective under another name that needs an energy gets the same critic
-    from earthmover.objectives import EnergyBased
+    from earthmover.losses.objectives import EnergyBased
     from earthmover.registry import OBJECTIVES
 
     OBJECTIVES.register("energy-renamed")(type("Renamed", (EnergyBased,), {}))
@@ -52,7 +52,7 @@ def test_batch_norm_in_the_built_critic_is_refused_with_a_penalty():
         # without a penalty the same critic is allowed (the original DCGAN's setting)
         Trainer(tiny_config("wgan", model__arch="test-hidden-bn"), quiet=True)
     finally:
-        nets.ARCHITECTURES.pop("test-hidden-bn")
+        nets.ARCHITECTURES.unregister("test-hidden-bn")
     # EBGAN's dcgan auto-encoder with a gradient penalty: its decoder now has no batch norm
     config = Config.from_preset(
         "ebgan",
@@ -114,8 +114,8 @@ def test_help_shows_what_a_plain_run_uses(capsys):
     assert "(default: quickstart)" in out and "wgan-gp)" not in out
     gp = Config().penalty.gp
     assert (
-        f"--penalty.gp V [penalty gp] Gradient penalty weight lambda (WGAN-GP; 0 = off); a finite value >= 0 (default {gp!r})"
-        in out
+        "--penalty.gp V [penalty gp] Gradient penalty weight lambda (WGAN-GP; 0 = off); "
+        f"a finite value >= 0 (default {gp!r})" in out
     )
     assert "(default 0.0)" not in out.split("--penalty.gp V")[1].split("--")[0]
     assert "--optim.lr-d V Critic learning rate; a learning rate > 0 (default 0.001)" in out
@@ -129,7 +129,7 @@ def test_presets_and_config_do_not_import_each_other():
     tree = ast.parse(open(earthmover.presets.__file__).read())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert "earthmover.config" not in imported and imported & {"earthmover.errors"}
+    assert "earthmover.train.config" not in imported and imported & {"earthmover.errors", "earthmover.registry"}
 
 
 def test_an_old_style_config_toml_with_every_field_still_loads(tmp_path):
@@ -162,7 +162,7 @@ every = 1
 clip = 0.0
 spectral_norm = false
 """
-    from earthmover.config import load_toml
+    from earthmover.train.config import load_toml
 
     (tmp_path / "config.toml").write_text(old)
     config = validate(Config.from_dict(load_toml(tmp_path / "config.toml")))
@@ -206,7 +206,7 @@ def test_an_entry_that_reads_features_is_refused_by_a_critic_that_returns_none()
             Trainer(config, quiet=True)
         Trainer(tiny_config("wgan-gp", model__arch="test-score-only"), quiet=True)  # nothing reads features
     finally:
-        nets.ARCHITECTURES.pop("test-score-only")
+        nets.ARCHITECTURES.unregister("test-score-only")
 
 
 class _ScoreOnly(torch.nn.Module):
@@ -221,8 +221,8 @@ class _ScoreOnly(torch.nn.Module):
 def test_reading_the_critics_feature_width_changes_nothing():
     """The builder's look at the features runs the critic once in eval mode: batch-norm statistics,
     spectral-norm vectors, the training flag and the global RNG are as before."""
-    from earthmover.constraints import apply_spectral_norm
-    from earthmover.heads import feature_dim
+    from earthmover.losses.constraints import apply_spectral_norm
+    from earthmover.losses.heads import feature_dim
     from earthmover.nets.critic_output import CriticOutput
 
     class Net(torch.nn.Module):
@@ -249,7 +249,7 @@ def test_a_heads_needs_are_checked_like_the_others():
     from dataclasses import dataclass
     from typing import ClassVar
 
-    from earthmover.heads import Head
+    from earthmover.losses.heads import Head
     from earthmover.registry import HEADS, param
 
     @HEADS.register("test_needs_dropout")
@@ -271,7 +271,7 @@ def test_a_heads_needs_are_checked_like_the_others():
 def test_a_head_term_that_clashes_with_another_entrys_is_refused():
     from dataclasses import dataclass
 
-    from earthmover.heads import Head
+    from earthmover.losses.heads import Head
     from earthmover.registry import HEADS, param
 
     @HEADS.register("test_clash")

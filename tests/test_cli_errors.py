@@ -413,7 +413,7 @@ def _fields():
     """(dotted name, type name, choices or None, whether -7 is out of range) for every config field."""
     from dataclasses import fields
 
-    from earthmover import config as config_module
+    from earthmover.train import config as config_module
 
     config = config_module.Config()
     if hasattr(config, "params"):  # fields declared with their ranges (the plug-in registry)
@@ -569,7 +569,7 @@ def test_a_refused_checkpoint_is_moved_aside_and_no_longer_counts(tiny_run, caps
 
 
 def test_resume_records_the_flags_it_allows(tiny_run):
-    from earthmover.config import load_toml
+    from earthmover.train.config import load_toml
 
     assert (
         cli.main(
@@ -650,7 +650,7 @@ def test_metrics_after_a_resume_hold_no_stale_final_record(tiny_run):
 
 
 def test_a_large_sample_draws_a_bounded_picture_and_keeps_all_in_the_npz(tiny_run, capsys, monkeypatch):
-    from earthmover.train import command
+    from earthmover.train import sample_command as command
 
     monkeypatch.setitem(command.PICTURE_LIMIT, "points", 8)
     assert (

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from earthmover.conditional.acgan import (
+from earthmover.errors import EarthmoverError
+from earthmover.losses.acgan import (
     ACGANParams,
     ClassHead,
     acgan_critic_loss,
@@ -14,7 +15,6 @@ from earthmover.conditional.acgan import (
     class_accuracy,
     class_cross_entropy,
 )
-from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.nets.mlp import MLPCritic, MLPGenerator
 

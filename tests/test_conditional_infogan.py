@@ -7,7 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from earthmover.conditional.infogan import (
+from earthmover.data.codes import CodeSpec, LatentCodes, sample_codes
+from earthmover.errors import EarthmoverError
+from earthmover.losses.infogan import (
     HALF_LOG_2PI,
     InfoGANParams,
     QHead,
@@ -19,8 +21,6 @@ from earthmover.conditional.infogan import (
     mutual_information_bound,
     split_q,
 )
-from earthmover.data.codes import CodeSpec, LatentCodes, sample_codes
-from earthmover.errors import EarthmoverError
 from earthmover.metrics.coverage import code_accuracy
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.nets.mlp import MLPCritic, MLPGenerator

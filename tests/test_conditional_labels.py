@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from earthmover.conditional.labels import (
+from earthmover.data.labels import (
     LabelEmbedding,
     bind_labels,
     check_labels,
@@ -12,8 +12,8 @@ from earthmover.conditional.labels import (
     require_labels,
     sample_labels,
 )
-from earthmover.conditional.projection import projection_term
 from earthmover.errors import EarthmoverError
+from earthmover.losses.penalties import critic_input_gradient, gradient_penalty
 from earthmover.nets.conditional import (
     ConcatCritic,
     ConcatGenerator,
@@ -23,7 +23,7 @@ from earthmover.nets.conditional import (
 )
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.nets.mlp import MLPCritic, MLPGenerator
-from earthmover.penalties import critic_input_gradient, gradient_penalty
+from earthmover.nets.projection import projection_term
 
 
 class Fixed(nn.Module):

@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from earthmover.conditional.acgan import ClassHead
-from earthmover.conditional.infogan import InfoGANParams, QHead, mutual_information_bound
-from earthmover.conditional.labels import LabelEmbedding, bind_labels
 from earthmover.data.codes import sample_codes
-from earthmover.nets.conditional import ConcatGenerator, ProjectionCritic
-from earthmover.nets.mlp import MLPCritic, MLPGenerator
-from earthmover.objectives import (
+from earthmover.data.labels import LabelEmbedding, bind_labels
+from earthmover.losses.acgan import ClassHead
+from earthmover.losses.infogan import InfoGANParams, QHead, mutual_information_bound
+from earthmover.losses.objectives import (
     minimax_critic_loss,
     non_saturating_generator_loss,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
-from earthmover.penalties import gradient_penalty
+from earthmover.losses.penalties import gradient_penalty
+from earthmover.nets.conditional import ConcatGenerator, ProjectionCritic
+from earthmover.nets.mlp import MLPCritic, MLPGenerator
 
 FIXTURE = Path(__file__).parent / "data" / "mnist_small.npz"
 
@@ -47,7 +47,7 @@ def test_projection_and_acgan_with_wgan_gp(mnist):
     head = ClassHead(64, 10)
     d_opt, g_opt = adam(critic, head), adam(g)
     accuracy = []
-    for step in range(80):
+    for _ in range(80):
         idx = torch.randint(len(x), (32,), generator=rng)
         real, labels = x[idx], y[idx]
         fake = g(torch.randn(32, 16, generator=rng), labels).detach()  # fakes carry the real batch's labels
@@ -82,7 +82,7 @@ def _infogan_bounds(train_generator: bool, steps: int = 100):
     critic, q = MLPCritic(784, 64, 2), QHead(64, params)
     d_opt, g_opt = adam(critic, q, lr=2e-3), adam(g, lr=2e-3)
     bounds = []
-    for step in range(steps):
+    for _ in range(steps):
         codes = sample_codes(32, params.codes, rng)
         loss = sum(q.terms(critic(g(codes.latent()).detach()), codes).values())
         d_opt.zero_grad()
@@ -120,7 +120,7 @@ def test_infogan_terms_train_beside_the_non_saturating_objective(mnist):
     g = MLPGenerator(params.codes.latent_dim, 784, 64, 2)
     critic, q = MLPCritic(784, 64, 2), QHead(64, params)
     d_opt, g_opt = adam(critic, q, lr=2e-4), adam(g, lr=1e-3)  # the paper's rates
-    for step in range(10):
+    for _ in range(10):
         real = x[torch.randint(len(x), (32,), generator=rng)]
         codes = sample_codes(32, params.codes, rng)
         fake_out = critic(g(codes.latent()).detach())

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from earthmover import cli
-from earthmover.config import Config, load_toml, validate
 from earthmover.errors import EarthmoverError
+from earthmover.train.config import Config, load_toml, validate
 from helpers import TINY_FLAGS
 
 MNIST_FIXTURE = str(Path(__file__).parent / "data" / "mnist_small.npz")

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from earthmover.constraints import apply_spectral_norm, clip_weights, largest_singular_values
+from earthmover.losses.constraints import apply_spectral_norm, clip_weights, largest_singular_values
 
 
 def test_clip_bounds_every_weight():
@@ -110,7 +110,7 @@ def test_spectral_norm_normalizes_the_output_major_matrix_of_every_layer_kind():
 
 
 def test_the_constraint_entries_clip_after_a_step_and_normalize_once():
-    from earthmover.constraints import Clip, SpectralNorm
+    from earthmover.losses.constraints import Clip, SpectralNorm
 
     net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
     with torch.no_grad():

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from earthmover import cli
-from earthmover.config import Config, validate
+from earthmover.losses.objectives import Scored
 from earthmover.nets.critic_output import CriticOutput
-from earthmover.objectives import Scored
 from earthmover.train import state as ckpt
+from earthmover.train.config import Config, validate
 from earthmover.train.loop import Trainer
 from test_train_distributed import assert_same_curves, torchrun
 from test_train_resume import assert_same_state
@@ -103,6 +103,7 @@ def assert_resumes_exactly(tmp_path, common, stop=2, steps=4):
     return whole, parts
 
 
+@pytest.mark.distributed
 def test_acgan_under_torchrun_is_one_process(mnist, tmp_path):
     """Each process takes its rows of the global batch and of its labels; the fakes of the critic
     step are asked for the real batch's classes. (wgan-gp-mnist: a generator without batch norm,
@@ -182,7 +183,7 @@ def test_the_critic_steps_fakes_share_the_real_batchs_labels(mnist):
 
 
 def test_the_registered_acgan_terms_are_the_class_cross_entropies():
-    from earthmover.conditional.heads import ACGAN
+    from earthmover.losses.conditional_heads import ACGAN
 
     torch.manual_seed(0)
     real_logits, fake_logits = torch.randn(6, 4), torch.randn(6, 4)
@@ -487,6 +488,7 @@ def test_a_grown_run_resumes_bit_identically_in_the_middle_of_a_fade(mnist, tmp_
     assert {"step_0000001.png", "step_0000003.png", "step_0000004.png"} <= set(kept)  # the last grid of each stage
 
 
+@pytest.mark.distributed
 def test_a_grown_run_under_torchrun_is_one_process(mnist, tmp_path):
     """Pixel norm and no minibatch layer: nothing couples the samples, so two processes with half
     the batch each reproduce one process, through the 4x4 stage and a fade."""
@@ -571,7 +573,7 @@ def test_bad_growth_settings_are_one_line(mnist, tmp_path, capsys, flags, messag
 
 
 def test_the_drift_term_is_epsilon_times_the_mean_squared_real_score():
-    from earthmover.penalties import DriftTerm
+    from earthmover.losses.penalties import DriftTerm
 
     critic = torch.nn.Linear(3, 1)
     real = torch.randn(5, 3)

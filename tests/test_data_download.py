@@ -9,6 +9,7 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import re
 import struct
 import tarfile
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from data_support import CLOSED, isolated, local_server  # noqa: F401 (fixtures)
+from data_support import CLOSED, isolated  # noqa: F401 (the autouse fixture)
 from earthmover.data.images import load_images
 from earthmover.data.sources import public
 from earthmover.data.sources.public import DATASETS, Remote
@@ -68,15 +69,53 @@ def cache_files(tmp_path):
     )
 
 
+# The canonical files' SHA-256 digests (lower-case hex) and sizes in bytes, written out a second time
+# here, so that one changed digit in the shipped table turns the test red. The sizes are the ones the
+# datasets' own pages publish; CIFAR-10 is the binary archive, never the pickled python one.
+CANONICAL = {
+    ("mnist", "train-images-idx3-ubyte.gz"): (
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        9912422,
+    ),
+    ("mnist", "train-labels-idx1-ubyte.gz"): (
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        28881,
+    ),
+    ("mnist", "t10k-images-idx3-ubyte.gz"): (
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        1648877,
+    ),
+    ("mnist", "t10k-labels-idx1-ubyte.gz"): ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+    ("fashion-mnist", "train-images-idx3-ubyte.gz"): (
+        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        26421880,
+    ),
+    ("fashion-mnist", "train-labels-idx1-ubyte.gz"): (
+        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        29515,
+    ),
+    ("fashion-mnist", "t10k-images-idx3-ubyte.gz"): (
+        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        4422102,
+    ),
+    ("fashion-mnist", "t10k-labels-idx1-ubyte.gz"): (
+        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        5148,
+    ),
+    ("cifar10", "cifar-10-binary.tar.gz"): (
+        "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+        170052171,
+    ),
+}
+
+
 def test_real_table_is_sha256_of_the_canonical_files():
-    """The shipped table (before the test fixture swapped the mirrors): SHA-256 hex digests and
-    the canonical hosts; CIFAR-10 is the binary archive, never the pickled python one."""
-    for dataset in public.DATASETS.values():
-        for remote in dataset.files:
-            assert len(remote.sha256) == 64 and int(remote.sha256, 16) >= 0 and remote.size > 0
-    assert [r.file for r in DATASETS["cifar10"].files] == ["cifar-10-binary.tar.gz"]
-    assert DATASETS["cifar10"].files[0].sha256.startswith("c4a38c50a1bc5f3a")
-    assert DATASETS["mnist"].files[0].sha256.startswith("440fcabf73cc546f")
+    """The shipped table (the test fixture swaps only the mirrors): each dataset's files, in order,
+    with their SHA-256 digests and sizes, and the canonical hosts first."""
+    table = {(d.name, r.file): (r.sha256, r.size) for d in public.DATASETS.values() for r in d.files}
+    assert table == CANONICAL
+    assert list(table) == list(CANONICAL)  # the order the readers expect (images before labels)
+    assert all(re.fullmatch("[0-9a-f]{64}", digest) for digest, _ in table.values())
 
 
 def test_good_download_then_cache_without_server(local_server, monkeypatch, tmp_path, mnist_files, capsys):

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from data_support import isolated, local_server  # noqa: F401 (fixtures)
+from data_support import isolated  # noqa: F401 (the autouse fixture)
 from earthmover.data.images import ImageSet, find_mnist, load_images
 from earthmover.errors import EarthmoverError
 

@@ -9,6 +9,7 @@ import torch
 from earthmover.data.image_set import ImageSet
 from earthmover.data.streams import ImageStream
 from earthmover.errors import EarthmoverError
+from earthmover.train.monitor import make_monitor
 
 
 def image_set(n=10):
@@ -64,14 +65,14 @@ def folder_of_pngs(root, n=13, seed=0):
 
 
 def config(root, **kw):
-    from earthmover.config import DataConfig
+    from earthmover.train.config import DataConfig
 
     return DataConfig(name=str(root), batch_size=4, image_size=5, **kw)
 
 
 def test_over_budget_folder_streams_the_in_memory_batches(tmp_path, monkeypatch):
     from earthmover.data.folder_stream import FolderStream
-    from earthmover.data.streams import make_stream
+    from earthmover.data.from_config import make_stream
 
     root = folder_of_pngs(tmp_path / "f")
     monkeypatch.setenv("EARTHMOVER_CACHE", str(tmp_path / "cache"))
@@ -91,14 +92,15 @@ def test_over_budget_folder_streams_the_in_memory_batches(tmp_path, monkeypatch)
         assert torch.equal(streamed.next_batch(), expected) and torch.equal(resumed.next_batch(), expected)
     assert streamed.epoch == memory.epoch == 2
     assert torch.equal(streamed.reference(6), memory.reference(6))
-    path = streamed.snapshot(lambda n, seed: torch.zeros(n, 3, 5, 5), tmp_path / "grid.png", seed=0)
-    assert path.is_file() and streamed.measures(lambda n, seed: None, 4, 0) == {}  # what image streams bring
+    monitor = make_monitor(streamed)
+    path = monitor.snapshot(lambda n, seed: torch.zeros(n, 3, 5, 5), tmp_path / "grid.png", seed=0)
+    assert path.is_file() and monitor.measures(lambda n, seed: None, 4, 0) == {}  # what image streams bring
 
 
 def test_a_streamed_folder_gives_the_labels_of_its_class_folders(tmp_path, monkeypatch):
     """A conditional run on a folder too large for memory: each streamed batch comes with the
     labels the in-memory stream gives the same images (c0 -> 0, c1 -> 1)."""
-    from earthmover.data.streams import make_stream
+    from earthmover.data.from_config import make_stream
 
     root = folder_of_pngs(tmp_path / "f")
     monkeypatch.setenv("EARTHMOVER_CACHE", str(tmp_path / "cache"))
@@ -112,7 +114,7 @@ def test_a_streamed_folder_gives_the_labels_of_its_class_folders(tmp_path, monke
 
 
 def test_streamed_bad_file_named_or_replaced(tmp_path, monkeypatch):
-    from earthmover.data.streams import make_stream
+    from earthmover.data.from_config import make_stream
 
     root = folder_of_pngs(tmp_path / "f", n=8)
     (root / "c0" / "00.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")

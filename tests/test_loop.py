@@ -1,14 +1,16 @@
 """The one loop: every preset on a toy, every toy with WGAN-GP, and the peer-code traps."""
 
+import copy
 from pathlib import Path
 
 import pytest
 import torch
 
-from earthmover.config import Config
-from earthmover.data.toy import TOY_DISTRIBUTIONS
+from earthmover.data.toy import TOY_DISTRIBUTIONS, make_toy
 from earthmover.errors import EarthmoverError
+from earthmover.nets.critic_output import as_critic_output
 from earthmover.presets import PRESETS
+from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
 from helpers import tiny_config
 
@@ -38,8 +40,27 @@ def test_every_preset_trains_and_stays_finite(preset):
 
 @pytest.mark.parametrize("data", list(TOY_DISTRIBUTIONS))
 def test_every_toy_distribution_trains(data):
-    trainer = Trainer(tiny("wgan-gp", data), quiet=True)
-    trainer.train_step()
+    """One WGAN-GP step on each toy distribution: the critic's real batch is that distribution's sample
+    (drawn again here from the stream generator's state), the logged critic loss is E D(fake) - E D(real)
+    on the step's own batches at the critic before its update, and both networks' weights move."""
+    trainer = Trainer(tiny("wgan-gp", data, optim__n_critic=1), quiet=True)
+    state = trainer.stream.generator.get_state()
+    critic_before = copy.deepcopy(trainer.critic)
+    before_g = [p.detach().clone() for p in trainer.generator.parameters()]
+    reals, fakes = [], []
+    next_batch = trainer.stream.next_batch
+    trainer.stream.next_batch = lambda: reals.append(next_batch()) or reals[-1]
+    trainer.generator.register_forward_hook(lambda module, args, out: fakes.append(out.detach().clone()))
+    values = trainer.train_step()
+
+    batch = trainer.config.data.batch_size
+    assert len(reals) == 1 and reals[0].shape == (batch, 2)
+    assert torch.equal(reals[0], make_toy(data).sample(batch, torch.Generator().set_state(state)))
+    with torch.no_grad():
+        scores = [as_critic_output(critic_before(x)).score for x in (reals[0], fakes[0])]
+    assert values["loss/critic"].item() == pytest.approx((scores[1].mean() - scores[0].mean()).item(), rel=1e-5)
+    assert all(not torch.equal(a, b) for a, b in zip(before_g, trainer.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(critic_before.parameters(), trainer.critic.parameters()))
     assert trainer.sample(10).shape == (10, 2)
 
 
@@ -68,7 +89,7 @@ def test_weights_are_clipped_after_each_critic_step():
 
 
 def test_spectral_norm_preset_normalizes_the_critic():
-    from earthmover.constraints import largest_singular_values
+    from earthmover.losses.constraints import largest_singular_values
 
     trainer = Trainer(tiny("sngan", model__width=8), quiet=True)
     for _ in range(40):
@@ -126,7 +147,7 @@ def test_ema_generator_is_an_average_of_the_weights():
 def test_generator_step_hands_the_critics_codes_to_the_objective():
     """EBGAN's generator term reads the critic's codes on the fakes: the pulling-away term the step
     logs is pt_weight x f_PT of exactly those codes (a step that drops the features logs none)."""
-    from earthmover.objectives import pulling_away_term
+    from earthmover.losses.objectives import pulling_away_term
 
     trainer = Trainer(tiny("ebgan"), quiet=True)
     codes = []

@@ -64,8 +64,8 @@ def test_default_run_is_wgan_gp_on_the_25_gaussian_grid():
     and the penalty applied (lazily) at least once in each generator step's critic steps."""
     import argparse
 
-    from earthmover.config import Config
     from earthmover.train.command import build_config
+    from earthmover.train.config import Config
 
     config = build_config(argparse.Namespace(preset=None, config=None))
     assert config.to_dict() == Config.from_preset("quickstart").to_dict()

@@ -93,7 +93,7 @@ def test_explicit_lists_keep_the_digit_features_and_toy_data_gets_nothing(monkey
 
 
 def test_the_default_is_auto():
-    from earthmover.config import Config
+    from earthmover.train.config import Config
 
     assert Config().run.eval_metrics == "auto" and "auto" in Config().params()["run.eval_metrics"].doc
 
@@ -116,7 +116,7 @@ def test_a_digit_run_scores_digit_fid_by_default(tmp_path, monkeypatch):
     trainer = Trainer(config, None, quiet=True)
     summary = trainer.fit()
     assert summary.values["metrics/fid"] > 0
-    assert trainer.stream._evaluator.features == "digits"
+    assert trainer.monitor._evaluator.features == "digits"
 
 
 def rgb_file(tmp_path) -> str:

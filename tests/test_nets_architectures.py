@@ -2,12 +2,14 @@
 critic that may meet a gradient penalty, one-line errors for sizes it cannot take, and one real
 WGAN-GP step for each of the WGAN-GP paper's Figure 2 variants."""
 
+import copy
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from earthmover import penalties
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import as_critic_output
 from earthmover.nets.registry import ARCHITECTURES, NetSpec, build_networks
@@ -88,8 +90,8 @@ def test_batch_norm_where_the_paper_has_it_only_when_asked(name):
 
 def test_ebgan_critic_from_the_config_has_no_batch_norm():
     """Issue 8, defect 3: EBGAN with a gradient penalty on dcgan built a decoder with 2 BatchNorm layers."""
-    from earthmover.config import Config
     from earthmover.train.build import build_critic
+    from earthmover.train.config import Config
 
     config = Config.from_preset("ebgan", penalty__gp=10, model__arch="dcgan")
     config.set("model.width", 4)
@@ -157,9 +159,24 @@ def test_one_real_wgan_gp_step(name, tmp_path, monkeypatch):
     trainer = Trainer(config, quiet=True)
     before_g = [p.detach().clone() for p in trainer.generator.parameters()]
     before_c = [p.detach().clone() for p in trainer.critic.parameters()]
+    critic_before = copy.deepcopy(trainer.critic)
+    points = []  # the interpolates x^ the step's penalty drew (found through gradient_penalty's own globals)
+    interpolate = penalties.gradient_penalty.__globals__["interpolate"]
+    monkeypatch.setitem(
+        penalties.gradient_penalty.__globals__,
+        "interpolate",
+        lambda *a, **k: points.append(interpolate(*a, **k)) or points[-1],
+    )
     values = trainer.train_step()
     assert all(torch.isfinite(v).all() for v in values.values())
-    assert values["loss/gradient_penalty"] > 0
+    # The logged penalty is lambda * E (||grad D(x^)||_2 - 1)^2 at the critic before its update, computed
+    # here again from the same points (float64 sums); one critic step, so one set of points.
+    assert len(points) == 1
+    x_hat = points[0].detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(as_critic_output(critic_before(x_hat)).score.sum(), x_hat)
+    norms = grad.double().flatten(1).norm(dim=1)
+    expected = config.penalty.gp * (norms - 1).pow(2).mean()
+    assert values["loss/gradient_penalty"].item() == pytest.approx(expected.item(), rel=1e-4)
     assert any(not torch.equal(a, b) for a, b in zip(before_g, trainer.generator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(before_c, trainer.critic.parameters()))
     assert trainer.sample(4, seed=0).shape == (4, 1, 28, 28)
@@ -207,9 +224,12 @@ def test_infogan_mnist_networks_are_the_papers_table():
         ("fc", 7 * 7 * 128, 1024),
         ("fc", 1024, 1),
     ]
-    norms = lambda m: [
-        (type(n).__name__, n.num_features) for n in m.modules() if isinstance(n, nn.modules.batchnorm._BatchNorm)
-    ]
+
+    def norms(m):
+        return [
+            (type(n).__name__, n.num_features) for n in m.modules() if isinstance(n, nn.modules.batchnorm._BatchNorm)
+        ]
+
     assert norms(g) == [("BatchNorm1d", 1024), ("BatchNorm1d", 6272), ("BatchNorm2d", 64)]
     assert norms(c) == [("BatchNorm2d", 128), ("BatchNorm1d", 1024)]
     assert {m.negative_slope for m in c.modules() if isinstance(m, nn.LeakyReLU)} == {0.1}

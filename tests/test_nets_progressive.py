@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from earthmover.errors import EarthmoverError
+from earthmover.losses.objectives import wasserstein_critic_loss, wasserstein_generator_loss
+from earthmover.losses.penalties import gradient_penalty
 from earthmover.nets.progressive import (
     ProgressiveCritic,
     ProgressiveGenerator,
@@ -16,8 +18,6 @@ from earthmover.nets.progressive import (
     set_stage,
     upscale2d,
 )
-from earthmover.objectives import wasserstein_critic_loss, wasserstein_generator_loss
-from earthmover.penalties import gradient_penalty
 
 SMALL = dict(fmap_base=32, fmap_max=8)
 

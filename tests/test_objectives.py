@@ -165,6 +165,7 @@ def test_objectives_bind_the_pure_functions():
     fake = O.Scored(torch.ones(3, 2), CriticOutput(FAKE, features=torch.randn(3, 4)))
     for name, cls in O.OBJECTIVES.items():
         obj = O.make_objective(name)
+        assert type(obj) is cls  # the name builds its registered class
         terms = obj.critic_loss(real, fake)
         assert all(t.dim() == 0 for t in terms.values())
         assert all(t.dim() == 0 for t in obj.generator_loss(fake).values())

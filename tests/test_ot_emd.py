@@ -292,3 +292,19 @@ def test_solver_stopping_before_optimality_raises():
         emd(a, b, x=x, y=y, method="lp", max_iter=1)
     # and the same problem solves with the default limit
     assert emd(a, b, x=x, y=y, method="network-simplex").distance > 0
+
+
+# --------------------------------------------------------------------------- against POT's names
+def test_emd_returns_a_result_whose_plan_is_pots_ot_emd_and_whose_distance_is_ot_emd2():
+    """earthmover.ot.emd shares POT's name and arguments but returns a result object (its docstring
+    says so): .plan is what ot.emd(a, b, M) returns, .distance what ot.emd2(a, b, M) returns."""
+    import ot as pot
+
+    rng = np.random.default_rng(3)
+    a, b = _random_weights(rng, 6), _random_weights(rng, 5)
+    M = cost_matrix(rng.normal(size=(6, 2)), rng.normal(size=(5, 2)))  # generic points: one optimal plan
+    for method in EXACT:
+        result = emd(a, b, M, method)
+        np.testing.assert_allclose(result.plan, pot.emd(a, b, M), atol=1e-12)
+        assert result.distance == pytest.approx(pot.emd2(a, b, M), rel=1e-12)
+        assert emd2(a, b, M, method) == result.distance

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from earthmover import cli, registry
-from earthmover.config import Config, load_toml, validate
 from earthmover.errors import EarthmoverError
 from earthmover.train import state as ckpt
+from earthmover.train.config import Config, load_toml, validate
 from helpers import TINY_FLAGS
 from test_train_distributed import assert_same_curves, torchrun
 from test_train_resume import assert_same_state
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from earthmover.heads import Head
-from earthmover.objectives import Objective
-from earthmover.penalties import Penalty, critic_input_gradient
+from earthmover.losses.heads import Head
+from earthmover.losses.objectives import Objective
+from earthmover.losses.penalties import Penalty, critic_input_gradient
 from earthmover.registry import HEADS, OBJECTIVES, PENALTIES, param
 
 
@@ -157,6 +157,7 @@ def test_a_plugin_trains_and_resumes_bit_identically(tmp_path, plugin):
     )  # the head's layers are the critic's
 
 
+@pytest.mark.distributed
 def test_a_plugin_runs_under_torchrun_as_one_process(tmp_path, plugin):
     """The jitter draws one number per element: each process gets its slice of one process's draws."""
     args = [

@@ -8,8 +8,8 @@ penalty generator (the trainer draws real batch, then latents, then the penalty'
 loss terms and every gradient must agree to float tolerance, step after step (each reference
 step starts from copies of the trainer's current networks and optimizer state). The weights after
 Adam's step are not compared: where a gradient is near Adam's eps, float noise in it moves the
-update by a good part of the learning rate, on either side. Whatever the trainer does to be fast (one pass over real and fake, fused Adam, ...)
-must not change the maths.
+update by a good part of the learning rate, on either side. Whatever the trainer does to be fast
+(one pass over real and fake, fused Adam, ...) must not change the maths.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from earthmover.config import Config
 from earthmover.nets.critic_output import as_critic_output
+from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
 
 TOL = dict(rtol=1e-4, atol=1e-6)
@@ -104,7 +104,7 @@ def _reference_generator_step(trainer: Trainer, objective: str):
 def _assert_close_lists(ours, theirs, what):
     assert len(ours) == len(theirs)
     for i, (a, b) in enumerate(zip(ours, theirs)):
-        torch.testing.assert_close(a, b, **TOL, msg=lambda m: f"{what} {i}: {m}")
+        torch.testing.assert_close(a, b, **TOL, msg=lambda m, i=i: f"{what} {i}: {m}")
 
 
 def _check_steps(trainer: Trainer, objective: str, gp: float, critic_steps: int = 3) -> None:

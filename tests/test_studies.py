@@ -102,8 +102,8 @@ def test_clipping_piles_weights_at_the_bounds_and_flattens_the_critic():
 
 
 def test_clipping_gradient_bound_holds_for_any_clipped_critic():
+    from earthmover.losses.penalties import critic_input_gradient, per_sample_norm
     from earthmover.nets.mlp import MLPCritic
-    from earthmover.penalties import critic_input_gradient, per_sample_norm
 
     torch.manual_seed(0)
     c = 0.01

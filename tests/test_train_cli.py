@@ -130,7 +130,7 @@ def test_a_missing_device_is_a_clear_error(tmp_path, capsys, device):
 
 
 def test_auto_and_cpu_devices(tmp_path):
-    from earthmover.config import Config
+    from earthmover.train.config import Config
 
     for kind in ("auto", "cpu"):
         config = Config()
@@ -155,7 +155,7 @@ def copied(state):
 def test_side_work_touches_no_training_state(tmp_path, monkeypatch):
     """Snapshots and measures between steps (in eval mode, from their own generators) leave the
     training RNGs, spectral-norm vectors and batch statistics alone."""
-    from earthmover.config import Config
+    from earthmover.train.config import Config
 
     config = Config(preset="sngan")
     for dotted, value in {

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from earthmover.config import Config
 from earthmover.presets import preset_values
 from earthmover.train import state as ckpt
+from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built")
@@ -94,8 +94,8 @@ def assert_same_curves(two, one, tol=1e-5, skip=()):
 
 
 def critic_at(run_dir, step):
-    from earthmover.config import load_toml
     from earthmover.train.build import build_critic
+    from earthmover.train.config import load_toml
 
     config = Config.from_dict(load_toml(run_dir / "config.toml"))
     critic = build_critic(config, (2,))
@@ -108,6 +108,7 @@ def scores(critic, x):
         return critic(x).score.double()
 
 
+@pytest.mark.distributed
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     """20 steps of WGAN-GP on toy data: the penalty's interpolation draws are each rank's slice of
     the global draws, so the two shards together are the one-process batch."""
@@ -177,6 +178,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
         torch.testing.assert_close(two["generator"][key], value, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.distributed
 def test_r1_clipping_spectral_norm_and_batch_norm_on_images_under_ddp(tmp_path, monkeypatch):
     """dcgan on the MNIST fixture across 2 CPU processes with R1 (a double backward through the
     convolutions on real data), weight clipping after each step and spectral norm's u, v buffers.
@@ -231,6 +233,7 @@ def test_r1_clipping_spectral_norm_and_batch_norm_on_images_under_ddp(tmp_path, 
     assert (out / "samples" / "step_0000002.png").is_file()
 
 
+@pytest.mark.distributed
 @pytest.mark.parametrize(
     "preset, flags",
     [
@@ -277,7 +280,7 @@ def test_penalties_that_draw_or_use_batch_statistics_match_one_process(tmp_path,
 
 
 def test_batch_std_over_shards_is_the_global_std():
-    from earthmover.penalties import Shard, batch_std
+    from earthmover.losses.penalties import Shard, batch_std
 
     x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0)) * 1.3 + 0.2
 

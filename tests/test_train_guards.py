@@ -13,9 +13,10 @@ import time
 import pytest
 import torch
 
-from earthmover import cli, penalties
-from earthmover.config import Config
+from earthmover import cli
+from earthmover.losses import penalties
 from earthmover.train import state as ckpt
+from earthmover.train.config import Config
 from earthmover.train.loop import NonFiniteError, Trainer
 from helpers import TINY_FLAGS, tiny_config
 
@@ -71,9 +72,9 @@ def test_injected_nan_stops_with_step_phase_and_term(tmp_path, monkeypatch, caps
 
 
 def test_nan_in_the_generator_phase_is_named(tmp_path, monkeypatch):
-    import earthmover.train.loop as loop
+    import earthmover.train.build as build  # the run's objective is built once, with its plan
 
-    make = loop.make_objective
+    make = build.make_objective
 
     class Poisoned:
         def __init__(self, inner):
@@ -87,7 +88,7 @@ def test_nan_in_the_generator_phase_is_named(tmp_path, monkeypatch):
             terms = self.inner.generator_loss(*args, **kwargs)
             return {k: v * float("inf") for k, v in terms.items()} if self.calls == 2 else terms
 
-    monkeypatch.setattr(loop, "make_objective", lambda *a, **k: Poisoned(make(*a, **k)))
+    monkeypatch.setattr(build, "make_objective", lambda *a, **k: Poisoned(make(*a, **k)))
     trainer = Trainer(tiny(), tmp_path / "run", quiet=True)
     with pytest.raises(NonFiniteError) as info:
         trainer.fit()

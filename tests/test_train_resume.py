@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from earthmover import cli
-from earthmover.config import Config, load_toml
 from earthmover.train import state as ckpt
+from earthmover.train.config import Config, load_toml
 from earthmover.train.loop import Trainer
 from helpers import tiny_config
 

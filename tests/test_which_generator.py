@@ -152,7 +152,7 @@ def test_fid_of_a_run_samples_its_generator_and_says_which(image_run, capsys, tm
 
 def test_the_ema_and_raw_samples_differ(image_run):
     """The statement is about real weights: the two generators of the run draw different samples."""
-    from earthmover.train.state import load_sampler
+    from earthmover.train.sampler import load_sampler
 
     ema, raw = load_sampler(image_run), load_sampler(image_run, use_ema=False)
     assert (ema.generator_label, raw.generator_label) == (EMA, RAW)

@@ -1,4 +1,4 @@
-"""`earthmover train | sample | report | eval | fid | emd | study`.
+"""`earthmover train | sample | report | eval | fid | emd | study | export`.
 
 Each command lives beside the idea it serves, in a module named `command.py`
 that exposes `register(subparsers)`; this file only assembles them and turns
@@ -10,22 +10,25 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from earthmover.errors import EarthmoverError
 
 # Modules that register subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
-    "earthmover.train.command",  # train, sample, report
+    "earthmover.train.command",  # train
+    "earthmover.train.sample_command",  # sample, report
     "earthmover.metrics.command",  # eval, fid
     "earthmover.ot.command",  # emd
     "earthmover.studies.command",  # study
+    "earthmover.export.command",  # export
 )
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors the way the rest of the CLI does: one line, status 2."""
 
-    def error(self, message: str) -> None:  # noqa: D401
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"earthmover: error: {message}\n")
 
 

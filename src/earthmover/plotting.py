@@ -126,7 +126,7 @@ def _caption(image, text: str):
     width = ImageDraw.Draw(image).textlength(text) + 6
     if width > image.width:  # small images (8x8 digits): enlarge, pixels kept square, until the text fits
         factor = int(math.ceil(width / image.width))
-        image = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
     out = Image.new("RGB", (image.width, image.height + band), "white")
     out.paste(image, (0, band))
     ImageDraw.Draw(out).text((3, 1), text, fill="black")
@@ -154,8 +154,8 @@ def toy_snapshot(
     limits: float | None = None,
 ) -> Path:
     """Real (grey) and generated (orange) 2-D samples over contours of the critic's value."""
-    real, fake = real.detach().cpu().numpy(), fake.detach().cpu().numpy()
-    lim = limits or float(max(np.abs(real).max(), 1.0) * 1.25)
+    points = real.detach().cpu().numpy(), fake.detach().cpu().numpy()
+    lim = limits or float(max(np.abs(points[0]).max(), 1.0) * 1.25)
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     if critic_fn is not None:
         side = np.linspace(-lim, lim, 120)
@@ -165,8 +165,8 @@ def toy_snapshot(
             values = critic_fn(grid).float().cpu().numpy().reshape(xx.shape)
         contour = ax.contourf(xx, yy, values, levels=20, cmap="viridis", alpha=0.6)
         fig.colorbar(contour, ax=ax, fraction=0.046, pad=0.04, label="critic value")
-    ax.scatter(real[:, 0], real[:, 1], s=2, c="0.3", alpha=0.5, label="data")
-    ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:orange", alpha=0.6, label="generated")
+    ax.scatter(points[0][:, 0], points[0][:, 1], s=2, c="0.3", alpha=0.5, label="data")
+    ax.scatter(points[1][:, 0], points[1][:, 1], s=2, c="tab:orange", alpha=0.6, label="generated")
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")

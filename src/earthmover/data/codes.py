@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from earthmover.data.prior import sample_latent
 from earthmover.errors import EarthmoverError
 
 NOISE_PRIORS = ("normal", "uniform")
@@ -113,8 +114,6 @@ def sample_codes(
     if n < 1:
         raise EarthmoverError(f"sample_codes: n = {n}; expected at least 1 sample")
     if spec.noise_prior == "normal":
-        from earthmover.data.latent import sample_latent
-
         noise = sample_latent(n, spec.noise_dim, generator, truncation)
     else:
         noise = torch.rand(n, spec.noise_dim, generator=generator) * 2 - 1

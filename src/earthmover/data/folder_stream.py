@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +100,8 @@ class _Batches(torch.utils.data.Sampler):
 class FolderStream(ImageStream):
     """ImageStream's batches, decoded from files by DataLoader workers (see the module docstring).
 
-    A subclass so that it shares whatever an image stream brings besides its batches (measures,
-    snapshots); ``images`` is a fixed decoded sample rather than the whole set."""
+    A subclass so that the run's monitor treats it as any image stream; ``images`` is a fixed decoded
+    sample rather than the whole set."""
 
     kind = "images"
 
@@ -141,10 +142,11 @@ class FolderStream(ImageStream):
         self.position = 0
         self.order = torch.randperm(len(self.paths), generator=self.generator)
         self._dataset = _Decode(self.paths, side, channels)
-        self._iterator = None
-        self._images = None
+        self._iterator: Iterator[tuple[torch.Tensor | None, list, list[int]]] | None = None
+        self._images: torch.Tensor | None = None
 
-    def _start(self) -> None:
+    def _start(self) -> Iterator[tuple[torch.Tensor | None, list, list[int]]]:
+        """The worker processes' batches from the current position (the iterator they fill)."""
         sampler = _Batches(len(self.paths), self.batch_size, self.generator.get_state(), self.order, self.position)
         loader = torch.utils.data.DataLoader(
             self._dataset,
@@ -155,7 +157,7 @@ class FolderStream(ImageStream):
             persistent_workers=False,
             prefetch_factor=4 if self.workers else None,
         )
-        self._iterator = iter(loader)
+        return iter(loader)
 
     def _collate(self, items):
         """(uint8 batch, [(index, reason) of unreadable files]); errors are raised by next_batch, in
@@ -177,21 +179,25 @@ class FolderStream(ImageStream):
 
     def next_labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next batch and the class labels of its files (their folder's class)."""
+        if self.labels is None:
+            raise EarthmoverError(f"folder {self.name!r}: its images have no class labels (no class sub-folders)")
         batch, indices = self._next()
         return batch, self.labels[torch.tensor(indices)]
 
     def _next(self) -> tuple[torch.Tensor, list[int]]:
         if self._iterator is None:
-            self._start()
+            self._iterator = self._start()
         batch, bad, indices = next(self._iterator)
         if batch is None:
             i, reason = bad[0]
             if self.skip_bad:
                 raise EarthmoverError(
-                    f"folder {self.name!r}: no image of a batch could be read (first {self.paths[i]!r}); check the files"
+                    f"folder {self.name!r}: no image of a batch could be read (first {self.paths[i]!r}); "
+                    "check the files"
                 )
             raise EarthmoverError(
-                f"image file {self.paths[i]!r}: cannot be read ({reason}); replace or remove it, or pass --data.skip-bad"
+                f"image file {self.paths[i]!r}: cannot be read ({reason}); "
+                "replace or remove it, or pass --data.skip-bad"
             )
         if self.position + self.batch_size > len(self.paths):  # the same bookkeeping as the sampler's
             self.epoch += 1

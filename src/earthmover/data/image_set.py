@@ -98,12 +98,14 @@ def as_uint8_nchw(images, name: str) -> torch.Tensor:
             array = array.transpose(0, 3, 1, 2)
         if array.shape[1] not in (1, 3, 4):
             raise EarthmoverError(
-                f"source {name!r}: images of shape {array.shape} have {array.shape[1]} channels; expected 1, 3 or 4 (NCHW or NHWC)"
+                f"source {name!r}: images of shape {array.shape} have {array.shape[1]} channels; "
+                "expected 1, 3 or 4 (NCHW or NHWC)"
             )
         array = array[:, :3]
     else:
         raise EarthmoverError(
-            f"source {name!r}: array of shape {array.shape} is not images; expected (N, H, W), (N, C, H, W) or (N, H, W, C)"
+            f"source {name!r}: array of shape {array.shape} is not images; "
+            "expected (N, H, W), (N, C, H, W) or (N, H, W, C)"
         )
     if array.dtype == np.uint8:
         pass
@@ -117,14 +119,15 @@ def as_uint8_nchw(images, name: str) -> torch.Tensor:
             )
         array = array.astype(np.uint8)
     elif np.issubdtype(array.dtype, np.floating):
-        lo, hi = float(array.min()), float(array.max())
-        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1.0 or hi > 255.0:
+        low, high = float(array.min()), float(array.max())
+        if not (np.isfinite(low) and np.isfinite(high)) or low < -1.0 or high > 255.0:
             raise EarthmoverError(
-                f"source {name!r}: float images span {lo}..{hi}, expected [-1, 1], [0, 1] or [0, 255]; rescale them first"
+                f"source {name!r}: float images span {low}..{high}, expected [-1, 1], [0, 1] or [0, 255]; "
+                "rescale them first"
             )
-        if lo < 0.0:
+        if low < 0.0:
             scaled = (array + 1.0) * 127.5
-        elif hi <= 1.0:
+        elif high <= 1.0:
             scaled = array * 255.0
         else:
             scaled = array

@@ -1,7 +1,9 @@
 """Image data: one call, ``load_images(source)``, returns an :class:`ImageSet` (uint8 ``(N, C, H, W)``
 images, optional labels; :meth:`ImageSet.to_float` gives ``[-1, 1]``).
 
-Sources ``load_images`` accepts (each lives in its own module under ``earthmover.data.sources``)
+Sources ``load_images`` accepts (each lives in its own module under ``earthmover.data.sources``;
+the named ones are the entries of :data:`~earthmover.data.sources.registry.IMAGE_SOURCES`, and a plug-in
+adds one there)
 ------------------------------------------------------------------------------------------------
 ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"`` (``NAME:train``, ``NAME:test``)
     The public datasets, downloaded on first use from their canonical locations, verified by
@@ -43,12 +45,11 @@ from pathlib import Path
 
 from earthmover.data.download import default_cache_dir, url_filename
 from earthmover.data.image_set import ImageSet, as_labels, as_uint8_nchw
-from earthmover.data.sources.digits import load_digits
 from earthmover.data.sources.folder import load_folder
 from earthmover.data.sources.idx import is_idx_name, load_idx_pair, read_idx
 from earthmover.data.sources.npz import load_npy, load_npz
-from earthmover.data.sources.public import DATASETS, find_mnist, load_public
-from earthmover.data.sources.torchvision import load_torchvision
+from earthmover.data.sources.public import find_mnist
+from earthmover.data.sources.registry import IMAGE_SOURCES, named_sources, sources_text
 from earthmover.data.sources.url import URL, fetch_url
 from earthmover.data.transforms import convert_channels, resize
 from earthmover.errors import EarthmoverError, did_you_mean
@@ -56,21 +57,15 @@ from earthmover.errors import EarthmoverError, did_you_mean
 __all__ = ["ImageSet", "load_images", "find_mnist", "default_cache_dir", "resize", "convert_channels", "read_idx"]
 
 SPLITS = ("train", "test")
-NAMED_SOURCES = (
-    "mnist",
-    "mnist:train",
-    "mnist:test",
-    "fashion-mnist",
-    "fashion-mnist:test",
-    "cifar10",
-    "cifar10:test",
-    "digits",
-    "digits:train",
-    "digits:test",
-    "torchvision:MNIST",
-    "torchvision:FashionMNIST",
-    "torchvision:CIFAR10",
-)
+
+
+def __getattr__(name: str):
+    # NAMED_SOURCES and SOURCE_PREFIXES are read from the registry when asked, so plug-ins count.
+    if name == "NAMED_SOURCES":
+        return tuple(named_sources())
+    if name == "SOURCE_PREFIXES":
+        return (*IMAGE_SOURCES, "folder")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_images(
@@ -136,26 +131,21 @@ def folder_of(source) -> Path | None:
     return None
 
 
-SOURCE_PREFIXES = (*DATASETS, "digits", "torchvision", "folder")
-"""What a named source starts with (``NAME`` or ``NAME:...``); callers that vet a name use it."""
-
-
 def _named(source: str) -> str | None:
     head = source.partition(":")[0].lower()
-    return head if head in SOURCE_PREFIXES and head != "folder" else None
+    return head if head in IMAGE_SOURCES else None
 
 
 def _dispatch(source, split, cache_dir, limit):
     """-> (images array or tensor, labels or None, name, class names or None)."""
     if isinstance(source, str):
         named = _named(source)
-        if named == "torchvision":
-            return load_torchvision(source.partition(":")[2], split or "train", cache_dir, limit)
         if named is not None:
-            split = _named_split(source, source.partition(":")[2], split)
-            if named == "digits":
-                return load_digits(split)
-            return load_public(named, split, cache_dir)
+            entry = IMAGE_SOURCES[named]
+            tail = source.partition(":")[2]
+            if entry.argument:
+                return entry.load(split or entry.splits[0], cache_dir=cache_dir, limit=limit, argument=tail)
+            return entry.load(_named_split(source, tail, split, entry), cache_dir=cache_dir, limit=limit)
         if URL.match(source):
             path = fetch_url(source, cache_dir)
             return _load_file(path, split, limit, name=url_filename(source))
@@ -167,24 +157,24 @@ def _dispatch(source, split, cache_dir, limit):
     text = os.fspath(source)
     if os.sep in text or "/" in text or path.suffix or text.startswith("."):
         raise EarthmoverError(f"source {text!r}: no such file or folder; check the path (relative to {Path.cwd()})")
-    hint = did_you_mean(text, NAMED_SOURCES, casefold=True).removeprefix("; ")
+    hint = did_you_mean(text, named_sources(), casefold=True).removeprefix("; ")
     raise EarthmoverError(
         f"source {text!r}: not a known source nor an existing path; {hint + ' ' if hint else ''}"
-        "use one of mnist, fashion-mnist, cifar10, digits (NAME:test for the test split), torchvision:NAME, "
+        f"use one of {sources_text()} (NAME:test for the test split), "
         "folder:PATH, a URL to an .npz, or a path to .npz/.npy/IDX/image folder"
     )
 
 
-def _named_split(source: str, tail: str, split: str | None) -> str:
+def _named_split(source: str, tail: str, split: str | None, entry) -> str:
     if tail:
         if split not in (None, "train", tail):
             raise EarthmoverError(
                 f"source {source!r} names split {tail!r} but split={split!r} was passed; name the split in one place"
             )
         split = tail
-    split = split or "train"
-    if split not in SPLITS:
-        raise EarthmoverError(f"split {split!r} for source {source!r}: expected one of {', '.join(SPLITS)}")
+    split = split or entry.splits[0]
+    if split not in entry.splits:
+        raise EarthmoverError(f"split {split!r} for source {source!r}: expected one of {', '.join(entry.splits)}")
     return split
 
 

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
+from earthmover.data.codes import CodeSpec, LatentCodes, sample_codes
+from earthmover.data.prior import sample_latent
 
-def sample_latent(
-    n: int, dim: int, generator: torch.Generator | None = None, truncation: float | None = None
-) -> torch.Tensor:
-    """z ~ N(0, I) of shape (n, dim). With ``truncation=t``, every coordinate with |z| > t is
-    redrawn until it falls inside (Brock et al. 2019's truncation trick): fewer, better samples."""
-    z = torch.randn(n, dim, generator=generator)
-    if truncation is not None:
-        if truncation <= 0:
-            raise ValueError(f"truncation must be > 0, got {truncation}")
-        outside = z.abs() > truncation
-        while outside.any():
-            z[outside] = torch.randn(int(outside.sum()), generator=generator)
-            outside = z.abs() > truncation
-    return z
+__all__ = ["Draw", "LatentSpace", "sample_latent"]
 
 
 @dataclass
@@ -78,8 +66,6 @@ class LatentSpace:
         """n inputs; labels are drawn uniformly (after z) unless given."""
         codes = None
         if self.codes is not None:
-            from earthmover.data.codes import sample_codes
-
             codes = sample_codes(n, self.codes, generator, truncation)
             z = codes.latent()
         else:
@@ -89,7 +75,3 @@ class LatentSpace:
         if labels is None:
             labels = torch.randint(self.num_classes, (n,), generator=generator)
         return Draw(z, labels.long(), codes)
-
-
-if TYPE_CHECKING:
-    from earthmover.data.codes import CodeSpec, LatentCodes

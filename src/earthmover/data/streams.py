@@ -4,24 +4,16 @@ A stream yields the *global* batch (all processes draw the same one from the
 same generator; each process then keeps its own shard), so that a run on N
 processes sees exactly the data of a run on one.
 
-A stream also brings what the training loop shows about its data, so the loop never asks
-what kind of data it has: ``measures`` (the toy mixtures' mode coverage and EMD to the data;
-nothing for images), ``evaluate`` (image metrics such as FID on the digit features; nothing
-for toys; ``evaluation_plan`` says what ``run.eval_metrics`` means for this data), ``snapshot``
-(a scatter with the critic's contours, or an image grid), ``final_snapshot`` (the end-of-run
-picture, ``samples/final.png``) and ``animate`` (the GIF of the snapshots on disk). Each takes
-``sample(n, seed)``, the generator's samples, and touches no training state.
+A stream only yields batches (and ``reference`` data drawn from a fixed seed) and saves its
+position (``state_dict`` / ``load_state_dict``); what a run measures, evaluates and draws of its
+data is the run's monitor (:mod:`earthmover.train.monitor`).
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
-from pathlib import Path
-
 import torch
 
-from earthmover.data.toy import TOY_DISTRIBUTIONS, make_toy
+from earthmover.data.toy import make_toy
 from earthmover.errors import EarthmoverError
 
 
@@ -42,65 +34,6 @@ class ToyStream:
     def reference(self, n: int, seed: int = 12345) -> torch.Tensor:
         """n samples of the data from a fixed seed, for measures and plots (touches no training RNG)."""
         return self.distribution.sample(n, torch.Generator().manual_seed(seed))
-
-    def measures(self, sample: Callable, n: int, seed: int, with_emd: bool = True, progress: bool = False) -> dict:
-        """Mode coverage, high-quality share and reverse KL (Gaussian mixtures) of n generator
-        samples, and their exact EMD to n data samples (``with_emd``). ``progress``: only the
-        cheap values logged during training."""
-        from earthmover.data.toy import GaussianMixture
-        from earthmover.metrics.mixtures import mixture_measures
-
-        fake = sample(n, seed)
-        values: dict = {}
-        if isinstance(self.distribution, GaussianMixture):
-            values.update(mixture_measures(fake, self.distribution).to_dict())
-        if progress:
-            return {k: v for k, v in values.items() if k in ("modes_covered", "high_quality", "reverse_kl")}
-        if with_emd:
-            from earthmover.ot import emd_samples
-
-            values["emd"] = float(emd_samples(fake, self.reference(n, seed=seed + 1)))
-        return values
-
-    def evaluation_plan(self, metrics: str):
-        """Image metrics do not apply to toy data: None."""
-        return None
-
-    def evaluate(self, sample: Callable, metrics: str, n: int, seed: int, device=None) -> dict:
-        """Image metrics do not apply to toy data."""
-        return {}
-
-    def snapshot(
-        self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None, title: str = ""
-    ) -> Path:
-        """1,000 samples over 1,000 data points, on the critic's contours (``critic_score(x) -> (N,)``)."""
-        from earthmover import plotting
-
-        plotting.toy_snapshot(self.reference(1000), sample(1000, seed), path, critic_fn=critic_score, title=title)
-        return path
-
-    def final_snapshot(
-        self,
-        sample: Callable,
-        path: Path,
-        seed: int,
-        critic_score: Callable | None = None,
-        title: str = "",
-        last: Path | None = None,
-    ) -> Path:
-        """The end-of-run scatter: the snapshot just drawn at the last step (`last`, copied: a toy
-        scatter already shows the whole distribution), else a new one."""
-        if last is not None and Path(last).is_file():
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(last, path)
-            return path
-        return self.snapshot(sample, path, seed, critic_score, title)
-
-    def animate(self, folder: Path) -> Path | None:
-        """``folder/training.gif``: one frame per snapshot on disk (their titles carry the step)."""
-        from earthmover import plotting
-
-        return plotting.snapshot_gif(folder, label_steps=False)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
@@ -175,89 +108,6 @@ class ImageStream:
         g = torch.Generator().manual_seed(seed)
         return self._gather(torch.randperm(len(self.images), generator=g)[:n]).cpu()
 
-    def measures(self, sample: Callable, n: int, seed: int, with_emd: bool = True, progress: bool = False) -> dict:
-        """The toy measures do not apply to images (see :meth:`evaluate`)."""
-        return {}
-
-    def evaluation_plan(self, metrics: str):
-        """What ``run.eval_metrics`` = `metrics` means for this data (:mod:`earthmover.metrics.defaults`):
-        an ``EvalPlan``, or None for nothing. Decided once per stream; when ``auto`` has to skip the
-        FID (no Inception weights), the reason is said here, once, on stderr."""
-        key = (metrics or "").strip().lower()
-        if getattr(self, "_plan", None) is None or self._plan[0] != key:
-            from earthmover.metrics.defaults import plan_evaluation, say
-
-            plan, skipped = plan_evaluation(metrics, getattr(self, "source", self.name), self.sample_shape)
-            if skipped:
-                say(skipped)
-            self._plan, self._evaluator = (key, plan), None
-        return self._plan[1]
-
-    def evaluate(self, sample: Callable, metrics: str, n: int, seed: int, device=None) -> dict:
-        """The metrics of ``run.eval_metrics`` (`metrics`: auto, none, or a list such as "fid,kid"; see
-        :mod:`earthmover.metrics.defaults`) on n generator samples, against the data's test split
-        (the named datasets) or the training images themselves (other sources); keys
-        ``metrics/<name>``. Empty when nothing is asked for or ``auto`` skipped it."""
-        plan = self.evaluation_plan(metrics)
-        if plan is None:
-            return {}
-        if self._evaluator is None:
-            from earthmover.metrics import Evaluator
-
-            reference = plan.reference or self.images  # the named test splits hold 10,000 images at most
-            n_reference = None if plan.reference or plan.n_reference is None else min(plan.n_reference, len(reference))
-            c, side = self.sample_shape[0], self.sample_shape[-1]
-            try:
-                self._evaluator = Evaluator(
-                    list(plan.metrics),
-                    features=plan.features,
-                    reference=reference,
-                    n=n,
-                    n_reference=n_reference,
-                    device=device,
-                    reference_image_size=side,
-                    reference_channels=c,
-                )
-            except EarthmoverError as exc:
-                if self._plan[0] != "auto":
-                    raise  # asked for by name: the run's error
-                from earthmover.metrics.defaults import say
-
-                say(f"earthmover: in-loop FID skipped: {exc}")  # chosen by auto: say it once and train on
-                self._plan = (self._plan[0], None)
-                return {}
-        return {f"metrics/{k}": v for k, v in self._evaluator(lambda m: sample(m, seed)).items()}
-
-    def snapshot(
-        self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None, title: str = ""
-    ) -> Path:
-        """A grid of 64 samples (from the same latents at every call)."""
-        from earthmover import plotting
-
-        plotting.save_image_grid(sample(64, seed), path, nrow=8)
-        return path
-
-    def final_snapshot(
-        self,
-        sample: Callable,
-        path: Path,
-        seed: int,
-        critic_score: Callable | None = None,
-        title: str = "",
-        last: Path | None = None,
-    ) -> Path:
-        """A larger grid, 100 samples (10 x 10), under a band with `title` (which generator, which step)."""
-        from earthmover import plotting
-
-        plotting.save_image_grid(sample(100, seed), path, nrow=10, caption=title)
-        return path
-
-    def animate(self, folder: Path) -> Path | None:
-        """``folder/training.gif``: one frame per snapshot on disk, each headed with its step."""
-        from earthmover import plotting
-
-        return plotting.snapshot_gif(folder, label_steps=True)
-
     def state_dict(self) -> dict:
         return {
             "generator": self.generator.get_state(),
@@ -269,42 +119,3 @@ class ImageStream:
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
         self.epoch, self.position, self.order = int(state["epoch"]), int(state["position"]), state["order"]
-
-
-def make_stream(data_config, seed: int, device: torch.device | str | None = None):
-    """The stream for ``config.data``: a toy distribution by name, else an image source (its
-    uint8 images kept on ``device`` when given); an image folder larger than the memory budget
-    is streamed by DataLoader workers instead (``earthmover.data.folder_stream``)."""
-    if data_config.name in TOY_DISTRIBUTIONS:
-        return ToyStream(data_config.name, data_config.batch_size, seed)
-    from earthmover.data.images import folder_of, load_images
-
-    folder = folder_of(data_config.name)
-    if folder is not None:
-        from earthmover.data.folder_stream import FolderStream, estimated_bytes, memory_budget
-        from earthmover.data.sources.folder import list_folder
-
-        files = list_folder(folder)[0][: data_config.limit or None]
-        if estimated_bytes(files, data_config.image_size or None, data_config.channels or None) > memory_budget():
-            return FolderStream(
-                folder,
-                data_config.batch_size,
-                seed,
-                image_size=data_config.image_size or None,
-                channels=data_config.channels or None,
-                limit=data_config.limit or None,
-                skip_bad=bool(getattr(data_config, "skip_bad", False)),
-                device=device,
-            )
-    image_set = load_images(
-        data_config.name,
-        image_size=data_config.image_size or None,
-        channels=data_config.channels or None,
-        limit=data_config.limit or None,
-        skip_bad=bool(getattr(data_config, "skip_bad", False)),
-    )
-    stream = ImageStream(
-        image_set.images, data_config.batch_size, seed, image_set.labels, image_set.name, device=device
-    )
-    stream.source = data_config.name  # what the user named (mnist: its test split is the metrics' reference)
-    return stream

@@ -19,11 +19,13 @@ mixture measures (:mod:`earthmover.metrics.mixtures`) use.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from earthmover.errors import EarthmoverError
+from earthmover.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -105,17 +107,23 @@ class ParallelLines:
         return torch.stack([torch.full_like(y, self.theta), y], dim=1)
 
 
-TOY_DISTRIBUTIONS = {
-    "8gaussians": eight_gaussians,
-    "25gaussians": twenty_five_gaussians,
-    "swissroll": SwissRoll,
-    "ring": Ring,
-    "checkerboard": Checkerboard,
-    "parallel-lines": ParallelLines,
-}
+TOY_DISTRIBUTIONS: Registry[Callable[[], Any]] = Registry(
+    "toy distribution", "2-D distributions a run names with data.name: factories of objects with .sample(n, generator)"
+)
+"""Factories by name; ``make_toy(name)`` calls one. A plug-in registers its own with
+``@TOY_DISTRIBUTIONS.register("name")`` on a factory whose result has ``sample(n, generator) -> (n, 2)``."""
+
+for _name, _factory in [
+    ("8gaussians", eight_gaussians),
+    ("25gaussians", twenty_five_gaussians),
+    ("swissroll", SwissRoll),
+    ("ring", Ring),
+    ("checkerboard", Checkerboard),
+    ("parallel-lines", ParallelLines),
+]:
+    TOY_DISTRIBUTIONS.register(_name, _factory)
 
 
 def make_toy(name: str):
-    if name not in TOY_DISTRIBUTIONS:
-        raise EarthmoverError(f"unknown toy distribution {name!r}; expected one of {', '.join(TOY_DISTRIBUTIONS)}")
+    """A fresh instance of the toy distribution `name` (EarthmoverError naming the nearest one when unknown)."""
     return TOY_DISTRIBUTIONS[name]()

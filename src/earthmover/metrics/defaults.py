@@ -22,8 +22,9 @@
 * a comma list such as ``"fid,kid"``: those metrics, on the digit classifier's features whatever the
   data (as before ``auto`` existed).
 
-The reference set is the data's test split for the named datasets (``mnist``, ``fashion-mnist``,
-``cifar10``, ``digits``), else the training images themselves.
+The reference set is the data's test split for the named sources that declare one
+(``ImageSource.test_split`` in :data:`earthmover.data.sources.registry.IMAGE_SOURCES`: ``mnist``,
+``fashion-mnist``, ``cifar10``, ``digits``), else the training images themselves.
 """
 
 from __future__ import annotations
@@ -33,13 +34,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from earthmover.data.sources.registry import test_split_of
 from earthmover.errors import EarthmoverError
 
 AUTO = "auto"
 OFF = ("", "none")
 DIGIT_SOURCES = ("mnist", "digits", "torchvision:mnist")
 DIGIT_SIDES = (8, 28, 32)
-TEST_SPLIT_SOURCES = ("mnist", "fashion-mnist", "cifar10", "digits")
 INCEPTION_REFERENCE_CAP = 10_000
 _DIGIT_NAME = re.compile(r"(?<![a-z])(mnist|digits?)(?![a-z])")
 
@@ -71,7 +72,7 @@ def source_head(name: str) -> str:
     head, _, tail = lowered.partition(":")
     if head == "torchvision":
         return f"torchvision:{tail}"
-    return head if head in TEST_SPLIT_SOURCES else lowered
+    return head if test_split_of(head) is not None else lowered
 
 
 def is_digit_data(name: str, sample_shape) -> bool:
@@ -88,9 +89,9 @@ def is_digit_data(name: str, sample_shape) -> bool:
 
 
 def test_split(name: str) -> str | None:
-    """``NAME:test`` for the named datasets that have one, else None (score against the training images)."""
-    head = source_head(name)
-    return f"{head}:test" if head in TEST_SPLIT_SOURCES else None
+    """``NAME:TEST`` for the named sources that declare a test split (:class:`ImageSource.test_split`),
+    else None (score against the training images)."""
+    return test_split_of(source_head(name))
 
 
 def inception_missing() -> str | None:
@@ -110,7 +111,7 @@ def check_eval_metrics(metrics: str) -> list[str]:
     text = (metrics or "").strip().lower()
     if text in OFF or text == AUTO:
         return []
-    from earthmover.metrics.evaluate import METRICS, parse_metrics
+    from earthmover.metrics.registry import METRICS, parse_metrics
 
     try:
         return parse_metrics(text)

@@ -85,6 +85,7 @@ class DigitClassifier:
     """The packaged digit classifier as a feature extractor (name ``"digits"``)."""
 
     name = "digits"
+    id = "digits"  # the feature cache's key; metrics.features sets it from the packaged weights' digest
     feature_dim = FEATURE_DIM
     num_classes = NUM_CLASSES
     has_probs = True

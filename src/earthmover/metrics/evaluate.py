@@ -16,28 +16,12 @@ import torch
 from torch import Tensor
 
 from earthmover.errors import EarthmoverError
-from earthmover.metrics.coverage import class_coverage
 from earthmover.metrics.features import EXTRACTORS, Extracted, extract, extractor_id, get_extractor
-from earthmover.metrics.fid import fid as fid_fn
-from earthmover.metrics.inception_score import inception_score
-from earthmover.metrics.kid import kid as kid_fn
-from earthmover.metrics.precision_recall import precision_recall
 from earthmover.metrics.reference import reference_features
+from earthmover.metrics.registry import METRICS, Metric, MetricInputs, parse_metrics
 from earthmover.metrics.result import MetricResult
 
-METRICS = ("fid", "kid", "is", "pr", "coverage")
-_NEEDS_REFERENCE = {"fid", "kid", "pr"}
-_NEEDS_PROBS = {"is", "coverage"}
-
-
-def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
-    names = [m.strip().lower() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if m.strip()]
-    bad = [m for m in names if m not in METRICS]
-    if bad or not names:
-        raise EarthmoverError(
-            f"metrics: unknown {', '.join(bad) or '(none given)'}; expected a comma list of {','.join(METRICS)}"
-        )
-    return list(dict.fromkeys(names))
+__all__ = ["METRICS", "Evaluator", "evaluate", "flatten", "parse_metrics"]
 
 
 class Evaluator:
@@ -73,20 +57,27 @@ class Evaluator:
             raise EarthmoverError(f"features: unknown extractor {features!r}; expected one of {', '.join(EXTRACTORS)}")
         if n < 2:
             raise EarthmoverError(f"n: need at least 2 samples, got {n}")
-        if "coverage" in self.metrics and features != "digits":
-            raise EarthmoverError("metrics: 'coverage' counts digit classes and needs --features digits")
+        self.entries: list[Metric] = [METRICS[m] for m in self.metrics]
+        for entry in self.entries:
+            if entry.features and features not in entry.features:
+                raise EarthmoverError(
+                    f"metrics: {entry.name!r} ({entry.summary}) needs --features {' or '.join(entry.features)}"
+                )
         self.features, self.reference, self.n, self.n_reference = features, reference, n, n_reference
         self.batch_size, self.kid_subsets, self.kid_subset_size = batch_size, kid_subsets, kid_subset_size
         self.is_splits, self.seed = is_splits, seed
         self.reference_image_size, self.reference_channels = reference_image_size, reference_channels
         self.extractor = get_extractor(features, device=device, inception_path=inception_path)
-        if _NEEDS_PROBS & set(self.metrics) and not getattr(self.extractor, "has_probs", False):
+        if self._needs("probs") and not getattr(self.extractor, "has_probs", False):
             self.extractor.probs(torch.zeros(1, 3, 8, 8))  # raises: this network has no classifier
         self._ref: Extracted | None = None
         self._ref_label = str(reference) if isinstance(reference, str) else "array"
 
+    def _needs(self, what: str) -> bool:
+        return any(what in entry.needs for entry in self.entries)
+
     def reference_features(self) -> Extracted:
-        if self._ref is None and _NEEDS_REFERENCE & set(self.metrics):
+        if self._ref is None and self._needs("reference"):
             self._ref, self._ref_label = reference_features(
                 self.reference,
                 self.extractor,
@@ -97,87 +88,52 @@ class Evaluator:
             )
         return self._ref
 
-    def score_features(self, fake: Extracted) -> list[MetricResult]:
-        """Metrics of already extracted sample features against the reference."""
+    def score_features(self, fake: Extracted, samples: Tensor | None = None) -> list[MetricResult]:
+        """Metrics of already extracted sample features (and the samples, for metrics that need them)."""
         ref = self.reference_features()
-        n_fake = len(fake.features)
-        n_ref = len(ref.features) if ref is not None else 0
-        common = dict(features=self.features, reference=self._ref_label, extractor_id=extractor_id(self.extractor))
-        out: list[MetricResult] = []
-        for m in self.metrics:
-            if m == "fid":
-                out.append(MetricResult("fid", fid_fn(fake.features, ref.features), n_fake, n_ref, **common))
-            elif m == "kid":
-                mean, std = kid_fn(fake.features, ref.features, self.kid_subsets, self.kid_subset_size, self.seed)
-                sub = min(self.kid_subset_size, n_fake, n_ref)
-                out.append(
-                    MetricResult(
-                        "kid",
-                        mean,
-                        n_fake,
-                        n_ref,
-                        std=std,
-                        extra={"subsets": self.kid_subsets, "subset_size": sub},
-                        **common,
-                    )
-                )
-            elif m == "is":
-                mean, std = inception_score(fake.probs, self.is_splits)
-                out.append(
-                    MetricResult(
-                        "is",
-                        mean,
-                        n_fake,
-                        0,
-                        std=std,
-                        extra={"splits": self.is_splits},
-                        **(common | {"reference": "none"}),
-                    )
-                )
-            elif m == "pr":
-                k = min(n_fake, n_ref)
-                p, r = precision_recall(ref.features[:k], fake.features[:k], k=3)
-                out.append(MetricResult("precision", p, k, k, extra={"k": 3}, **common))
-                out.append(MetricResult("recall", r, k, k, extra={"k": 3}, **common))
-            elif m == "coverage":
-                cov = class_coverage(fake.probs)
-                extra = {"kl_to_uniform": cov.kl_to_uniform, "histogram": cov.histogram, "num_classes": cov.num_classes}
-                out.append(
-                    MetricResult(
-                        "coverage", float(cov.covered), n_fake, 0, extra=extra, **(common | {"reference": "none"})
-                    )
-                )
-        return out
+        inputs = MetricInputs(
+            fake,
+            ref,
+            samples,
+            dict(features=self.features, reference=self._ref_label, extractor_id=extractor_id(self.extractor)),
+            dict(
+                kid_subsets=self.kid_subsets,
+                kid_subset_size=self.kid_subset_size,
+                is_splits=self.is_splits,
+                seed=self.seed,
+            ),
+        )
+        return [result for entry in self.entries for result in entry.compute(inputs)]
 
     def results(self, sample_fn: Callable[[int], Tensor]) -> list[MetricResult]:
-        want_probs = bool(_NEEDS_PROBS & set(self.metrics))
-        fake = extract(self.extractor, sample_fn=sample_fn, n=self.n, batch_size=self.batch_size, want_probs=want_probs)
+        if self._needs("samples"):  # draw the images once, batch by batch as extraction would, and keep them
+            sizes = [min(self.batch_size, self.n - i) for i in range(0, self.n, self.batch_size)]
+            return self.results_for_images(torch.cat([sample_fn(m).detach() for m in sizes]))
+        fake = extract(
+            self.extractor, sample_fn=sample_fn, n=self.n, batch_size=self.batch_size, want_probs=self._needs("probs")
+        )
         return self.score_features(fake)
 
     def results_for_images(self, images) -> list[MetricResult]:
-        want_probs = bool(_NEEDS_PROBS & set(self.metrics))
-        return self.score_features(
-            extract(
-                self.extractor,
-                images[: self.n] if len(images) > self.n else images,
-                batch_size=self.batch_size,
-                want_probs=want_probs,
-            )
-        )
+        images = images[: self.n] if len(images) > self.n else images
+        fake = extract(self.extractor, images, batch_size=self.batch_size, want_probs=self._needs("probs"))
+        return self.score_features(fake, images if self._needs("samples") else None)
 
     def __call__(self, sample_fn: Callable[[int], Tensor]) -> dict[str, float]:
         return flatten(self.results(sample_fn))
 
 
 def flatten(results: Sequence[MetricResult]) -> dict[str, float]:
-    """{'fid': .., 'kid': .., 'kid_std': .., 'is': .., 'is_std': .., 'precision': .., 'recall': .., 'coverage': .., 'coverage_kl': ..}."""
+    """{'fid': .., 'kid': .., 'kid_std': .., 'is': .., 'is_std': .., 'precision': .., 'recall': ..,
+    'coverage': .., 'coverage_kl': ..}: each value, its std, and the extra scalars its Metric declares."""
+    scalars = {name: keys for entry in METRICS.values() for name, keys in entry.scalars.items()}
     out: dict[str, float] = {}
     for r in results:
         out[r.name] = float(r.value)
         if r.std is not None:
             out[f"{r.name}_std"] = float(r.std)
-        if r.name == "coverage":
-            out["coverage_kl"] = float(r.extra["kl_to_uniform"])
+        for key, extra in scalars.get(r.name, {}).items():
+            out[key] = float(r.extra[extra])
     return out
 
 

@@ -13,6 +13,8 @@ import torch
 from torch import Tensor
 
 from earthmover.errors import EarthmoverError
+from earthmover.metrics.digits import WEIGHTS_RESOURCE, DigitClassifier
+from earthmover.metrics.inception import InceptionV3
 
 EXTRACTORS = ("inception", "digits")
 
@@ -28,8 +30,6 @@ class Extracted:
 def get_extractor(name: str, device: str | torch.device = "cpu", inception_path: str | None = None):
     """``"inception"`` (the standard FID network, see metrics.inception) or ``"digits"`` (our digit classifier)."""
     if name == "inception":
-        from earthmover.metrics.inception import InceptionV3
-
         return InceptionV3(inception_path, device=device)
     if name == "digits":
         return _digits(str(device))
@@ -38,8 +38,6 @@ def get_extractor(name: str, device: str | torch.device = "cpu", inception_path:
 
 @lru_cache(maxsize=4)
 def _digits(device: str):
-    from earthmover.metrics.digits import WEIGHTS_RESOURCE, DigitClassifier
-
     ext = DigitClassifier(device=device)
     data = resources.files("earthmover.metrics").joinpath(WEIGHTS_RESOURCE).read_bytes()
     ext.id = "digits-" + hashlib.sha1(data).hexdigest()[:12]
@@ -79,17 +77,19 @@ def extract(
     batch_size: int = 100,
     want_probs: bool = False,
 ) -> Extracted:
-    """Features (and optionally probabilities) of ``images``, or of ``n`` images drawn batch by batch from ``sample_fn``."""
-    if (images is None) == (sample_fn is None):
-        raise EarthmoverError("extract: pass exactly one of images or sample_fn")
-    if images is not None:
+    """Features (and optionally probabilities) of ``images``, or of ``n`` images drawn batch by
+    batch from ``sample_fn``."""
+    get: Callable[[int, int], Tensor]  # (start, count) -> a batch of images
+    if images is not None and sample_fn is None:
         total = len(images)
         get = lambda i, m: as_images(images[i : i + m])  # noqa: E731
-    else:
+    elif sample_fn is not None and images is None:
         if not n or n < 1:
             raise EarthmoverError(f"extract: n must be a positive sample count with sample_fn, got {n}")
-        total = n
-        get = lambda i, m: as_images(sample_fn(m))  # noqa: E731
+        total, draw = n, sample_fn
+        get = lambda i, m: as_images(draw(m))  # noqa: E731
+    else:
+        raise EarthmoverError("extract: pass exactly one of images or sample_fn")
     feats, probs = [], []
     for i in range(0, total, batch_size):
         x = get(i, min(batch_size, total - i))

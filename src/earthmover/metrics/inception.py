@@ -138,7 +138,8 @@ def to_uint8_rgb(images: Tensor) -> Tensor:
     """[-1, 1] NCHW float (1 or 3 channels) -> 8-bit pixel values as float32, 3 channels."""
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise EarthmoverError(
-            f"images: expected a float tensor (N, 1 or 3, H, W) in [-1, 1], got shape {tuple(images.shape)}; pass NCHW images"
+            f"images: expected a float tensor (N, 1 or 3, H, W) in [-1, 1], got shape {tuple(images.shape)}; "
+            "pass NCHW images"
         )
     x = ((images.detach().to(torch.float32) + 1.0) / 2.0).clamp(0.0, 1.0)
     x = (x * 255.0).round()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from earthmover.data.images import load_images
 from earthmover.errors import EarthmoverError
 from earthmover.metrics.features import Extracted, extract, extractor_id
 from earthmover.metrics.inception import cache_dir
@@ -29,15 +30,12 @@ def resolve(spec, image_size: int | None = None, channels: int | None = None) ->
     """Load an image set as uint8 NCHW (or the given float tensor/array as is); returns (images, label)."""
     if not isinstance(spec, (str, os.PathLike)):
         return spec, "array"
-    from earthmover.data.images import load_images
-
     text = os.fspath(spec)
-    kwargs = {"image_size": image_size, "channels": channels}
     m = re.match(r"^(.+\.npz):([A-Za-z0-9_]+)$", text)
     if m and Path(m.group(1)).expanduser().is_file():
-        images = load_images(m.group(1), split=m.group(2), **kwargs).images
+        images = load_images(m.group(1), split=m.group(2), image_size=image_size, channels=channels).images
         return images, text
-    image_set = load_images(text, **kwargs)
+    image_set = load_images(text, image_size=image_size, channels=channels)
     label = image_set.name if ":" in image_set.name or not Path(text).exists() else text
     return image_set.images, label
 
@@ -77,6 +75,9 @@ def reference_features(
     out = extract(extractor, images, batch_size=batch_size, want_probs=want)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, features=out.features, **({"probs": out.probs} if out.probs is not None else {}))
+    if out.probs is None:
+        np.savez(tmp, features=out.features)
+    else:
+        np.savez(tmp, features=out.features, probs=out.probs)
     os.replace(tmp, path)
     return out, label

@@ -7,6 +7,8 @@ a critic trained with a gradient penalty holds no batch statistics, decoder incl
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -18,9 +20,10 @@ class AutoEncoderCritic(nn.Module):
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, code_dim: int = 64):
         super().__init__()
-        encoder.out = None  # the score layer: unused here (DDP refuses parameters that get no gradient)
-        self.encoder = encoder
-        self.to_code = nn.Linear(encoder.feature_dim, code_dim)
+        trunk: Any = encoder  # any critic with features() and feature_dim: structural, not a base class
+        trunk.out = None  # the score layer: unused here (DDP refuses parameters that get no gradient)
+        self.encoder = trunk
+        self.to_code = nn.Linear(trunk.feature_dim, code_dim)
         self.decoder = decoder
 
     def forward(self, x: torch.Tensor) -> CriticOutput:

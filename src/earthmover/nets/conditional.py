@@ -12,12 +12,12 @@ with ``e(y)`` appended as constant channels. So the wrapped networks are built o
 (:func:`concat_input_shape` and :func:`concat_latent_dim` give the sizes.)
 
 ``projection``: the critic is built as usual (it must return ``CriticOutput(score, features)``) and
-its score gains ``<V[y], features>`` (:mod:`earthmover.conditional.projection`). Its generator is a
+its score gains ``<V[y], features>`` (:mod:`earthmover.nets.projection`). Its generator is a
 ``concat`` generator (the paper's uses conditional batch normalization; the label input is the
 simplest generator that lets the comparison isolate the critic).
 
 Every wrapped critic is called ``critic(x, labels)``; penalties see it through
-:func:`earthmover.conditional.labels.bind_labels`.
+:func:`earthmover.data.labels.bind_labels`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from earthmover.conditional.labels import LabelEmbedding
-from earthmover.conditional.projection import projected_score
+from earthmover.data.labels import LabelEmbedding
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput, as_critic_output
+from earthmover.nets.projection import projected_score
 
 
 def concat_latent_dim(latent_dim: int, embedding: LabelEmbedding) -> int:

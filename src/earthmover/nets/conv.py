@@ -18,6 +18,7 @@ from torch import nn
 
 from earthmover.errors import EarthmoverError
 from earthmover.nets.layers import Crop, TrunkCritic, activation, conv5, deconv5, norm2d
+from earthmover.nets.registry import Architecture, NetSpec, auto_encoder, register
 
 SIZES = {28: 3, 32: 3, 64: 4}  # side -> number of 2x stages between 4x4 and the image
 
@@ -121,3 +122,83 @@ class FCGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z).view(-1, *self.shape)
+
+
+# ---------------------------------------------------------------------- registration (model.arch)
+
+
+def _conv_pair(
+    name: str,
+    summary: str,
+    g_norm: str = "batch",
+    g_act: str = "relu",
+    d_act: str = "lrelu",
+    d_norm: bool = True,
+    constant_g: bool = False,
+    fc_generator: bool = False,
+    width: int = 64,
+):
+    """Register one member of the DCGAN-shaped family (nets/conv.py)."""
+
+    def generator(spec: NetSpec, norm: str = g_norm) -> nn.Module:
+        if fc_generator:
+            return FCGenerator(spec.latent_dim, spec.sample_shape, 512, 4)
+        return ConvGenerator(
+            spec.latent_dim, spec.side, spec.channels, spec.width, norm=norm, act=g_act, constant=constant_g
+        )
+
+    def decoder(spec: NetSpec, norm: str) -> nn.Module:
+        return ConvGenerator(
+            spec.latent_dim,
+            spec.side,
+            spec.channels,
+            spec.width,
+            norm=norm if g_norm != "none" else "none",
+            act=g_act,
+            constant=constant_g,
+        )
+
+    def critic(spec: NetSpec) -> nn.Module:
+        net = ConvCritic(
+            spec.side,
+            spec.channels,
+            spec.width,
+            norm=spec.critic_norm if d_norm else "none",
+            act=d_act,
+            dropout=spec.dropout,
+        )
+        return auto_encoder(spec, net, decoder)
+
+    register(Architecture(name, summary, generator, critic, latent_dim=128, width=width, sizes=tuple(SIZES)))
+
+
+_conv_pair(
+    "wgan-gp-mnist",
+    "the WGAN-GP paper's MNIST networks (gan_mnist.py): 5x5 stride-2 (de)convolutions 4*DIM, 2*DIM, DIM; "
+    "no normalization; LeakyReLU 0.2 critic; DIM 64",
+    g_norm="none",
+)
+_conv_pair(
+    "fig2-baseline",
+    "WGAN-GP Figure 2 baseline (gan_64x64.py DCGAN): batch norm in the generator, critic norm per model.critic_norm",
+)
+_conv_pair(
+    "fig2-constant-filters",
+    "WGAN-GP Figure 2: generator without batch norm and with a constant number of filters; DCGAN critic",
+    g_norm="none",
+    constant_g=True,
+)
+_conv_pair("fig2-mlp-g", "WGAN-GP Figure 2: a 4-layer 512-unit ReLU MLP generator; DCGAN critic", fc_generator=True)
+_conv_pair(
+    "fig2-no-norm",
+    "WGAN-GP Figure 2: DCGAN shape with no normalization anywhere (model.critic_norm is ignored)",
+    g_norm="none",
+    d_norm=False,
+)
+_conv_pair(
+    "fig2-gated",
+    "WGAN-GP Figure 2: gated multiplicative nonlinearities (sigmoid(a) * tanh(b)) in both networks",
+    g_act="gated",
+    d_act="gated",
+)
+_conv_pair("fig2-tanh", "WGAN-GP Figure 2: tanh nonlinearities in both networks", g_act="tanh", d_act="tanh")

@@ -15,6 +15,7 @@ from torch import nn
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.nets.layers import check_critic_input, norm1d, norm2d
+from earthmover.nets.registry import Architecture, NetSpec, register
 
 SUPPORTED_SIZES = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # side -> (seed side, number of 2x upsamplings)
 
@@ -45,7 +46,7 @@ class DCGANGenerator(nn.Module):
         self.seed_shape = (top, seed, seed)
         blocks: list[nn.Module] = []
         ch = top
-        for i in range(ups - 1):
+        for _ in range(ups - 1):
             blocks += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), norm2d(norm, ch // 2), nn.ReLU()]
             ch //= 2
         blocks += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
@@ -101,3 +102,28 @@ class DCGANAutoEncoderCritic(nn.Module):
         code = self.to_code(self.encoder_body(x))
         energy = (self.decoder(code) - x).pow(2).flatten(1).mean(dim=1)
         return CriticOutput(score=energy, features=code)
+
+
+# ---------------------------------------------------------------------- registration (model.arch)
+
+
+def _dcgan_generator(spec: NetSpec) -> nn.Module:
+    return DCGANGenerator(spec.latent_dim, spec.side, spec.channels, spec.width)
+
+
+def _dcgan_critic(spec: NetSpec) -> nn.Module:
+    cls = DCGANAutoEncoderCritic if spec.auto_encoder else DCGANCritic
+    return cls(spec.side, spec.channels, spec.width, norm=spec.critic_norm, dropout=spec.dropout)
+
+
+register(
+    Architecture(
+        "dcgan",
+        "DCGAN convolutions (Radford et al. 2016): batch norm in the generator, strided convolutions in the critic",
+        _dcgan_generator,
+        _dcgan_critic,
+        latent_dim=100,
+        width=64,
+        sizes=(28, 32, 64),
+    )
+)

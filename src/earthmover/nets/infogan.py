@@ -12,7 +12,7 @@ Critic (discriminator D and the trunk it shares with InfoGAN's Q head)::
     - FC 1024 - BN - lReLU  (the shared features)  - FC 1 (the score)
 
 Q, in the paper, is FC 128 - BN - lReLU - FC codes on the shared 1,024 features; here it is the
-InfoGAN head (conditional/infogan.py), which reads :attr:`CriticOutput.features`.
+InfoGAN head (losses/infogan.py), which reads :attr:`CriticOutput.features`.
 
 What differs from the authors' code, and why:
 
@@ -33,6 +33,7 @@ from torch import nn
 
 from earthmover.errors import EarthmoverError
 from earthmover.nets.layers import TrunkCritic, norm1d, norm2d
+from earthmover.nets.registry import Architecture, NetSpec, auto_encoder, register
 
 LEAKY_SLOPE = 0.1
 
@@ -102,3 +103,30 @@ class InfoGANCritic(TrunkCritic):
         )
         self.feature_dim = 16 * width
         self.out = nn.Linear(self.feature_dim, 1)
+
+
+# ---------------------------------------------------------------------- registration (model.arch)
+
+
+def _infogan_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
+    return InfoGANGenerator(spec.latent_dim, spec.side, spec.channels, spec.width, norm=norm)
+
+
+def _infogan_critic(spec: NetSpec) -> nn.Module:
+    net = InfoGANCritic(spec.side, spec.channels, spec.width, norm=spec.critic_norm, dropout=spec.dropout)
+    return auto_encoder(spec, net, _infogan_generator)
+
+
+register(
+    Architecture(
+        "infogan-mnist",
+        "the InfoGAN paper's MNIST networks (openai/InfoGAN): generator FC 1024, FC 7x7x128, 4x4 "
+        "deconvolutions 64 and 1 (batch norm); critic 4x4 convolutions 64, 128, FC 1024 shared with the Q head, "
+        "lReLU 0.1 (normalization per model.critic_norm)",
+        _infogan_generator,
+        _infogan_critic,
+        latent_dim=74,
+        width=64,
+        sizes=(28, 32, 64),
+    )
+)

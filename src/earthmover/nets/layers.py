@@ -9,6 +9,8 @@ and offset, as the WGAN-GP code's layer norm; ``GroupNorm(1, C)``) or
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,6 +32,12 @@ class TrunkCritic(nn.Module):
     """A critic whose score is a linear layer on its trunk's flat features. A subclass sets ``body``
     (images -> (N, feature_dim)), ``feature_dim``, ``out`` (Linear(feature_dim, 1)), ``channels`` and
     ``image_size``; the features are what InfoGAN's Q, AC-GAN's logits and an EBGAN encoder read."""
+
+    body: nn.Module
+    feature_dim: int
+    out: nn.Module
+    channels: int
+    image_size: int
 
     def forward(self, x: torch.Tensor) -> CriticOutput:
         check_critic_input(x, self.channels, self.image_size)
@@ -67,7 +75,13 @@ class Gated(nn.Module):
 
 def activation(kind: str) -> nn.Module:
     """relu | lrelu (slope 0.2) | tanh | gated."""
-    return {"relu": nn.ReLU, "lrelu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh, "gated": Gated}[kind]()
+    makers: dict[str, Callable[[], nn.Module]] = {
+        "relu": nn.ReLU,
+        "lrelu": lambda: nn.LeakyReLU(0.2),
+        "tanh": nn.Tanh,
+        "gated": Gated,
+    }
+    return makers[kind]()
 
 
 class Crop(nn.Module):

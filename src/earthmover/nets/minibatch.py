@@ -19,6 +19,8 @@ insists; :func:`couples_samples` tells whether a built critic has such a layer.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -89,11 +91,12 @@ class MinibatchStdDev(nn.Module):
 
 
 MINIBATCH_LAYERS = ("discrimination", "stddev")
+MinibatchLayer = MinibatchDiscrimination | MinibatchStdDev
 
 
 def make_minibatch_layer(
     kind: str, in_features: int, num_kernels: int = 100, kernel_dim: int = 5, group_size: int = 4
-) -> nn.Module:
+) -> MinibatchLayer:
     """The layer ``model.minibatch`` names: discrimination | stddev."""
     if kind == "discrimination":
         return MinibatchDiscrimination(in_features, num_kernels, kernel_dim)
@@ -112,21 +115,19 @@ class FeatureLayerCritic(nn.Module):
     which DistributedDataParallel would refuse). A critic that rescales its score after ``out``
     (the deep ResNet's / 5) loses that rescaling."""
 
-    def __init__(self, critic: nn.Module, layer: nn.Module):
+    def __init__(self, critic: nn.Module, layer: MinibatchLayer):
         super().__init__()
-        has_features = callable(getattr(critic, "features", None)) and not isinstance(
-            critic.features, nn.Module
-        )
-        if not isinstance(getattr(critic, "out", None), nn.Linear) or not (
-            has_features or isinstance(getattr(critic, "body", None), nn.Module)
-        ):
+        features, out = getattr(critic, "features", None), getattr(critic, "out", None)
+        has_features = callable(features) and not isinstance(features, nn.Module)
+        if not isinstance(out, nn.Linear) or not (has_features or isinstance(getattr(critic, "body", None), nn.Module)):
             raise EarthmoverError(
                 f"a minibatch layer goes between a critic's features and its output layer, but {type(critic).__name__} "
                 f"has no `features` (or `body`) and linear `out`; use the mlp, dcgan, conv or resnet critics"
             )
         self._has_features = has_features
-        critic.out = nn.Linear(critic.out.in_features + layer.extra_features, 1)
-        self.critic, self.layer = critic, layer
+        critic.out = nn.Linear(out.in_features + layer.extra_features, 1)
+        self.critic: Any = critic  # any critic with features() or body, and out: structural, not a base class
+        self.layer = layer
 
     def forward(self, x: Tensor) -> CriticOutput:
         f = self.critic.features(x) if self._has_features else self.critic.body(x)
@@ -136,7 +137,8 @@ class FeatureLayerCritic(nn.Module):
 
 def add_minibatch_layer(critic: nn.Module, kind: str, **options) -> nn.Module:
     """``critic`` with the minibatch layer ``kind`` before its output layer."""
-    in_features = critic.out.in_features if isinstance(getattr(critic, "out", None), nn.Linear) else 1
+    out = getattr(critic, "out", None)
+    in_features = out.in_features if isinstance(out, nn.Linear) else 1
     return FeatureLayerCritic(critic, make_minibatch_layer(kind, in_features, **options))
 
 

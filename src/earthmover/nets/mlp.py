@@ -14,6 +14,7 @@ from torch import nn
 
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.nets.layers import norm1d
+from earthmover.nets.registry import Architecture, NetSpec, Reshape, register
 
 
 def _hidden_stack(in_dim: int, width: int, depth: int, norm: str = "none", dropout: float = 0.0) -> nn.Sequential:
@@ -78,3 +79,34 @@ class AutoEncoderCritic(nn.Module):
         code = self.encoder(flat)
         energy = (self.decoder(code) - flat).pow(2).mean(dim=1)
         return CriticOutput(score=energy, features=code)
+
+
+# ---------------------------------------------------------------------- registration (model.arch)
+
+
+def _mlp_generator(spec: NetSpec) -> nn.Module:
+    net = MLPGenerator(spec.latent_dim, spec.numel, spec.width, spec.depth)
+    return Reshape(net, spec.sample_shape, squash=True) if spec.is_image else net
+
+
+def _mlp_critic(spec: NetSpec) -> nn.Module:
+    if spec.auto_encoder:
+        return AutoEncoderCritic(spec.numel, spec.width, spec.depth, norm=spec.critic_norm, dropout=spec.dropout)
+    return MLPCritic(spec.numel, spec.width, spec.depth, spec.critic_norm, spec.dropout)
+
+
+register(
+    Architecture(
+        "mlp",
+        "fully connected ReLU layers of `width` units, `depth` of them: 3x512 on flat data (the WGAN-GP toy "
+        "networks), 4x512 with a tanh output on images (the WGAN/WGAN-GP MLP generator); any sample shape",
+        _mlp_generator,
+        _mlp_critic,
+        latent_dim=100,
+        width=512,
+        images=True,
+        flat=True,
+        flat_latent_dim=2,
+        image_depth=4,
+    )
+)

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.nets.minibatch import MinibatchStdDev
+from earthmover.nets.registry import Architecture, NetSpec, register
 
 # ---------------------------------------------------------------------- pure helpers
 
@@ -255,7 +256,7 @@ class ProgressiveCritic(_Staged):
         self.from_rgb = nn.ModuleList(
             nn.Sequential(EqualizedConv2d(channels, nf(k + 1), 1), _act()) for k in range(self.levels)
         )
-        blocks = [None]
+        blocks: list[nn.Module] = [nn.Identity()]  # block 0 is built last (the parameters' draw order)
         for k in range(1, self.levels):
             blocks.append(
                 nn.Sequential(
@@ -368,11 +369,13 @@ class ProgressiveSchedule:
         )
         if first > last:
             raise EarthmoverError(
-                f"progressive.start_resolution = {self.start_resolution} is above the final resolution {self.final_resolution}"
+                f"progressive.start_resolution = {self.start_resolution} is above the final resolution "
+                f"{self.final_resolution}"
             )
         if self.fade_images < 0 or self.stabilize_images < 0:
             raise EarthmoverError(
-                f"progressive: fade_images = {self.fade_images} and stabilize_images = {self.stabilize_images} must be >= 0"
+                f"progressive: fade_images = {self.fade_images} and stabilize_images = {self.stabilize_images} must "
+                "be >= 0"
             )
         if self.batch_size < 1:
             raise EarthmoverError(f"progressive.batch_size = {self.batch_size}; expected at least 1")
@@ -393,7 +396,8 @@ class ProgressiveSchedule:
 
     def _build(self) -> list[tuple[int, str, int, int | None]]:
         """(resolution, phase, start, end) for every stage of non-zero length, in order."""
-        stages, t = [], 0
+        stages: list[tuple[int, str, int, int | None]] = []
+        t = 0
         for i, r in enumerate(self.resolutions):
             if i and self.fade_images:
                 stages.append((r, "fade", t, t + self.fade_images))
@@ -456,3 +460,40 @@ class ProgressiveSchedule:
                 "progressive settings (config.toml in the run directory)"
             )
         self.images_seen = int(state["images_seen"])
+
+
+# ---------------------------------------------------------------------- registration (model.arch)
+
+
+def _progressive_generator(spec: NetSpec) -> nn.Module:
+    net = ProgressiveGenerator(
+        spec.latent_dim, spec.side, spec.channels, fmap_base=8 * spec.width, fmap_max=spec.width, output_tanh=True
+    )
+    net.set_stage(spec.side)  # full resolution, unless model.grow's schedule says otherwise
+    return net
+
+
+def _progressive_critic(spec: NetSpec) -> nn.Module:
+    if spec.auto_encoder or spec.critic_norm != "none" or spec.dropout:
+        raise EarthmoverError(
+            "the progressive critic has no auto-encoder, normalization or dropout variant; "
+            "use another model.arch for EBGAN, model.critic_norm or model.dropout"
+        )
+    net = ProgressiveCritic(spec.side, spec.channels, fmap_base=8 * spec.width, fmap_max=spec.width)
+    net.set_stage(spec.side)
+    return net
+
+
+register(
+    Architecture(
+        "progressive",
+        "Progressive GAN (Karras et al. 2018): equalized learning rate, pixel norm, 4x4 up to the data's side; "
+        "grown with model.grow, else trained at full resolution",
+        _progressive_generator,
+        _progressive_critic,
+        latent_dim=128,
+        width=128,
+        sizes=(8, 16, 32, 64, 128),
+        variants=False,
+    )
+)

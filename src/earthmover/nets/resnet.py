@@ -27,6 +27,7 @@ from torch import nn
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput
 from earthmover.nets.layers import ConvMeanPool, Crop, MeanPoolConv, UpsampleConv, check_critic_input, norm2d
+from earthmover.nets.registry import Architecture, NetSpec, auto_encoder, register
 
 SIZES = {28: 3, 32: 3, 64: 4}  # side -> up-blocks from 4x4 (side 28 crops 8x8 to 7x7)
 
@@ -54,6 +55,10 @@ class ResBlock(nn.Module):
     """norm, ReLU, conv, norm, ReLU, conv, plus a shortcut (a 1x1 convolution when the shape changes).
     ``resample``: None, "up" (nearest upsampling before the first convolution) or "down" (mean pooling
     after the second)."""
+
+    c1: nn.Module  # set by the branch of resample below
+    c2: nn.Module
+    shortcut: nn.Module
 
     def __init__(self, cin: int, cout: int, resample: str | None = None, norm: str = "batch"):
         super().__init__()
@@ -139,6 +144,9 @@ class ResNetCritic(nn.Module):
 class Bottleneck(nn.Module):
     """ReLU, 1x1 conv to cin/2, ReLU, 3x3 conv (strided or transposed when resampling) to cout/2, ReLU,
     1x1 conv to cout, norm; output shortcut + 0.3 * residual."""
+
+    c2: nn.Module  # set by the branch of resample below
+    shortcut: nn.Module
 
     def __init__(self, cin: int, cout: int, resample: str | None = None, norm: str = "batch"):
         super().__init__()
@@ -238,3 +246,54 @@ class DeepResNetCritic(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.blocks(x))
+
+
+# ---------------------------------------------------------------------- registration (model.arch)
+
+
+def _resnet_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
+    return ResNetGenerator(spec.latent_dim, spec.side, spec.channels, spec.width, norm=norm)
+
+
+def _resnet_critic(spec: NetSpec) -> nn.Module:
+    net = ResNetCritic(spec.side, spec.channels, spec.width, norm=spec.critic_norm, dropout=spec.dropout)
+    return auto_encoder(spec, net, _resnet_generator)
+
+
+register(
+    Architecture(
+        "resnet",
+        "the WGAN-GP / SN-GAN CIFAR-10 ResNet: 128 channels, three up-blocks (batch norm) in the generator, "
+        "four blocks in the critic (no normalization unless model.critic_norm)",
+        _resnet_generator,
+        _resnet_critic,
+        latent_dim=128,
+        width=128,
+        sizes=(28, 32, 64),
+    )
+)
+
+
+def _deep_generator(spec: NetSpec, norm: str = "batch") -> nn.Module:
+    return DeepResNetGenerator(spec.latent_dim, spec.side, spec.channels, spec.width, spec.depth, norm=norm)
+
+
+def _deep_critic(spec: NetSpec) -> nn.Module:
+    net = DeepResNetCritic(
+        spec.side, spec.channels, spec.width, spec.depth, norm=spec.critic_norm, dropout=spec.dropout
+    )
+    return auto_encoder(spec, net, _deep_generator)
+
+
+register(
+    Architecture(
+        "fig2-resnet",
+        "WGAN-GP Figure 2: a deep bottleneck ResNet in both networks, model.depth weight layers (101 by default)",
+        _deep_generator,
+        _deep_critic,
+        latent_dim=128,
+        width=64,
+        sizes=(28, 32, 64),
+        depth=101,
+    )
+)

@@ -15,8 +15,10 @@ Public API
 emd(a, b, M, method="auto", normalize=False, *, x=None, y=None, max_iter=None) -> EMDResult
     Exact distance, plan and duals; methods "lp" (scipy HiGHS on the primal LP),
     "network-simplex" (POT), "1d" (closed form, needs points on a line), "auto".
+    Unlike POT's ``ot.emd(a, b, M)``, which returns the plan (an array), it returns an
+    :class:`EMDResult`; ``emd(a, b, M).plan`` is POT's result, ``.distance`` is ``ot.emd2``'s.
 emd2(...) -> float
-    The distance alone.
+    The distance alone, as POT's ``ot.emd2`` returns it.
 emd_1d(x, y, a=None, b=None) -> EMDResult
     The closed form on a line, integral of |F_a - F_b|.
 cost_matrix(x, y) -> ndarray

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from earthmover import checks
+from earthmover import paths
+from earthmover.data import numpy_files
 from earthmover.errors import EarthmoverError
+from earthmover.train import memory
 
 # Bytes per pair of points that `earthmover emd` holds at its peak, by method: the n x m cost matrix
 # and plan (8 + 8), the solver's own arrays (POT's network simplex: cost, flow and state per arc, about
@@ -40,7 +42,7 @@ def load_distribution(path: str | Path, kind: str = "auto") -> tuple[np.ndarray,
         raise EarthmoverError(f"{path} does not exist; pass a .npy, .npz or .csv file")
     suffix = path.suffix.lower()
     weights = None
-    reason = checks.not_numpy_reason(path)
+    reason = numpy_files.not_numpy_reason(path)
     if reason:
         raise EarthmoverError(f"{path} cannot be read: it is {reason}")
     try:
@@ -78,7 +80,8 @@ def load_distribution(path: str | Path, kind: str = "auto") -> tuple[np.ndarray,
             )
         if kind_code not in "biuf":
             raise EarthmoverError(
-                f"{path}{name} holds {np.asarray(values).dtype} values, not numbers; save a numeric array (float or int)"
+                f"{path}{name} holds {np.asarray(values).dtype} values, not numbers; "
+                "save a numeric array (float or int)"
             )
     arr = np.asarray(arr, dtype=np.float64)
     if arr.size == 0:
@@ -136,9 +139,9 @@ def run(args: argparse.Namespace) -> int:
     from earthmover.ot.emd import check_duality, emd
 
     if args.plan:
-        checks.output_file(args.plan, "--plan", example="plan.png")
+        paths.output_file(args.plan, "--plan", example="plan.png")
     if args.json:
-        checks.output_file(args.json, "--json", example="emd.json")
+        paths.output_file(args.json, "--json", example="emd.json")
     xa, wa, kind_a = load_distribution(args.a, args.kind)
     xb, wb, kind_b = load_distribution(args.b, args.kind)
     if kind_a != kind_b:
@@ -149,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     if method == "auto":
         method = "1d" if xa.shape[1] == 1 else "network-simplex"
     n, m = len(xa), len(xb)
-    checks.check_memory(
+    memory.check_memory(
         BYTES_PER_PAIR.get(method, 60) * float(n) * float(m),
         f"emd of {n} x {m} {kind_a} ({method})",
         "subsample the sets (the distance between samples of a few thousand points each is a good estimate)",

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from earthmover.errors import EarthmoverError
-from earthmover.ot.emd import _to_numpy
+from earthmover.ot.emd import _to_numpy, as_points
+from earthmover.ot.samples import emd_samples
 
 
 def _histograms(p, q) -> tuple[np.ndarray, np.ndarray]:
@@ -125,8 +126,6 @@ def histogram_divergences(X, Y, bins: int = 10) -> tuple[float, float, float]:
     The grid spans both sets with ``bins`` cells per axis; a plug-in estimate, biased
     upward by about (bins^2) / n for overlapping distributions.
     """
-    from earthmover.ot.emd import as_points
-
     xp, yp = as_points(X, "X"), as_points(Y, "Y")
     if xp.shape[1] != 2 or yp.shape[1] != 2:
         raise EarthmoverError(f"X and Y must be (n, 2) samples, got {xp.shape} and {yp.shape}")
@@ -147,8 +146,6 @@ def parallel_lines_estimates(theta: float, n: int = 1000, seed: int = 0, bins: i
     (:func:`histogram_divergences`), which already show log 2, +inf and 1 for any
     theta != 0 because the two lines fall into different cells.
     """
-    from earthmover.ot.samples import emd_samples
-
     X, Y = parallel_lines_samples(theta, n, seed)
     k, j, t = histogram_divergences(X, Y, bins=bins)
     return ParallelLines(float(theta), emd_samples(X, Y), j, k, t)

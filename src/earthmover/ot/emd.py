@@ -44,7 +44,7 @@ Wasserstein-1 distance; with other totals it scales with the total mass.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -134,6 +134,8 @@ class DualityReport:
         """True when every reported violation is within ``tol`` (Lipschitz within 1 + tol)."""
         values = [self.gap, self.feasibility, self.marginals, self.slackness]
         if self.same_support:
+            if self.symmetric_gap is None or self.symmetric_feasibility is None or self.lipschitz is None:
+                return False  # a report built by hand without the symmetric numbers
             values += [self.symmetric_gap, self.symmetric_feasibility, _pos(self.lipschitz - 1.0)]
         return all(v <= tol for v in values)
 
@@ -360,6 +362,10 @@ def emd(
 ) -> EMDResult:
     """Exact earth mover's distance between two discrete distributions.
 
+    Unlike POT's ``ot.emd(a, b, M)``, which takes the same arguments and returns the transport
+    plan (an n x m array), this returns an :class:`EMDResult`: ``.plan`` is POT's result,
+    ``.distance`` the cost ``ot.emd2`` returns (or call :func:`emd2`), and ``.f``/``.g`` the duals.
+
     Give the ground cost either as ``M`` (n x m) or as points ``x`` (n x d) and ``y``
     (m x d) with the Euclidean cost (:func:`cost_matrix`), never both.
 
@@ -385,6 +391,8 @@ def emd(
         raise EarthmoverError(f"method={method!r} is not known; choose one of {', '.join(METHODS)}")
     if M is not None and (x is not None or y is not None):
         raise EarthmoverError("pass either the cost matrix M or the points x and y, not both")
+    xp: np.ndarray | None = None
+    yp: np.ndarray | None = None
     if M is None:
         if x is None or y is None:
             raise EarthmoverError("no ground cost: pass the cost matrix M, or the points x and y")
@@ -401,9 +409,9 @@ def emd(
     else:
         if method == "1d":
             raise EarthmoverError(
-                "method='1d' needs the points on the line, not a cost matrix: call emd(a, b, x=..., y=...) or emd_1d(x, y, a, b)"
+                "method='1d' needs the points on the line, not a cost matrix: "
+                "call emd(a, b, x=..., y=...) or emd_1d(x, y, a, b)"
             )
-        xp = yp = None
         M = _check_cost(M)
         if method == "auto":
             method = "network-simplex"
@@ -478,7 +486,7 @@ def check_duality(result: EMDResult, same_support: bool | None = None) -> Dualit
     support = gamma > 1e-12 * a.sum()
     slackness = float(np.abs(slack[support]).max()) if support.any() else 0.0
     same = _same_support(result, M) if same_support is None else bool(same_support)
-    report = dict(
+    report = DualityReport(
         primal=primal,
         dual=dual,
         gap=abs(primal - dual),
@@ -487,14 +495,14 @@ def check_duality(result: EMDResult, same_support: bool | None = None) -> Dualit
         slackness=slackness,
         same_support=same,
     )
-    if same:
-        phi = kantorovich_potential(result)
-        dphi = phi[:, None] - phi[None, :]
-        off = ~np.eye(len(phi), dtype=bool) & (M > 0)
-        lipschitz = float(np.max(np.abs(dphi[off]) / M[off])) if off.any() else 0.0
-        report.update(
-            lipschitz=lipschitz,
-            symmetric_gap=abs(primal - float(phi @ a - phi @ b)),
-            symmetric_feasibility=_pos(float((dphi - M).max())),
-        )
-    return DualityReport(**report)
+    if not same:
+        return report
+    phi = kantorovich_potential(result)
+    dphi = phi[:, None] - phi[None, :]
+    off = ~np.eye(len(phi), dtype=bool) & (M > 0)
+    return replace(
+        report,
+        lipschitz=float(np.max(np.abs(dphi[off]) / M[off])) if off.any() else 0.0,
+        symmetric_gap=abs(primal - float(phi @ a - phi @ b)),
+        symmetric_feasibility=_pos(float((dphi - M).max())),
+    )

@@ -29,8 +29,10 @@ for a printed table) and a ``draw(result, path)`` that saves the figure (matplot
 ``earthmover study all [--quick] --out DIR`` runs them all and writes DIR/index.html and
 DIR/index.md (:mod:`~earthmover.studies.report`).
 
-Every study module also has ``PAPER``, ``CLAIM`` (one sentence) and ``checks(result)``: the
-measured numbers against the claim's thresholds (:class:`~earthmover.studies.common.Check`).
+Every study module also has ``PAPER``, ``CLAIM`` (one sentence), ``TITLE``, ``WHY`` and ``checks(result)``:
+the measured numbers against the claim's thresholds (:class:`~earthmover.studies.common.Check`), and
+registers them as one :class:`~earthmover.studies.registry.Study` in :data:`STUDIES`; the report
+(``study all``) follows the registration order, so a plug-in study (``--plugins``) joins it at the end.
 
 ``earthmover study NAME [--out DIR] [--seed S] [--quick]`` runs one and writes DIR/NAME.png and
 DIR/NAME.json (see :mod:`earthmover.studies.command`).
@@ -38,16 +40,20 @@ DIR/NAME.json (see :mod:`earthmover.studies.command`).
 
 from __future__ import annotations
 
-STUDIES = {
-    "parallel-lines": "earthmover.studies.parallel_lines",
-    "vanishing-gradients": "earthmover.studies.vanishing_gradients",
-    "clipping-vs-penalty": "earthmover.studies.clipping_vs_penalty",
-    "duality": "earthmover.studies.duality",
-    "critic-vs-discriminator": "earthmover.studies.critic_vs_discriminator",
-    "critic-tracks-quality": "earthmover.studies.critic_tracks_quality",
-    "mode-collapse": "earthmover.studies.mode_collapse",
-    "architecture-robustness": "earthmover.studies.architecture_robustness",
-}
-"""Study name -> module (imported on use, so `earthmover --help` stays cheap)."""
+# isort: off
+# Each module registers its study in STUDIES; this order is the report's (the order of the argument).
+from earthmover.studies import (  # noqa: F401  (registration)
+    parallel_lines,
+    vanishing_gradients,
+    critic_vs_discriminator,
+    duality,
+    clipping_vs_penalty,
+    critic_tracks_quality,
+    mode_collapse,
+    architecture_robustness,
+)
 
-__all__ = ["STUDIES"]
+# isort: on
+from earthmover.studies.registry import STUDIES, Study, register
+
+__all__ = ["STUDIES", "Study", "register"]

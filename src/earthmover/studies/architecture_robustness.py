@@ -28,6 +28,8 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from earthmover.studies.registry import Study, register
+
 NAME = "architecture-robustness"
 PAPER = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs, Figure 2 (section 5.2)"
 CLAIM = (
@@ -264,3 +266,16 @@ def draw(result: ArchitectureRobustnessResult, path: str | Path) -> Path:
         fontsize=9,
     )
     return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------- registration
+
+TITLE = "Robustness to the architecture (WGAN-GP paper, Figure 2), MNIST scale"
+WHY = (
+    "The WGAN-GP paper's strongest practical claim: with the gradient penalty one set of hyperparameters "
+    "trains many architectures that break other GANs (no batch norm, tanh everywhere, a deep ResNet, "
+    "...). Here at MNIST scale, scored with the digit-classifier FID."
+)
+
+
+register(Study(NAME, TITLE, CLAIM, PAPER, WHY, run, checks, draw))

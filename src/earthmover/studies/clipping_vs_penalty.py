@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from earthmover.studies.registry import Study, register
+
 NAME = "clipping-vs-penalty"
 PAPER = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs, Figures 1-2"
 CLAIM = (
@@ -179,25 +181,25 @@ def clipping_gradient_bound(in_dim: int, width: int, depth: int, c: float) -> fl
 
 
 def _interpolate_norms(critic, real, fake, seed: int) -> torch.Tensor:
-    from earthmover.penalties import critic_input_gradient, interpolate, per_sample_norm
+    from earthmover.losses.penalties import critic_input_gradient, interpolate, per_sample_norm
 
     x_hat = interpolate(real, fake, torch.Generator().manual_seed(seed))
     return per_sample_norm(critic_input_gradient(critic, x_hat, create_graph=False))
 
 
 def _lipschitz_estimate(critic, real, fake, interpolate_norms) -> float:
-    from earthmover.penalties import critic_input_gradient, per_sample_norm
+    from earthmover.losses.penalties import critic_input_gradient, per_sample_norm
 
     on_sets = per_sample_norm(critic_input_gradient(critic, torch.cat([real, fake]), create_graph=False))
     return float(torch.cat([on_sets, interpolate_norms]).max())
 
 
 def _train_pair(real, fake, *, seed, steps, width, depth, c, gp_weight, track_every, clip_lr, gp_lr):
-    from earthmover import objectives
-    from earthmover.constraints import clip_weights
+    from earthmover.losses import objectives
+    from earthmover.losses.constraints import clip_weights
+    from earthmover.losses.penalties import gradient_penalty
     from earthmover.nets.critic_output import critic_scores
     from earthmover.nets.mlp import MLPCritic
-    from earthmover.penalties import gradient_penalty
     from earthmover.studies.common import seeded
 
     with seeded(seed):
@@ -324,46 +326,62 @@ def draw(result: ClippingVsPenaltyResult, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from earthmover.nets.critic_output import critic_scores
-
     if result._critics is None:
         raise ValueError("draw needs the critics of a result returned by run() in this process")
     rows = len(result.outcomes) + 1
     fig, axes = plt.subplots(rows, 3, figsize=(13, 4.0 * rows), dpi=90, squeeze=False)
     colors = {"clipping": "tab:red", "penalty": "tab:blue"}
     for r, o in enumerate(result.outcomes):
-        real, fake, norms = result._data[o.dataset]
-        lim = float(max(real.abs().max(), 1.0) * 1.3)
-        side = np.linspace(-lim, lim, 100)
-        xx, yy = np.meshgrid(side, side)
-        grid = torch.tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32)
-        for col, m in enumerate(METHODS):
-            ax = axes[r, col]
-            with torch.no_grad():
-                values = critic_scores(result._critics[o.dataset][m], grid).numpy().reshape(xx.shape)
-            cs = ax.contourf(xx, yy, values, levels=20, cmap="viridis", alpha=0.75)
-            fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.04)
-            ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:orange", alpha=0.4)
-            ax.scatter(real[:, 0], real[:, 1], s=2, c="white", alpha=0.8)
-            ax.set_xlim(-lim, lim)
-            ax.set_ylim(-lim, lim)
-            ax.set_aspect("equal")
-            what = f"c = {result.c}" if m == "clipping" else f"lambda = {result.gp_weight:g}"
-            ax.set_title(
-                f"{o.dataset}: {m} ({what})\ngap / max|grad D| = {o.scaled_gap[m]:.3g} (exact W {o.w_exact:.3g})",
-                fontsize=9,
-            )
-        ax = axes[r, 2]
-        for m in METHODS:
-            v = norms[m].numpy()
-            ax.hist(np.log10(v), bins=40, color=colors[m], alpha=0.6, label=f"{m}: mean {v.mean():.3g}")
-        ax.axvline(0.0, c="k", lw=0.8, ls=":")
-        ax.set_xlabel("log10 ||grad_x D|| at interpolates")
-        ax.set_title(f"{o.dataset}: critic gradient norm at interpolates", fontsize=9)
-        ax.legend(fontsize=8)
+        _draw_dataset_row(fig, axes[r], o, result, colors)
+    _draw_weights_row(axes[-1], result, colors)
+    fig.suptitle(
+        "Weight clipping vs gradient penalty (WGAN-GP paper, Figures 1-2), critic trained on fixed sets", fontsize=11
+    )
+    from earthmover.plotting import save_figure
+
+    return save_figure(fig, path)
+
+
+def _draw_dataset_row(fig, axes, o, result: ClippingVsPenaltyResult, colors: dict) -> None:
+    """One dataset: both critics' value surfaces and the histogram of their gradient norms at the interpolates."""
+    from earthmover.nets.critic_output import critic_scores
+
+    real, fake, norms = result._data[o.dataset]
+    lim = float(max(real.abs().max(), 1.0) * 1.3)
+    side = np.linspace(-lim, lim, 100)
+    xx, yy = np.meshgrid(side, side)
+    grid = torch.tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32)
+    for col, m in enumerate(METHODS):
+        ax = axes[col]
+        with torch.no_grad():
+            values = critic_scores(result._critics[o.dataset][m], grid).numpy().reshape(xx.shape)
+        cs = ax.contourf(xx, yy, values, levels=20, cmap="viridis", alpha=0.75)
+        fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.04)
+        ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:orange", alpha=0.4)
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="white", alpha=0.8)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        what = f"c = {result.c}" if m == "clipping" else f"lambda = {result.gp_weight:g}"
+        ax.set_title(
+            f"{o.dataset}: {m} ({what})\ngap / max|grad D| = {o.scaled_gap[m]:.3g} (exact W {o.w_exact:.3g})",
+            fontsize=9,
+        )
+    ax = axes[2]
+    for m in METHODS:
+        v = norms[m].numpy()
+        ax.hist(np.log10(v), bins=40, color=colors[m], alpha=0.6, label=f"{m}: mean {v.mean():.3g}")
+    ax.axvline(0.0, c="k", lw=0.8, ls=":")
+    ax.set_xlabel("log10 ||grad_x D|| at interpolates")
+    ax.set_title(f"{o.dataset}: critic gradient norm at interpolates", fontsize=9)
+    ax.legend(fontsize=8)
+
+
+def _draw_weights_row(axes, result: ClippingVsPenaltyResult, colors: dict) -> None:
+    """The first dataset's critic weight histograms and the gradient norm at the interpolates during training."""
     first = result.outcomes[0]
     for col, m in enumerate(METHODS):
-        ax = axes[-1, col]
+        ax = axes[col]
         w = _params(result._critics[first.dataset][m]).numpy()
         ax.hist(w, bins=60, color=colors[m], alpha=0.8)
         ax.set_yscale("log")
@@ -375,7 +393,7 @@ def draw(result: ClippingVsPenaltyResult, path: str | Path) -> Path:
             label = f"{100 * first.at_bounds[m]:.1f}% within 1% of +-max|w|"
         ax.set_title(f"{first.dataset}: {m} critic weights\n{label}", fontsize=9)
         ax.set_xlabel("weight value")
-    ax = axes[-1, 2]
+    ax = axes[2]
     for m in METHODS:
         ax.plot(first.steps, first.grad_norm_track[m], "o-", c=colors[m], label=m)
     ax.axhline(
@@ -390,9 +408,17 @@ def draw(result: ClippingVsPenaltyResult, path: str | Path) -> Path:
     ax.set_title(f"{first.dataset}: mean ||grad_x D|| at interpolates", fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.suptitle(
-        "Weight clipping vs gradient penalty (WGAN-GP paper, Figures 1-2), critic trained on fixed sets", fontsize=11
-    )
-    from earthmover.plotting import save_figure
 
-    return save_figure(fig, path)
+
+# ---------------------------------------------------------------------------------- registration
+
+TITLE = "Keeping the critic 1-Lipschitz: weight clipping vs the gradient penalty"
+WHY = (
+    "The critic must stay (near) 1-Lipschitz. The WGAN paper clips every weight to [-c, c]; the WGAN-GP "
+    "paper shows what that costs: the weights pile up at +-c and the critic becomes a nearly flat, simple"
+    " function whose gradient is tiny, while penalizing the gradient norm towards 1 at points between "
+    "real and fake keeps the critic's gradient near 1 and lets it follow the data."
+)
+
+
+register(Study(NAME, TITLE, CLAIM, PAPER, WHY, run, checks, draw))

@@ -4,68 +4,42 @@ Usage: ``earthmover study NAME [--out DIR] [--seed S] [--quick] [--threads N]``;
 ``earthmover study all [--quick] --out DIR`` runs every study and writes DIR/index.html and
 DIR/index.md (see :mod:`earthmover.studies.report`).
 
-The studies (see :mod:`earthmover.studies`): parallel-lines, vanishing-gradients,
-critic-vs-discriminator, duality, clipping-vs-penalty, critic-tracks-quality, mode-collapse,
-architecture-robustness. ``--quick`` runs the small version: seconds for the first five (the
+The studies are the entries of :data:`earthmover.studies.registry.STUDIES` (``earthmover study --help``
+lists them; ``--plugins`` adds more). ``--quick`` runs the small version: seconds for the first five (the
 tests use them), minutes for the three that train GANs. The full versions take from seconds to
 hours of CPU (see the README).
 
-NAME.json is strict JSON: ``{"study", "seed", "quick", "seconds", "claim", "paper", "verdict",
-"checks", "result"}`` with the study's numbers under "result" and each threshold its claim sets
-under "checks"; an infinite value (KL between disjoint lines) is written as the string "inf".
+NAME.json is described in :mod:`earthmover.studies.runner`, which runs a study; this module only parses
+the command line and prints.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import time
 from pathlib import Path
 
-from earthmover.checks import int_at_least, output_dir
+from earthmover.arguments import int_at_least
 from earthmover.errors import EarthmoverError, unknown
-from earthmover.studies import STUDIES
+from earthmover.paths import output_dir
+from earthmover.studies.registry import STUDIES
+from earthmover.studies.runner import get_study, run_study
+
+load_study = get_study  # the registered Study (run, checks, draw, claim, ...): kept for scripts
+__all__ = ["load_study", "register", "run_study"]
 
 
-def load_study(name: str):
-    """The module of study ``name`` (with ``run``, ``draw`` and ``NAME``)."""
-    if name not in STUDIES:
-        raise unknown("study", name, STUDIES)
-    return importlib.import_module(STUDIES[name])
-
-
-def run_study(name: str, out: str | Path = "runs/studies", seed: int = 0, quick: bool = False):
-    """Run study ``name``, write ``out/name.png`` and ``out/name.json``; return (result, png, json)."""
-    from earthmover.studies.common import finite_json
-
-    module = load_study(name)
-    if int(seed) < 0:
-        raise EarthmoverError(f"seed = {seed} is invalid; pass an integer >= 0")
-    out = output_dir(out, "--out")  # before the study runs: it may take a minute
-    start = time.perf_counter()
-    result = module.run(seed=int(seed), quick=bool(quick))
-    seconds = time.perf_counter() - start
-    out.mkdir(parents=True, exist_ok=True)
-    png = module.draw(result, out / f"{name}.png")
-    from earthmover.studies.common import verdict
-
-    checks = module.checks(result)
-    record = {
-        "study": name,
-        "seed": int(seed),
-        "quick": bool(quick),
-        "seconds": round(seconds, 3),
-        "claim": module.CLAIM,
-        "paper": module.PAPER,
-        "verdict": verdict(checks),
-        "checks": [c.to_dict() for c in checks],
-        "notes": list(result.notes()) if hasattr(result, "notes") else [],
-        "result": finite_json(result.to_dict()),
-    }
-    json_path = out / f"{name}.json"
-    json_path.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
-    return result, Path(png), json_path
+def _only(text: str | None) -> list[str] | None:
+    """The study names of ``--only a,b`` (checked against the registry), or None for all."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise EarthmoverError("--only '': expected a comma list of study names, e.g. --only parallel-lines,duality")
+    for name in names:
+        if name not in STUDIES:
+            raise unknown("study", name, STUDIES)
+    return names
 
 
 def _cmd_study(args: argparse.Namespace) -> int:
@@ -74,14 +48,17 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from earthmover.studies.common import format_table
 
     if args.name != "all":
-        load_study(args.name)
+        get_study(args.name)
+        if args.only is not None:
+            raise EarthmoverError(f"--only applies to `study all`, not to one study ({args.name!r}); drop --only")
+    only = _only(args.only)
     output_dir(args.out, "--out")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.name == "all":
         from earthmover.studies.report import run_all
 
-        report = run_all(args.out, args.seed, args.quick, echo=print)
+        report = run_all(args.out, args.seed, args.quick, names=only, echo=print)
         bad = [s["name"] for s in report["sections"] if not s["ok"]]
         print(
             f"wrote {Path(args.out) / 'index.html'} and index.md ({report['environment']['seconds']} s)"
@@ -126,6 +103,19 @@ def register(subparsers) -> None:
         "--seed", type=int_at_least(0), default=0, help="seed of the data, the networks and the sampling (default 0)"
     )
     p.add_argument("--quick", action="store_true", help="the small version (seconds), as in the tests")
+    p.add_argument(
+        "--only",
+        metavar="A,B",
+        default=None,
+        help="with all: run and report only these studies (in the registry's order of the page), e.g. "
+        "--only parallel-lines,duality",
+    )
+    p.add_argument(
+        "--plugins",
+        metavar="MODULES",
+        default="",
+        help="comma-separated modules to import first: plug-in studies (also $EARTHMOVER_PLUGINS)",
+    )
     p.add_argument(
         "--threads", type=int_at_least(1, 2), default=None, help="torch CPU threads (default: torch's choice)"
     )

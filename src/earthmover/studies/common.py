@@ -33,9 +33,9 @@ def step_discriminator_and_critic(
 ) -> None:
     """One step each, on the same batch, of a minimax discriminator and a WGAN-GP critic (the pair the
     studies compare): the discriminator first, then the critic with its penalty drawn from ``generator``."""
-    from earthmover import objectives
+    from earthmover.losses import objectives
+    from earthmover.losses.penalties import gradient_penalty
     from earthmover.nets.critic_output import critic_scores
-    from earthmover.penalties import gradient_penalty
 
     loss = objectives.minimax_critic_loss(critic_scores(disc, real), critic_scores(disc, fake))
     opt_d.zero_grad(set_to_none=True)
@@ -122,7 +122,7 @@ def build_trainer(preset: str, seed: int, steps: int, **values):
     """A :class:`~earthmover.train.loop.Trainer` for ``preset`` with the paper's objective, penalties,
     constraint and optimizer, on the CPU, writing no files; ``values`` (``section__field=value``)
     set what a study holds fixed across presets (data, network shape, batch, steps)."""
-    from earthmover.config import Config
+    from earthmover.train.config import Config
     from earthmover.train.loop import Trainer
 
     config = Config.from_preset(

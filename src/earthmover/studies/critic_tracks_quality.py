@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from earthmover.studies.registry import Study, register
+
 NAME = "critic-tracks-quality"
 PAPER = "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN, section 4.2 (Figures 3-4)"
 CLAIM = (
@@ -394,3 +396,18 @@ def draw(result: CriticTracksQualityResult, path: str | Path) -> Path:
         fontsize=11,
     )
     return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------- registration
+
+TITLE = "A loss that means something: the critic's estimate tracks sample quality"
+WHY = (
+    "A practical payoff: the critic's estimate of W is a training curve you can read. As the samples get "
+    "better the estimate falls, while the minimax discriminator's JS estimate says little about the "
+    "samples. Measured here as the rank correlation between each estimate and the exact earth mover's "
+    "distance from samples to held-out data on a mixture of Gaussians, and against the digit-classifier "
+    "FID on MNIST, along real training runs."
+)
+
+
+register(Study(NAME, TITLE, CLAIM, PAPER, WHY, run, checks, draw))

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from earthmover.studies.registry import Study, register
+
 NAME = "duality"
 PAPER = (
     "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN, section 3 (Kantorovich-Rubinstein duality, "
@@ -256,3 +258,18 @@ def draw(result: DualityResult, path: str | Path) -> Path:
         "Kantorovich-Rubinstein duality, computed: min over plans = max over 1-Lipschitz potentials", fontsize=11
     )
     return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------- registration
+
+TITLE = "Why a critic computes W: Kantorovich-Rubinstein duality"
+WHY = (
+    "Why does maximizing E C(real) - E C(fake) over 1-Lipschitz critics give the earth mover's distance? "
+    "Because W is a linear program over transport plans whose dual is exactly that maximum "
+    "(Kantorovich-Rubinstein). Computed exactly on small histograms: the primal minimum over plans equals"
+    " the dual maximum over potentials f, g = -f to machine precision, and the optimal potential is "
+    "1-Lipschitz. The WGAN critic is a neural approximation of that potential."
+)
+
+
+register(Study(NAME, TITLE, CLAIM, PAPER, WHY, run, checks, draw))

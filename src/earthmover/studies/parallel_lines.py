@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from earthmover.studies.registry import Study, register
+
 NAME = "parallel-lines"
 PAPER = "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN, Example 1 (section 2)"
 CLAIM = (
@@ -204,3 +206,18 @@ def draw(result: ParallelLinesResult, path: str | Path) -> Path:
     from earthmover.plotting import save_figure
 
     return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------- registration
+
+TITLE = "Disjoint supports: JS, KL and TV see nothing, W sees the distance"
+WHY = (
+    "A generator's samples live on a thin set (the image of a low-dimensional noise space), and so do "
+    "real images: the two supports are almost surely disjoint. This is the simplest such pair, two "
+    "parallel lines theta apart. The divergences the original GAN minimizes (JS) and its relatives (KL, "
+    "TV) are constant there, whatever theta is, so they give a generator that moves theta no signal; the "
+    "earth mover's distance W is |theta|, continuous, with a useful gradient everywhere."
+)
+
+
+register(Study(NAME, TITLE, CLAIM, PAPER, WHY, run, checks, draw))

@@ -1,7 +1,8 @@
 """``earthmover study all``: run every study and write one page that tells the story.
 
 DIR/index.html (self-contained but for the figures beside it) and DIR/index.md hold, for each
-study in the order of the argument, the claim in one sentence, the paper, why it matters, the
+study in the order of the registry (the built-ins in the order of the argument, then plug-ins),
+the claim in one sentence, the paper, why it matters, the
 figure, the measured numbers against the claim's thresholds and a verdict (holds / does not hold);
 at the top the machine, the torch version, the seed, the scale (--quick or full) and the time taken.
 A study that fails to run gets its section too, with the error in place of the numbers.
@@ -18,69 +19,16 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-ORDER = [
-    "parallel-lines",
-    "vanishing-gradients",
-    "critic-vs-discriminator",
-    "duality",
-    "clipping-vs-penalty",
-    "critic-tracks-quality",
-    "mode-collapse",
-    "architecture-robustness",
-]
-"""The order of the argument: what is wrong with JS, what a critic gives instead, why it computes W,
-how to keep it Lipschitz, what that buys."""
+from earthmover.studies import runner
+from earthmover.studies.registry import STUDIES, Appendix
 
-TITLES = {
-    "parallel-lines": "1. Disjoint supports: JS, KL and TV see nothing, W sees the distance",
-    "vanishing-gradients": "2. The minimax generator's gradient vanishes as the discriminator improves",
-    "critic-vs-discriminator": "3. A discriminator saturates; a critic keeps a slope",
-    "duality": "4. Why a critic computes W: Kantorovich-Rubinstein duality",
-    "clipping-vs-penalty": "5. Keeping the critic 1-Lipschitz: weight clipping vs the gradient penalty",
-    "critic-tracks-quality": "6. A loss that means something: the critic's estimate tracks sample quality",
-    "mode-collapse": "7. Mode collapse on mixtures of Gaussians, every objective",
-    "architecture-robustness": "8. Robustness to the architecture (WGAN-GP paper, Figure 2), MNIST scale",
-}
 
-WHY = {
-    "parallel-lines": "A generator's samples live on a thin set (the image of a low-dimensional noise space), and so do "
-    "real images: the two supports are almost surely disjoint. This is the simplest such pair, two "
-    "parallel lines theta apart. The divergences the original GAN minimizes (JS) and its relatives (KL, "
-    "TV) are constant there, whatever theta is, so they give a generator that moves theta no signal; "
-    "the earth mover's distance W is |theta|, continuous, with a useful gradient everywhere.",
-    "vanishing-gradients": "In training this shows up as a vanishing gradient. Against the optimal discriminator the minimax "
-    "game's value is 2 JS - 2 log 2, which on disjoint supports is the constant 0: the better the "
-    "discriminator, the less the generator's cost changes when the generator moves, and the gradient it "
-    "receives goes to zero. With the generator held fixed, training the discriminator longer makes "
-    "the saturating gradient fall by orders of magnitude. The -log D trick keeps a gradient but, as "
-    "Arjovsky and Bottou show, an unstable one. A WGAN critic's gradient does not vanish.",
-    "critic-vs-discriminator": "Look at the functions themselves. On disjoint real and generated data a trained discriminator is "
-    "a step: 1 on the data, 0 on the fakes, flat on both, so the fakes receive (almost) no gradient. "
-    "A critic held 1-Lipschitz and trained to maximize E C(real) - E C(fake) is a slope of norm 1 "
-    "from the fakes towards the data: every generated point is told where to move.",
-    "duality": "Why does maximizing E C(real) - E C(fake) over 1-Lipschitz critics give the earth mover's "
-    "distance? Because W is a linear program over transport plans whose dual is exactly that "
-    "maximum (Kantorovich-Rubinstein). Computed exactly on small histograms: the primal minimum over "
-    "plans equals the dual maximum over potentials f, g = -f to machine precision, and the optimal "
-    "potential is 1-Lipschitz. The WGAN critic is a neural approximation of that potential.",
-    "clipping-vs-penalty": "The critic must stay (near) 1-Lipschitz. The WGAN paper clips every weight to [-c, c]; the WGAN-GP "
-    "paper shows what that costs: the weights pile up at +-c and the critic becomes a nearly flat, "
-    "simple function whose gradient is tiny, while penalizing the gradient norm towards 1 at points "
-    "between real and fake keeps the critic's gradient near 1 and lets it follow the data.",
-    "critic-tracks-quality": "A practical payoff: the critic's estimate of W is a training curve you can read. As the samples "
-    "get better the estimate falls, while the minimax discriminator's JS estimate says little "
-    "about the samples. Measured here as the rank correlation between each estimate and the exact "
-    "earth mover's distance from samples to held-out data on a mixture of Gaussians, and against the "
-    "digit-classifier FID on MNIST, along real training runs.",
-    "mode-collapse": "Mixtures of Gaussians are where mode collapse is visible and countable: a collapsed generator "
-    "covers a few modes. Every objective with its paper's preset, the same networks, several seeds, "
-    "the same small budget; WGAN-GP twice, with the paper's image settings (lambda 10, Adam beta1 0) and "
-    "with toy settings (earthmover's quickstart: a small lazy penalty, beta1 0.5), as the paper's own toy code also "
-    "departed from its image settings.",
-    "architecture-robustness": "The WGAN-GP paper's strongest practical claim: with the gradient penalty one set of "
-    "hyperparameters trains many architectures that break other GANs (no batch norm, tanh "
-    "everywhere, a deep ResNet, ...). Here at MNIST scale, scored with the digit-classifier FID.",
-}
+def title(name: str) -> str:
+    """The section title of study ``name``, numbered by its place in the registry (the report's order)."""
+    if name not in STUDIES:
+        return name
+    return f"{STUDIES.names().index(name) + 1}. {STUDIES[name].title}"
+
 
 INTRO = (
     "A GAN trains a generator by playing it against a second network. In the original GAN that network "
@@ -96,14 +44,6 @@ QUICK_NOTE = (
     'where the papers ran 10^5: a "does not hold" there reports what that budget shows (nothing has '
     "trained yet), not a refutation; each section states its scale."
 )
-
-MODE_COLLAPSE_CAVEAT = (
-    "Published figures on the 25-gaussian grid, PacGAN's protocol (Lin et al. 2018, Table 2): modes "
-    "covered of 25 and the share of high-quality samples (within 3 standard deviations of a mode). The "
-    "networks (4 layers of 400 units), training budgets and seeds differ from ours: compare orders of "
-    "magnitude, not digits."
-)
-
 
 # --------------------------------------------------------------------------- running
 
@@ -126,13 +66,10 @@ def environment(seed: int, quick: bool) -> dict:
 
 
 def run_all(out: str | Path, seed: int = 0, quick: bool = False, names: list[str] | None = None, echo=None) -> dict:
-    """Run the studies (default: all, in ORDER), write DIR/NAME.png|json per study and DIR/index.html,
-    DIR/index.md; return the report's data (also written as DIR/index.json)."""
-    from earthmover.studies import STUDIES
-    from earthmover.studies.command import run_study
-
+    """Run the studies (default: all, in registration order), write DIR/NAME.png|json per study and
+    DIR/index.html, DIR/index.md; return the report's data (also written as DIR/index.json)."""
     out = Path(out)
-    names = list(names or [n for n in ORDER if n in STUDIES] + [n for n in STUDIES if n not in ORDER])
+    names = list(names or STUDIES.names())
     start = time.perf_counter()
     sections = []
     for name in names:
@@ -140,7 +77,7 @@ def run_all(out: str | Path, seed: int = 0, quick: bool = False, names: list[str
             echo(f"[{len(sections) + 1}/{len(names)}] {name} ...")
         t0 = time.perf_counter()
         try:
-            _, png, json_path = run_study(name, out, seed, quick)
+            _, png, json_path = runner.run_study(name, out, seed, quick)
             record = json.loads(json_path.read_text())
             sections.append(
                 {
@@ -197,28 +134,16 @@ def _verdict(section: dict) -> str:
     return section["record"]["verdict"] if section["ok"] else "did not run"
 
 
-def _published_rows(section: dict) -> list[list]:
-    rec = section["record"]["result"]
-    rows = [
-        [m, f"{k:.1f} / 25", f"{100 * q:.1f}%", "published (PacGAN protocol)"] for m, k, q in rec.get("published") or []
-    ]
-    ours = [c for c in rec.get("cells", []) if c["dataset"] == "25gaussians"]
-    if not ours:
-        rows.append(["(ours)", "-", "-", "the 25-gaussian grid was not run at this scale"])
-    for c in ours:
-        rows.append(
-            [
-                c["preset"],
-                f"{c['mean']['modes_covered']:.1f} / 25",
-                f"{100 * c['mean']['high_quality']:.1f}%",
-                f"ours, {len(c['seeds'])} seed(s), {rec['steps']} steps",
-            ]
-        )
-    return rows
-
-
 def _summary_rows(report: dict) -> list[list]:
-    return [[TITLES.get(s["name"], s["name"]), _verdict(s)] for s in report["sections"]]
+    return [[title(s["name"]), _verdict(s)] for s in report["sections"]]
+
+
+def _appendix(name: str) -> Appendix | None:
+    return STUDIES[name].appendix if name in STUDIES else None
+
+
+def _why(name: str) -> str:
+    return STUDIES[name].why if name in STUDIES else ""
 
 
 def render_markdown(report: dict) -> str:
@@ -240,7 +165,7 @@ def render_markdown(report: dict) -> str:
     lines += [f"| [{t}](#{s['name']}) | **{v}** |" for (t, v), s in zip(_summary_rows(report), report["sections"])]
     for s in report["sections"]:
         name = s["name"]
-        lines += ["", f'<a id="{name}"></a>', "", f"## {TITLES.get(name, name)}", ""]
+        lines += ["", f'<a id="{name}"></a>', "", f"## {title(name)}", ""]
         if not s["ok"]:
             lines += [f"**Verdict: did not run.** `earthmover study {name}` failed: `{s['error']}`", ""]
             continue
@@ -250,7 +175,7 @@ def render_markdown(report: dict) -> str:
             "",
             f"**Paper.** {rec['paper']}",
             "",
-            WHY.get(name, ""),
+            _why(name),
             "",
             f"![{name}]({s['figure']})",
             "",
@@ -269,15 +194,16 @@ def render_markdown(report: dict) -> str:
         notes = rec.get("notes") or []
         if notes:
             lines += [""] + [f"- {n}" for n in notes]
-        if name == "mode-collapse":
+        appendix = _appendix(name)
+        if appendix is not None:
             lines += [
                 "",
-                MODE_COLLAPSE_CAVEAT,
+                appendix.caveat,
                 "",
-                "| method | modes | high quality | source |",
-                "| --- | --- | --- | --- |",
+                f"| {' | '.join(appendix.header)} |",
+                "|" + " --- |" * len(appendix.header),
             ]
-            lines += [f"| {' | '.join(r)} |" for r in _published_rows(s)]
+            lines += [f"| {' | '.join(r)} |" for r in appendix.rows(rec["result"])]
     return "\n".join(lines) + "\n"
 
 
@@ -361,7 +287,7 @@ def render_html(report: dict) -> str:
     parts.append(_table(["study", "verdict"], rows))
     for s in report["sections"]:
         name = s["name"]
-        parts.append(f'<section id="{e(name)}"><h2>{e(TITLES.get(name, name))} {_badge(_verdict(s))}</h2>')
+        parts.append(f'<section id="{e(name)}"><h2>{e(title(name))} {_badge(_verdict(s))}</h2>')
         if not s["ok"]:
             parts.append(
                 f"<p><code>earthmover study {e(name)}</code> failed: <code>{e(s['error'])}</code></p></section>"
@@ -371,7 +297,7 @@ def render_html(report: dict) -> str:
         parts += [
             f'<p class="claim"><b>Claim.</b> {e(rec["claim"])}</p>',
             f'<p class="paper"><b>Paper.</b> {e(rec["paper"])}</p>',
-            f"<p>{e(WHY.get(name, ''))}</p>",
+            f"<p>{e(_why(name))}</p>",
             f'<figure><img src="{e(s["figure"])}" alt="figure of the {e(name)} study"></figure>',
         ]
         rows = [
@@ -382,15 +308,11 @@ def render_html(report: dict) -> str:
         notes = rec.get("notes") or []
         if notes:
             parts.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
-        if name == "mode-collapse":
-            parts.append(f'<p class="caveat">{e(MODE_COLLAPSE_CAVEAT)}</p>')
-            parts.append(
-                _table(
-                    ["method", "modes", "high quality", "source"],
-                    [[e(x) for x in r] for r in _published_rows(s)],
-                    numeric={1, 2},
-                )
-            )
+        appendix = _appendix(name)
+        if appendix is not None:
+            parts.append(f'<p class="caveat">{e(appendix.caveat)}</p>')
+            rows = [[e(x) for x in r] for r in appendix.rows(rec["result"])]
+            parts.append(_table(appendix.header, rows, numeric=set(range(1, len(appendix.header) - 1))))
         parts.append(
             f'<p><b>Verdict:</b> {_badge(rec["verdict"])} <span class="cmd"><code>earthmover study {e(name)} '
             f"--seed {rec['seed']}{' --quick' if rec['quick'] else ''}</code>, {rec['seconds']:.1f} s; numbers in "

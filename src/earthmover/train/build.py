@@ -8,14 +8,26 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from earthmover.data.from_config import make_stream
+from earthmover.data.labels import LabelEmbedding, require_labels
 from earthmover.data.latent import LatentSpace
 from earthmover.data.toy import TOY_DISTRIBUTIONS
 from earthmover.errors import EarthmoverError
-from earthmover.heads import DataInfo, HeadedCritic, feature_dim
-from earthmover.nets.minibatch import layer_couples_samples
+from earthmover.losses.heads import DataInfo, HeadedCritic, feature_dim
+from earthmover.losses.objectives import Objective, make_objective
+from earthmover.nets.conditional import (
+    ConcatCritic,
+    ConcatGenerator,
+    ProjectionCritic,
+    concat_input_shape,
+    concat_latent_dim,
+)
+from earthmover.nets.minibatch import add_minibatch_layer, layer_couples_samples
 from earthmover.nets.registry import NetSpec, resolve_architecture
-from earthmover.objectives import Objective
 from earthmover.registry import CONSTRAINTS, HEADS, PENALTIES
+from earthmover.train.ema import GeneratorEMA
+from earthmover.train.growth import build_growth
+from earthmover.train.monitor import make_monitor
 
 
 def is_toy(config) -> bool:
@@ -26,8 +38,6 @@ def resolve_data_shape(config) -> tuple[int, ...]:
     """The shape of one sample, from the config alone (loads the image source for images)."""
     if is_toy(config):
         return (2,)
-    from earthmover.data.streams import make_stream
-
     return make_stream(config.data, 0).sample_shape
 
 
@@ -80,9 +90,6 @@ def build_generator(config, shape, plan: Plan | None = None, num_classes: int = 
         spec = replace(spec, latent_dim=codes.latent_dim)
     if not generator_takes_labels(config, plan):
         return arch.generator(spec), spec.latent_dim
-    from earthmover.conditional.labels import LabelEmbedding
-    from earthmover.nets.conditional import ConcatGenerator, concat_latent_dim
-
     embedding = LabelEmbedding(num_classes, config.model.label_dim)
     inner = arch.generator(replace(spec, latent_dim=concat_latent_dim(spec.latent_dim, embedding)))
     return ConcatGenerator(inner, embedding, spec.latent_dim), spec.latent_dim
@@ -97,7 +104,7 @@ def build_latent_space(config, latent_dim: int, plan: Plan | None = None, num_cl
 def build_critic(config, shape, plan: Plan | None = None, num_classes: int = 0) -> torch.nn.Module:
     """The critic the run's entries ask for (see :func:`net_spec`), conditioned on labels when
     model.conditional says so, with the layers of every head that has some attached to its
-    features (:class:`earthmover.heads.HeadedCritic`), then each constraint's parametrization.
+    features (:class:`earthmover.losses.heads.HeadedCritic`), then each constraint's parametrization.
     Checked on the built module: refused when an entry needs the critic's features and it
     returns none, or when it holds batch statistics and a penalty is on. A conditional critic is
     called ``critic(x, labels)``."""
@@ -106,9 +113,6 @@ def build_critic(config, shape, plan: Plan | None = None, num_classes: int = 0) 
     spec = net_spec(config, shape, plan)
     mode = config.model.conditional
     if mode == "concat":
-        from earthmover.conditional.labels import LabelEmbedding
-        from earthmover.nets.conditional import ConcatCritic, concat_input_shape
-
         embedding = LabelEmbedding(num_classes, config.model.label_dim)
         inner_shape = concat_input_shape(shape, embedding)
         net = ConcatCritic(
@@ -134,8 +138,6 @@ def build_critic(config, shape, plan: Plan | None = None, num_classes: int = 0) 
                 f"CriticOutput(score, features) (e.g. mlp, dcgan, resnet) or drop {readers[0]}"
             )
         if mode == "projection":
-            from earthmover.nets.conditional import ProjectionCritic
-
             net = ProjectionCritic(net, num_classes, dim)
         data = DataInfo(shape, num_classes)
         modules = {h.name: (m, h.provides) for h in plan.heads if (m := h.module(dim, data)) is not None}
@@ -152,8 +154,6 @@ def _with_minibatch_layer(config, critic: torch.nn.Module) -> torch.nn.Module:
     m = config.model
     if m.minibatch == "none":
         return critic
-    from earthmover.nets.minibatch import add_minibatch_layer
-
     options = (
         {"num_kernels": m.minibatch_kernels, "kernel_dim": m.minibatch_kernel_dim}
         if m.minibatch == "discrimination"
@@ -220,8 +220,6 @@ def build_plan(config) -> Plan:
     """The registered entries of a (validated) config, wired by what they declare: the objective,
     each switched-on penalty and constraint (with their parameters), and every head that provides
     an output the objective or a penalty needs (or that the config switches on)."""
-    from earthmover.objectives import make_objective
-
     name = config.objective.name
     objective = make_objective(name, **config.objective.entry_values(name))
     terms = [PENALTIES[n](**config.penalty.entry_values(n)) for n in config.penalty.enabled()]
@@ -245,3 +243,65 @@ def build_optimizer(config, params, lr: float) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(params, lr=lr)
     # The fused kernel (CPU and CUDA) is measurably faster for the small networks of toy runs (~6% per step).
     return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), fused=True)
+
+
+@dataclass
+class Run:
+    """The pieces of one run, built once from its config (:func:`build_run`) and handed to the
+    :class:`~earthmover.train.loop.Trainer`: the data stream and the run's monitor, the plan of
+    entries, the networks (on the device), the latent space, the growth schedule, the EMA copy and
+    the two optimizers."""
+
+    stream: object
+    monitor: object
+    plan: Plan
+    generator: torch.nn.Module
+    latent_dim: int
+    latent: LatentSpace
+    critic: torch.nn.Module
+    num_classes: int
+    labelled: bool
+    growth: object
+    ema: GeneratorEMA | None
+    opt_d: torch.optim.Optimizer
+    opt_g: torch.optim.Optimizer
+
+
+def build_run(config, device: torch.device, ctx, stream_seed: int) -> Run:
+    """Every piece of a run from a validated config, in the order that fixes its random draws: the
+    global torch RNG seeded with ``run.seed``, the data stream (its own generator, `stream_seed`),
+    the generator's then the critic's initialization. The plan is built once, here."""
+    torch.manual_seed(config.run.seed)  # initialization and dropout
+    stream = make_stream(config.data, stream_seed, device=device)
+    shape = tuple(stream.sample_shape)
+    plan = build_plan(config)
+    users = label_users(config, plan)
+    num_classes = getattr(stream, "num_classes", 0) if users else 0
+    if users and num_classes < 2:
+        require_labels(None, config.data.name, use=users[0])
+    generator, latent_dim = build_generator(config, shape, plan, num_classes)
+    latent = build_latent_space(config, latent_dim, plan, num_classes)
+    critic = build_critic(config, shape, plan, num_classes)
+    growth = build_growth(config, shape, ctx.world_size)
+    if ctx.enabled and device.type == "cuda":
+        # batch statistics over the global batch; SyncBatchNorm is CUDA-only, so on CPU (gloo)
+        # each process normalizes its shard and DDP broadcasts rank 0's running statistics
+        generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+    generator.to(device)
+    critic.to(device)
+    ema = GeneratorEMA(generator, config.model.ema) if config.model.ema else None
+    return Run(
+        stream=stream,
+        monitor=make_monitor(stream),
+        plan=plan,
+        generator=generator,
+        latent_dim=latent_dim,
+        latent=latent,
+        critic=critic,
+        num_classes=num_classes,
+        labelled=bool(users),
+        growth=growth,
+        ema=ema,
+        opt_d=build_optimizer(config, critic.parameters(), config.optim.lr_d),
+        opt_g=build_optimizer(config, generator.parameters(), config.optim.lr_g),
+    )

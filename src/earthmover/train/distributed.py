@@ -6,7 +6,7 @@ MASTER_ADDR, MASTER_PORT) are read here. Every process draws the same global
 batch from the same generators and keeps its own shard, so N processes see
 exactly the data of one process with the same global batch. A penalty's random
 points are each process's slice of the draws one process would make, and its batch
-statistics are the global batch's (see ``earthmover.penalties.Shard``), so N processes
+statistics are the global batch's (see ``earthmover.losses.penalties.Shard``), so N processes
 reproduce one process; dropout masks are the exception: each process draws its own
 (``Trainer._seed_other_ranks``). Logged values cross processes in one all-reduce per
 logging step (``means``); the step's finiteness flags and the stop signal in one more.

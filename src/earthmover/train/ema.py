@@ -42,6 +42,8 @@ def ramped_decay(decay: float, n: int, ramp: float = 0.05) -> float:
 class GeneratorEMA(nn.Module):
     """The averaged copy of `generator`: parameters by an EMA with a ramped decay, buffers copied."""
 
+    n_averaged: torch.Tensor  # a registered buffer (long, on the CPU)
+
     def __init__(self, generator: nn.Module, decay: float, ramp: float = 0.05):
         super().__init__()
         if not 0.0 <= decay < 1.0:
@@ -65,7 +67,7 @@ class GeneratorEMA(nn.Module):
     def update_parameters(self, generator: nn.Module) -> None:
         """One update towards `generator`'s current weights; its buffers are copied as they are."""
         weight = 1.0 - self.current_decay
-        mine = [p for p in self.module.parameters()]
+        mine: list[torch.Tensor] = list(self.module.parameters())
         theirs = [p.detach() for p in generator.parameters()]
         if len(mine) != len(theirs):
             raise ValueError("the generator does not have the averaged network's parameters")

@@ -17,13 +17,19 @@ so a resume in the middle of a fade continues bit for bit. A run without ``model
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from earthmover.errors import EarthmoverError
 from earthmover.nets.progressive import ProgressiveSchedule, progressive_reals, set_stage
+from earthmover.train.hooks import Hook
+
+Number = TypeVar("Number", int, float)
 
 
-def parse_table(text: str, field: str, kind=int) -> dict[int, float]:
-    """``"4:64,8:32"`` -> {4: 64, 8: 32} (resolution: value)."""
-    table = {}
+def parse_table(text: str, field: str, kind: Callable[[str], Number]) -> dict[int, Number]:
+    """``"4:64,8:32"`` -> {4: 64, 8: 32} (resolution: value of type ``kind``)."""
+    table: dict[int, Number] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         try:
             key, value = item.split(":")
@@ -45,7 +51,7 @@ def schedule_of(config, side: int) -> ProgressiveSchedule:
             m.grow_fade,
             m.grow_stabilize,
             config.data.batch_size,
-            parse_table(m.grow_batch_sizes, "model.grow_batch_sizes"),
+            parse_table(m.grow_batch_sizes, "model.grow_batch_sizes", int),
             None,
             parse_table(m.grow_lrs, "model.grow_lrs", float),
         )
@@ -105,7 +111,7 @@ class Growth(NoGrowth):
                     f"model.grow_batch_sizes gives {r}x{r} a batch of {size}, which does not split over "
                     f"{world_size} processes; use multiples of {world_size}"
                 )
-        self._last = None
+        self._last: tuple[int, str] | None = None
 
     @property
     def stage(self):
@@ -130,8 +136,6 @@ class Growth(NoGrowth):
 
     def hooks(self, snapshot) -> list:
         """The last grid of every stage is kept: a snapshot after the step that ends a stage."""
-        from earthmover.train.hooks import Hook
-
         return [Hook("stage snapshot", 1, lambda values: snapshot(values) if self.changed() else None)]
 
     def lr_ratio(self, base: float) -> float:

@@ -6,8 +6,8 @@ critic steps; each critic step draws a fresh real batch and fresh fakes
 that interval), steps the optimizer, then applies the weight constraints. The
 loop never looks at an entry's name or the data's kind: the objective, the
 penalties, the constraints and the critic they need are plugged in by
-:mod:`earthmover.train.build`, and the data stream brings its own measures and
-snapshots (:mod:`earthmover.data.streams`).
+:mod:`earthmover.train.build`, and the run's monitor measures and draws what the
+data calls for (:mod:`earthmover.train.monitor`).
 
 The parts: the step maths (``_critic_phase``, ``_generator_phase``, both through the one
 ``optimizer_step``); the guards (:mod:`earthmover.train.guards`: finiteness flags stay on the
@@ -25,89 +25,43 @@ eval mode from its own generators and never touches the training state.
 from __future__ import annotations
 
 import contextlib
-import json
-import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import torch
 
-from earthmover.checks import resolve_device
-from earthmover.conditional.labels import bind_labels, require_labels
-from earthmover.config import Config, validate
+from earthmover.data.labels import bind_labels
 from earthmover.data.latent import Draw
-from earthmover.data.streams import make_stream
 from earthmover.errors import EarthmoverError
+from earthmover.losses.objectives import Scored
+from earthmover.losses.penalties import Shard
 from earthmover.nets.critic_output import as_critic_output
 from earthmover.nets.minibatch import couples_samples
-from earthmover.objectives import Scored, make_objective
-from earthmover.penalties import Shard
 from earthmover.train import state as ckpt
-from earthmover.train.build import (
-    build_critic,
-    build_generator,
-    build_latent_space,
-    build_optimizer,
-    build_plan,
-    label_users,
-)
+from earthmover.train.build import Run, build_run
+from earthmover.train.config import Config, validate
+from earthmover.train.device import resolve_device
 from earthmover.train.distributed import DistributedContext
-from earthmover.train.ema import GeneratorEMA
-from earthmover.train.growth import build_growth
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
+from earthmover.train.logging import RunLogger
+from earthmover.train.monitor import derived_seed, draw_snapshot, eval_mode
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
+from earthmover.train.sampler import Sampler
+from earthmover.train.side_work import RunSummary, finish, side_work
+from earthmover.train.signals import install_stop_handlers, restore_handlers
 
 __all__ = ["MAX_ROLLBACKS", "NonFiniteError", "RunSummary", "Trainer", "default_run_dir", "eval_mode"]
 
 
-@dataclass
-class RunSummary:
-    step: int
-    seconds: float
-    run_dir: str
-    values: dict = field(default_factory=dict)
-    interrupted: bool = False
-
-    def line(self) -> str:
-        parts = []
-        v = self.values
-        if "modes_covered" in v:
-            parts.append(f"modes covered {v['modes_covered']}/{v['num_modes']}")
-            parts.append(f"high quality {100 * v['high_quality']:.1f}%")
-        if "emd" in v:
-            parts.append(f"EMD to data {v['emd']:.4f}")
-        for k, val in v.items():
-            if k.startswith("metrics/"):
-                parts.append(f"{k.split('/', 1)[1]} {val:.3f}")
-        head = f"step {self.step} in {self.seconds:.0f}s"
-        return f"{head}: " + ", ".join(parts) + f"  [{self.run_dir}]" if parts else f"{head}  [{self.run_dir}]"
-
-
-def _seed(seed: int, stream: int) -> int:
-    return seed * 1009 + stream
-
-
-@contextlib.contextmanager
-def eval_mode(*modules):
-    """Side computations (plots, measures) must not update batch-norm statistics, spectral-norm
-    vectors or draw dropout masks: run them in eval mode, then restore each module's mode."""
-    modes = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        for m, mode in zip(modules, modes):
-            m.train(mode)
+_seed = derived_seed
 
 
 class Trainer:
-    """Builds a run from a :class:`Config` and trains it.
+    """Trains a run: the step and the loop. The run's pieces are built from the :class:`Config` by
+    :func:`earthmover.train.build.build_run` (or given built, as `parts`).
 
     The pieces are public so a user can mix them into a loop of their own:
     ``trainer.critic_step()``, ``trainer.generator_step()``, ``trainer.train_step()``,
@@ -122,6 +76,7 @@ class Trainer:
         quiet: bool = False,
         context: DistributedContext | None = None,
         write_files: bool = True,
+        parts: Run | None = None,
     ):
         self.config = validate(config)
         self.ctx = context or DistributedContext()
@@ -137,40 +92,23 @@ class Trainer:
                 f"use a multiple of {self.ctx.world_size}"
             )
 
-        torch.manual_seed(run.seed)  # initialization and dropout
-        self.stream = make_stream(config.data, _seed(run.seed, 1), device=self.device)
+        run_parts = parts or build_run(config, self.device, self.ctx, _seed(run.seed, 1))
+        self.stream, self.monitor, self.plan = run_parts.stream, run_parts.monitor, run_parts.plan
         self.sample_shape = tuple(self.stream.sample_shape)
-        self.plan = build_plan(config)
-        users = label_users(config, self.plan)
-        self.num_classes = getattr(self.stream, "num_classes", 0) if users else 0
-        if users and self.num_classes < 2:
-            require_labels(None, config.data.name, use=users[0])
-        self.generator, self.latent_dim = build_generator(config, self.sample_shape, self.plan, self.num_classes)
-        self.latent = build_latent_space(config, self.latent_dim, self.plan, self.num_classes)
-        self.critic = build_critic(config, self.sample_shape, self.plan, self.num_classes)
-        self.labelled = bool(users)  # batches carry class labels
+        self.generator, self.latent_dim, self.latent = run_parts.generator, run_parts.latent_dim, run_parts.latent
+        self.critic, self.num_classes, self.labelled = run_parts.critic, run_parts.num_classes, run_parts.labelled
         self.critic_takes_labels = config.model.conditional != "none"
         self.critic_couples = bool(couples_samples(self.critic))  # batch norm or a minibatch layer: two passes
         self.batch_size = config.data.batch_size  # per resolution under progressive growing
-        self.growth = build_growth(config, self.sample_shape, self.ctx.world_size)
-        if self.ctx.enabled and self.device.type == "cuda":
-            # batch statistics over the global batch; SyncBatchNorm is CUDA-only, so on CPU (gloo)
-            # each process normalizes its shard and DDP broadcasts rank 0's running statistics
-            self.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
-        self.generator.to(self.device)
-        self.critic.to(self.device)
-        self.ema = None
-        if config.model.ema:
-            self.ema = GeneratorEMA(self.generator, config.model.ema)
+        self.growth, self.ema = run_parts.growth, run_parts.ema
         self.generator_ddp = self.ctx.wrap(self.generator, self.device)
         self.critic_ddp = self.ctx.wrap(self.critic, self.device)
         self._seed_other_ranks(0)
 
-        self.objective = make_objective(config.objective.name, **config.objective.entry_values(config.objective.name))
+        self.objective = self.plan.objective  # built once, with the plan
         self.penalties = self.plan.penalties
         self.constraints = self.plan.constraints
-        self.opt_d = build_optimizer(config, self.critic.parameters(), config.optim.lr_d)
-        self.opt_g = build_optimizer(config, self.generator.parameters(), config.optim.lr_g)
+        self.opt_d, self.opt_g = run_parts.opt_d, run_parts.opt_g
         self.lr_scale = 1.0  # lowered by NaN rollbacks
         lr_d, lr_g = config.optim.lr_d, config.optim.lr_g
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(
@@ -444,17 +382,17 @@ class Trainer:
     # ------------------------------------------------------------------ sampling and measures
     def sample(self, n: int, seed: int = 0, use_ema: bool = True) -> torch.Tensor:
         """n samples from the (EMA) generator, from a fixed seed; touches no training state.
-        The same sampling as a finished run's :class:`earthmover.train.state.Sampler`."""
+        The same sampling as a finished run's :class:`earthmover.train.sampler.Sampler`."""
         net = self.ema.module if (use_ema and self.ema is not None) else self.generator
         with eval_mode(net):
-            return ckpt.Sampler(
+            return Sampler(
                 net, self.latent, self.config, self.device, self.step, sample_shape=self.sample_shape
             ).sample(n, seed=seed)
 
     def measure(self, n: int | None = None, with_emd: bool = True, progress: bool = False) -> dict:
-        """What the data's stream measures of the EMA generator (for the toy mixtures: modes
+        """What the run's monitor measures of the EMA generator (for the toy mixtures: modes
         covered, high quality, and the exact EMD to n data samples; nothing for images)."""
-        return self.stream.measures(
+        return self.monitor.measures(
             self._sample_fn,
             n or self.config.run.measure_n,
             _seed(self.config.run.seed, 7),
@@ -464,9 +402,9 @@ class Trainer:
 
     def evaluate_images(self) -> dict:
         """The metrics named in ``run.eval_metrics`` (e.g. "fid,kid") on ``run.eval_n`` samples of the EMA
-        generator, as the data's stream evaluates them (nothing for toy data or when none is asked for)."""
+        generator, as the run's monitor evaluates them (nothing for toy data or when none is asked for)."""
         run = self.config.run
-        return self.stream.evaluate(
+        return self.monitor.evaluate(
             self._sample_fn, run.eval_metrics, run.eval_n, _seed(run.seed, 10), device=self.device
         )
 
@@ -474,96 +412,18 @@ class Trainer:
         return self.sample(n, seed=seed)
 
     def snapshot(self, final: bool = False, last: Path | None = None) -> Path | None:
-        """samples/step_N.png, drawn from the same latents each time; with `final`, samples/final.png,
-        the larger end-of-run picture (`last`: the snapshot just drawn at this step)."""
-        if not (self.write_files and self.run_dir):
-            return None
-        from earthmover.train.ema import describe_generator
-
-        critic = self.critic
-
-        def critic_score(x):
-            with eval_mode(critic):
-                return as_critic_output(critic(x.to(self.device))).score
-
-        seed, which = _seed(self.config.run.seed, 9), describe_generator(self.config.model.ema)
-        # a critic that looks at the whole minibatch has no score for one point alone: no contours then
-        scores = None if self.critic_couples else critic_score
-        if final:
-            return self.stream.final_snapshot(
-                self._sample_fn,
-                self.run_dir / "samples" / "final.png",
-                seed=seed,
-                critic_score=scores,
-                title=f"{which}, step {self.step}",
-                last=last,
-            )
-        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        return self.stream.snapshot(
-            self._sample_fn,
-            path,
-            seed=seed,
-            critic_score=scores,
-            title=f"{self.config.preset} on {self.config.data.name}, step {self.step}, {which}",
-        )
+        """samples/step_N.png (or, with `final`, samples/final.png), drawn by the run's monitor."""
+        return draw_snapshot(self, final, last)
 
     # ------------------------------------------------------------------ the whole run
     def side_work(self, logger) -> list[Hook]:
-        """The periodic side work of a run, walked by :meth:`fit` after every step."""
-        from earthmover import plotting
-
-        run = self.config.run
-        tick = {"time": time.perf_counter(), "step": self.step}
-        if self.ctx.is_main:
-            self.stream.evaluation_plan(run.eval_metrics)  # decide "auto" now: a skipped FID is said before the run
-
-        def log(values: dict) -> None:
-            record = self.ctx.means(values)  # one all-reduce and one read, on logging steps only
-            now = time.perf_counter()
-            record["steps_per_second"] = (self.step - tick["step"]) / max(now - tick["time"], 1e-9)
-            tick.update(time=now, step=self.step)
-            record["lr/critic"] = self.opt_d.param_groups[0]["lr"]
-            record["lr/generator"] = self.opt_g.param_groups[0]["lr"]
-            stage = self.growth.describe()
-            record.update({f"growth/{k}": v for k, v in stage.items() if not isinstance(v, str)})
-            if self.ctx.is_main and (self.step % run.sample_every == 0 or self.step == run.steps):
-                record.update({f"metrics/{k}": v for k, v in self.measure(progress=True).items()})
-            if logger is not None:
-                logger.log(self.step, record)
-                logger.postfix(
-                    {
-                        self.objective.estimate_label: f"{record[self.objective.estimate_name]:.3f}",
-                        **(
-                            {"stage": f"{stage['resolution']}px {stage['phase']} {stage['alpha']:.2f}"} if stage else {}
-                        ),
-                    }
-                )
-
-        def evaluate(values: dict) -> None:
-            if self.ctx.is_main:
-                scores = self.evaluate_images()
-                if logger is not None and scores:
-                    logger.log(self.step, scores)
-
-        def snapshot(values: dict) -> None:
-            path = self.snapshot()
-            if logger and path:
-                logger.image("samples", plotting.figure_to_chw(path), self.step)
-
-        return [
-            Hook("log", run.log_every, log, at_end=True),
-            Hook("evaluate", run.eval_every, evaluate),
-            Hook("snapshot", run.sample_every, snapshot),
-            Hook("checkpoint", run.checkpoint_every, lambda values: self.save()),
-            *self.growth.hooks(snapshot),
-        ]
+        """The periodic side work of a run, walked by :meth:`fit` after every step (see train/side_work.py)."""
+        return side_work(self, logger)
 
     def _open_run(self):
         """The run directory, its config.toml, the logger, and a first good checkpoint to fall back on."""
         if not (self.write_files and self.run_dir):
             return None
-        from earthmover.train.logging import RunLogger
-
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.config.save(self.run_dir / "config.toml")
         logger = RunLogger(self.run_dir, self.config.run.steps, self.step, quiet=self.quiet)
@@ -581,7 +441,7 @@ class Trainer:
         logger = self._open_run()
         hooks = self.side_work(logger)
         rollback = Rollback(self, logger)
-        restore = self._install_signal_handlers()
+        restore = install_stop_handlers(self._stop)
         start_time, start_step = time.perf_counter(), self.step
         interrupted = False
         try:
@@ -605,7 +465,7 @@ class Trainer:
                 logger.close()  # keep what was logged up to the failure (TensorBoard buffers its events)
             raise
         finally:
-            self._restore_signal_handlers(restore)
+            restore_handlers(restore)
             if logger is not None:
                 logger.close_progress()
         seconds = time.perf_counter() - start_time
@@ -614,62 +474,7 @@ class Trainer:
 
     def _finish(self, logger, seconds: float, start_step: int, interrupted: bool) -> RunSummary:
         """The final measures, snapshot, curves and summary.json of a run."""
-        from earthmover import plotting
-        from earthmover.train.ema import describe_generator
-        from earthmover.train.logging import read_metrics
-
-        summary = RunSummary(self.step, seconds, str(self.run_dir or ""), interrupted=interrupted)
-        if not interrupted and self.ctx.is_main:
-            summary.values = {**self.measure(), **self.evaluate_images()}
-        if logger is not None:
-            path = self.snapshot()
-            if path:
-                logger.image("samples", plotting.figure_to_chw(path), self.step)
-                self.snapshot(final=True, last=path)
-                self.stream.animate(path.parent)  # samples/training.gif: every snapshot on disk, resumed runs' too
-            if summary.values:
-                logger.log(
-                    self.step, {f"final/{k}": v for k, v in summary.values.items() if isinstance(v, (int, float))}
-                )
-            logger.close()
-            plotting.training_curves(
-                read_metrics(self.run_dir),
-                self.run_dir / "plots" / "losses.png",
-                title=f"{self.config.preset} on {self.config.data.name}",
-            )
-            (self.run_dir / "summary.json").write_text(
-                json.dumps(
-                    {
-                        "step": self.step,
-                        "seconds": seconds,
-                        "steps_this_session": self.step - start_step,
-                        "interrupted": interrupted,
-                        "generator": describe_generator(self.config.model.ema),
-                        **summary.values,
-                    },
-                    indent=2,
-                )
-                + "\n"
-            )
-        return summary
-
-    def _install_signal_handlers(self):
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        previous = {}
-
-        def handler(signum, frame):
-            if self._stop.is_set() and signum == signal.SIGINT:
-                raise KeyboardInterrupt  # a second Ctrl-C: stop now, the last checkpoint stays
-            self._stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-        return previous
-
-    def _restore_signal_handlers(self, previous) -> None:
-        for sig, old in (previous or {}).items():
-            signal.signal(sig, old)
+        return finish(self, logger, seconds, start_step, interrupted)
 
 
 def _add_terms(terms: dict, more: dict, head) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from earthmover.data.sources.registry import ImageSource, register
+
 __all__ = ["load_digits", "DIGITS_TRAIN"]
 
 DIGITS_TRAIN = 1500
@@ -21,3 +23,16 @@ def load_digits(split: str):
     labels = digits.target.astype(np.int64)
     part = slice(0, DIGITS_TRAIN) if split == "train" else slice(DIGITS_TRAIN, None)
     return images[part], labels[part], f"digits:{split}", [str(d) for d in range(10)]
+
+
+register(
+    ImageSource(
+        "digits",
+        lambda split, cache_dir=None, limit=None, argument="": load_digits(split),
+        "scikit-learn's 8x8 handwritten digits, 1,500 train / 297 test",
+        splits=("train", "test"),
+        test_split="test",
+        labels=True,
+        checksum="shipped inside scikit-learn (no download)",
+    )
+)

@@ -24,7 +24,7 @@ __all__ = ["load_npz", "load_npy", "npz_error"]
 
 
 def npz_error(path: Path, err: Exception) -> EarthmoverError:
-    from earthmover.checks import not_numpy_reason
+    from earthmover.data.numpy_files import not_numpy_reason
 
     reason = not_numpy_reason(path)  # numpy calls any garbage "pickled (object) data"
     if reason:

@@ -40,6 +40,7 @@ import numpy as np
 from earthmover.data.download import atomic_write_npz, datasets_dir, default_cache_dir, download, sha256_file
 from earthmover.data.sources.idx import parse_idx
 from earthmover.data.sources.npz import load_npz
+from earthmover.data.sources.registry import ImageSource, register
 from earthmover.errors import EarthmoverError
 
 __all__ = ["Remote", "PublicDataset", "DATASETS", "find_mnist", "load_public", "prepared_path"]
@@ -251,3 +252,31 @@ def _read_cifar_binary(path: Path) -> dict[str, np.ndarray]:
         arrays[f"x_{split}"] = np.ascontiguousarray(records[:, 1:].reshape(-1, 3, 32, 32))
         arrays[f"y_{split}"] = records[:, 0].astype(np.int64)
     return arrays
+
+
+# ---------------------------------------------------------------------------------- registration (data.name)
+
+
+def _loader(name: str):
+    def load(split: str, cache_dir=None, limit=None, argument: str = ""):
+        return load_public(name, split, cache_dir)
+
+    return load
+
+
+for _dataset, _summary in (
+    (DATASETS["mnist"], "LeCun et al.'s handwritten digits, 28x28 gray, 60,000 train / 10,000 test"),
+    (DATASETS["fashion-mnist"], "Zalando's clothing images, 28x28 gray, 60,000 train / 10,000 test"),
+    (DATASETS["cifar10"], "Krizhevsky's 32x32 RGB images in 10 classes, 50,000 train / 10,000 test"),
+):
+    register(
+        ImageSource(
+            _dataset.name,
+            _loader(_dataset.name),
+            _summary,
+            splits=SPLITS,
+            test_split="test",
+            labels=True,
+            checksum="SHA-256 of the original files (" + ", ".join(r.file for r in _dataset.files) + ")",
+        )
+    )

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from earthmover.data.download import default_cache_dir
+from earthmover.data.sources.registry import ImageSource, register
 from earthmover.errors import EarthmoverError, did_you_mean
 
 __all__ = ["load_torchvision"]
@@ -61,3 +62,17 @@ def load_torchvision(dataset: str, split: str, cache_dir, limit):
         labels = np.asarray([p[1] for p in pairs]) if isinstance(pairs[0][1], (int, np.integer)) else None
     classes = list(getattr(ds, "classes", []) or []) or None
     return images, labels, f"torchvision:{dataset}:{split}", classes
+
+
+register(
+    ImageSource(
+        "torchvision",
+        lambda split, cache_dir=None, limit=None, argument="": load_torchvision(argument, split, cache_dir, limit),
+        "a torchvision.datasets class (torchvision:MNIST, torchvision:CIFAR10, ...); needs earthmover[vision]",
+        splits=SPLITS,
+        test_split=None,
+        labels=True,
+        checksum="torchvision's own",
+        argument="NAME",
+    )
+)

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from earthmover.conditional.labels import at_least_float32
 from earthmover.data.codes import CodeSpec, LatentCodes
+from earthmover.data.labels import at_least_float32
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput, as_critic_output
 

@@ -15,7 +15,7 @@ penalty ``needs``, never by name. A head declares:
   ``CriticOutput.extras[name]`` under the head's first ``provides`` name (or under each key of
   a dict the module returns);
 * ``critic_terms(real, fake)`` / ``generator_terms(fake)``: its loss terms (on
-  :class:`earthmover.objectives.Scored` batches), which the loop adds to each phase's loss and logs
+  :class:`earthmover.losses.objectives.Scored` batches), which the loop adds to each phase's loss and logs
   as ``loss/<term>``.
 
 EBGAN's reconstruction is the built-in head with no module: it provides ``energy`` and ``codes``

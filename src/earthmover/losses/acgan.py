@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from earthmover.conditional.labels import at_least_float32
+from earthmover.data.labels import at_least_float32
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import CriticOutput, as_critic_output
 

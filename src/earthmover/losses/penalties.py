@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from earthmover.nets.critic_output import as_critic_output, critic_scores
+from earthmover.nets.progressive import drift_penalty
 from earthmover.registry import PENALTIES, param
 
 NORM_EPS = 1e-12
@@ -310,7 +311,4 @@ class DriftTerm(Penalty):
     )
 
     def __call__(self, critic, real, fake, *, weight, generator=None):
-        from earthmover.nets.critic_output import critic_scores
-        from earthmover.nets.progressive import drift_penalty
-
         return drift_penalty(critic_scores(critic, real), weight)

@@ -30,13 +30,15 @@ from pathlib import Path
 from typing import Any
 
 # The built-in entries register themselves on import; the config reads their declared parameters.
-import earthmover.conditional.heads  # noqa: F401
-import earthmover.constraints  # noqa: F401
-import earthmover.heads  # noqa: F401
-import earthmover.objectives  # noqa: F401
-import earthmover.penalties  # noqa: F401
+import earthmover.losses.conditional_heads  # noqa: F401
+import earthmover.losses.constraints  # noqa: F401
+import earthmover.losses.heads  # noqa: F401
+import earthmover.losses.objectives  # noqa: F401
+import earthmover.losses.penalties  # noqa: F401
 from earthmover import registry
 from earthmover.errors import EarthmoverError, did_you_mean, unknown
+from earthmover.losses.objectives import make_objective
+from earthmover.nets.registry import ARCHITECTURES
 from earthmover.presets import PRESETS, preset_values
 from earthmover.registry import Param, field_params, param
 
@@ -88,10 +90,9 @@ class RunConfig:
 class DataConfig:
     name: str = param(
         "25gaussians",
-        "A toy distribution (8gaussians, 25gaussians, swissroll, ring, checkerboard, "
-        "parallel-lines) or an image source (mnist, fashion-mnist, cifar10: downloaded on "
-        "first use; digits, a .npz/.npy/IDX path, folder:PATH or an image folder, "
-        "torchvision:NAME, a URL)",
+        "A toy distribution (earthmover.data.toy.TOY_DISTRIBUTIONS), a named image source "
+        "(earthmover.data.sources.registry.IMAGE_SOURCES; a wrong name lists them all), "
+        "a .npz/.npy/IDX path, folder:PATH or an image folder, or a URL",
     )
     batch_size: int = param(256, "The global batch (split across processes under torchrun)", min=1)
     image_size: int = param(0, "Resize images to this side (0 = the data's own)", min=0)
@@ -174,8 +175,6 @@ class ModelConfig:
 
 
 def _architectures() -> list[str]:
-    from earthmover.nets.registry import ARCHITECTURES
-
     return list(ARCHITECTURES)
 
 
@@ -515,8 +514,6 @@ def validate(config: Config) -> Config:
             p.check(value)
         elif value != p.default and not (dotted in _LEGACY_VALUES and value == _LEGACY_VALUES[dotted]):
             raise EarthmoverError(_unused_message(config, p, value))
-
-    from earthmover.objectives import make_objective
 
     obj = make_objective(objective, **config.objective.entry_values(objective))
     terms = [(f"penalty.{n}", registry.PENALTIES[n]) for n in config.penalty.enabled()]

@@ -8,7 +8,7 @@ where phi(x) are the critic's penultimate features, psi its unconditional output
 learned (num_classes, K) class embedding. In ``pfnet-research/sngan_projection``
 (dis_models/snresnet_64.py) phi is the globally sum-pooled last ResNet block and V a spectrally
 normalized embedding with Glorot-uniform initialization; spectral normalization, when the run asks
-for it, is applied by ``earthmover.constraints`` to every layer, V included.
+for it, is applied by ``earthmover.losses.constraints`` to every layer, V included.
 
 The network wrapper is :class:`earthmover.nets.conditional.ProjectionCritic`.
 """

@@ -1,6 +1,6 @@
 """AC-GAN's class logits and InfoGAN's Q as critic heads: one registered entry each.
 
-Each is an addition to the training loop, not an edit of it (:mod:`earthmover.heads`): its layers
+Each is an addition to the training loop, not an edit of it (:mod:`earthmover.losses.heads`): its layers
 sit on the critic's features, its terms join each phase's loss. What the loop provides besides:
 
 * ``takes_labels`` (AC-GAN): the generator is conditioned on class labels and every batch carries
@@ -17,11 +17,11 @@ from typing import ClassVar
 
 from torch import nn
 
-from earthmover.conditional.acgan import class_cross_entropy
-from earthmover.conditional.infogan import InfoGANParams, QHead, info_loss, split_q
 from earthmover.data.codes import CodeSpec
 from earthmover.errors import EarthmoverError
-from earthmover.heads import DataInfo, Head
+from earthmover.losses.acgan import class_cross_entropy
+from earthmover.losses.heads import DataInfo, Head
+from earthmover.losses.infogan import InfoGANParams, QHead, info_loss, split_q
 from earthmover.registry import HEADS, param
 
 

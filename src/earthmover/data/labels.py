@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from earthmover.data.sources.registry import IMAGE_SOURCES
 from earthmover.errors import EarthmoverError
 
 
@@ -28,7 +29,8 @@ def require_labels(labels: Tensor | None, source: str, use: str = "a conditional
     if labels is None:
         raise EarthmoverError(
             f"{use} needs class labels, but the data source {source!r} has none; use a labelled source "
-            f"(mnist, fashion-mnist, cifar10, a folder with one subfolder per class) or drop the conditioning"
+            f"({', '.join(n for n, s in IMAGE_SOURCES.items() if s.labels and not s.argument)}, "
+            f"a folder with one subfolder per class) or drop the conditioning"
         )
     return labels
 
