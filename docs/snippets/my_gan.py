@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from earthmover import heads, objectives, penalties, registry
+from earthmover import objectives, penalties, registry
+from earthmover.losses import heads
 from earthmover.registry import param
 
 
