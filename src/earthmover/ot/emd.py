@@ -327,8 +327,10 @@ def emd_1d(x, y, a=None, b=None, normalize: bool = False) -> EMDResult:
     functions of sum_i a_i delta_{x_i} and sum_j b_j delta_{y_j}; O((n + m) log(n + m)).
 
     Args:
-        x: (n,) or (n, 1) positions of a's points; y: (m,) or (m, 1) positions of b's points.
-        a, b: weights (uniform 1/n, 1/m when None), >= 0 with equal totals.
+        x: (n,) or (n, 1) positions of a's points.
+        y: (m,) or (m, 1) positions of b's points.
+        a: weights on x (uniform 1/n when None), >= 0.
+        b: weights on y (uniform 1/m when None), >= 0, with the same total as a.
         normalize: divide a and b by their totals first.
     Returns:
         :class:`EMDResult` with method "1d", the monotone plan and the duals f = phi(x),
@@ -375,7 +377,8 @@ def emd(
             "lp" (the primal LP with scipy's HiGHS), "network-simplex" (POT), or "1d"
             (closed form; needs one-dimensional ``x`` and ``y``).
         normalize: divide a and b by their own totals (otherwise unequal totals are an error).
-        x, y: point coordinates instead of ``M``.
+        x: source point coordinates (n x d), instead of ``M``.
+        y: target point coordinates (m x d), instead of ``M``.
         max_iter: iteration limit for "lp" and "network-simplex" (POT's default 100000
             when None); reaching it raises :class:`EarthmoverError`.
     Returns:

@@ -34,8 +34,10 @@ def emd_samples(X, Y, a=None, b=None, normalize: bool = False) -> float:
     """Exact earth mover's distance between the empirical distributions of X and Y.
 
     Args:
-        X: (n, d) or (n,) samples; Y: (m, d) or (m,) samples (numpy or torch).
-        a, b: optional weights (uniform 1/n and 1/m when None).
+        X: (n, d) or (n,) samples (numpy or torch).
+        Y: (m, d) or (m,) samples (numpy or torch).
+        a: optional weights on X (uniform 1/n when None).
+        b: optional weights on Y (uniform 1/m when None).
         normalize: divide given weights by their totals.
     Returns:
         The distance as a float, with the Euclidean ground cost.
