@@ -1,7 +1,6 @@
 """Evaluator, reference resolution and caching, and the `fid` and `eval` commands (fake sampler)."""
 
 import json
-import sys
 import types
 from pathlib import Path
 
@@ -142,15 +141,15 @@ class FakeSampler:
 
 
 def fake_state(monkeypatch, sampler):
-    module = types.ModuleType("earthmover.train.state")
+    from earthmover.train import sampler as sampler_module
+
     seen = {}
 
     def load_sampler(run_dir, checkpoint=None, use_ema=True, device="cpu"):
         seen.update(run_dir=run_dir, checkpoint=checkpoint, use_ema=use_ema, device=device)
         return sampler
 
-    module.load_sampler = load_sampler
-    monkeypatch.setitem(sys.modules, "earthmover.train.state", module)
+    monkeypatch.setattr(sampler_module, "load_sampler", load_sampler)
     return seen
 
 

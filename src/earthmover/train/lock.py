@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from earthmover.errors import EarthmoverError
@@ -32,6 +33,17 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def _holder(fd: int, wait: float = 1.0) -> str:
+    """The holder's pid from the lock file. The holder writes it just after taking the lock, so a
+    second process that arrives in between waits for it a little (up to ``wait`` seconds)."""
+    deadline = time.monotonic() + wait
+    while True:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if holder.isdigit() or time.monotonic() > deadline:
+            return holder
+        time.sleep(0.02)
+
+
 class RunLock:
     """The exclusive lock on a run directory; ``release()`` (or the process's end) frees it."""
 
@@ -41,7 +53,7 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            holder = _holder(fd)
             os.close(fd)
             who = f"process {holder}" if holder.isdigit() else "another process"
             raise EarthmoverError(
