@@ -159,3 +159,19 @@ def test_two_processes_match_one_with_augmentation(tmp_path):
     for a, b in zip(two, one):
         for key in b:
             assert a[key] == pytest.approx(b[key], abs=1e-5, rel=1e-5), (b["step"], key)
+
+
+def test_adaptive_p_adds_no_host_read_to_a_step():
+    """ADA's signs are read with the step's finiteness flags: still one read per step, the interval's end included
+    (interval 2: steps 2 and 4 move p)."""
+    from test_train_syncs import counting_syncs
+
+    values = {"data.name": MNIST, "model.width": 8, "data.batch_size": 16}
+    values |= {"augment.policy": "translation,cutout,color", "augment.target": 0.6, "augment.interval": 2}
+    trainer = Trainer(tiny_config("lsgan", **values, **{"augment.kimg": 0.05}), quiet=True)
+    trainer.train_step()
+    with counting_syncs() as calls:
+        for _ in range(3):
+            trainer.train_step()
+    assert len(calls) <= 3, calls
+    assert trainer.augment.adaptive.rt is not None and trainer.augment.adaptive._steps == 4
