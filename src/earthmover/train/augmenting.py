@@ -67,10 +67,12 @@ class RunAugment:
             return None
         return ctx.mean(self.adaptive.pending())
 
-    def end_step(self, read: list[float] | None) -> None:
-        """Count a step; at an interval's end, move p from the signs read with the step's flags."""
+    def end_step(self, read: list[float] | None) -> dict[str, torch.Tensor]:
+        """Count a step; at an interval's end, move p from the signs read with the step's flags. Returns
+        what the step logs (:meth:`values`)."""
         if self.adaptive is not None:
             self.augment.p = self.adaptive.update(tuple(read) if read else None)
+        return self.values()
 
     def values(self) -> dict[str, torch.Tensor]:
         """What the log records: aug/p, and aug/rt once an interval has ended."""

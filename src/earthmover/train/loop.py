@@ -259,8 +259,7 @@ class Trainer(Phases):
         signs = self.augment.signs_to_read(self.ctx) if self.augment is not None else None
         self._stop_agreed = self.guard.check(self.step + 1, self.ctx, stop, extra=signs)
         if self.augment is not None:  # ADA's p moves at an interval's end, from the signs read with the flags
-            self.augment.end_step(self.guard.extra_read if signs is not None else None)
-            values.update(self.augment.values())
+            values.update(self.augment.end_step(self.guard.extra_read if signs is not None else None))
         self.growth.after_step(self.batch_size)
         self.sched_d.step()
         self.sched_g.step()
