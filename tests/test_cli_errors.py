@@ -259,6 +259,25 @@ CASES = [
         "is a file, not a folder",
     ),
     ("study-out-unwritable", ["study", "parallel-lines", "--quick", "--out", "/proc/studies"], "is not writable"),
+    # ---------------------------------------------------------------- augmentation and accumulation (issue 22)
+    ("augment-unknown", ["train", "--out", "new", "--data", "imgs.npz", "--augment", "transl"], "'translation'"),
+    ("augment-p", ["train", "--out", "new", "--data", "imgs.npz", "--augment.p", "1.5"], "augment.p = 1.5 is invalid"),
+    (
+        "augment-target",
+        ["train", "--out", "new", "--data", "imgs.npz", "--augment.target", "1.5"],
+        "augment.target = 1.5 is invalid",
+    ),
+    ("augment-toy", ["train", "--out", "new", *TINY_ARGS, "--augment", "translation"], "no pixels to translate"),
+    (
+        "accumulate-divide",
+        ["train", "--out", "new", *TINY_ARGS, "--run.accumulate", "3"],
+        "run.accumulate = 3 does not divide data.batch_size = 32",
+    ),
+    (
+        "accumulate-minibatch",
+        ["train", "--out", "new", *TINY_ARGS, "--model.minibatch", "stddev", "--run.accumulate", "2"],
+        "refused beside model.minibatch = 'stddev'",
+    ),
     # ---------------------------------------------------------------- the top level
     ("unknown-command", ["trian"], "invalid choice: 'trian'"),
 ]

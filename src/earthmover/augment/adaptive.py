@@ -80,12 +80,17 @@ class AdaptiveP:
         """The accumulated ``[sum of signs, count]``: under torchrun, all-reduce it (sum) before ``update``."""
         return self._signs
 
-    def update(self) -> float:
-        """Count a step; at the end of an interval, set ``rt`` and move ``p`` one step toward the target."""
+    def interval_ends(self) -> bool:
+        """Whether the next :meth:`update` ends an interval (and reads the signs)."""
+        return (self._steps + 1) % self.interval == 0 and self._signs is not None
+
+    def update(self, signs: tuple[float, float] | None = None) -> float:
+        """Count a step; at the end of an interval, set ``rt`` and move ``p`` one step toward the target.
+        ``signs``: ``[sum of signs, count]`` already read to the host with another value (else read here)."""
         self._steps += 1
         if self._steps % self.interval or self._signs is None:
             return self.p
-        total, count = (float(v) for v in self._signs.cpu())
+        total, count = signs if signs is not None else (float(v) for v in self._signs.cpu())
         self._signs = None
         if count > 0:
             self.rt = total / count

@@ -79,6 +79,9 @@ def accumulate_gradients(
     generator: torch.Generator,
     offset: int = 0,
     total: int | None = None,
+    *,
+    rows: int | None = None,
+    backward: Callable[[Tensor], None] | None = None,
 ) -> Tensor:
     """Backpropagate ``loss_of(micro_inputs, draws)`` for K micro-batches of ``inputs`` (tensors sharing their
     first dimension), each weighted by its share of the batch; returns the step's loss (detached).
@@ -90,15 +93,20 @@ def accumulate_gradients(
         generator: the step's generator; left where one whole-batch step would leave it.
         offset: this process's first row in the global batch (torchrun), 0 alone.
         total: the global batch size (default: this batch's).
+        rows: the rows the step's loss is a mean over (default ``total``; under DistributedDataParallel, which
+            averages the processes' gradients, this process's rows).
+        backward: how a micro-batch's loss is backpropagated (default ``loss.backward()``; a grad scaler's
+            ``lambda loss: scaler.scale(loss).backward()``).
     """
     n = inputs[0].shape[0]
     total = n if total is None else int(total)
+    rows = total if rows is None else int(rows)
     start = generator.get_state()
     step_loss = torch.zeros((), device=inputs[0].device)
     for first, size in micro_batches(n, k):
         generator.set_state(start)
         draws = MicroBatchDraws(generator, offset=offset + first, total=total)
-        loss = loss_of([x[first : first + size] for x in inputs], draws) * (size / total)
-        loss.backward()
+        loss = loss_of([x[first : first + size] for x in inputs], draws) * (size / rows)
+        loss.backward() if backward is None else backward(loss)
         step_loss = step_loss + loss.detach()
     return step_loss

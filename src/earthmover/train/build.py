@@ -25,9 +25,11 @@ from earthmover.nets.conditional import (
 from earthmover.nets.minibatch import add_minibatch_layer, layer_couples_samples
 from earthmover.nets.registry import NetSpec, resolve_architecture
 from earthmover.registry import CONSTRAINTS, HEADS, PENALTIES
+from earthmover.train.accumulate import check_accumulable
+from earthmover.train.augmenting import AUGMENT_STREAM, RunAugment
 from earthmover.train.ema import GeneratorEMA
 from earthmover.train.growth import build_growth
-from earthmover.train.monitor import make_monitor
+from earthmover.train.monitor import derived_seed, make_monitor
 
 
 def is_toy(config) -> bool:
@@ -265,6 +267,7 @@ class Run:
     ema: GeneratorEMA | None
     opt_d: torch.optim.Optimizer
     opt_g: torch.optim.Optimizer
+    augment: RunAugment | None = None
 
 
 def build_run(config, device: torch.device, ctx, stream_seed: int) -> Run:
@@ -282,6 +285,7 @@ def build_run(config, device: torch.device, ctx, stream_seed: int) -> Run:
     generator, latent_dim = build_generator(config, shape, plan, num_classes)
     latent = build_latent_space(config, latent_dim, plan, num_classes)
     critic = build_critic(config, shape, plan, num_classes)
+    check_accumulable(critic, config.run.accumulate)  # batch statistics seen per micro-batch would change
     growth = build_growth(config, shape, ctx.world_size)
     if ctx.enabled and device.type == "cuda":
         # batch statistics over the global batch; SyncBatchNorm is CUDA-only, so on CPU (gloo)
@@ -304,4 +308,14 @@ def build_run(config, device: torch.device, ctx, stream_seed: int) -> Run:
         ema=ema,
         opt_d=build_optimizer(config, critic.parameters(), config.optim.lr_d),
         opt_g=build_optimizer(config, generator.parameters(), config.optim.lr_g),
+        augment=build_augment(config),
     )
+
+
+def build_augment(config) -> RunAugment | None:
+    """The run's augmentation (issue 22), or None when augment.policy is empty. Its generator is seeded on a
+    stream of its own, so building it draws nothing from the run's other generators."""
+    if not config.augment.policy:
+        return None
+    images = config.data.batch_size * config.optim.n_critic
+    return RunAugment(config, derived_seed(config.run.seed, AUGMENT_STREAM), images)

@@ -35,6 +35,7 @@ SHORTCUTS = {
     "--n-critic": "optim.n_critic",
     "--lr-g": "optim.lr_g",
     "--lr-d": "optim.lr_d",
+    "--augment": "augment.policy",
 }
 
 
@@ -195,7 +196,8 @@ def check_data_name(config) -> None:
 
 def check_training_memory(config, sample_shape, device, world_size: int = 1) -> None:
     """Refuse, before anything is allocated or written, a batch or width the device cannot hold."""
-    per_process = max(1, config.data.batch_size // max(1, world_size))
+    # one micro-batch's activations are alive at a time: accumulated, the step holds B/K samples' (issue 22)
+    per_process = max(1, config.data.batch_size // max(1, world_size) // config.run.accumulate)
     try:
         need = memory.training_memory(config, sample_shape, batch_size=per_process)
     except EarthmoverError:
@@ -205,7 +207,7 @@ def check_training_memory(config, sample_shape, device, world_size: int = 1) -> 
     memory.check_memory(
         need,
         f"training with data.batch_size = {config.data.batch_size} and model.width = {config.model.width or 'auto'}",
-        "lower --batch-size or --width",
+        "lower --batch-size or --width, or accumulate the batch in micro-batches with --run.accumulate K",
         device,
     )
 

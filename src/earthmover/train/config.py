@@ -36,6 +36,8 @@ import earthmover.losses.heads  # noqa: F401
 import earthmover.losses.objectives  # noqa: F401
 import earthmover.losses.penalties  # noqa: F401
 from earthmover import registry
+from earthmover.augment import parse_policy
+from earthmover.data.toy import TOY_DISTRIBUTIONS
 from earthmover.errors import EarthmoverError, did_you_mean, unknown
 from earthmover.losses.objectives import make_objective
 from earthmover.nets.registry import ARCHITECTURES
@@ -89,6 +91,12 @@ class RunConfig:
         2500, "Samples for the toy measures (modes, high quality, EMD to data) at the end of a run", min=1
     )
     threads: int = param(0, "torch CPU threads (0 = PyTorch's default)", min=0)
+    accumulate: int = param(
+        1,
+        "Gradient accumulation: each step's batch as K micro-batches of B/K whose gradients add up to the step's "
+        "(less memory; not beside batch norm or a minibatch layer)",
+        min=1,
+    )
 
 
 @dataclass
@@ -195,6 +203,21 @@ class OptimConfig:
 
 
 @dataclass
+class AugmentConfig:
+    policy: str = param(
+        "",
+        'Differentiable augmentation of every image the critic sees (DiffAugment), e.g. "translation,cutout,color" '
+        '(earthmover.augment.AUGMENTATIONS); "" = off',
+    )
+    p: float = param(1.0, "Probability that each transform is applied to each image (DiffAugment: 1)", min=0.0, max=1.0)
+    target: float = param(
+        0.0, "Adaptive p (ADA): the target of r_t = E[sign(D(real))], in (0, 1) (ADA: 0.6); 0 = p fixed", min=0.0
+    )
+    interval: int = param(4, "Adaptive p: steps between adjustments (ADA: 4)", min=1)
+    kimg: float = param(500.0, "Adaptive p: thousands of real images for p to go from 0 to 1 (ADA: 500)", above=0.0)
+
+
+@dataclass
 class _ObjectiveOwn:
     name: str = param("wasserstein", "The objective (registered objectives)")
 
@@ -209,9 +232,15 @@ class _Empty:
     pass
 
 
-STATIC_SECTIONS = {"run": RunConfig, "data": DataConfig, "model": ModelConfig, "optim": OptimConfig}
+STATIC_SECTIONS = {
+    "run": RunConfig,
+    "data": DataConfig,
+    "model": ModelConfig,
+    "optim": OptimConfig,
+    "augment": AugmentConfig,
+}
 PLUGIN_SECTIONS = {"objective": _ObjectiveOwn, "penalty": _PenaltyOwn, "constraint": _Empty, "head": _Empty}
-SECTIONS = ("run", "data", "model", "objective", "penalty", "constraint", "head", "optim")
+SECTIONS = ("run", "data", "model", "objective", "penalty", "constraint", "head", "optim", "augment")
 
 # Every config.toml written before plug-ins declared their own parameters lists every field, and
 # these with the values below whatever the run used. A parameter of an entry the run does not use
@@ -567,7 +596,37 @@ def validate(config: Config) -> Config:
             f"model.critic_norm = 'batch' couples samples, which breaks per-sample penalties ({terms[0][0]}); "
             f"use 'layer' or 'none'"
         )
+    validate_augment_and_accumulate(config)
     return config
+
+
+def validate_augment_and_accumulate(config: Config) -> None:
+    """The augment section (issue 22) and run.accumulate: names, ranges, and where they cannot apply."""
+    a = config.augment
+    if a.policy:
+        parse_policy(a.policy)  # an unknown transform: the nearest registered name
+        if config.data.name in TOY_DISTRIBUTIONS:
+            raise EarthmoverError(
+                f"augment.policy = {a.policy!r} is set, but data.name = {config.data.name!r} is a 2-D toy "
+                f"distribution: its samples are points, with no pixels to translate, cut out or recolour; "
+                f"drop --augment"
+            )
+    if a.target and not 0.0 < a.target < 1.0:
+        raise EarthmoverError(
+            f"augment.target = {a.target!r} is invalid; expected a value in (0, 1) (ADA uses 0.6), or 0 to keep p fixed"
+        )
+    k, batch = config.run.accumulate, config.data.batch_size
+    if batch % k:
+        raise EarthmoverError(
+            f"run.accumulate = {k} does not divide data.batch_size = {batch}; choose K so that the batch splits "
+            f"into K equal micro-batches (a divisor of {batch})"
+        )
+    if k > 1 and (config.model.critic_norm == "batch" or config.model.minibatch != "none"):
+        layer = "batch norm" if config.model.critic_norm == "batch" else f"model.minibatch = {config.model.minibatch!r}"
+        raise EarthmoverError(
+            f"run.accumulate = {k} is refused beside {layer}: its statistics over micro-batches of B/{k} would "
+            f"change what the critic computes; use model.critic_norm 'layer' or 'none', or drop --run.accumulate"
+        )
 
 
 def _unused_message(config: Config, p: Param, value: Any) -> str:

@@ -41,6 +41,7 @@ class Guard:
     """Collects the phases of one step; :meth:`check` reads them once."""
 
     phases: list = field(default_factory=list)
+    extra_read: list = field(default_factory=list)
 
     def record(self, phase: str, loss: torch.Tensor, grad_norm: torch.Tensor, terms: dict, scaler=None) -> None:
         """Keep a phase's flag on the device. With an enabled GradScaler (fp16), an overflowing
@@ -50,16 +51,21 @@ class Guard:
         ok = torch.isfinite(loss) if scaled else torch.isfinite(loss) & torch.isfinite(grad_norm.detach())
         self.phases.append(_Phase(phase, ok, loss, {k: v.detach() for k, v in terms.items()}))
 
-    def check(self, step: int, ctx=None, stop: bool = False) -> bool:
+    def check(self, step: int, ctx=None, stop: bool = False, extra: torch.Tensor | None = None) -> bool:
         """Raise NonFiniteError for the first bad phase of the step; return whether any process asked
-        to stop. One host synchronization (and one all-reduce under torchrun)."""
+        to stop. One host synchronization (and one all-reduce under torchrun). ``extra``: values equal on
+        every process, read with the flags into :attr:`extra_read` (the augmentation's signs, issue 22)."""
         phases, self.phases = self.phases, []
         if not phases:
             return stop if ctx is None else ctx.any(stop)
         bad = (~torch.stack([p.ok for p in phases])).any().float()
         if ctx is not None and ctx.enabled:
-            flags = ctx.max(torch.stack([bad, bad.new_tensor(float(stop))]))
-            bad_any, stop = (bool(v) for v in flags.tolist())
+            flags = [bad, bad.new_tensor(float(stop))] + ([] if extra is None else list(extra.to(bad).reshape(-1)))
+            read = ctx.max(torch.stack(flags)).tolist()
+            bad_any, stop, self.extra_read = bool(read[0]), bool(read[1]), read[2:]
+        elif extra is not None:
+            read = torch.cat([bad.reshape(1), extra.to(bad).reshape(-1)]).tolist()
+            bad_any, self.extra_read = bool(read[0]), read[1:]
         else:
             bad_any = bool(bad.item())
         if bad_any:

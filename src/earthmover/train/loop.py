@@ -32,12 +32,9 @@ from pathlib import Path
 
 import torch
 
-from earthmover.data.labels import bind_labels
 from earthmover.data.latent import Draw
 from earthmover.errors import EarthmoverError
-from earthmover.losses.objectives import Scored
 from earthmover.losses.penalties import Shard
-from earthmover.nets.critic_output import as_critic_output
 from earthmover.nets.minibatch import couples_samples
 from earthmover.train import state as ckpt
 from earthmover.train.build import Run, build_run
@@ -49,6 +46,8 @@ from earthmover.train.hooks import Hook
 from earthmover.train.lock import RunLock
 from earthmover.train.logging import RunLogger
 from earthmover.train.monitor import derived_seed, draw_snapshot, eval_mode
+from earthmover.train.phases import Phases
+from earthmover.train.phases import add_terms as _add_terms  # noqa: F401  (its old home)
 from earthmover.train.rollback import MAX_ROLLBACKS, Rollback
 from earthmover.train.run_files import check_resumable
 from earthmover.train.sampler import Sampler
@@ -61,7 +60,7 @@ __all__ = ["MAX_ROLLBACKS", "NonFiniteError", "RunSummary", "Trainer", "default_
 _seed = derived_seed
 
 
-class Trainer:
+class Trainer(Phases):
     """Trains a run: the step and the loop. The run's pieces are built from the :class:`Config` by
     :func:`earthmover.train.build.build_run` (or given built, as `parts`).
 
@@ -103,6 +102,7 @@ class Trainer:
         self.critic_couples = bool(couples_samples(self.critic))  # batch norm or a minibatch layer: two passes
         self.batch_size = config.data.batch_size  # per resolution under progressive growing
         self.growth, self.ema = run_parts.growth, run_parts.ema
+        self.augment, self.accumulate = run_parts.augment, config.run.accumulate  # issue 22: train/phases.py
         self.generator_ddp = self.ctx.wrap(self.generator, self.device)
         self.critic_ddp = self.ctx.wrap(self.critic, self.device)
         self._seed_other_ranks(0)
@@ -173,9 +173,13 @@ class Trainer:
     ) -> torch.Tensor:
         """The one update: backward of the (scaled) loss, unscale, the gradient norm, the phase's
         finiteness flag recorded on the device (no wait), the optimizer step. Returns the
-        gradient norm (a device tensor)."""
+        gradient norm (a device tensor). A callable `loss` (gradient accumulation) takes the scaler,
+        runs its K backwards (filling `terms`) and returns the step's loss: one zeroing, K backwards, one step."""
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        if callable(loss):
+            loss = loss(scaler)
+        else:
+            scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
         grad_norm = _grad_norm(params)
         self.guard.record(phase, loss, grad_norm, terms or {}, scaler)
@@ -188,28 +192,23 @@ class Trainer:
         draw = self._draw(labels)
         with torch.no_grad(), self._autocast():
             fake = self.generator(*draw.inputs()).float()
-        real_out, fake_out = self._score_real_and_fake(real, fake, draw)
-        real_s = Scored(real, real_out, labels=draw.labels)
-        fake_s = Scored(fake, fake_out, labels=draw.labels, codes=draw.codes)
-        terms = self.objective.critic_loss(real_s, fake_s)
-        for head in self.plan.heads:
-            _add_terms(terms, head.critic_terms(real_s, fake_s), head)
-        every = self.config.penalty.every
-        if self.penalties and self.critic_iterations % every == 0:
-            # a conditional critic, seen by the penalties as a critic of samples alone: real and fake share labels
-            critic = bind_labels(self.critic, draw.labels if self.critic_takes_labels else None)
-            for term in self.penalties:  # float32, outside autocast; lazy: every k steps, scaled by k
-                terms[term.log_name] = term(
-                    critic, real, fake, weight=term.weight * every, generator=self.penalty_draws
-                )
-        loss = sum(terms.values())
+        if self.augment is not None:  # the critic, the objective and the penalties all see augmented batches
+            real, fake = self._augmented(real), self._augmented(fake)
+        penalize = bool(self.penalties) and self.critic_iterations % self.config.penalty.every == 0
+        if self.accumulate > 1:
+            terms: dict = {}
+            loss = self._accumulated(self._critic_terms, (real, fake), draw, penalize, self.penalty_rng, terms)
+        else:
+            terms = self._critic_terms(real, fake, draw, penalize, self.penalty_draws)
+            loss = sum(v for k, v in terms.items() if k != "_estimate")
         grad_norm = self.optimizer_step(loss, self.opt_d, self.scaler_d, self._critic_params, "critic", terms)
+        estimate = terms.pop("_estimate")
         for constraint in self.constraints:
             constraint.after_step(self.critic)  # after the step, always
         self.critic_iterations += 1
         return {
             **{f"loss/{k}": v.detach() for k, v in terms.items()},
-            self.objective.estimate_name: self.objective.estimate(real_s, fake_s).detach(),
+            self.objective.estimate_name: estimate.detach(),
             "grad_norm/critic": grad_norm,
         }
 
@@ -219,14 +218,12 @@ class Trainer:
         try:
             with self._autocast():
                 fake = self.generator_ddp(*draw.inputs())
-                out = as_critic_output(self.critic(fake, *self._critic_labels(draw))).part(slice(None))
-            fake_s = Scored(fake.float(), out, labels=draw.labels, codes=draw.codes)
-            terms = self.objective.generator_loss(fake_s)
-            for head in self.plan.heads:
-                _add_terms(terms, head.generator_terms(fake_s), head)
-            grad_norm = self.optimizer_step(
-                sum(terms.values()), self.opt_g, self.scaler_g, self._generator_params, "generator", terms
-            )
+            if self.accumulate > 1:
+                loss, terms = self._accumulated_generator_loss(fake, draw)
+            else:
+                terms = self._generator_terms(fake, draw, None, None)
+                loss = sum(terms.values())
+            grad_norm = self.optimizer_step(loss, self.opt_g, self.scaler_g, self._generator_params, "generator", terms)
         finally:
             self.critic.requires_grad_(True)
         if self.ema is not None:
@@ -259,29 +256,15 @@ class Trainer:
         values[key] = torch.stack(estimates).mean()
         values.update(self._generator_phase())
         stop = self._stop.is_set() if self.ctx.enabled else False
-        self._stop_agreed = self.guard.check(self.step + 1, self.ctx, stop)
+        signs = self.augment.signs_to_read(self.ctx) if self.augment is not None else None
+        self._stop_agreed = self.guard.check(self.step + 1, self.ctx, stop, extra=signs)
+        if self.augment is not None:  # ADA's p moves at an interval's end, from the signs read with the flags
+            values.update(self.augment.end_step(self.guard.extra_read if signs is not None else None))
         self.growth.after_step(self.batch_size)
         self.sched_d.step()
         self.sched_g.step()
         self.step += 1
         return values
-
-    def _score_real_and_fake(self, real: torch.Tensor, fake: torch.Tensor, draw: Draw):
-        """The critic's outputs on the real and the fake batch: one pass over both, or two when the
-        critic looks at the whole minibatch (so neither batch's statistics reach the other's scores)."""
-        with self._autocast():
-            if self.critic_couples:
-                return (
-                    as_critic_output(self.critic_ddp(real, *self._critic_labels(draw))).part(slice(None)),
-                    as_critic_output(self.critic_ddp(fake, *self._critic_labels(draw))).part(slice(None)),
-                )
-            both = as_critic_output(self.critic_ddp(torch.cat([real, fake]), *self._critic_labels(draw, draw)))
-        n = real.shape[0]
-        return both.part(slice(None, n)), both.part(slice(n, None))
-
-    def _critic_labels(self, *draws: Draw) -> tuple:
-        """The critic's label argument for batches of these draws: () for a critic of samples alone."""
-        return (torch.cat([d.labels for d in draws]),) if self.critic_takes_labels else ()
 
     def networks(self) -> list[torch.nn.Module]:
         """The generator, its EMA copy (when kept) and the critic."""
@@ -299,6 +282,8 @@ class Trainer:
         """New latent and penalty draws after a rollback (attempt 1, 2, ...), past the bad batch."""
         self.penalty_rng.manual_seed(_seed(self.config.run.seed, 100 + attempt))
         self.latent_rng.manual_seed(_seed(self.config.run.seed, 200 + attempt))
+        if self.augment is not None:
+            self.augment.reseed(_seed(self.config.run.seed, 300 + attempt))
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -320,6 +305,7 @@ class Trainer:
             "scaler_d": self.scaler_d.state_dict(),
             "data": self.stream.state_dict(),
             "growth": self.growth.state_dict(),
+            **({"augment": self.augment.state_dict()} if self.augment is not None else {}),
             "rng": {
                 "torch": torch.get_rng_state(),
                 "latent": self.latent_rng.get_state(),
@@ -363,6 +349,8 @@ class Trainer:
         self.step = int(state["step"])
         self.critic_iterations = int(state["critic_iterations"])
         self.growth.load_state_dict(state.get("growth"))
+        if self.augment is not None:
+            self.augment.load_state_dict(state.get("augment"))
         self.growth.before_step(self)
         self._seed_other_ranks(self.step)
 
@@ -498,17 +486,6 @@ class Trainer:
     def _finish(self, logger, seconds: float, start_step: int, interrupted: bool) -> RunSummary:
         """The final measures, snapshot, curves and summary.json of a run."""
         return finish(self, logger, seconds, start_step, interrupted)
-
-
-def _add_terms(terms: dict, more: dict, head) -> None:
-    """A head's loss terms beside the objective's and the penalties' (each logged as loss/<name>)."""
-    clash = set(more) & set(terms)
-    if clash:
-        raise EarthmoverError(
-            f"head.{head.name} returns the loss term {sorted(clash)[0]!r}, which another entry "
-            f"already uses; give the head's terms names of their own (e.g. {head.name}_...)"
-        )
-    terms.update(more)
 
 
 def _grad_norm(params) -> torch.Tensor:

@@ -62,6 +62,7 @@ def side_work(trainer, logger) -> list[Hook]:
                 {
                     trainer.objective.estimate_label: f"{record[trainer.objective.estimate_name]:.3f}",
                     **({"stage": f"{stage['resolution']}px {stage['phase']} {stage['alpha']:.2f}"} if stage else {}),
+                    **({"p": f"{record['aug/p']:.3f}"} if "aug/p" in record else {}),
                 }
             )
 

@@ -1,0 +1,114 @@
+"""Issue 22's "Augmentation on small data": MNIST restricted to a few training images, with and without
+augmentation, at the same wall time.
+
+For each training-set size in ``--limits`` (``data.limit``: the first N training images; the reference
+statistics stay the full 10,000-image test split, ``mnist:test``), each seed in ``--seeds`` and each arm:
+
+* ``none``: the ``mnist`` preset as it is;
+* ``diffaugment``: ``augment.policy = translation,cutout,color`` with p = 1 (DiffAugment's setting);
+* ``adaptive``: the same policy with ADA's adaptive p (``augment.target 0.6``, interval 4, kimg 500);
+
+a run trains for ``--minutes`` of its own time (evaluation pauses the clock) and reports, every
+``--eval-every`` minutes and at the end, digit-FID and the digit classifier's confidence of the EMA
+generator (``benchmarks/mnist.py``'s Scorer, ``--n`` samples). At the end it reports the memorization check:
+the mean distance from each of 100 samples to its nearest training image, against the same for 100
+held-out test digits (a generator that copies its training images sits far below the test digits).
+
+    python benchmarks/augment.py --minutes 20 --eval-every 2              # the issue's protocol (hours)
+    python benchmarks/augment.py --minutes 1 --eval-every 0.5 --n 500 --limits 500 --seeds 0   # a smoke run
+
+Each line printed is a JSON record; ``--json FILE`` writes them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mnist import Scorer, mnist_config, run_clock  # noqa: E402
+
+ARMS = {
+    "none": {},
+    "diffaugment": {"augment.policy": "translation,cutout,color", "augment.p": 1.0},
+    "adaptive": {"augment.policy": "translation,cutout,color", "augment.target": 0.6},
+}
+
+
+def nearest_distances(x: torch.Tensor, train: torch.Tensor) -> float:
+    """The mean over rows of x of the Euclidean distance to the nearest training image (pixels in [-1, 1])."""
+    a, b = x.flatten(1).double(), train.flatten(1).double()
+    return float(torch.cdist(a, b).min(dim=1).values.mean())
+
+
+def held_out_digits(n: int) -> torch.Tensor:
+    """n MNIST test digits in [-1, 1], (n, 1, 28, 28)."""
+    from earthmover.data.images import load_images
+
+    return load_images("mnist", split="test", limit=n).to_float()
+
+
+def one_run(args, limit: int, seed: int, arm: str, report) -> None:
+    from earthmover.train.loop import Trainer
+
+    values = {"data.name": "mnist", "data.limit": limit, "run.seed": seed, "run.device": "cpu"}
+    values |= {"run.threads": args.threads, "run.eval_metrics": "", **ARMS[arm]}
+    config, _ = mnist_config("mnist", values)
+    trainer = Trainer(config, quiet=True, write_files=False)
+    label = f"{arm} limit={limit} seed={seed}"
+
+    def scorer(fn):
+        scores = Scorer(args.n)(fn)
+        return {**scores, **({"aug/p": trainer.augment.p} if trainer.augment is not None else {})}
+
+    sampler = {"ema": lambda n: trainer.sample(n, seed=1)}
+
+    class Clock:
+        minutes, eval_every = args.minutes, args.eval_every * 60
+
+    run_clock(Clock, label, trainer.train_step, sampler, report, scorer=scorer, threads=args.threads)
+    train = trainer.stream.images
+    train = (train.float() / 127.5 - 1.0) if train.dtype == torch.uint8 else train.float()
+    samples = trainer.sample(100, seed=2)
+    report(
+        {
+            "contender": label,
+            "steps": trainer.step,
+            "nearest_train_distance/samples": nearest_distances(samples, train),
+            "nearest_train_distance/test_digits": nearest_distances(held_out_digits(100), train),
+        }
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=20.0, help="training minutes per run (default 20)")
+    parser.add_argument("--eval-every", type=float, default=2.0, help="minutes between evaluations (default 2)")
+    parser.add_argument("--limits", type=int, nargs="+", default=[500, 2000], help="training images (default 500 2000)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--n", type=int, default=2000, help="samples per evaluation (default 2000)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", help="write every record to this file")
+    args = parser.parse_args(argv)
+    records = []
+
+    def report(record: dict) -> None:
+        records.append(record)
+        print(json.dumps(record), flush=True)
+
+    for limit in args.limits:
+        for seed in args.seeds:
+            for arm in args.arms:
+                one_run(args, limit, seed, arm, report)
+    if args.json:
+        Path(args.json).write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
