@@ -36,13 +36,13 @@ from earthmover.data.labels import bind_labels
 from earthmover.data.latent import Draw
 from earthmover.errors import EarthmoverError
 from earthmover.losses.objectives import Scored
-from earthmover.losses.penalties import Shard
+from earthmover.losses.penalties import Shard, gradient_scaler
 from earthmover.nets.critic_output import as_critic_output
 from earthmover.nets.minibatch import couples_samples
 from earthmover.train import state as ckpt
 from earthmover.train.build import Run, build_run
 from earthmover.train.config import Config, validate
-from earthmover.train.device import resolve_device
+from earthmover.train.device import resolve_amp, resolve_device
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
@@ -88,6 +88,7 @@ class Trainer:
         if run.threads:
             torch.set_num_threads(run.threads)
         self.device = resolve_device(run.device, self.ctx)
+        resolve_amp(run.amp, self.device)  # refused before anything is built
         if config.data.batch_size % self.ctx.world_size:
             raise EarthmoverError(
                 f"data.batch_size = {config.data.batch_size} does not split evenly over {self.ctx.world_size} processes; "
@@ -120,10 +121,9 @@ class Trainer:
             self.opt_g, lambda s: self._lr_factor(s) * self.growth.lr_ratio(lr_g)
         )
 
-        amp = run.amp if self.device.type == "cuda" else "none"
-        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
-        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
+        self.autocast_dtype = resolve_amp(run.amp, self.device)  # CUDA, or bf16 on a CPU with native bf16
+        fp16 = self.autocast_dtype == torch.float16  # the GradScaler is fp16's alone: bf16 has float32's range
+        self.scaler_d, self.scaler_g = (torch.amp.GradScaler(self.device.type, enabled=fp16) for _ in "dg")
 
         self.latent_rng = torch.Generator().manual_seed(_seed(run.seed, 2))
         self.penalty_rng = torch.Generator().manual_seed(_seed(run.seed, 3))
@@ -198,10 +198,10 @@ class Trainer:
         if self.penalties and self.critic_iterations % every == 0:
             # a conditional critic, seen by the penalties as a critic of samples alone: real and fake share labels
             critic = bind_labels(self.critic, draw.labels if self.critic_takes_labels else None)
-            for term in self.penalties:  # float32, outside autocast; lazy: every k steps, scaled by k
-                terms[term.log_name] = term(
-                    critic, real, fake, weight=term.weight * every, generator=self.penalty_draws
-                )
+            with self._autocast(), gradient_scaler(self.scaler_d):  # AMP recipe; norms in float32
+                for term in self.penalties:  # lazy: every k steps, scaled by k
+                    w = term.weight * every
+                    terms[term.log_name] = term(critic, real, fake, weight=w, generator=self.penalty_draws).float()
         loss = sum(terms.values())
         grad_norm = self.optimizer_step(loss, self.opt_d, self.scaler_d, self._critic_params, "critic", terms)
         for constraint in self.constraints:
