@@ -147,7 +147,7 @@ def main(argv=None) -> int:
         r = run(name, args.rounds, variants)
         results["configs"].append(r)
         print(
-            f"\n{name}: {r['what']}  (>= {r['gflop_per_step']:.1f} GFLOP per generator step, counted without the penalty)"
+            f"\n{name}: {r['what']}  (>= {r['gflop_per_step']:.1f} GFLOP/step, penalty not counted)"
         )
         for v in variants:
             print(
