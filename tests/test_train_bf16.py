@@ -95,3 +95,15 @@ def test_bf16_resume_is_bit_identical(tmp_path, monkeypatch, no_pictures):  # no
     resumed = run_stopped_and_resumed(factory, tmp_path / "resumed", k=4)
     assert_same_state(full.state_dict(), resumed.state_dict())
     assert metrics(tmp_path / "full") == metrics(tmp_path / "resumed")
+
+
+def test_cli_refuses_fp16_on_cpu_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from earthmover import cli
+
+    try:
+        code = cli.main(["train", "--run.amp", "fp16", "--device", "cpu", "--steps", "1", "--out", str(tmp_path / "r")])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "run.amp = 'fp16'" in err[0] and "--run.amp none" in err[0]
+    assert not (tmp_path / "r").exists()
