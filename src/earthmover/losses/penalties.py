@@ -11,14 +11,18 @@ Conventions (each checked in tests/test_penalties.py):
   or, under torchrun, a :class:`Shard` that hands each process its slice of the numbers one
   process would draw for the whole batch (so N processes reproduce one);
 * statistics over the batch (DRAGAN's standard deviation) are taken over the global batch;
-* penalties are computed in float32: the loop calls them outside autocast, so the input
-  gradient of ``autograd.grad`` is a float32 gradient that cannot underflow, and no loss
-  scaling is needed before it (the GradScaler scales the summed loss for the one backward);
-  a loop of your own that scores under float16 autocast passes ``scaler=`` (PyTorch's recipe).
+* mixed precision follows PyTorch's AMP recipe for gradient penalties: the loop runs a penalty's
+  forward and double backward under its autocast (bf16 or fp16), and with an enabled GradScaler
+  (fp16) :func:`critic_input_gradient` scales the scores before ``autograd.grad`` and unscales the
+  gradient after (the loop sets the scaler with :func:`gradient_scaler`; a loop of your own may pass
+  ``scaler=``). The input gradient is cast to float32 before its norm, and every reduction
+  (norms, means) is taken in float32.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -30,6 +34,18 @@ from earthmover.nets.progressive import drift_penalty
 from earthmover.registry import PENALTIES, param
 
 NORM_EPS = 1e-12
+_SCALER: contextvars.ContextVar = contextvars.ContextVar("earthmover_penalty_scaler", default=None)
+
+
+@contextlib.contextmanager
+def gradient_scaler(scaler):
+    """Within it, :func:`critic_input_gradient` scales by `scaler` (an enabled ``torch.amp.GradScaler``)
+    when no ``scaler=`` is passed: how the loop hands its fp16 scaler to every penalty, plug-ins included."""
+    token = _SCALER.set(scaler)
+    try:
+        yield
+    finally:
+        _SCALER.reset(token)
 
 
 @dataclass
@@ -99,8 +115,9 @@ def critic_input_gradient(critic: torch.nn.Module, x: Tensor, create_graph: bool
     For a loop of your own that scores under float16 autocast, pass its ``torch.amp.GradScaler``:
     following PyTorch's AMP recipe for gradient penalties, the scores are scaled before
     ``autograd.grad`` and the gradient unscaled after (``get_scale()`` reads the scale on the host).
-    The training loop passes none: it computes penalties in float32 outside autocast, where the
-    gradient cannot underflow, and so never waits on that read."""
+    The training loop sets it with :func:`gradient_scaler` (fp16 only: bf16 has float32's range and
+    needs no scaling, so it never waits on that read)."""
+    scaler = scaler if scaler is not None else _SCALER.get()
     x = x.detach().float().requires_grad_(True)
     total = critic_scores(critic, x).float().sum()
     if scaler is not None and scaler.is_enabled():
@@ -196,9 +213,9 @@ def consistency_term(
     """
     first = as_critic_output(critic(real.detach()))
     second = as_critic_output(critic(real.detach()))
-    term = (first.score - second.score).pow(2)
+    term = (first.score.float() - second.score.float()).pow(2)
     if first.features is not None:
-        term = term + 0.1 * (first.features - second.features).pow(2).flatten(1).mean(dim=1)
+        term = term + 0.1 * (first.features.float() - second.features.float()).pow(2).flatten(1).mean(dim=1)
     return weight * (term - margin).clamp(min=0.0).mean()
 
 

@@ -180,6 +180,8 @@ class InceptionV3:
     """The FID Inception network as a feature extractor (name ``"inception"``)."""
 
     name = "inception"
+    channels_last = True
+    """Feed the fid-helper network channels-last input (faster convolutions; features equal to 1e-5)."""
 
     def __init__(
         self, path: str | os.PathLike | None = None, device: str | torch.device = "cpu", resize: str = "legacy-tf"
@@ -221,7 +223,10 @@ class InceptionV3:
         if self.protocol == "stylegan":
             x = to_uint8_rgb(images).to(torch.uint8).to(self.device)
             return self.module(x, return_features=True).float().cpu()
-        out = self.module(fid_helper_preprocess(images, self._resizer).to(self.device))
+        x = fid_helper_preprocess(images, self._resizer).to(self.device)
+        if self.channels_last:  # issue 25: 5.4 -> 7.4 images/s on a Zen 4 CPU, features equal to ~5e-6
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.module(x)
         if isinstance(out, (tuple, list)):
             out = out[0]
         if out.ndim > 2:

@@ -12,7 +12,7 @@ from pathlib import Path
 from earthmover import paths
 from earthmover.errors import EarthmoverError
 from earthmover.train import memory
-from earthmover.train.device import resolve_device
+from earthmover.train.device import resolve_amp, resolve_device
 
 # Short forms of the most used fields.
 SHORTCUTS = {
@@ -316,6 +316,7 @@ def run_train(args: argparse.Namespace) -> int:
     check_loggers(config.run.log)  # a missing wandb/mlflow package: one line naming the extra, before training
     ctx = init_from_environment(config.run.device)
     device = resolve_device(config.run.device, ctx)
+    resolve_amp(config.run.amp, device)
     check_training_memory(config, _sample_shape(config), device, ctx.world_size)
 
     trainer = None

@@ -59,7 +59,7 @@ class RunConfig:
     device: str = param("auto", "auto | cpu | cuda | mps", choices=("auto", "cpu", "cuda", "mps"))
     amp: str = param(
         "none",
-        "Mixed precision: none | bf16 | fp16 (fp16 uses a grad scaler); CUDA only",
+        "Mixed precision: none | bf16 | fp16 (fp16 uses a grad scaler); CUDA, or bf16 on a CPU with AVX512-BF16/AMX",
         choices=("none", "bf16", "fp16"),
     )
     log_every: int = param(50, "Log losses every N steps", min=1)

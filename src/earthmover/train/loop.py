@@ -39,7 +39,7 @@ from earthmover.nets.minibatch import couples_samples
 from earthmover.train import state as ckpt
 from earthmover.train.build import Run, build_run
 from earthmover.train.config import Config, validate
-from earthmover.train.device import resolve_device
+from earthmover.train.device import resolve_amp, resolve_device
 from earthmover.train.distributed import DistributedContext
 from earthmover.train.guards import Guard, NonFiniteError, check_weights
 from earthmover.train.hooks import Hook
@@ -87,6 +87,7 @@ class Trainer(Phases):
         if run.threads:
             torch.set_num_threads(run.threads)
         self.device = resolve_device(run.device, self.ctx)
+        resolve_amp(run.amp, self.device)  # refused before anything is built
         if config.data.batch_size % self.ctx.world_size:
             raise EarthmoverError(
                 f"data.batch_size = {config.data.batch_size} does not split evenly over {self.ctx.world_size} processes; "
@@ -120,10 +121,9 @@ class Trainer(Phases):
             self.opt_g, lambda s: self._lr_factor(s) * self.growth.lr_ratio(lr_g)
         )
 
-        amp = run.amp if self.device.type == "cuda" else "none"
-        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
-        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
+        self.autocast_dtype = resolve_amp(run.amp, self.device)  # CUDA, or bf16 on a CPU with native bf16
+        fp16 = self.autocast_dtype == torch.float16  # the GradScaler is fp16's alone: bf16 has float32's range
+        self.scaler_d, self.scaler_g = (torch.amp.GradScaler(self.device.type, enabled=fp16) for _ in "dg")
 
         self.latent_rng = torch.Generator().manual_seed(_seed(run.seed, 2))
         self.penalty_rng = torch.Generator().manual_seed(_seed(run.seed, 3))

@@ -23,6 +23,7 @@ from earthmover.data.labels import bind_labels
 from earthmover.data.latent import Draw
 from earthmover.errors import EarthmoverError
 from earthmover.losses.objectives import Scored
+from earthmover.losses.penalties import gradient_scaler
 from earthmover.nets.critic_output import as_critic_output
 from earthmover.train.accumulate import accumulate_gradients, micro_batches
 
@@ -44,8 +45,10 @@ class Phases:
         if penalize:
             # a conditional critic, seen by the penalties as a critic of samples alone: real and fake share labels
             critic = bind_labels(self.critic, draw.labels if self.critic_takes_labels else None)
-            for term in self.penalties:  # float32, outside autocast; lazy: every k steps, scaled by k
-                terms[term.log_name] = term(critic, real, fake, weight=term.weight * every, generator=penalty_draws)
+            with self._autocast(), gradient_scaler(self.scaler_d):  # AMP recipe; norms in float32
+                for term in self.penalties:  # lazy: every k steps, scaled by k
+                    w = term.weight * every
+                    terms[term.log_name] = term(critic, real, fake, weight=w, generator=penalty_draws).float()
         terms["_estimate"] = self.objective.estimate(real_s, fake_s)
         return terms
 
