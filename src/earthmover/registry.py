@@ -26,9 +26,7 @@ torchrun's worker processes import it.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -122,9 +120,11 @@ class Param:
         if has_lo and has_hi:
             return f"{noun} in {lo}, {hi}"
         if has_lo:
-            return f"{noun} {'>' if self.above is not None else '>='} {_num(self.above if self.above is not None else self.min)}"
+            low = self.above if self.above is not None else self.min
+            return f"{noun} {'>' if self.above is not None else '>='} {_num(low)}"
         if has_hi:
-            return f"{noun} {'<' if self.below is not None else '<='} {_num(self.below if self.below is not None else self.max)}"
+            high = self.below if self.below is not None else self.max
+            return f"{noun} {'<' if self.below is not None else '<='} {_num(high)}"
         return noun
 
     def check(self, value: Any) -> None:

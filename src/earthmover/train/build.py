@@ -192,7 +192,8 @@ def check_no_batch_statistics(critic: torch.nn.Module, plan: Plan, config) -> No
     if found:
         names = ", ".join(f"penalty.{p.name}" for p in plan.penalties)
         raise EarthmoverError(
-            f"the critic built for model.arch = {config.model.arch!r} (objective {plan.objective.name!r}) has batch statistics in "
+            f"the critic built for model.arch = {config.model.arch!r} (objective {plan.objective.name!r}) has batch "
+            "statistics in "
             f"{len(found)} layer(s), e.g. {found[0]}, which couple samples and break {names}; turn the penalty off, "
             f"or use model.critic_norm = 'layer' or an architecture whose critic has none (e.g. model.arch = 'mlp')"
         )

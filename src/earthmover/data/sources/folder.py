@@ -91,7 +91,8 @@ def list_folder(root: Path):
             found = _scan(d, recursive=True)
             if not found:
                 raise EarthmoverError(
-                    f"class folder {str(d)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}); add images or remove the folder"
+                    f"class folder {str(d)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}); add images or remove the "
+                    "folder"
                 )
             files.extend(found)
             labels.extend([index] * len(found))
@@ -234,7 +235,8 @@ def load_folder(root: Path, image_size=None, limit=None, channels=None, skip_bad
         if isinstance(result, str):
             if not skip_bad:
                 raise EarthmoverError(
-                    f"image file {path!r}: cannot be read ({result}); replace or remove it, or pass --data.skip-bad to skip unreadable files"
+                    f"image file {path!r}: cannot be read ({result}); replace or remove it, or pass --data.skip-bad to "
+                    "skip unreadable files"
                 )
             skipped.append(path)
         else:
@@ -254,7 +256,8 @@ def load_folder(root: Path, image_size=None, limit=None, channels=None, skip_bad
         if a.shape[1:] != first:
             raise EarthmoverError(
                 f"folder {str(root)!r}: images of mixed sizes ({Path(files[0][0]).name} is {first[1]}x{first[0]}, "
-                f"{Path(path).name} is {a.shape[2]}x{a.shape[1]}); pass image_size (--image-size) to resize and center-crop them all"
+                f"{Path(path).name} is {a.shape[2]}x{a.shape[1]}); pass image_size (--image-size) to resize and "
+                "center-crop them all"
             )
     images = torch.from_numpy(np.stack(arrays))
     labels_t = None if labels is None else torch.tensor(labels, dtype=torch.int64)
