@@ -1,7 +1,7 @@
 """Each paper's defaults, by name.
 
 A preset is a set of dotted config values that a config file and CLI flags can
-still override; :class:`earthmover.config.Config` applies them (this module imports
+still override; :class:`earthmover.train.config.Config` applies them (this module imports
 nothing of the config, so the two never import each other). ``earthmover train --preset NAME``.
 Each preset is one entry of the :data:`PRESETS` registry; a plug-in module adds one with :func:`register`.
 Values are the papers' own; where a paper gives none for a field the library

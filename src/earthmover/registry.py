@@ -3,14 +3,14 @@
 An entry is a small frozen dataclass whose fields are its parameters, each declared with
 :func:`param` (default, one-line doc, range). From those declarations alone come the
 config section (``objective.margin``, ``penalty.gp``, ``penalty.gp_target``, ...), the range
-checks of :func:`earthmover.config.validate`, the ``--help`` text and the TOML file. Class
+checks of :func:`earthmover.train.config.validate`, the ``--help`` text and the TOML file. Class
 attributes declare what the training loop must provide:
 
 * ``needs``: the critic outputs and properties it reads (:data:`CRITIC_NEEDS`), e.g. EBGAN's
   ``("energy", "codes")`` (an auto-encoder critic) or the consistency term's
   ``("features", "dropout")``. The builder wires the critic from these, never from names.
 * random draws: penalties draw through the ``generator`` they are given (a ``torch.Generator``
-  or a :class:`earthmover.penalties.Shard`), so under torchrun each process receives its slice
+  or a :class:`earthmover.losses.penalties.Shard`), so under torchrun each process receives its slice
   of the numbers one process would draw: the count is derived, never declared by hand.
 
 Penalties, constraints and heads are *switched*: one field (``switch``, a weight or a value
