@@ -39,8 +39,8 @@ SHORTCUTS = {
 
 
 def register(subparsers) -> None:
-    from earthmover.presets import PRESETS
     from earthmover.train.config import DEFAULT_PRESET, Config
+    from earthmover.train.presets import PRESETS
 
     train = subparsers.add_parser(
         "train",

@@ -1,7 +1,7 @@
 """One run's configuration: sections of declared parameters, TOML in and out, overrides, validation.
 
 Precedence, lowest first: the field defaults here < the preset named by ``preset``
-(see :mod:`earthmover.presets`) < a TOML config file < CLI flags. ``Config(preset)`` is the
+(see :mod:`earthmover.train.presets`) < a TOML config file < CLI flags. ``Config(preset)`` is the
 defaults with the preset applied (``Config()`` is the quickstart run that ``earthmover train``
 trains); :meth:`Config.apply` lays each further source on top. That is the one place where
 "a preset, then overrides" is written.
@@ -33,8 +33,8 @@ import tomli_w
 from earthmover import registry
 from earthmover.errors import EarthmoverError, did_you_mean, unknown
 from earthmover.losses.objectives import make_objective
-from earthmover.presets import PRESETS, preset_values
 from earthmover.registry import Param, field_params
+from earthmover.train.presets import PRESETS, preset_values
 from earthmover.train.sections import (  # noqa: F401  (re-exported: the sections were declared here before)
     PLUGIN_SECTIONS,
     SECTIONS,
