@@ -190,7 +190,12 @@ def field_params(
     out = []
     for f in dataclasses.fields(cls):
         meta = dict(f.metadata.get("earthmover", {}))
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif callable(f.default_factory):
+            default = f.default_factory()
+        else:
+            raise TypeError(f"{cls.__name__}.{f.name} has no default; every declared parameter needs one")
         is_switch = f.name == switch
         key = prefix.rstrip("_") if is_switch else f"{prefix}{f.name}"
         out.append(Param(section, key, _TYPES[f.type], default, owners=owners, attr=f.name, switch=is_switch, **meta))

@@ -93,9 +93,16 @@ class ArchitectureRobustnessResult:
     def cell(self, preset: str, arch: str) -> Cell | None:
         return next((c for c in self.cells if c.preset == preset and c.arch == arch), None)
 
+    def get(self, preset: str, arch: str) -> Cell:
+        """The cell of a preset and an architecture that ran (every pair of ``presets`` x ``archs``)."""
+        c = self.cell(preset, arch)
+        if c is None:
+            raise KeyError(f"no cell for preset {preset!r} on {arch!r}")
+        return c
+
     def rows(self) -> tuple[list[str], list[list]]:
         header = ["preset"] + self.archs
-        return header, [[p] + [self.cell(p, a).fid for a in self.archs] for p in self.presets]
+        return header, [[p, *(self.get(p, a).fid for a in self.archs)] for p in self.presets]
 
     def notes(self) -> list[str]:
         out = [
@@ -115,7 +122,7 @@ class ArchitectureRobustnessResult:
     def summary(self) -> list[str]:
         lines = list(self.notes())
         for p in self.presets:
-            bad = [a for a in self.archs if not self.cell(p, a).trains]
+            bad = [a for a in self.archs if not self.get(p, a).trains]
             lines.append(
                 f"{p}: trains {len(self.archs) - len(bad)}/{len(self.archs)}"
                 + (f" (fails on {', '.join(bad)})" if bad else "")
@@ -127,7 +134,7 @@ def checks(result: ArchitectureRobustnessResult) -> list:
     out = []
     gp = [result.cell("wgan-gp", a) for a in result.archs]
     if all(c is not None for c in gp):
-        worst = max(c.fid for c in gp)
+        worst = max(c.fid for c in gp if c is not None)
         out.append(
             Check(
                 "WGAN-GP: worst digit-FID over the architectures",
@@ -139,7 +146,7 @@ def checks(result: ArchitectureRobustnessResult) -> list:
     for p in result.presets:
         if p == "wgan-gp":
             continue
-        cells = [result.cell(p, a) for a in result.archs]
+        cells = [result.get(p, a) for a in result.archs]
         worst = max(c.fid for c in cells)
         out.append(
             Check(
@@ -262,7 +269,7 @@ def draw(result: ArchitectureRobustnessResult, path: str | Path) -> Path:
             ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-            c = result.cell(p, a)
+            c = result.get(p, a)
             ax.set_title(f"FID {c.fid:.1f}", fontsize=9, color="k" if c.trains else "tab:red")
             if i == 0:
                 ax.set_xlabel(a, fontsize=9)

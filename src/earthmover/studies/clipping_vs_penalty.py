@@ -325,23 +325,23 @@ def draw(result: ClippingVsPenaltyResult, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if result._critics is None:
+    if result._critics is None or result._data is None:
         raise ValueError("draw needs the critics of a result returned by run() in this process")
     rows = len(result.outcomes) + 1
     fig, axes = plt.subplots(rows, 3, figsize=(13, 4.0 * rows), dpi=90, squeeze=False)
     colors = {"clipping": "tab:red", "penalty": "tab:blue"}
     for r, o in enumerate(result.outcomes):
-        _draw_dataset_row(fig, axes[r], o, result, colors)
-    _draw_weights_row(axes[-1], result, colors)
+        _draw_dataset_row(fig, axes[r], o, result, result._critics[o.dataset], result._data[o.dataset], colors)
+    _draw_weights_row(axes[-1], result, result._critics, colors)
     fig.suptitle(
         "Weight clipping vs gradient penalty (WGAN-GP paper, Figures 1-2), critic trained on fixed sets", fontsize=11
     )
     return save_figure(fig, path)
 
 
-def _draw_dataset_row(fig, axes, o, result: ClippingVsPenaltyResult, colors: dict) -> None:
+def _draw_dataset_row(fig, axes, o, result: ClippingVsPenaltyResult, critics: dict, data: tuple, colors: dict) -> None:
     """One dataset: both critics' value surfaces and the histogram of their gradient norms at the interpolates."""
-    real, fake, norms = result._data[o.dataset]
+    real, fake, norms = data
     lim = float(max(real.abs().max(), 1.0) * 1.3)
     side = np.linspace(-lim, lim, 100)
     xx, yy = np.meshgrid(side, side)
@@ -349,7 +349,7 @@ def _draw_dataset_row(fig, axes, o, result: ClippingVsPenaltyResult, colors: dic
     for col, m in enumerate(METHODS):
         ax = axes[col]
         with torch.no_grad():
-            values = critic_scores(result._critics[o.dataset][m], grid).numpy().reshape(xx.shape)
+            values = critic_scores(critics[m], grid).numpy().reshape(xx.shape)
         cs = ax.contourf(xx, yy, values, levels=20, cmap="viridis", alpha=0.75)
         fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.04)
         ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:orange", alpha=0.4)
@@ -372,12 +372,12 @@ def _draw_dataset_row(fig, axes, o, result: ClippingVsPenaltyResult, colors: dic
     ax.legend(fontsize=8)
 
 
-def _draw_weights_row(axes, result: ClippingVsPenaltyResult, colors: dict) -> None:
+def _draw_weights_row(axes, result: ClippingVsPenaltyResult, critics: dict, colors: dict) -> None:
     """The first dataset's critic weight histograms and the gradient norm at the interpolates during training."""
     first = result.outcomes[0]
     for col, m in enumerate(METHODS):
         ax = axes[col]
-        w = _params(result._critics[first.dataset][m]).numpy()
+        w = _params(critics[first.dataset][m]).numpy()
         ax.hist(w, bins=60, color=colors[m], alpha=0.8)
         ax.set_yscale("log")
         if m == "clipping":

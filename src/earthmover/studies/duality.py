@@ -149,6 +149,8 @@ def _case(name: str, x: np.ndarray, a: np.ndarray, b: np.ndarray) -> DualityCase
     others = {"network-simplex": emd(a, b, x=x, y=x, method="network-simplex").distance}
     if x.shape[1] == 1:
         others["1d"] = emd(a, b, x=x, y=x, method="1d").distance
+    if report.symmetric_gap is None or report.lipschitz is None:  # x is both sides' support: never
+        raise ValueError(f"{name}: check_duality did not see one shared set of points")
     return DualityCase(
         name=name,
         points=x.tolist(),

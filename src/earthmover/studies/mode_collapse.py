@@ -242,7 +242,7 @@ def run(
         for preset in presets:
             bar.set_postfix_str(f"{preset} on {dataset}")
             start = time.perf_counter()
-            values = {m: [] for m in MEASURES}
+            values: dict[str, list[float]] = {m: [] for m in MEASURES}
             objective, num_modes = "", 0
             for s in seed_list:
                 measures, objective, num_modes, shown = _one_seed(
@@ -294,6 +294,8 @@ def draw(result: ModeCollapseResult, path: str | Path) -> Path:
             ax = axes[di * per + pi // cols, pi % cols]
             fake, centers = result._samples[(d, p)]
             c = result.cell(d, p)
+            if c is None:
+                raise KeyError(f"no cell for preset {p!r} on {d!r}")
             ax.scatter(fake[:, 0], fake[:, 1], s=1, c="tab:orange", alpha=0.4)
             ax.scatter(centers[:, 0], centers[:, 1], s=12, c="k", marker="x", lw=0.8)
             ax.set_xlim(-2.2, 2.2)

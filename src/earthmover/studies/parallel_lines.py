@@ -64,7 +64,7 @@ class ParallelLinesResult:
 
     def rows(self) -> tuple[list[str], list[list]]:
         header = ["theta", "W", "W_est", "JS", "JS_est", "KL", "KL_est", "TV", "TV_est"]
-        shown = range(len(self.thetas))
+        shown: list[int] | range = range(len(self.thetas))
         if len(self.thetas) > 11:  # a short table: the ends, the middle, and the jump at 0
             keep = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)
             shown = [i for i, t in enumerate(self.thetas) if any(abs(abs(t) - k) < 1e-9 for k in keep)]
@@ -111,8 +111,8 @@ def run(
     if num_thetas < 3 or num_thetas % 2 == 0:
         raise EarthmoverError(f"num_thetas={num_thetas}; pass an odd number >= 3 so that theta = 0 is on the grid")
     thetas = [float(round(t, 12)) for t in np.linspace(-1.0, 1.0, num_thetas)]
-    closed = {k: [] for k in ("w", "js", "kl", "tv")}
-    estimated = {k: [] for k in ("w", "js", "kl", "tv")}
+    closed: dict[str, list[float]] = {k: [] for k in ("w", "js", "kl", "tv")}
+    estimated: dict[str, list[float]] = {k: [] for k in ("w", "js", "kl", "tv")}
     for i, theta in enumerate(thetas):
         exact = parallel_lines(theta)
         est = parallel_lines_estimates(theta, n=n, seed=seed * 1000 + i, bins=bins)
@@ -154,7 +154,7 @@ def draw(result: ParallelLinesResult, path: str | Path) -> Path:
     ]
     for ax, (key, title, curve) in zip(axes.ravel(), panels):
         est = np.asarray(result.estimated[key], dtype=float)
-        if key == "kl":
+        if curve is None:  # KL
             # +inf cannot be drawn: put it on a line labelled "+inf" at the top of the panel.
             top = 1.0
             closed = np.asarray(result.closed[key], dtype=float)

@@ -205,8 +205,8 @@ def run(
         fake_eval = generator(torch.cat(z_eval))
     w_exact = emd_samples(real_eval[:512], fake_eval[:512])
 
-    grad_norm = {k: [] for k in LOSSES}
-    grad_std = {k: [] for k in LOSSES}
+    grad_norm: dict[str, list[float]] = {k: [] for k in LOSSES}
+    grad_std: dict[str, list[float]] = {k: [] for k in LOSSES}
     tracks: dict[str, list[float]] = {"accuracy": [], "mean_d_fake": [], "gap": [], "input_grad": []}
     step = 0
     for target in steps:

@@ -112,6 +112,7 @@ def build_critic(config, shape, plan: Plan | None = None, num_classes: int = 0) 
     shape = tuple(shape)
     spec = net_spec(config, shape, plan)
     mode = config.model.conditional
+    net: torch.nn.Module
     if mode == "concat":
         embedding = LabelEmbedding(num_classes, config.model.label_dim)
         inner_shape = concat_input_shape(shape, embedding)

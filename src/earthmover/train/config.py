@@ -75,6 +75,16 @@ _LEGACY_VALUES = {
 class Config:
     """A run's configuration: ``Config(preset)`` is the defaults with that preset applied."""
 
+    # The sections, set in __init__ (declared here for the type checker).
+    run: RunConfig
+    data: DataConfig
+    model: ModelConfig
+    optim: OptimConfig
+    objective: PluginSection
+    penalty: PluginSection
+    constraint: PluginSection
+    head: PluginSection
+
     def __init__(self, preset: str = DEFAULT_PRESET, plugins: str = ""):
         self.preset = preset
         self.plugins = ""

@@ -198,7 +198,7 @@ class PluginSection:
         object.__setattr__(self, "_values", {})
 
     @property
-    def registry(self) -> registry.Registry:
+    def registry(self) -> registry.ParamRegistry:
         return registry.REGISTRIES[self._section]
 
     def params(self) -> dict[str, Param]:
