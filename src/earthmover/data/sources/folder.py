@@ -111,6 +111,7 @@ def read_image(path, image_size: int | None = None, channels: int | None = None)
     from PIL import Image, UnidentifiedImageError
 
     hint = _FORMATS.get(os.path.splitext(str(path))[1].lower())
+    img: Image.Image  # opened as an ImageFile, then converted
     try:  # the suffix's format first: PIL's probing of every plugin costs a quarter of a small file's time
         img = Image.open(path, formats=hint)
     except UnidentifiedImageError:
@@ -131,7 +132,7 @@ def read_image(path, image_size: int | None = None, channels: int | None = None)
             if (img.width, img.height) != (side, side):  # crop first: resize's box would blend pixels beyond it
                 img = img.crop((left, top, left + side, top + side))
             if side != image_size:
-                img = img.resize((image_size, image_size), Image.BILINEAR)
+                img = img.resize((image_size, image_size), Image.Resampling.BILINEAR)
         if channels is not None and (img.mode == "L") != (channels == 1):
             img = img.convert("L" if channels == 1 else "RGB")  # PIL's 601 luminance, or gray replicated
         array = np.asarray(img, dtype=np.uint8)
