@@ -100,8 +100,8 @@ def control_sampler(sampler, codes: bool, seed: int = 1):
 
 def run_config(job, args):
     """(the config of one run, job = (model, seed), validated; the values set). Nothing is written."""
-    from earthmover.presets import preset_values
     from earthmover.train.config import validate
+    from earthmover.train.presets import preset_values
 
     model, seed = job
     values = {

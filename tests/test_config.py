@@ -228,7 +228,7 @@ def test_data_dependent_errors_name_the_field(tmp_path, capsys, monkeypatch):
 
 
 def test_validate_accepts_every_preset():
-    from earthmover.presets import PRESETS, preset_values
+    from earthmover.train.presets import PRESETS, preset_values
 
     for name in PRESETS:
         config = Config(preset=name)

@@ -9,9 +9,9 @@ import torch
 from earthmover.data.toy import TOY_DISTRIBUTIONS, make_toy
 from earthmover.errors import EarthmoverError
 from earthmover.nets.critic_output import as_critic_output
-from earthmover.presets import PRESETS
 from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
+from earthmover.train.presets import PRESETS
 from helpers import tiny_config
 
 

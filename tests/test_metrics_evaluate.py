@@ -206,3 +206,20 @@ def test_eval_command_refuses_toy_points(env, monkeypatch, capsys):
         == 2
     )
     assert "not images" in capsys.readouterr().err
+
+
+def test_eval_reference_is_the_split_the_source_declares(monkeypatch):
+    """eval's default reference asks the image-source registry, so a plug-in source's own test split is used."""
+    from earthmover.data.sources import registry as sources
+    from earthmover.metrics.command import default_reference
+
+    held_out = sources.ImageSource("heldout-digits", lambda *a, **k: None, splits=("train", "val"), test_split="val")
+    whole = sources.ImageSource("whole-digits", lambda *a, **k: None, splits=("train",), test_split=None)
+    monkeypatch.setitem(sources.IMAGE_SOURCES._entries, "heldout-digits", held_out)
+    monkeypatch.setitem(sources.IMAGE_SOURCES._entries, "whole-digits", whole)
+    assert default_reference("mnist") == "mnist:test"
+    assert default_reference("heldout-digits") == "heldout-digits:val"
+    assert default_reference("whole-digits") == "whole-digits"  # no held-out split: its own images
+    assert default_reference("mnist:train") == "mnist:train"
+    assert default_reference("runs/x.npz") == "runs/x.npz"
+    assert default_reference(None) is None

@@ -242,7 +242,7 @@ def test_ebgan_margin_is_in_the_units_of_the_energy_on_images():
     after a few EBGAN critic steps, fakes unlike the data (the negative of a data image) sit above the margin
     and get no gradient, while fakes close to the data are still pushed up."""
     from earthmover.nets.dcgan import DCGANAutoEncoderCritic
-    from earthmover.presets import preset_values
+    from earthmover.train.presets import preset_values
 
     margin = preset_values("ebgan")["objective.margin"]
     assert margin == O.EnergyBased().margin
@@ -284,7 +284,7 @@ def test_ebgan_margin_is_in_the_units_of_the_energy_on_toy_data():
 
 
 def _mean_margin(x_real, x_fake):
-    from earthmover.presets import preset_values
+    from earthmover.train.presets import preset_values
 
     return float(O.l1_margin(x_real, x_fake, preset_values("loss-sensitive")["objective.margin_scale"]).mean())
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from earthmover.presets import preset_values
 from earthmover.train import state as ckpt
 from earthmover.train.config import Config
 from earthmover.train.loop import Trainer
+from earthmover.train.presets import preset_values
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built")
 

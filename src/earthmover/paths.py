@@ -72,7 +72,8 @@ def output_file(path: str | os.PathLike, flag: str, *, create_parents: bool = Fa
                     f"{flag} {str(path)!r}: {str(existing)!r} is a file, not a folder; pick a path inside a folder"
                 )
             raise EarthmoverError(
-                f"{flag} {str(path)!r}: the folder {str(parent)!r} does not exist; create it (mkdir -p {parent}) or pick another path"
+                f"{flag} {str(path)!r}: the folder {str(parent)!r} does not exist; create it (mkdir -p {parent}) or "
+                "pick another path"
             )
         _check_ancestors(path, flag)
         return path

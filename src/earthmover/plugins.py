@@ -32,8 +32,10 @@ def debugging() -> bool:
 
 
 def _split(names: str | list[str] | None) -> list[str]:
-    items = names.split(",") if isinstance(names, str) or names is None else list(names)
-    return [n.strip() for n in (items if names is not None else []) if n.strip()]
+    if names is None:
+        return []
+    items = names.split(",") if isinstance(names, str) else list(names)
+    return [n.strip() for n in items if n.strip()]
 
 
 def named_by_user() -> set[str]:

@@ -3,14 +3,14 @@
 An entry is a small frozen dataclass whose fields are its parameters, each declared with
 :func:`param` (default, one-line doc, range). From those declarations alone come the
 config section (``objective.margin``, ``penalty.gp``, ``penalty.gp_target``, ...), the range
-checks of :func:`earthmover.config.validate`, the ``--help`` text and the TOML file. Class
+checks of :func:`earthmover.train.config.validate`, the ``--help`` text and the TOML file. Class
 attributes declare what the training loop must provide:
 
 * ``needs``: the critic outputs and properties it reads (:data:`CRITIC_NEEDS`), e.g. EBGAN's
   ``("energy", "codes")`` (an auto-encoder critic) or the consistency term's
   ``("features", "dropout")``. The builder wires the critic from these, never from names.
 * random draws: penalties draw through the ``generator`` they are given (a ``torch.Generator``
-  or a :class:`earthmover.penalties.Shard`), so under torchrun each process receives its slice
+  or a :class:`earthmover.losses.penalties.Shard`), so under torchrun each process receives its slice
   of the numbers one process would draw: the count is derived, never declared by hand.
 
 Penalties, constraints and heads are *switched*: one field (``switch``, a weight or a value
@@ -26,9 +26,7 @@ torchrun's worker processes import it.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -122,9 +120,11 @@ class Param:
         if has_lo and has_hi:
             return f"{noun} in {lo}, {hi}"
         if has_lo:
-            return f"{noun} {'>' if self.above is not None else '>='} {_num(self.above if self.above is not None else self.min)}"
+            low = self.above if self.above is not None else self.min
+            return f"{noun} {'>' if self.above is not None else '>='} {_num(low)}"
         if has_hi:
-            return f"{noun} {'<' if self.below is not None else '<='} {_num(self.below if self.below is not None else self.max)}"
+            high = self.below if self.below is not None else self.max
+            return f"{noun} {'<' if self.below is not None else '<='} {_num(high)}"
         return noun
 
     def check(self, value: Any) -> None:
@@ -190,7 +190,12 @@ def field_params(
     out = []
     for f in dataclasses.fields(cls):
         meta = dict(f.metadata.get("earthmover", {}))
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif callable(f.default_factory):
+            default = f.default_factory()
+        else:
+            raise TypeError(f"{cls.__name__}.{f.name} has no default; every declared parameter needs one")
         is_switch = f.name == switch
         key = prefix.rstrip("_") if is_switch else f"{prefix}{f.name}"
         out.append(Param(section, key, _TYPES[f.type], default, owners=owners, attr=f.name, switch=is_switch, **meta))

@@ -158,7 +158,8 @@ def code_sweep(
         raise EarthmoverError("code_sweep: the run has no categorical code to put on the rows; set infogan.categorical")
     if not 0 <= categorical_index < len(spec.categorical):
         raise EarthmoverError(
-            f"code_sweep: categorical_index = {categorical_index}; the run has {len(spec.categorical)} categorical codes"
+            f"code_sweep: categorical_index = {categorical_index}; the run has {len(spec.categorical)} categorical "
+            "codes"
         )
     if spec.continuous and not 0 <= continuous_index < spec.continuous:
         raise EarthmoverError(

@@ -189,5 +189,6 @@ def _load_file(path: Path, split, limit, name: str | None = None):
     if is_idx_name(path):
         return load_idx_pair(path, name or path.name)
     raise EarthmoverError(
-        f"source {str(path)!r}: unrecognized file type; expected .npz, .npy, an IDX file (*-idx3-ubyte[.gz]) or a folder of images"
+        f"source {str(path)!r}: unrecognized file type; expected .npz, .npy, an IDX file (*-idx3-ubyte[.gz]) or a "
+        "folder of images"
     )

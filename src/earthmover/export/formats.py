@@ -20,6 +20,7 @@ import json
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -30,11 +31,13 @@ from earthmover.registry import Registry
 try:  # the optional extra [export]
     import safetensors.torch as safetensors_torch
 except ImportError:  # pragma: no cover - exercised with the extra absent
-    safetensors_torch = None
+    safetensors_torch = None  # type: ignore[assignment]  # None says the extra is absent
 
 EXTRA_HINT = 'pip install -e ".[export]" from the earthmover clone'
 
-EXPORTERS = Registry("exporter", "Formats a trained generator is written in: earthmover export --format NAME.")
+EXPORTERS: Registry[Any] = Registry(
+    "exporter", "Formats a trained generator is written in: earthmover export --format NAME."
+)
 
 HEADER_KEY = "earthmover"
 

@@ -70,7 +70,7 @@ class InfoGANParams:
             )
         if self.hidden < 1:
             raise EarthmoverError(f"infogan.hidden = {self.hidden}; expected at least 1 unit")
-        self.codes  # validates the code layout
+        _ = self.codes  # validates the code layout
 
     @property
     def codes(self) -> CodeSpec:
@@ -99,7 +99,8 @@ def categorical_code_loss(logits: tuple[Tensor, ...] | list[Tensor], categorical
 
 
 def continuous_code_loss(mean: Tensor, target: Tensor, log_std: Tensor | None = None) -> Tensor:
-    """-E log N(c_cont; mean, std^2), summed over continuous codes, averaged over the batch (std = 1 if log_std is None)."""
+    """-E log N(c_cont; mean, std^2), summed over continuous codes, averaged over the batch
+    (std = 1 if log_std is None)."""
     if mean.shape != target.shape:
         raise EarthmoverError(
             f"Q's continuous means {tuple(mean.shape)} and the codes {tuple(target.shape)} differ in shape"

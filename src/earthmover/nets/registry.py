@@ -105,17 +105,20 @@ class Architecture:
         if len(shape) != 3:
             if not self.flat:
                 raise EarthmoverError(
-                    f"model.arch = {self.name!r} needs image data, but the data has samples of shape {shape}; use model.arch = 'mlp'"
+                    f"model.arch = {self.name!r} needs image data, but the data has samples of shape {shape}; use "
+                    "model.arch = 'mlp'"
                 )
             return
         if not self.images:
             raise EarthmoverError(
-                f"model.arch = {self.name!r} takes flat samples, but the data has images of shape {shape}; use model.arch = 'auto'"
+                f"model.arch = {self.name!r} takes flat samples, but the data has images of shape {shape}; use "
+                "model.arch = 'auto'"
             )
         if self.sizes and (shape[1] != shape[2] or shape[1] not in self.sizes):
             got = f"{shape[1]}x{shape[2]}" if shape[1] != shape[2] else f"{shape[1]}"
             raise EarthmoverError(
-                f"the {self.name} architecture takes square images of side {', '.join(map(str, self.sizes))}, got {got}; "
+                f"the {self.name} architecture takes square images of side {', '.join(map(str, self.sizes))}, got "
+                f"{got}; "
                 f"set data.image_size to one of them to resize"
             )
 

@@ -54,15 +54,13 @@ from earthmover.ot.divergences import (
     parallel_lines_samples,
     tv,
 )
+from earthmover.ot.duality import DualityReport, check_duality, kantorovich_potential
 from earthmover.ot.emd import (
-    DualityReport,
     EMDResult,
-    check_duality,
     cost_matrix,
     emd,
     emd2,
     emd_1d,
-    kantorovich_potential,
 )
 from earthmover.ot.samples import emd_samples, sinkhorn, sliced_wasserstein
 

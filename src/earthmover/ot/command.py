@@ -138,7 +138,8 @@ def draw_plan(result, path: str | Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from earthmover.ot.emd import check_duality, emd
+    from earthmover.ot.duality import check_duality
+    from earthmover.ot.emd import emd
 
     if args.plan:
         paths.output_file(args.plan, "--plan", example="plan.png")

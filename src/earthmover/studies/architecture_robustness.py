@@ -25,9 +25,16 @@ a reproduction.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+from tqdm.auto import tqdm
+
+from earthmover.nets.registry import ARCHITECTURES
+from earthmover.plotting import image_grid, save_figure
+from earthmover.studies.common import Check, build_trainer
 from earthmover.studies.registry import Study, register
 
 NAME = "architecture-robustness"
@@ -86,9 +93,16 @@ class ArchitectureRobustnessResult:
     def cell(self, preset: str, arch: str) -> Cell | None:
         return next((c for c in self.cells if c.preset == preset and c.arch == arch), None)
 
+    def get(self, preset: str, arch: str) -> Cell:
+        """The cell of a preset and an architecture that ran (every pair of ``presets`` x ``archs``)."""
+        c = self.cell(preset, arch)
+        if c is None:
+            raise KeyError(f"no cell for preset {preset!r} on {arch!r}")
+        return c
+
     def rows(self) -> tuple[list[str], list[list]]:
         header = ["preset"] + self.archs
-        return header, [[p] + [self.cell(p, a).fid for a in self.archs] for p in self.presets]
+        return header, [[p, *(self.get(p, a).fid for a in self.archs)] for p in self.presets]
 
     def notes(self) -> list[str]:
         out = [
@@ -108,7 +122,7 @@ class ArchitectureRobustnessResult:
     def summary(self) -> list[str]:
         lines = list(self.notes())
         for p in self.presets:
-            bad = [a for a in self.archs if not self.cell(p, a).trains]
+            bad = [a for a in self.archs if not self.get(p, a).trains]
             lines.append(
                 f"{p}: trains {len(self.archs) - len(bad)}/{len(self.archs)}"
                 + (f" (fails on {', '.join(bad)})" if bad else "")
@@ -117,12 +131,10 @@ class ArchitectureRobustnessResult:
 
 
 def checks(result: ArchitectureRobustnessResult) -> list:
-    from earthmover.studies.common import Check
-
     out = []
     gp = [result.cell("wgan-gp", a) for a in result.archs]
     if all(c is not None for c in gp):
-        worst = max(c.fid for c in gp)
+        worst = max(c.fid for c in gp if c is not None)
         out.append(
             Check(
                 "WGAN-GP: worst digit-FID over the architectures",
@@ -134,7 +146,7 @@ def checks(result: ArchitectureRobustnessResult) -> list:
     for p in result.presets:
         if p == "wgan-gp":
             continue
-        cells = [result.cell(p, a) for a in result.archs]
+        cells = [result.get(p, a) for a in result.archs]
         worst = max(c.fid for c in cells)
         out.append(
             Check(
@@ -145,6 +157,29 @@ def checks(result: ArchitectureRobustnessResult) -> list:
             )
         )
     return out
+
+
+def _train_cell(preset: str, arch: str, seed: int, *, quick, data, steps, width, batch_size, eval_n, limit):
+    """Train one preset with one architecture: (its digit-FID, 16 samples for the figure)."""
+    values = dict(
+        data__name=data,
+        data__batch_size=batch_size,
+        data__limit=limit,
+        model__arch=arch,
+        model__width=width,
+        model__critic_norm="layer",
+        model__ema=0.0,
+        run__eval_metrics="fid",
+        run__eval_n=eval_n,
+    )
+    if arch == "fig2-resnet":
+        values["model__depth"] = 11 if quick else 20  # 101 layers is hours per cell on a CPU
+    trainer = build_trainer(preset, seed, steps, **values)
+    while trainer.step < steps:
+        trainer.train_step()
+    fid = float(trainer.evaluate_images().get("metrics/fid", math.nan))
+    with torch.no_grad():
+        return fid, trainer.sample(16, seed=seed + 5, use_ema=False)
 
 
 def run(
@@ -162,13 +197,6 @@ def run(
 ) -> ArchitectureRobustnessResult:
     """Full: every Figure 2 variant in the registry, 600 generator steps, width 32, 1000 FID samples.
     Quick: fig2-baseline and fig2-tanh, 10 steps, width 8, 200 FID samples, the first 2000 images."""
-    import time
-
-    import torch
-
-    from earthmover.nets.registry import ARCHITECTURES
-    from earthmover.studies.common import build_trainer
-
     wanted = tuple(archs or (QUICK_ARCHS if quick else FIG2))
     covered = [a for a in wanted if a in ARCHITECTURES]
     missing = [a for a in (FIG2 if archs is None else wanted) if a not in ARCHITECTURES]
@@ -176,33 +204,24 @@ def run(
     width = int(width or (8 if quick else 32))
     eval_n = int(eval_n or (200 if quick else 1000))
     limit = int(limit if limit is not None else (2000 if quick else 0))
-    from tqdm.auto import tqdm
-
     cells, samples = [], {}
     bar = tqdm(total=len(covered) * len(presets), desc=NAME, unit="cell", disable=None, leave=False)
     for arch in covered:
         for preset in presets:
             bar.set_postfix_str(f"{preset} on {arch}")
             start = time.perf_counter()
-            values = dict(
-                data__name=data,
-                data__batch_size=batch_size,
-                data__limit=limit,
-                model__arch=arch,
-                model__width=width,
-                model__critic_norm="layer",
-                model__ema=0.0,
-                run__eval_metrics="fid",
-                run__eval_n=eval_n,
+            fid, samples[(preset, arch)] = _train_cell(
+                preset,
+                arch,
+                int(seed),
+                quick=quick,
+                data=data,
+                steps=steps,
+                width=width,
+                batch_size=batch_size,
+                eval_n=eval_n,
+                limit=limit,
             )
-            if arch == "fig2-resnet":
-                values["model__depth"] = 11 if quick else 20  # 101 layers is hours per cell on a CPU
-            trainer = build_trainer(preset, seed, steps, **values)
-            while trainer.step < steps:
-                trainer.train_step()
-            fid = float(trainer.evaluate_images().get("metrics/fid", math.nan))
-            with torch.no_grad():
-                samples[(preset, arch)] = trainer.sample(16, seed=int(seed) + 5, use_ema=False)
             cells.append(
                 Cell(
                     preset=preset,
@@ -239,8 +258,6 @@ def draw(result: ArchitectureRobustnessResult, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from earthmover.plotting import image_grid, save_figure
-
     if result._samples is None:
         raise ValueError("draw needs the samples of a result returned by run() in this process")
     rows, cols = len(result.presets), max(1, len(result.archs))
@@ -252,7 +269,7 @@ def draw(result: ArchitectureRobustnessResult, path: str | Path) -> Path:
             ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-            c = result.cell(p, a)
+            c = result.get(p, a)
             ax.set_title(f"FID {c.fid:.1f}", fontsize=9, color="k" if c.trains else "tab:red")
             if i == 0:
                 ax.set_xlabel(a, fontsize=9)

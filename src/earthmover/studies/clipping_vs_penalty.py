@@ -32,6 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from earthmover.data.toy import make_toy
+from earthmover.losses import objectives
+from earthmover.losses.constraints import clip_weights
+from earthmover.losses.penalties import critic_input_gradient, gradient_penalty, interpolate, per_sample_norm
+from earthmover.nets.critic_output import critic_scores
+from earthmover.nets.mlp import MLPCritic
+from earthmover.ot import emd_samples
+from earthmover.plotting import save_figure
+from earthmover.studies.common import at_least, at_most, seeded, within
 from earthmover.studies.registry import Study, register
 
 NAME = "clipping-vs-penalty"
@@ -139,8 +148,6 @@ class ClippingVsPenaltyResult:
 
 
 def checks(result: ClippingVsPenaltyResult) -> list:
-    from earthmover.studies.common import at_least, at_most, within
-
     out = []
     for o in result.outcomes:
         out.append(at_least(f"{o.dataset}: clipped weights within 1% of +-c", o.at_bounds["clipping"], 0.15))
@@ -181,27 +188,16 @@ def clipping_gradient_bound(in_dim: int, width: int, depth: int, c: float) -> fl
 
 
 def _interpolate_norms(critic, real, fake, seed: int) -> torch.Tensor:
-    from earthmover.losses.penalties import critic_input_gradient, interpolate, per_sample_norm
-
     x_hat = interpolate(real, fake, torch.Generator().manual_seed(seed))
     return per_sample_norm(critic_input_gradient(critic, x_hat, create_graph=False))
 
 
 def _lipschitz_estimate(critic, real, fake, interpolate_norms) -> float:
-    from earthmover.losses.penalties import critic_input_gradient, per_sample_norm
-
     on_sets = per_sample_norm(critic_input_gradient(critic, torch.cat([real, fake]), create_graph=False))
     return float(torch.cat([on_sets, interpolate_norms]).max())
 
 
 def _train_pair(real, fake, *, seed, steps, width, depth, c, gp_weight, track_every, clip_lr, gp_lr):
-    from earthmover.losses import objectives
-    from earthmover.losses.constraints import clip_weights
-    from earthmover.losses.penalties import gradient_penalty
-    from earthmover.nets.critic_output import critic_scores
-    from earthmover.nets.mlp import MLPCritic
-    from earthmover.studies.common import seeded
-
     with seeded(seed):
         clipped = MLPCritic(in_dim=2, width=width, depth=depth)
         penalized = MLPCritic(in_dim=2, width=width, depth=depth)
@@ -233,6 +229,35 @@ def _train_pair(real, fake, *, seed, steps, width, depth, c, gp_weight, track_ev
     return {"clipping": clipped, "penalty": penalized}, tracked_steps, track, init_at_bounds, init_clamped
 
 
+def _outcome(name: str, real, fake, trained: tuple, s: int, c: float) -> tuple[DatasetOutcome, dict]:
+    """The numbers of one dataset's trained pair of critics (`trained` as :func:`_train_pair` returns it),
+    and each critic's gradient norms at the interpolates (for the figure)."""
+    nets, tracked_steps, track, init_at, init_clamped = trained
+    norms = {m: _interpolate_norms(nets[m], real, fake, s + 2) for m in METHODS}
+    with torch.no_grad():
+        gap = {m: float(critic_scores(nets[m], real).mean() - critic_scores(nets[m], fake).mean()) for m in METHODS}
+    lip = {m: _lipschitz_estimate(nets[m], real, fake, norms[m]) for m in METHODS}
+    gp_params = _params(nets["penalty"])
+    outcome = DatasetOutcome(
+        dataset=name,
+        steps=tracked_steps,
+        grad_norm_track=track,
+        grad_norm_mean={m: float(norms[m].mean()) for m in METHODS},
+        grad_norm_std={m: float(norms[m].std()) for m in METHODS},
+        at_bounds={
+            "clipping": fraction_at_bounds(_params(nets["clipping"]), c),
+            "penalty": fraction_at_bounds(gp_params, float(gp_params.abs().max())),
+        },
+        init_at_bounds=init_at,
+        init_clamped_fraction=init_clamped,
+        critic_gap=gap,
+        lipschitz_estimate=lip,
+        scaled_gap={m: gap[m] / lip[m] if lip[m] > 0 else 0.0 for m in METHODS},
+        w_exact=emd_samples(real, fake),
+    )
+    return outcome, norms
+
+
 def run(
     seed: int = 0,
     quick: bool = False,
@@ -249,10 +274,6 @@ def run(
 ) -> ClippingVsPenaltyResult:
     """Full: 8gaussians, 25gaussians, swissroll; 1000 full-batch critic steps; width 128; 256 points per set.
     Quick: 8gaussians; 300 steps; width 64; 128 points."""
-    from earthmover.data.toy import make_toy
-    from earthmover.nets.critic_output import critic_scores
-    from earthmover.ot import emd_samples
-
     datasets = list(datasets or (["8gaussians"] if quick else ["8gaussians", "25gaussians", "swissroll"]))
     steps = int(steps or (300 if quick else 1000))
     width = int(width or (64 if quick else 128))
@@ -263,7 +284,7 @@ def run(
         toy = make_toy(name)
         real = toy.sample(n, rng)
         fake = toy.sample(n, rng) + noise * torch.randn(n, 2, generator=rng)
-        nets, tracked_steps, track, init_at, init_clamped = _train_pair(
+        trained = _train_pair(
             real,
             fake,
             seed=int(seed) * 100 + k,
@@ -276,31 +297,9 @@ def run(
             clip_lr=clip_lr,
             gp_lr=gp_lr,
         )
-        norms = {m: _interpolate_norms(nets[m], real, fake, int(seed) * 100 + k + 2) for m in METHODS}
-        with torch.no_grad():
-            gap = {m: float(critic_scores(nets[m], real).mean() - critic_scores(nets[m], fake).mean()) for m in METHODS}
-        lip = {m: _lipschitz_estimate(nets[m], real, fake, norms[m]) for m in METHODS}
-        gp_params = _params(nets["penalty"])
-        outcomes.append(
-            DatasetOutcome(
-                dataset=name,
-                steps=tracked_steps,
-                grad_norm_track=track,
-                grad_norm_mean={m: float(norms[m].mean()) for m in METHODS},
-                grad_norm_std={m: float(norms[m].std()) for m in METHODS},
-                at_bounds={
-                    "clipping": fraction_at_bounds(_params(nets["clipping"]), c),
-                    "penalty": fraction_at_bounds(gp_params, float(gp_params.abs().max())),
-                },
-                init_at_bounds=init_at,
-                init_clamped_fraction=init_clamped,
-                critic_gap=gap,
-                lipschitz_estimate=lip,
-                scaled_gap={m: gap[m] / lip[m] if lip[m] > 0 else 0.0 for m in METHODS},
-                w_exact=emd_samples(real, fake),
-            )
-        )
-        critics[name] = nets
+        outcome, norms = _outcome(name, real, fake, trained, int(seed) * 100 + k, c)
+        outcomes.append(outcome)
+        critics[name] = trained[0]
         data[name] = (real, fake, norms)
     return ClippingVsPenaltyResult(
         outcomes=outcomes,
@@ -326,27 +325,23 @@ def draw(result: ClippingVsPenaltyResult, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if result._critics is None:
+    if result._critics is None or result._data is None:
         raise ValueError("draw needs the critics of a result returned by run() in this process")
     rows = len(result.outcomes) + 1
     fig, axes = plt.subplots(rows, 3, figsize=(13, 4.0 * rows), dpi=90, squeeze=False)
     colors = {"clipping": "tab:red", "penalty": "tab:blue"}
     for r, o in enumerate(result.outcomes):
-        _draw_dataset_row(fig, axes[r], o, result, colors)
-    _draw_weights_row(axes[-1], result, colors)
+        _draw_dataset_row(fig, axes[r], o, result, result._critics[o.dataset], result._data[o.dataset], colors)
+    _draw_weights_row(axes[-1], result, result._critics, colors)
     fig.suptitle(
         "Weight clipping vs gradient penalty (WGAN-GP paper, Figures 1-2), critic trained on fixed sets", fontsize=11
     )
-    from earthmover.plotting import save_figure
-
     return save_figure(fig, path)
 
 
-def _draw_dataset_row(fig, axes, o, result: ClippingVsPenaltyResult, colors: dict) -> None:
+def _draw_dataset_row(fig, axes, o, result: ClippingVsPenaltyResult, critics: dict, data: tuple, colors: dict) -> None:
     """One dataset: both critics' value surfaces and the histogram of their gradient norms at the interpolates."""
-    from earthmover.nets.critic_output import critic_scores
-
-    real, fake, norms = result._data[o.dataset]
+    real, fake, norms = data
     lim = float(max(real.abs().max(), 1.0) * 1.3)
     side = np.linspace(-lim, lim, 100)
     xx, yy = np.meshgrid(side, side)
@@ -354,7 +349,7 @@ def _draw_dataset_row(fig, axes, o, result: ClippingVsPenaltyResult, colors: dic
     for col, m in enumerate(METHODS):
         ax = axes[col]
         with torch.no_grad():
-            values = critic_scores(result._critics[o.dataset][m], grid).numpy().reshape(xx.shape)
+            values = critic_scores(critics[m], grid).numpy().reshape(xx.shape)
         cs = ax.contourf(xx, yy, values, levels=20, cmap="viridis", alpha=0.75)
         fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.04)
         ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:orange", alpha=0.4)
@@ -377,12 +372,12 @@ def _draw_dataset_row(fig, axes, o, result: ClippingVsPenaltyResult, colors: dic
     ax.legend(fontsize=8)
 
 
-def _draw_weights_row(axes, result: ClippingVsPenaltyResult, colors: dict) -> None:
+def _draw_weights_row(axes, result: ClippingVsPenaltyResult, critics: dict, colors: dict) -> None:
     """The first dataset's critic weight histograms and the gradient norm at the interpolates during training."""
     first = result.outcomes[0]
     for col, m in enumerate(METHODS):
         ax = axes[col]
-        w = _params(result._critics[first.dataset][m]).numpy()
+        w = _params(critics[first.dataset][m]).numpy()
         ax.hist(w, bins=60, color=colors[m], alpha=0.8)
         ax.set_yscale("log")
         if m == "clipping":

@@ -10,6 +10,12 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from earthmover.losses import objectives
+from earthmover.losses.penalties import gradient_penalty
+from earthmover.nets.critic_output import critic_scores
+from earthmover.train.config import Config
+from earthmover.train.loop import Trainer
+
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
@@ -33,10 +39,6 @@ def step_discriminator_and_critic(
 ) -> None:
     """One step each, on the same batch, of a minimax discriminator and a WGAN-GP critic (the pair the
     studies compare): the discriminator first, then the critic with its penalty drawn from ``generator``."""
-    from earthmover.losses import objectives
-    from earthmover.losses.penalties import gradient_penalty
-    from earthmover.nets.critic_output import critic_scores
-
     loss = objectives.minimax_critic_loss(critic_scores(disc, real), critic_scores(disc, fake))
     opt_d.zero_grad(set_to_none=True)
     loss.backward()
@@ -122,9 +124,6 @@ def build_trainer(preset: str, seed: int, steps: int, **values):
     """A :class:`~earthmover.train.loop.Trainer` for ``preset`` with the paper's objective, penalties,
     constraint and optimizer, on the CPU, writing no files; ``values`` (``section__field=value``)
     set what a study holds fixed across presets (data, network shape, batch, steps)."""
-    from earthmover.train.config import Config
-    from earthmover.train.loop import Trainer
-
     config = Config.from_preset(
         preset,
         run__seed=int(seed),

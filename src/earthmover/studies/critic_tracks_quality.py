@@ -37,12 +37,20 @@ is +1 when the estimate falls exactly as the samples improve.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from earthmover.data.images import load_images
+from earthmover.metrics.mixtures import mixture_measures
+from earthmover.nets.critic_output import critic_scores
+from earthmover.ot import emd_samples
+from earthmover.plotting import save_figure
+from earthmover.studies.common import Check, at_least, build_trainer
 from earthmover.studies.registry import Study, register
+from earthmover.train.loop import eval_mode
 
 NAME = "critic-tracks-quality"
 PAPER = "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN, section 4.2 (Figures 3-4)"
@@ -159,8 +167,6 @@ class CriticTracksQualityResult:
 
 
 def checks(result: CriticTracksQualityResult) -> list:
-    from earthmover.studies.common import Check, at_least
-
     out = []
     for h in result.halves:
         t, where = result.by_preset(h.dataset), _short(h.dataset)
@@ -193,9 +199,6 @@ def _num(v: float) -> float:
 
 def _estimate(trainer, real, fake, wasserstein: bool) -> float:
     import torch.nn.functional as F
-
-    from earthmover.nets.critic_output import critic_scores
-    from earthmover.train.loop import eval_mode
 
     with eval_mode(trainer.critic):
         d_real, d_fake = critic_scores(trainer.critic, real), critic_scores(trainer.critic, fake)
@@ -262,8 +265,6 @@ def run(
         )
     limit = int(image_limit if image_limit is not None else (2000 if quick else 0))
     if image_data:  # find (or fetch) the images before the toy half trains: a missing file fails first
-        from earthmover.data.images import load_images
-
         load_images(str(image_data), limit=1)
     from tqdm.auto import tqdm
 
@@ -285,13 +286,7 @@ def run(
 
 def _track(preset: str, seed: int, half: Half, limit: int) -> Track:
     """Train ``preset`` on ``half``'s data and record (estimate, quality) at its checkpoints."""
-    import time
-
     from scipy.stats import spearmanr
-
-    from earthmover.metrics.mixtures import mixture_measures
-    from earthmover.ot import emd_samples
-    from earthmover.studies.common import build_trainer
 
     start = time.perf_counter()
     values = dict(
@@ -348,8 +343,6 @@ def draw(result: CriticTracksQualityResult, path: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from earthmover.plotting import save_figure
 
     halves = result.halves
     presets = list(dict.fromkeys(t.preset for t in result.tracks))

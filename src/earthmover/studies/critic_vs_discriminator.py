@@ -32,7 +32,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from earthmover.data.toy import eight_gaussians
+from earthmover.losses.penalties import per_sample_norm
+from earthmover.nets.critic_output import critic_scores
+from earthmover.nets.mlp import MLPCritic
+from earthmover.ot import emd_samples
+from earthmover.plotting import save_figure
+from earthmover.studies.common import at_most, seeded, step_discriminator_and_critic, within
 from earthmover.studies.registry import Study, register
 
 NAME = "critic-vs-discriminator"
@@ -124,8 +132,6 @@ class CriticVsDiscriminatorResult:
 
 
 def checks(result: CriticVsDiscriminatorResult) -> list:
-    from earthmover.studies.common import at_most, within
-
     out = []
     for s in result.settings:
         out.append(
@@ -144,8 +150,6 @@ def _data(name: str, n: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.
         real = 0.75 + 0.15 * torch.randn(n, 1, generator=rng)
         fake = -0.75 + 0.15 * torch.randn(n, 1, generator=rng)
         return real, fake
-    from earthmover.data.toy import eight_gaussians
-
     mix = eight_gaussians()
     real = mix.sample(n, rng)
     fake = 1.6 * mix.sample(n, rng)
@@ -154,9 +158,6 @@ def _data(name: str, n: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.
 
 def _point_grads(net, x: torch.Tensor, fn) -> torch.Tensor:
     """Per-point ||d fn(score(x)) / dx||."""
-    from earthmover.losses.penalties import per_sample_norm
-    from earthmover.nets.critic_output import critic_scores
-
     x = x.detach().clone().requires_grad_(True)
     out = fn(critic_scores(net, x))
     (grad,) = torch.autograd.grad(out.sum(), x)
@@ -164,9 +165,6 @@ def _point_grads(net, x: torch.Tensor, fn) -> torch.Tensor:
 
 
 def _train(real, fake, *, seed, steps, width, depth, gp_weight, disc_lr):
-    from earthmover.nets.mlp import MLPCritic
-    from earthmover.studies.common import seeded, step_discriminator_and_critic
-
     dim = real.shape[1]
     with seeded(seed):
         disc = MLPCritic(in_dim=dim, width=width, depth=depth, norm="layer")
@@ -192,11 +190,6 @@ def run(
 ) -> CriticVsDiscriminatorResult:
     """Full: 2000 full-batch steps on 512 points per set, discriminator lr 1e-3. Quick: 400 steps on
     128 points, discriminator lr 3e-3 (it saturates sooner)."""
-    import torch.nn.functional as F
-
-    from earthmover.nets.critic_output import critic_scores
-    from earthmover.ot import emd_samples
-
     steps = int(steps or (400 if quick else 2000))
     n = int(n or (128 if quick else 512))
     disc_lr = float(disc_lr or (3e-3 if quick else 1e-3))
@@ -243,25 +236,31 @@ def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import torch.nn.functional as F
 
-    from earthmover.nets.critic_output import critic_scores
-    from earthmover.plotting import save_figure
-
-    if result._nets is None:
+    if result._nets is None or result._data is None:
         raise ValueError("draw needs the networks of a result returned by run() in this process")
     fig, axes = plt.subplots(2, 3, figsize=(15, 9), dpi=90)
     by_name = {s.name: s for s in result.settings}
+    _draw_1d(axes[0], result._nets["1-D"], result._data["1-D"], by_name["1-D"])
+    _draw_bars(axes[0, 2], result)
+    _draw_2d(fig, axes[1], result._nets["2-D"], result._data["2-D"], by_name["2-D"])
+    fig.suptitle(
+        "Discriminator vs critic on disjoint data (WGAN paper, Figure 2): the discriminator saturates, "
+        "the critic keeps a slope",
+        fontsize=11,
+    )
+    return save_figure(fig, path)
 
-    # ---- 1-D
-    disc, critic = result._nets["1-D"]
-    real, fake = result._data["1-D"]
-    s = by_name["1-D"]
+
+def _draw_1d(axes, nets: tuple, data: tuple, s: Setting) -> None:
+    """The 1-D setting: the two functions over x with the two sets, and the gradient each passes to x."""
+    disc, critic = nets
+    real, fake = data
     xs = torch.linspace(-4, 4, 801)[:, None]
     with torch.no_grad():
         sig = torch.sigmoid(critic_scores(disc, xs)).numpy()
         cv = critic_scores(critic, xs).numpy()
-    ax = axes[0, 0]
+    ax = axes[0]
     ax.hist(real[:, 0].numpy(), bins=30, density=True, color="0.6", alpha=0.6, label="real")
     ax.hist(fake[:, 0].numpy(), bins=30, density=True, color="tab:orange", alpha=0.6, label="generated")
     ax.plot(xs[:, 0], sig, c="tab:red", lw=2, label="minimax discriminator sigma(D(x))")
@@ -274,7 +273,7 @@ def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
     ax.set_xlabel("x")
     ax.set_title("1-D: the discriminator is a step, the critic a slope", fontsize=10)
 
-    ax = axes[0, 1]
+    ax = axes[1]
     sat = _point_grads(disc, xs, lambda t: -F.softplus(t)).numpy()
     crit = _point_grads(critic, xs, lambda t: t).numpy()
     ax.semilogy(xs[:, 0], np.maximum(sat, 1e-30), c="tab:red", lw=2, label="|d/dx log(1 - sigma(D))| (minimax)")
@@ -290,7 +289,9 @@ def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
     )
     ax.legend(fontsize=8, loc="lower right")
 
-    ax = axes[0, 2]
+
+def _draw_bars(ax, result: CriticVsDiscriminatorResult) -> None:
+    """The mean gradient norm each generator cost passes to the fakes, per setting."""
     names = [x.name for x in result.settings]
     pos = np.arange(len(names))
     vals = [
@@ -312,10 +313,12 @@ def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
     ax.set_title("gradient each generator cost passes to the fakes", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
 
-    # ---- 2-D
-    disc, critic = result._nets["2-D"]
-    real, fake = result._data["2-D"]
-    s = by_name["2-D"]
+
+def _draw_2d(fig, axes, nets: tuple, data: tuple, s: Setting) -> None:
+    """The 2-D setting: both functions over the plane with the generator's steps at the fakes, and the
+    per-point gradient norms."""
+    disc, critic = nets
+    real, fake = data
     lim = 3.6
     side = np.linspace(-lim, lim, 121)
     xx, yy = np.meshgrid(side, side)
@@ -326,14 +329,14 @@ def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
     shown = fake[:: max(1, len(fake) // 64)]
     for ax, values, title, net, fn in (
         (
-            axes[1, 0],
+            axes[0],
             sig,
             f"2-D: sigma(D(x)), arrows = minimax gradient (mean norm {s.saturating_grad:.2g})",
             disc,
             lambda t: -F.softplus(t),
         ),
         (
-            axes[1, 1],
+            axes[1],
             cv,
             f"2-D: critic C(x), arrows = WGAN gradient (mean norm {s.critic_grad:.3g})",
             critic,
@@ -356,7 +359,7 @@ def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
         ax.set_title(title, fontsize=9)
-    ax = axes[1, 2]
+    ax = axes[2]
     sat = _point_grads(disc, fake, lambda t: -F.softplus(t)).numpy()
     crit = _point_grads(critic, fake, lambda t: t).numpy()
     ax.hist(np.log10(np.maximum(sat, 1e-30)), bins=40, color="tab:red", alpha=0.7, label="minimax discriminator")
@@ -366,12 +369,6 @@ def draw(result: CriticVsDiscriminatorResult, path: str | Path) -> Path:
     ax.set_xlabel("log10 gradient norm at each generated point")
     ax.set_title("2-D: per-point gradient norms at the fakes", fontsize=10)
     ax.legend(fontsize=8)
-    fig.suptitle(
-        "Discriminator vs critic on disjoint data (WGAN paper, Figure 2): the discriminator saturates, "
-        "the critic keeps a slope",
-        fontsize=11,
-    )
-    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------- registration

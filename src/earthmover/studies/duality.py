@@ -28,6 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from earthmover.ot import check_duality, emd, kantorovich_potential
+from earthmover.plotting import save_figure
+from earthmover.studies.common import at_most
 from earthmover.studies.registry import Study, register
 
 NAME = "duality"
@@ -109,8 +112,6 @@ class DualityResult:
 
 
 def checks(result: DualityResult) -> list:
-    from earthmover.studies.common import at_most
-
     out = []
     for c in result.cases:
         out.append(at_most(f"{c.name}: |primal - dual|", c.gap, result.tolerance))
@@ -142,14 +143,14 @@ def _histograms(n: int, rng: np.random.Generator, dim: int) -> tuple[np.ndarray,
 
 
 def _case(name: str, x: np.ndarray, a: np.ndarray, b: np.ndarray) -> DualityCase:
-    from earthmover.ot import check_duality, emd, kantorovich_potential
-
     lp = emd(a, b, x=x, y=x, method="lp")
     report = check_duality(lp)
     phi = kantorovich_potential(lp)
     others = {"network-simplex": emd(a, b, x=x, y=x, method="network-simplex").distance}
     if x.shape[1] == 1:
         others["1d"] = emd(a, b, x=x, y=x, method="1d").distance
+    if report.symmetric_gap is None or report.lipschitz is None:  # x is both sides' support: never
+        raise ValueError(f"{name}: check_duality did not see one shared set of points")
     return DualityCase(
         name=name,
         points=x.tolist(),
@@ -184,8 +185,6 @@ def draw(result: DualityResult, path: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from earthmover.plotting import save_figure
 
     fig, axes = plt.subplots(2, 3, figsize=(14, 8.6), dpi=90)
     for row, c in zip(axes, result.cases):

@@ -37,11 +37,17 @@ rate schedule stay the presets'. Read the table as how far each objective gets i
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from earthmover.metrics.mixtures import mixture_measures
+from earthmover.ot import emd_samples
+from earthmover.plotting import save_figure
+from earthmover.studies.common import Check, at_least, build_trainer
 from earthmover.studies.registry import Appendix, Study, register
 
 NAME = "mode-collapse"
@@ -150,8 +156,6 @@ class ModeCollapseResult:
 
 
 def checks(result: ModeCollapseResult) -> list:
-    from earthmover.studies.common import Check, at_least
-
     out = []
     for d in DATASETS:
         gp, mm = result.cell(d, CLAIM_PRESET), result.cell(d, "minimax")
@@ -177,6 +181,42 @@ def checks(result: ModeCollapseResult) -> list:
     return out
 
 
+def _one_seed(dataset: str, preset: str, s: int, *, steps: int, width: int, lr: float | None, n_samples: int):
+    """Train one preset on one mixture with seed `s`: ({measure: value}, the objective's name, the
+    mixture's number of modes, (1000 samples, the mixture's centres) for the figure)."""
+    values = dict(data__name=dataset, data__batch_size=256, model__width=width, model__depth=3, model__ema=0.0)
+    if lr:
+        values.update(optim__lr_g=lr, optim__lr_d=lr)
+    trainer = build_trainer(preset, s, steps, **values)
+    while trainer.step < steps:
+        trainer.train_step()
+    fake = trainer.sample(n_samples, seed=s * 7 + 1, use_ema=False)
+    mixture = trainer.stream.distribution
+    report = mixture_measures(fake, mixture)
+    measures = {
+        "modes_covered": float(report.modes_covered),
+        "high_quality": report.high_quality,
+        "reverse_kl": report.reverse_kl,
+        "emd": emd_samples(fake[:1000], trainer.stream.reference(1000, seed=s * 7 + 2)),
+    }
+    return measures, trainer.config.objective.name, report.num_modes, (fake[:1000].numpy(), mixture.centers.numpy())
+
+
+def _cell(dataset, preset, objective, num_modes, seed_list, values, start: float) -> Cell:
+    """One (mixture, preset) cell: each measure over the seeds, with its mean and spread."""
+    return Cell(
+        dataset=dataset,
+        preset=preset,
+        objective=objective,
+        num_modes=num_modes,
+        seeds=seed_list,
+        values=values,
+        mean={m: float(np.mean(v)) for m, v in values.items()},
+        std={m: float(np.std(v)) if all(math.isfinite(x) for x in v) else math.nan for m, v in values.items()},
+        seconds=round(time.perf_counter() - start, 2),
+    )
+
+
 def run(
     seed: int = 0,
     quick: bool = False,
@@ -191,62 +231,28 @@ def run(
     """Full: both mixtures, 3 seeds (seed, seed+1, seed+2), 4500 generator steps (the quickstart's).
     Quick: both mixtures, 1 seed, 300 steps. Both: MLP width 64, depth 3, batch 256, every
     preset's learning rates set to ``lr`` (None keeps the presets' own)."""
-    import time
-
-    from earthmover.metrics.mixtures import mixture_measures
-    from earthmover.ot import emd_samples
-    from earthmover.studies.common import build_trainer
-
     datasets = tuple(datasets or DATASETS)
     steps = int(steps or (300 if quick else 4500))
     n_seeds = int(seeds or (1 if quick else 3))
     width = int(width or 64)
     seed_list = [int(seed) + k for k in range(n_seeds)]
-    from tqdm.auto import tqdm
-
     cells, samples = [], {}
     bar = tqdm(total=len(datasets) * len(presets), desc=NAME, unit="cell", disable=None, leave=False)
     for dataset in datasets:
         for preset in presets:
             bar.set_postfix_str(f"{preset} on {dataset}")
             start = time.perf_counter()
-            values = {m: [] for m in MEASURES}
+            values: dict[str, list[float]] = {m: [] for m in MEASURES}
             objective, num_modes = "", 0
             for s in seed_list:
-                values_ = dict(
-                    data__name=dataset, data__batch_size=256, model__width=width, model__depth=3, model__ema=0.0
+                measures, objective, num_modes, shown = _one_seed(
+                    dataset, preset, s, steps=steps, width=width, lr=lr, n_samples=n_samples
                 )
-                if lr:
-                    values_.update(optim__lr_g=lr, optim__lr_d=lr)
-                trainer = build_trainer(preset, s, steps, **values_)
-                objective = trainer.config.objective.name
-                while trainer.step < steps:
-                    trainer.train_step()
-                fake = trainer.sample(n_samples, seed=s * 7 + 1, use_ema=False)
-                mixture = trainer.stream.distribution
-                report = mixture_measures(fake, mixture)
-                num_modes = report.num_modes
-                values["modes_covered"].append(float(report.modes_covered))
-                values["high_quality"].append(report.high_quality)
-                values["reverse_kl"].append(report.reverse_kl)
-                values["emd"].append(emd_samples(fake[:1000], trainer.stream.reference(1000, seed=s * 7 + 2)))
+                for m in MEASURES:
+                    values[m].append(measures[m])
                 if s == seed_list[0]:
-                    samples[(dataset, preset)] = (fake[:1000].numpy(), mixture.centers.numpy())
-            cells.append(
-                Cell(
-                    dataset=dataset,
-                    preset=preset,
-                    objective=objective,
-                    num_modes=num_modes,
-                    seeds=seed_list,
-                    values=values,
-                    mean={m: float(np.mean(v)) for m, v in values.items()},
-                    std={
-                        m: float(np.std(v)) if all(math.isfinite(x) for x in v) else math.nan for m, v in values.items()
-                    },
-                    seconds=round(time.perf_counter() - start, 2),
-                )
-            )
+                    samples[(dataset, preset)] = shown
+            cells.append(_cell(dataset, preset, objective, num_modes, seed_list, values, start))
             bar.update(1)
             c = cells[-1]
             bar.write(
@@ -274,8 +280,6 @@ def draw(result: ModeCollapseResult, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from earthmover.plotting import save_figure
-
     if result._samples is None:
         raise ValueError("draw needs the samples of a result returned by run() in this process")
     datasets = [d for d in DATASETS if any(c.dataset == d for c in result.cells)]
@@ -290,6 +294,8 @@ def draw(result: ModeCollapseResult, path: str | Path) -> Path:
             ax = axes[di * per + pi // cols, pi % cols]
             fake, centers = result._samples[(d, p)]
             c = result.cell(d, p)
+            if c is None:
+                raise KeyError(f"no cell for preset {p!r} on {d!r}")
             ax.scatter(fake[:, 0], fake[:, 1], s=1, c="tab:orange", alpha=0.4)
             ax.scatter(centers[:, 0], centers[:, 1], s=12, c="k", marker="x", lw=0.8)
             ax.set_xlim(-2.2, 2.2)

@@ -22,6 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from earthmover.errors import EarthmoverError
+from earthmover.ot import parallel_lines, parallel_lines_estimates
+from earthmover.plotting import save_figure
+from earthmover.studies.common import Check, at_most
 from earthmover.studies.registry import Study, register
 
 NAME = "parallel-lines"
@@ -60,7 +64,7 @@ class ParallelLinesResult:
 
     def rows(self) -> tuple[list[str], list[list]]:
         header = ["theta", "W", "W_est", "JS", "JS_est", "KL", "KL_est", "TV", "TV_est"]
-        shown = range(len(self.thetas))
+        shown: list[int] | range = range(len(self.thetas))
         if len(self.thetas) > 11:  # a short table: the ends, the middle, and the jump at 0
             keep = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)
             shown = [i for i, t in enumerate(self.thetas) if any(abs(abs(t) - k) < 1e-9 for k in keep)]
@@ -83,8 +87,6 @@ class ParallelLinesResult:
 def checks(result: ParallelLinesResult) -> list:
     """JS within 5% of log 2 at |theta| >= 0.5, KL infinite, TV = 1 off theta = 0, and W_est within
     0.05 of |theta| (its sampling error is O(1/sqrt(n)), ~0.01 at n = 1000)."""
-    from earthmover.studies.common import Check, at_most
-
     far = [i for i, t in enumerate(result.thetas) if abs(t) >= 0.5]
     js_far = max(abs(result.estimated["js"][i] - result.log2) for i in far)
     return [
@@ -104,16 +106,13 @@ def run(
     seed: int = 0, quick: bool = False, n: int | None = None, num_thetas: int | None = None, bins: int = 10
 ) -> ParallelLinesResult:
     """Closed forms and sample estimates on ``num_thetas`` points of [-1, 1] (odd, so 0 is one)."""
-    from earthmover.errors import EarthmoverError
-    from earthmover.ot import parallel_lines, parallel_lines_estimates
-
     n = int(n if n is not None else (200 if quick else 1000))
     num_thetas = int(num_thetas if num_thetas is not None else (9 if quick else 41))
     if num_thetas < 3 or num_thetas % 2 == 0:
         raise EarthmoverError(f"num_thetas={num_thetas}; pass an odd number >= 3 so that theta = 0 is on the grid")
     thetas = [float(round(t, 12)) for t in np.linspace(-1.0, 1.0, num_thetas)]
-    closed = {k: [] for k in ("w", "js", "kl", "tv")}
-    estimated = {k: [] for k in ("w", "js", "kl", "tv")}
+    closed: dict[str, list[float]] = {k: [] for k in ("w", "js", "kl", "tv")}
+    estimated: dict[str, list[float]] = {k: [] for k in ("w", "js", "kl", "tv")}
     for i, theta in enumerate(thetas):
         exact = parallel_lines(theta)
         est = parallel_lines_estimates(theta, n=n, seed=seed * 1000 + i, bins=bins)
@@ -155,7 +154,7 @@ def draw(result: ParallelLinesResult, path: str | Path) -> Path:
     ]
     for ax, (key, title, curve) in zip(axes.ravel(), panels):
         est = np.asarray(result.estimated[key], dtype=float)
-        if key == "kl":
+        if curve is None:  # KL
             # +inf cannot be drawn: put it on a line labelled "+inf" at the top of the panel.
             top = 1.0
             closed = np.asarray(result.closed[key], dtype=float)
@@ -203,7 +202,6 @@ def draw(result: ParallelLinesResult, path: str | Path) -> Path:
         f"max |JS_est - log 2| (theta != 0) = {result.max_js_gap_off_zero:.1g}",
         fontsize=10,
     )
-    from earthmover.plotting import save_figure
 
     return save_figure(fig, path)
 

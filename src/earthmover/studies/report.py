@@ -71,7 +71,7 @@ def run_all(out: str | Path, seed: int = 0, quick: bool = False, names: list[str
     out = Path(out)
     names = list(names or STUDIES.names())
     start = time.perf_counter()
-    sections = []
+    sections: list[dict] = []
     for name in names:
         if echo:
             echo(f"[{len(sections) + 1}/{len(names)}] {name} ...")
@@ -240,7 +240,7 @@ def _badge(verdict: str) -> str:
     return f'<span class="verdict {cls}">{html.escape(verdict)}</span>'
 
 
-def _table(header: list[str], rows: list[list], numeric: set[int] = frozenset()) -> str:
+def _table(header: list[str], rows: list[list], numeric: frozenset[int] | set[int] = frozenset()) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>"

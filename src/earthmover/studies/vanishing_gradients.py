@@ -28,6 +28,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from earthmover.data.toy import eight_gaussians
+from earthmover.errors import EarthmoverError
+from earthmover.losses import objectives
+from earthmover.losses.penalties import critic_input_gradient, interpolate, per_sample_norm
+from earthmover.nets.critic_output import critic_scores
+from earthmover.nets.mlp import MLPCritic, MLPGenerator
+from earthmover.ot import emd_samples
+from earthmover.plotting import save_figure
+from earthmover.studies.common import (
+    at_least,
+    at_most,
+    parameter_grad_norm,
+    seeded,
+    step_discriminator_and_critic,
+)
 from earthmover.studies.registry import Study, register
 
 NAME = "vanishing-gradients"
@@ -106,8 +121,6 @@ class VanishingGradientsResult:
 
 
 def checks(result: VanishingGradientsResult) -> list:
-    from earthmover.studies.common import at_least, at_most
-
     return [
         at_most("saturating gradient, last / first checkpoint (falls >= 100x)", result.saturating_drop, 1e-2),
         at_least("Wasserstein gradient, last / first checkpoint (does not fall)", result.wasserstein_drop, 1.0),
@@ -116,13 +129,49 @@ def checks(result: VanishingGradientsResult) -> list:
 
 
 def _batches_norms(loss_fn, critic, generator, z_batches) -> tuple[float, float]:
-    from earthmover.nets.critic_output import critic_scores
-    from earthmover.studies.common import parameter_grad_norm
-
     norms = [
         parameter_grad_norm(loss_fn(critic_scores(critic, generator(z))), generator.parameters()) for z in z_batches
     ]
     return float(np.mean(norms)), float(np.std(norms))
+
+
+def _networks(seed: int) -> tuple[MLPGenerator, MLPCritic, MLPCritic]:
+    """The fixed generator, and the discriminator and critic from one starting point."""
+    with seeded(seed):
+        generator = MLPGenerator(latent_dim=2, out_dim=2, width=32, depth=3)
+        disc = MLPCritic(in_dim=2, width=64, depth=3)
+        critic = MLPCritic(in_dim=2, width=64, depth=3)
+        critic.load_state_dict(disc.state_dict())  # the same starting point for both
+    generator.requires_grad_(True)
+    return generator, disc, critic
+
+
+def _measure(disc, critic, generator, z_eval, real_eval, fake_eval, seed: int):
+    """One checkpoint: ({cost: (mean, std) of the generator's gradient norm over the batches},
+    {accuracy, mean_d_fake, gap, input_grad}) on the held-out batches."""
+    norms = {
+        name: _batches_norms(fn, net, generator, z_eval)
+        for name, fn, net in (
+            ("saturating", objectives.minimax_generator_loss, disc),
+            ("non-saturating", objectives.non_saturating_generator_loss, disc),
+            ("wasserstein", objectives.wasserstein_generator_loss, critic),
+        )
+    }
+    with torch.no_grad():
+        d_real, d_fake = critic_scores(disc, real_eval), critic_scores(disc, fake_eval)
+        numbers = {
+            "accuracy": 0.5 * float((d_real > 0).float().mean() + (d_fake < 0).float().mean()),
+            "mean_d_fake": float(torch.sigmoid(d_fake).mean()),
+            "gap": float(critic_scores(critic, real_eval).mean() - critic_scores(critic, fake_eval).mean()),
+        }
+    x_hat = interpolate(real_eval, fake_eval, torch.Generator().manual_seed(seed + 1))
+    numbers["input_grad"] = float(per_sample_norm(critic_input_gradient(critic, x_hat, create_graph=False)).mean())
+    return norms, numbers
+
+
+def _drop(norms: list[float]) -> float:
+    """Last over first gradient norm (inf when the first is 0)."""
+    return norms[-1] / norms[0] if norms[0] > 0 else math.inf
 
 
 def run(
@@ -138,15 +187,6 @@ def run(
     Full: checkpoints 10, 50, 100, 500, 1000, 2000; batch 256; discriminator Adam lr 1e-3.
     Quick: checkpoints 10, 50, 100, 300; batch 128; lr 3e-3 (the discriminator saturates sooner).
     """
-    from earthmover.data.toy import eight_gaussians
-    from earthmover.errors import EarthmoverError
-    from earthmover.losses import objectives
-    from earthmover.losses.penalties import critic_input_gradient, interpolate, per_sample_norm
-    from earthmover.nets.critic_output import critic_scores
-    from earthmover.nets.mlp import MLPCritic, MLPGenerator
-    from earthmover.ot import emd_samples
-    from earthmover.studies.common import seeded, step_discriminator_and_critic
-
     steps = sorted(int(s) for s in (steps or ([10, 50, 100, 300] if quick else [10, 50, 100, 500, 1000, 2000])))
     batch_size = int(batch_size or (128 if quick else 256))
     lr = float(lr or (3e-3 if quick else 1e-3))
@@ -154,12 +194,7 @@ def run(
         raise EarthmoverError(f"steps={steps}; checkpoints must be >= 1 critic step")
     data = eight_gaussians()
     rng = torch.Generator().manual_seed(int(seed))
-    with seeded(seed):
-        generator = MLPGenerator(latent_dim=2, out_dim=2, width=32, depth=3)
-        disc = MLPCritic(in_dim=2, width=64, depth=3)
-        critic = MLPCritic(in_dim=2, width=64, depth=3)
-        critic.load_state_dict(disc.state_dict())  # the same starting point for both
-    generator.requires_grad_(True)
+    generator, disc, critic = _networks(seed)
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
     opt_c = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.0, 0.9))
 
@@ -170,9 +205,9 @@ def run(
         fake_eval = generator(torch.cat(z_eval))
     w_exact = emd_samples(real_eval[:512], fake_eval[:512])
 
-    grad_norm = {k: [] for k in LOSSES}
-    grad_std = {k: [] for k in LOSSES}
-    accuracy, mean_d_fake, gap, input_grad = [], [], [], []
+    grad_norm: dict[str, list[float]] = {k: [] for k in LOSSES}
+    grad_std: dict[str, list[float]] = {k: [] for k in LOSSES}
+    tracks: dict[str, list[float]] = {"accuracy": [], "mean_d_fake": [], "gap": [], "input_grad": []}
     step = 0
     for target in steps:
         while step < target:
@@ -181,38 +216,25 @@ def run(
                 fake = generator(torch.randn(batch_size, 2, generator=rng))
             step_discriminator_and_critic(disc, critic, opt_d, opt_c, real, fake, gp_weight=gp_weight, generator=rng)
             step += 1
-        for name, fn, net in (
-            ("saturating", objectives.minimax_generator_loss, disc),
-            ("non-saturating", objectives.non_saturating_generator_loss, disc),
-            ("wasserstein", objectives.wasserstein_generator_loss, critic),
-        ):
-            m, s = _batches_norms(fn, net, generator, z_eval)
+        norms, numbers = _measure(disc, critic, generator, z_eval, real_eval, fake_eval, int(seed))
+        for name, (m, s) in norms.items():
             grad_norm[name].append(m)
             grad_std[name].append(s)
-        with torch.no_grad():
-            d_real, d_fake = critic_scores(disc, real_eval), critic_scores(disc, fake_eval)
-            accuracy.append(0.5 * float((d_real > 0).float().mean() + (d_fake < 0).float().mean()))
-            mean_d_fake.append(float(torch.sigmoid(d_fake).mean()))
-            gap.append(float(critic_scores(critic, real_eval).mean() - critic_scores(critic, fake_eval).mean()))
-        x_hat = interpolate(real_eval, fake_eval, torch.Generator().manual_seed(int(seed) + 1))
-        input_grad.append(float(per_sample_norm(critic_input_gradient(critic, x_hat, create_graph=False)).mean()))
-
-    def drop(name: str) -> float:
-        first = grad_norm[name][0]
-        return grad_norm[name][-1] / first if first > 0 else math.inf
+        for key, value in numbers.items():
+            tracks[key].append(value)
 
     return VanishingGradientsResult(
         steps=steps,
         grad_norm=grad_norm,
         grad_norm_std=grad_std,
-        accuracy=accuracy,
-        mean_d_fake=mean_d_fake,
-        critic_gap=gap,
-        critic_input_grad=input_grad,
+        accuracy=tracks["accuracy"],
+        mean_d_fake=tracks["mean_d_fake"],
+        critic_gap=tracks["gap"],
+        critic_input_grad=tracks["input_grad"],
         w_exact=w_exact,
-        saturating_drop=drop("saturating"),
-        non_saturating_drop=drop("non-saturating"),
-        wasserstein_drop=drop("wasserstein"),
+        saturating_drop=_drop(grad_norm["saturating"]),
+        non_saturating_drop=_drop(grad_norm["non-saturating"]),
+        wasserstein_drop=_drop(grad_norm["wasserstein"]),
         seed=seed,
         lr=lr,
         batch_size=batch_size,
@@ -268,8 +290,6 @@ def draw(result: VanishingGradientsResult, path: str | Path) -> Path:
         f"Wasserstein {result.wasserstein_drop:.2g}",
         fontsize=10,
     )
-    from earthmover.plotting import save_figure
-
     return save_figure(fig, path)
 
 

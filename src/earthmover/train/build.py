@@ -114,6 +114,7 @@ def build_critic(config, shape, plan: Plan | None = None, num_classes: int = 0) 
     shape = tuple(shape)
     spec = net_spec(config, shape, plan)
     mode = config.model.conditional
+    net: torch.nn.Module
     if mode == "concat":
         embedding = LabelEmbedding(num_classes, config.model.label_dim)
         inner_shape = concat_input_shape(shape, embedding)
@@ -194,7 +195,8 @@ def check_no_batch_statistics(critic: torch.nn.Module, plan: Plan, config) -> No
     if found:
         names = ", ".join(f"penalty.{p.name}" for p in plan.penalties)
         raise EarthmoverError(
-            f"the critic built for model.arch = {config.model.arch!r} (objective {plan.objective.name!r}) has batch statistics in "
+            f"the critic built for model.arch = {config.model.arch!r} (objective {plan.objective.name!r}) has batch "
+            "statistics in "
             f"{len(found)} layer(s), e.g. {found[0]}, which couple samples and break {names}; turn the penalty off, "
             f"or use model.critic_norm = 'layer' or an architecture whose critic has none (e.g. model.arch = 'mlp')"
         )

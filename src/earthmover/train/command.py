@@ -40,8 +40,8 @@ SHORTCUTS = {
 
 
 def register(subparsers) -> None:
-    from earthmover.presets import PRESETS
     from earthmover.train.config import DEFAULT_PRESET, Config
+    from earthmover.train.presets import PRESETS
 
     train = subparsers.add_parser(
         "train",
@@ -348,7 +348,8 @@ def run_train(args: argparse.Namespace) -> int:
         if ctx.is_main:
             if summary.interrupted:
                 print(
-                    f"stopped at step {summary.step}; checkpoint written. Continue with: earthmover train --resume {run_dir}"
+                    f"stopped at step {summary.step}; checkpoint written. Continue with: earthmover train --resume "
+                    f"{run_dir}"
                 )
             else:
                 print(summary.line())
@@ -384,7 +385,8 @@ def _raise_if_out_of_memory(exc: RuntimeError, config) -> None:
         first = text.strip().splitlines()[0] if text.strip() else ""
         detail = first.split("DefaultCPUAllocator:", 1)[-1].strip()[:160]
         raise EarthmoverError(
-            f"out of memory with data.batch_size = {config.data.batch_size} and model.width = {config.model.width or 'auto'} "
+            f"out of memory with data.batch_size = {config.data.batch_size} and model.width = "
+            f"{config.model.width or 'auto'} "
             f"({detail}); lower --batch-size or --width"
         ) from None
 

@@ -90,8 +90,8 @@ class Trainer(Phases):
         resolve_amp(run.amp, self.device)  # refused before anything is built
         if config.data.batch_size % self.ctx.world_size:
             raise EarthmoverError(
-                f"data.batch_size = {config.data.batch_size} does not split evenly over {self.ctx.world_size} processes; "
-                f"use a multiple of {self.ctx.world_size}"
+                f"data.batch_size = {config.data.batch_size} does not split evenly over "
+                f"{self.ctx.world_size} processes; use a multiple of {self.ctx.world_size}"
             )
 
         run_parts = parts or build_run(config, self.device, self.ctx, _seed(run.seed, 1))

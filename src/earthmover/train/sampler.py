@@ -121,7 +121,8 @@ def load_sampler(
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
         )
         raise EarthmoverError(
-            f"checkpoint {str(which)!r} does not fit the networks of {str(run_dir / 'config.toml')!r} ({detail[:160]}); "
+            f"checkpoint {str(which)!r} does not fit the networks of {str(run_dir / 'config.toml')!r} "
+            f"({detail[:160]}); "
             f"pass --run the run that wrote the checkpoint, or a checkpoint of this run"
         ) from None
     if state.get("growth") and config.model.grow:  # a run stopped mid-growth samples at its stage

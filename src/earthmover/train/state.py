@@ -87,12 +87,14 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         detail = str(exc).split("WeightsUnpickler error:", 1)[-1].split("Check the documentation", 1)[0]
         detail = " ".join(detail.split())[:120]
         raise EarthmoverError(
-            f"checkpoint {str(path)!r} was refused: it is corrupt or holds objects other than tensors and plain values, "
+            f"checkpoint {str(path)!r} was refused: it is corrupt or holds objects other than tensors and plain "
+            "values, "
             f"and nothing in it was run (weights_only loading: {detail}); only load checkpoints earthmover wrote"
         ) from None
     except Exception as exc:  # truncated or corrupt file
         raise EarthmoverError(
-            f"checkpoint {str(path)!r} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}); "
+            f"checkpoint {str(path)!r} is unreadable ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:120] if str(exc) else ''}); "
             f"it may be truncated or corrupt: resume from an earlier checkpoint in the same folder"
         ) from None
     if not isinstance(state, dict) or "step" not in state:
@@ -128,7 +130,8 @@ def latest_loadable_checkpoint(run_dir: str | Path, skipped: list | None = None)
     candidates = list_checkpoints(run_dir)
     if not candidates:
         raise EarthmoverError(
-            f"no checkpoint in {str(Path(run_dir) / 'checkpoints')!r}; train the run first or pass the right --resume DIR"
+            f"no checkpoint in {str(Path(run_dir) / 'checkpoints')!r}; train the run first or pass the right --resume "
+            "DIR"
         )
     errors = []
     for path in reversed(candidates):

@@ -91,7 +91,8 @@ def list_folder(root: Path):
             found = _scan(d, recursive=True)
             if not found:
                 raise EarthmoverError(
-                    f"class folder {str(d)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}); add images or remove the folder"
+                    f"class folder {str(d)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}); add images or remove the "
+                    "folder"
                 )
             files.extend(found)
             labels.extend([index] * len(found))
@@ -110,6 +111,7 @@ def read_image(path, image_size: int | None = None, channels: int | None = None)
     from PIL import Image, UnidentifiedImageError
 
     hint = _FORMATS.get(os.path.splitext(str(path))[1].lower())
+    img: Image.Image  # opened as an ImageFile, then converted
     try:  # the suffix's format first: PIL's probing of every plugin costs a quarter of a small file's time
         img = Image.open(path, formats=hint)
     except UnidentifiedImageError:
@@ -130,7 +132,7 @@ def read_image(path, image_size: int | None = None, channels: int | None = None)
             if (img.width, img.height) != (side, side):  # crop first: resize's box would blend pixels beyond it
                 img = img.crop((left, top, left + side, top + side))
             if side != image_size:
-                img = img.resize((image_size, image_size), Image.BILINEAR)
+                img = img.resize((image_size, image_size), Image.Resampling.BILINEAR)
         if channels is not None and (img.mode == "L") != (channels == 1):
             img = img.convert("L" if channels == 1 else "RGB")  # PIL's 601 luminance, or gray replicated
         array = np.asarray(img, dtype=np.uint8)
@@ -234,7 +236,8 @@ def load_folder(root: Path, image_size=None, limit=None, channels=None, skip_bad
         if isinstance(result, str):
             if not skip_bad:
                 raise EarthmoverError(
-                    f"image file {path!r}: cannot be read ({result}); replace or remove it, or pass --data.skip-bad to skip unreadable files"
+                    f"image file {path!r}: cannot be read ({result}); replace or remove it, or pass --data.skip-bad to "
+                    "skip unreadable files"
                 )
             skipped.append(path)
         else:
@@ -254,7 +257,8 @@ def load_folder(root: Path, image_size=None, limit=None, channels=None, skip_bad
         if a.shape[1:] != first:
             raise EarthmoverError(
                 f"folder {str(root)!r}: images of mixed sizes ({Path(files[0][0]).name} is {first[1]}x{first[0]}, "
-                f"{Path(path).name} is {a.shape[2]}x{a.shape[1]}); pass image_size (--image-size) to resize and center-crop them all"
+                f"{Path(path).name} is {a.shape[2]}x{a.shape[1]}); pass image_size (--image-size) to resize and "
+                "center-crop them all"
             )
     images = torch.from_numpy(np.stack(arrays))
     labels_t = None if labels is None else torch.tensor(labels, dtype=torch.int64)

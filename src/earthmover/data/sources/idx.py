@@ -53,7 +53,8 @@ def parse_idx(data: bytes, where: str) -> np.ndarray:
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(data) - header != expected:
         raise EarthmoverError(
-            f"IDX file {where!r}: holds {len(data) - header} data bytes, header says {expected}; the file is truncated or corrupt, re-download it"
+            f"IDX file {where!r}: holds {len(data) - header} data bytes, header says {expected}; the file is truncated "
+            "or corrupt, re-download it"
         )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 

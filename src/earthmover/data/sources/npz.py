@@ -18,19 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
+from earthmover.data.numpy_files import not_numpy_reason
 from earthmover.errors import EarthmoverError
 
 __all__ = ["load_npz", "load_npy", "npz_error"]
 
 
 def npz_error(path: Path, err: Exception) -> EarthmoverError:
-    from earthmover.data.numpy_files import not_numpy_reason
-
     reason = not_numpy_reason(path)  # numpy calls any garbage "pickled (object) data"
     if reason:
         return EarthmoverError(f"file {str(path)!r} cannot be read: it is {reason}")
     return EarthmoverError(
-        f"file {str(path)!r}: cannot be read as .npz/.npy ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'corrupt'}); "
+        f"file {str(path)!r}: cannot be read as .npz/.npy "
+        f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'corrupt'}); "
         "re-download or re-create it with numpy.savez"
     )
 

@@ -33,7 +33,8 @@ def fetch_url(url: str, cache_dir) -> Path:
         ok = head.startswith(b"PK") if filename.lower().endswith(".npz") else head == b"\x93NUMPY"
         if not ok:
             raise EarthmoverError(
-                f"URL {url!r}: the downloaded file is not a valid {Path(filename).suffix} (starts with {head!r}); check the address"
+                f"URL {url!r}: the downloaded file is not a valid {Path(filename).suffix} (starts with {head!r}); "
+                "check the address"
             )
 
     fix = "check the address and your connection, or download it and pass the path"

@@ -1,7 +1,7 @@
 """Each paper's defaults, by name.
 
 A preset is a set of dotted config values that a config file and CLI flags can
-still override; :class:`earthmover.config.Config` applies them (this module imports
+still override; :class:`earthmover.train.config.Config` applies them (this module imports
 nothing of the config, so the two never import each other). ``earthmover train --preset NAME``.
 Each preset is one entry of the :data:`PRESETS` registry; a plug-in module adds one with :func:`register`.
 Values are the papers' own; where a paper gives none for a field the library
@@ -61,7 +61,8 @@ for _preset in [
     ),
     Preset(
         "wgan-gp",
-        "Gulrajani et al. 2017, Improved Training of Wasserstein GANs: Adam 1e-4, betas (0, 0.9), lambda 10, n_critic 5",
+        "Gulrajani et al. 2017, Improved Training of Wasserstein GANs: Adam 1e-4, betas (0, 0.9), lambda 10, n_critic "
+        "5",
         dict(_WGAN_GP),
     ),
     Preset(
@@ -126,17 +127,20 @@ for _preset in [
     ),
     Preset(
         "r1",
-        "Mescheder, Geiger, Nowozin 2018, Which training methods for GANs actually converge?: non-saturating loss with R1, gamma 10",
+        "Mescheder, Geiger, Nowozin 2018, Which training methods for GANs actually converge?: non-saturating loss with "
+        "R1, gamma 10",
         {"objective.name": "non-saturating", "penalty.r1": 10.0, **_adam(1e-4, 1e-4, 0.0, 0.99, 1)},
     ),
     Preset(
         "dragan",
-        "Kodali et al. 2017, On Convergence and Stability of GANs: non-saturating loss, penalty near the data, lambda 10",
+        "Kodali et al. 2017, On Convergence and Stability of GANs: non-saturating loss, penalty near the data, lambda "
+        "10",
         {"objective.name": "non-saturating", "penalty.dragan": 10.0, **_adam(1e-4, 1e-4, 0.5, 0.9, 1)},
     ),
     Preset(
         "ct-gan",
-        "Wei et al. 2018, Improving the Improved Training of WGANs: WGAN-GP plus the consistency term, lambda_2 2, M' 0, dropout 0.5",
+        "Wei et al. 2018, Improving the Improved Training of WGANs: WGAN-GP plus the consistency term, lambda_2 2, M' "
+        "0, dropout 0.5",
         {**_WGAN_GP, "penalty.consistency": 2.0, "penalty.consistency_margin": 0.0, "model.dropout": 0.5},
     ),
     Preset(
@@ -165,7 +169,8 @@ for _preset in [
         "mnist",
         "The recommended MNIST run, chosen by measurement (benchmarks/mnist.py): the WGAN-GP objective and "
         "penalty (lambda 10) on the WGAN-GP paper's MNIST networks (wgan-gp-mnist), batch 50, with Adam 2e-4 for both "
-        "networks, betas (0.5, 0.9), n_critic 2 and an EMA generator (0.999): against the paper's Adam 1e-4 and n_critic 5 "
+        "networks, betas (0.5, 0.9), n_critic 2 and an EMA generator (0.999): against the paper's Adam 1e-4 and "
+        "n_critic 5 "
         "it takes 2.2x as many generator steps per second, each moving further",
         {
             "objective.name": "wasserstein",
