@@ -335,7 +335,7 @@ def run_train(args: argparse.Namespace) -> int:
         if ctx.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             lock = RunLock(run_dir)
-            trainer.hold_lock(lock)
+            trainer._lock = lock  # the Trainer keeps it through fit() and releases it at the end
             _announce(args, start, trainer, ctx)
         try:
             summary = trainer.fit()

@@ -418,8 +418,7 @@ class Trainer(Phases):
         if not (self.write_files and self.run_dir):
             return None
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self._lock is None:  # train/command.py takes it before announcing the run (hold_lock)
-            self._lock = RunLock(self.run_dir)  # one owner while it trains (issue 26); released by fit()
+        self._lock = self._lock or RunLock(self.run_dir)  # one owner (issue 26), maybe taken by train's command
         self.config.save(self.run_dir / "config.toml")
         logger = RunLogger(
             self.run_dir,
@@ -432,10 +431,6 @@ class Trainer(Phases):
         if not ckpt.list_checkpoints(self.run_dir):
             self.save()
         return logger
-
-    def hold_lock(self, lock: RunLock) -> None:
-        """Own the run directory through ``lock``, taken before fit(); fit() releases it."""
-        self._lock = lock
 
     def _should_stop(self) -> bool:
         # under torchrun a signal reaches the processes at slightly different times: they stop
