@@ -38,6 +38,7 @@ from pathlib import Path
 # Options: "env": {NAME: value} for the case ({W} is the workspace); "status": another exit status;
 # "hide": [package] makes those packages look uninstalled for the case (an optional extra left out).
 EXPORT = ["--run", "run", "--format", "safetensors"]
+AUG = ["--data", "imgs.npz", "--augment.policy", "color"]
 CK = "run/checkpoints/step_0000002.pt"
 NO_WANDB_LOGIN = {"WANDB_MODE": "", "WANDB_API_KEY": "", "NETRC": "{W}/no-netrc", "WANDB_CONFIG_DIR": "{W}/no-wandb"}
 CASES = [
@@ -153,8 +154,19 @@ CASES = [
     ("png-dir-n-0", ["sample", "--run", "run", "--png-dir", "pngs", "--n", "0"], "--n: 0 is invalid"),
     ("png-dir-unwritable", ["sample", "--run", "run", "--png-dir", "/proc/pngs", "--n", "4"], "not writable"),
     ("png-dir-toy-run", ["sample", "--run", "run", "--png-dir", "pngs", "--n", "4"], "--npz"),
+    # the flags wired this turn (augmentation, accumulation, amp)
+    ("augment-policy-typo", ["train", "--out", "new", "--augment.policy", "colr"], "did you mean 'color'"),
+    ("augment-on-toy-data", ["train", "--out", "new", "--augment.policy", "color"], "2-D toy"),
+    ("augment-p-above-1", ["train", "--out", "new", *AUG, "--augment.p", "1.5"], "augment.p = 1.5 is invalid"),
+    ("augment-p-nan", ["train", "--out", "new", *AUG, "--augment.p", "nan"], "augment.p = nan is invalid"),
+    ("augment-target-1", ["train", "--out", "new", *AUG, "--augment.target", "1"], "augment.target = 1.0"),
+    ("augment-target-negative", ["train", "--out", "new", *AUG, "--augment.target", "-0.5"], "augment.target"),
+    ("accumulate-0", ["train", "--out", "new", "--run.accumulate", "0"], "run.accumulate = 0 is invalid"),
+    ("accumulate-not-divisor", ["train", "--out", "new", "--run.accumulate", "7", "--batch-size", "32"], "divisor"),
+    ("accumulate-on-resume", ["train", "--resume", "run", "--run.accumulate", "2", "--steps", "4"], "--init"),
+    ("amp-typo", ["train", "--out", "new", "--run.amp", "bf17"], "did you mean 'bf16'"),
+    ("amp-bf16-no-cuda", ["train", "--out", "new", "--run.amp", "bf16", "--device", "cuda"], "no CUDA device"),
 ]
-# pending (not on main yet): --augment.policy, --augment.p, --augment.target, --run.accumulate, --run.amp bf16
 
 
 # ------------------------------------------------------------------------------------------------
