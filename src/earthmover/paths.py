@@ -35,6 +35,11 @@ def _writable_dir(folder: Path) -> bool:
         return False
 
 
+def writable_dir(folder: str | os.PathLike) -> bool:
+    """Whether a file can be created in `folder`, tried for real (``os.access`` says yes to root on /proc)."""
+    return _writable_dir(Path(folder))
+
+
 def _check_ancestors(path: Path, flag: str) -> Path:
     """The nearest existing ancestor of `path` must be a writable folder; returns it."""
     existing = _nearest_existing(path.parent if path.parent != path else path)

@@ -134,11 +134,44 @@ def load(path: str | Path, ema: bool = True, device: str = "cpu") -> TrainedGene
     return TrainedGenerator(load_sampler(run_dir, path, use_ema=ema, device=device), str(path))
 
 
+def _header_values(path: Path, header) -> tuple[dict, tuple[int, ...], int]:
+    """The config, sample shape and class count of an earthmover header, or one line saying what is wrong."""
+    try:
+        config, shape, num_classes = (
+            header["config"],
+            tuple(int(d) for d in header["sample_shape"]),
+            header["num_classes"],
+        )
+        if not isinstance(config, dict) or not 0 < len(shape) <= 4 or not isinstance(num_classes, int):
+            raise TypeError
+        if min(shape) < 1 or num_classes < 0:
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise EarthmoverError(
+            f"{str(path)!r}: its earthmover header lacks a config, sample_shape or num_classes of the right kind; "
+            f"export the run again with earthmover export --format safetensors"
+        ) from None
+    return config, shape, num_classes
+
+
 def _from_safetensors(path: Path, device: str) -> Sampler:
     weights, header = read_safetensors(str(path))
-    config = Config.from_dict(header["config"], source=str(path))
-    shape, num_classes = tuple(header["sample_shape"]), int(header["num_classes"])
+    config_values, shape, num_classes = _header_values(path, header)
+    config = Config.from_dict(config_values, source=str(path))
     plan = build_plan(config)
+    try:
+        with torch.device("meta"):  # the shapes the header describes, before any memory is spent on them
+            skeleton, _ = build_generator(config, shape, plan, num_classes)
+        expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    except EarthmoverError:
+        raise
+    except Exception:  # a generator the meta device cannot build: load_state_dict below has the last word
+        expected = {k: tuple(v.shape) for k, v in weights.items()}
+    if expected != {k: tuple(v.shape) for k, v in weights.items()}:
+        raise EarthmoverError(
+            f"{str(path)!r}: the weights do not fit the generator its header describes "
+            f"({len(weights)} tensors there, {len(expected)} expected, or other shapes); export the run again"
+        )
     generator, latent_dim = build_generator(config, shape, plan, num_classes)
     stage = header.get("stage")
     if stage:

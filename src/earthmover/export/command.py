@@ -39,6 +39,7 @@ def run_export(args: argparse.Namespace) -> int:
         )
     run_dir = check_run_dir(args.run, "--run")
     out = paths.output_file(args.out, "--out", example=f"generator{exporter.suffix}")
+    _check_suffix(out, args.format, exporter.suffix)
     trained = TrainedGenerator(load_sampler(run_dir, args.checkpoint, use_ema=not args.no_ema), str(run_dir))
     exported = trained.for_export()
     stage = exported.metadata.get("stage")
@@ -57,3 +58,14 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({args.format}) from the {trained.label} at step {trained.step}")
     print(f"inputs: {exported.specification()}; output: images (N, {', '.join(map(str, trained.sample_shape))})")
     return 0
+
+
+def _check_suffix(out: Path, name: str, suffix: str) -> None:
+    """Refuse an --out whose suffix names another format (``--format safetensors --out g.onnx``): the file
+    would lie about what it holds. Any other suffix (or none) is the user's choice."""
+    claimed = [other for other in EXPORTERS.names() if EXPORTERS[other].suffix == out.suffix.lower()]
+    if claimed and name not in claimed:
+        raise EarthmoverError(
+            f"--out {str(out)!r} has the suffix of the {claimed[0]} format but --format is {name}; "
+            f"name it e.g. {out.with_suffix(suffix).name} or pass --format {claimed[0]}"
+        )

@@ -134,7 +134,15 @@ def read_safetensors(path: str) -> tuple[dict[str, Tensor], dict]:
         raise EarthmoverError(
             f"{path!r} has no earthmover header; pass a file written by earthmover export --format safetensors"
         )
-    return weights, json.loads(header)
+    try:
+        values = json.loads(header)
+    except ValueError:
+        values = None
+    if not isinstance(values, dict):
+        raise EarthmoverError(
+            f"{path!r}: its earthmover header is not a JSON object; export the run again with earthmover export"
+        )
+    return weights, values
 
 
 EXPORTERS.register("onnx", Exporter(".onnx", ("onnx",), write_onnx))

@@ -83,6 +83,10 @@ def load_stats(path: str | os.PathLike) -> FidStats:
         raise EarthmoverError(
             f"statistics {path}: mu has shape {mu.shape} and sigma {sigma.shape}; expected (D,) and (D, D)"
         )
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise EarthmoverError(
+            f"statistics {path}: mu or sigma holds NaN or infinite values; rewrite them with `earthmover stats`"
+        )
     return FidStats(mu, sigma, n=n, source=os.fspath(path), **meta)
 
 

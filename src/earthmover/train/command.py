@@ -13,6 +13,7 @@ from earthmover import paths
 from earthmover.errors import EarthmoverError
 from earthmover.train import memory
 from earthmover.train.device import resolve_amp, resolve_device
+from earthmover.train.lock import RunLock
 
 # Short forms of the most used fields.
 SHORTCUTS = {
@@ -319,7 +320,7 @@ def run_train(args: argparse.Namespace) -> int:
     resolve_amp(config.run.amp, device)
     check_training_memory(config, _sample_shape(config), device, ctx.world_size)
 
-    trainer = None
+    trainer = lock = None
     try:
         try:
             trainer = Trainer(config, run_dir, quiet=args.quiet or not ctx.is_main, context=ctx)
@@ -330,8 +331,12 @@ def run_train(args: argparse.Namespace) -> int:
         except RuntimeError as exc:
             _raise_if_out_of_memory(exc, config)
             raise
-        # everything is loaded and known to fit: from here on the run directory may change
+        # everything is loaded and known to fit: from here on the run directory may change. Take the run's
+        # lock before saying anything, so a second `train --resume` is refused before it announces (issue 26)
         if ctx.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            lock = RunLock(run_dir)
+            trainer._lock = lock  # the Trainer keeps it through fit() and releases it at the end
             _announce(args, start, trainer, ctx)
         try:
             summary = trainer.fit()
@@ -358,6 +363,8 @@ def run_train(args: argparse.Namespace) -> int:
     finally:
         # The DDP wrappers hold the process group; free them before destroying it, while the
         # interpreter is whole (gloo's threads otherwise die at exit: "terminate called", SIGABRT).
+        if lock is not None:
+            lock.release()  # fit() released it already, unless the run failed before fit
         del trainer
         gc.collect()
         shutdown()

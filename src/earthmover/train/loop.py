@@ -418,7 +418,7 @@ class Trainer(Phases):
         if not (self.write_files and self.run_dir):
             return None
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = RunLock(self.run_dir)  # one owner while it trains (issue 26); released by fit()
+        self._lock = self._lock or RunLock(self.run_dir)  # one owner (issue 26), maybe taken by train's command
         self.config.save(self.run_dir / "config.toml")
         logger = RunLogger(
             self.run_dir,

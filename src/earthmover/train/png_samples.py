@@ -24,6 +24,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from earthmover.errors import EarthmoverError
+from earthmover.paths import writable_dir
 
 BATCH = 500
 
@@ -44,7 +45,7 @@ def check_png_dir(path: str | os.PathLike, n: int, overwrite: bool) -> Path:
         raise EarthmoverError(
             f"--png-dir {str(out)!r}: the folder {str(parent)!r} does not exist; create it (mkdir -p {parent}) first"
         )
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not os.access(parent, os.W_OK | os.X_OK) or not writable_dir(parent):  # /proc passes os.access for root
         raise EarthmoverError(f"--png-dir {str(out)!r}: {str(parent)!r} is not writable; pick a place you can write")
     return out
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from earthmover.errors import EarthmoverError
+from earthmover.errors import EarthmoverError, did_you_mean
 from earthmover.registry import Registry
 
 LOGGERS: Registry[type] = Registry("logger", "experiment trackers for --run.log")
@@ -42,7 +42,8 @@ def parse_loggers(text: str) -> list[str]:
     for name in names:
         if name not in LOGGERS:
             raise EarthmoverError(
-                f"run.log = {text!r}: unknown logger {name!r}; expected a comma list of {', '.join(LOGGERS.names())}"
+                f"run.log = {text!r}: unknown logger {name!r}; expected a comma list of "
+                f"{', '.join(LOGGERS.names())}{did_you_mean(name, LOGGERS.names())}"
             )
     return list(dict.fromkeys(names))
 
@@ -57,7 +58,32 @@ def check_loggers(text: str) -> list[str]:
                 f"run.log {name}: the {package!r} package is not installed; install the extra with "
                 f'`pip install -e ".[{extra}]"` or drop {name} from --run.log'
             )
+        if name == "wandb" and not wandb_credentials():
+            raise EarthmoverError(
+                "run.log wandb: no W&B login found (WANDB_API_KEY, ~/.netrc, wandb settings); run `wandb login`, "
+                "set WANDB_MODE=offline to log locally, or drop wandb from --run.log"
+            )
     return names
+
+
+def wandb_credentials() -> bool:
+    """Whether W&B can start without prompting: offline or disabled mode, or an API key where ``wandb login``
+    and W&B's docs put it (checked before training, so a missing login fails before the run folder is written)."""
+    env = os.environ
+    if env.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun") or env.get("WANDB_API_KEY"):
+        return True
+    host = (env.get("WANDB_BASE_URL") or "https://api.wandb.ai").split("://")[-1].split("/")[0].split(":")[0]
+    config_dir = Path(env.get("WANDB_CONFIG_DIR") or Path("~/.config/wandb").expanduser())
+    for path, needle in (
+        (Path(env.get("NETRC") or "~/.netrc").expanduser(), host),
+        (config_dir / "settings", "api_key"),
+    ):
+        try:
+            if needle in path.read_text(errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def open_loggers(text: str, run_dir: Path, start_step: int, config: dict[str, Any] | None = None) -> list:
