@@ -265,6 +265,49 @@ def studies_pages() -> dict[str, bytes | str]:
     return files
 
 
+# ------------------------------------------------------------------ registries
+
+
+PARAM_KINDS = {  # the declared-parameter registries carry no doc line of their own
+    "objective": "how critic scores become the two losses (--objective NAME)",
+    "penalty": "terms on the critic's gradients or scores (--penalty.NAME WEIGHT)",
+    "constraint": "what happens to the critic's weights (--constraint.NAME)",
+    "head": "layers and loss terms on the critic's features (--head.NAME WEIGHT)",
+}
+
+
+def registry_kinds() -> str:
+    """Every kind in ``earthmover.registry.KINDS``: where its registry lives, what it holds, its names."""
+    import sys
+
+    for module in ("earthmover", "earthmover.augment", "earthmover.cli", "earthmover.export", "earthmover.studies"):
+        importlib.import_module(module)  # each registers its built-in entries on import
+    from earthmover import registry
+
+    rows = ["| kind | registry | what it holds | registered names |", "|---|---|---|---|"]
+    for kind, reg in registry.KINDS.items():
+        where = next(
+            (
+                f"`{mod}.{name}`"
+                for mod, module in sorted(sys.modules.items(), key=lambda item: (len(item[0]), item[0]))
+                if mod.startswith("earthmover") and module is not None
+                for name, value in vars(module).items()
+                if value is reg and name.isupper()
+            ),
+            "",
+        )
+        names = ", ".join(f"`{n}`" for n in reg.names())
+        doc = getattr(reg, "doc", "") or PARAM_KINDS.get(kind, "")
+        rows.append(f"| {kind} | {where} | {_cell(doc)} | {names} |")
+    return "\n".join(rows) + "\n"
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if "{{ registry_kinds }}" in markdown:
+        markdown = markdown.replace("{{ registry_kinds }}", registry_kinds())
+    return markdown
+
+
 # ------------------------------------------------------------------ the hook
 
 

@@ -6,6 +6,7 @@ docs/tutorials/wgan_story.py (executed by the build); a ```python block written 
 error here. Shell blocks are checked against the CLI's parsers: each `earthmover ...` line must parse."""
 
 import importlib.util
+import json
 import os
 import re
 import runpy
@@ -28,7 +29,7 @@ needs_tools = pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} mi
 
 
 def pages() -> list[Path]:
-    return sorted(p for p in DOCS.rglob("*.md") if "snippets" not in p.parts) + [ROOT / "docs" / "README.next.md"]
+    return sorted(p for p in DOCS.rglob("*.md") if "snippets" not in p.parts) + [ROOT / "README.md"]
 
 
 def blocks(lang: str):
@@ -126,7 +127,10 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in SNIPPETS.glob("*.py") if p.stem != "my_gan"))
+PLUGINS = ("my_gan", "my_images")  # plug-in modules: trained through the CLI below, not run as scripts
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SNIPPETS.glob("*.py") if p.stem not in PLUGINS))
 def test_snippet_runs(name, in_tmp, capsys):
     runpy.run_path(str(SNIPPETS / f"{name}.py"), run_name="__main__")
     assert capsys.readouterr().out.strip()  # each says what it computed
@@ -155,6 +159,30 @@ def test_the_plug_in_page_trains(my_gan, in_tmp):
     assert 'plugins = "my_gan"' in toml and "jitter_gp = 2.0" in toml and 'name = "soft-hinge"' in toml
 
 
+@pytest.fixture
+def my_images(monkeypatch):
+    from earthmover.data.sources.registry import IMAGE_SOURCES
+    from earthmover.metrics.registry import METRICS
+
+    monkeypatch.syspath_prepend(str(SNIPPETS))
+    yield
+    sys.modules.pop("my_images", None)
+    IMAGE_SOURCES.unregister("stripes")
+    METRICS.unregister("brightness")
+
+
+def test_the_image_source_and_metric_plug_in_trains(my_images, in_tmp):
+    from earthmover import cli
+
+    argv = ["--plugins", "my_images", "train", "--data", "stripes", "--run.eval-metrics", "brightness", "--arch", "mlp"]
+    tiny = ["--run.eval-n", "20", "--steps", "3", "--batch-size", "16", "--width", "8", "--quiet"]
+    assert cli.main([*argv, *tiny, "--out", str(in_tmp / "run")]) == 0
+    rows = [json.loads(line) for line in (in_tmp / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [r["final/metrics/brightness"] for r in rows if "final/metrics/brightness" in r]
+    assert logged and -1.0 <= logged[-1] <= 1.0  # the plug-in's metric, scored on the plug-in's data
+    assert 'name = "stripes"' in (in_tmp / "run" / "config.toml").read_text()
+
+
 def shell_commands():
     for page, code in blocks("bash"):
         for line in code.replace("\\\n", " ").splitlines():
@@ -168,7 +196,7 @@ def shell_commands():
 
 
 @pytest.mark.parametrize("argv", list(shell_commands()))
-def test_every_earthmover_command_in_the_docs_parses(argv, my_gan):
+def test_every_earthmover_command_in_the_docs_parses(argv, my_gan, my_images):
     if "--plugins" in argv:
         registry.load_plugins(argv[argv.index("--plugins") + 1])
     try:

@@ -126,7 +126,7 @@ def test_fid_command_errors_exit_2(env, capsys):
     assert main(["fid", str(env / "missing.npz"), f"{DATA}:train", "--features", "digits"]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["fid", f"{DATA}:test", f"{DATA}:train"]) == 2  # inception by default; none installed here
-    assert "pip install earthmover[inception]" in capsys.readouterr().err
+    assert "pip install -e '.[inception]'" in capsys.readouterr().err
 
 
 class FakeSampler:

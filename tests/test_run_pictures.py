@@ -2,6 +2,9 @@
 animated GIF of the grids over training, one frame per snapshot, kept when a run is interrupted and
 covering every snapshot on disk when it is resumed."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +124,15 @@ def test_a_caption_sits_above_the_grid_and_fits_small_images(tmp_path, channels)
     )
     with Image.open(plain) as a, Image.open(captioned) as b:
         assert b.height > a.height and b.width >= a.width * 2  # enlarged until the text fits
+
+
+def test_importing_earthmover_leaves_the_matplotlib_backend_alone():
+    # A Jupyter user's backend (inline) must survive `import earthmover`: plotting draws on Figure objects.
+    code = (
+        "import sys, matplotlib; matplotlib.rcParams['backend'] = 'svg'; import earthmover, earthmover.plotting; "
+        "assert matplotlib.rcParams['backend'] == 'svg', matplotlib.rcParams['backend']; "
+        "assert 'matplotlib.pyplot' not in sys.modules"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

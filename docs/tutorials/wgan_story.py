@@ -52,10 +52,6 @@ from earthmover.data.toy import make_toy
 SCALE = os.environ.get("EARTHMOVER_DOCS_SCALE", "quick")
 FULL = SCALE == "full"
 torch.manual_seed(0)
-try:  # importing earthmover selects matplotlib's Agg backend: in Jupyter, plot inline again
-    get_ipython().run_line_magic("matplotlib", "inline")  # noqa: F821 (defined in IPython)
-except NameError:
-    pass  # run as a script
 plt.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})
 print(f"scale: {SCALE}, torch {torch.__version__}")
 

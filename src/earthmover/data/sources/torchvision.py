@@ -1,6 +1,7 @@
 """``torchvision:NAME``: a dataset class of ``torchvision.datasets`` (``torchvision:MNIST``,
 ``torchvision:CIFAR10``, ...) with ``root=<cache dir>/torchvision`` and ``download=True``.
-Needs the optional extra ``pip install earthmover[vision]``."""
+Needs torchvision (the extra ``pip install -e ".[vision]"`` from the clone). PyPI's torchvision wheels are built
+against one torch release each and do not import beside torch 2.13.0; use a torchvision built for your torch."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def load_torchvision(dataset: str, split: str, cache_dir, limit):
     except Exception as err:  # ImportError, or an OSError/RuntimeError when torch and torchvision mismatch
         raise EarthmoverError(
             f"source 'torchvision:{dataset}' needs torchvision, which failed to import ({type(err).__name__}); "
-            "run pip install earthmover[vision] (PyPI's torchvision needs a matching torch version), "
+            'install a torchvision built for your torch (pip install -e ".[vision]" from the clone pulls PyPI\'s, '
+            "which does not import beside torch 2.13.0), "
             "or use a local .npz/IDX/folder instead"
         ) from None
     names = [n for n in dir(tv_datasets) if n[:1].isupper() and isinstance(getattr(tv_datasets, n), type)]
@@ -68,7 +70,8 @@ register(
     ImageSource(
         "torchvision",
         lambda split, cache_dir=None, limit=None, argument="": load_torchvision(argument, split, cache_dir, limit),
-        "a torchvision.datasets class (torchvision:MNIST, torchvision:CIFAR10, ...); needs earthmover[vision]",
+        "a torchvision.datasets class (torchvision:MNIST, torchvision:CIFAR10, ...); "
+        "needs a torchvision built for your torch",
         splits=SPLITS,
         test_split=None,
         labels=True,
