@@ -13,6 +13,8 @@ from collections.abc import Iterable
 class EarthmoverError(ValueError):
     """A bad value, a missing file, or an input the library cannot use."""
 
+    exit_status: int = 2  # the CLI's exit status for it; a subclass (a write fault) may carry its own
+
 
 def did_you_mean(
     name: str,

@@ -320,7 +320,7 @@ class Registry(Generic[T]):
         return self._entries.values()
 
 
-class ParamRegistry(Registry[type]):
+class ParamRegistry(Registry[type[Any]]):
     """A registry of configurable entries (objectives, penalties, constraints, heads): each entry is a
     frozen dataclass whose :func:`param` fields become the config section ``section``."""
 

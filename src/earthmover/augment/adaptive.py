@@ -84,7 +84,7 @@ class AdaptiveP:
         """Whether the next :meth:`update` ends an interval (and reads the signs)."""
         return (self._steps + 1) % self.interval == 0 and self._signs is not None
 
-    def update(self, signs: tuple[float, float] | None = None) -> float:
+    def update(self, signs: tuple[float, ...] | None = None) -> float:
         """Count a step; at the end of an interval, set ``rt`` and move ``p`` one step toward the target.
         ``signs``: ``[sum of signs, count]`` already read to the host with another value (else read here)."""
         self._steps += 1

@@ -18,13 +18,15 @@ of the global batch's uniforms; the distributions are the authors'.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
 from earthmover.augment.draws import integers, uniform
 from earthmover.registry import Registry
 
-AUGMENTATIONS = Registry(
+AUGMENTATIONS: Registry[Callable[..., Tensor]] = Registry(
     "augmentation",
     "Differentiable transforms of every image the critic sees: a function (x, draws) -> x, x an NCHW batch.",
 )

@@ -225,7 +225,7 @@ class FolderStream(ImageStream):
         return self._decode(torch.randperm(len(self.paths), generator=g)[:n].tolist()).float().div_(127.5).sub_(1.0)
 
     @property
-    def images(self) -> torch.Tensor:
+    def images(self) -> torch.Tensor:  # type: ignore[override]  # decoded on first use, not held in memory
         """A fixed sample of up to 10,000 images as uint8, for measures against the data (decoded once)."""
         if self._images is None:
             g = torch.Generator().manual_seed(12345)

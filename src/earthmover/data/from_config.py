@@ -12,7 +12,7 @@ from earthmover.data.streams import ImageStream, ToyStream
 from earthmover.data.toy import TOY_DISTRIBUTIONS
 
 
-def make_stream(data_config, seed: int, device: torch.device | str | None = None):
+def make_stream(data_config, seed: int, device: torch.device | str | None = None) -> ToyStream | ImageStream:
     """The stream for ``config.data``: a toy distribution by name, else an image source (its
     uint8 images kept on ``device`` when given); an image folder larger than the memory budget
     is streamed by DataLoader workers instead (``earthmover.data.folder_stream``)."""

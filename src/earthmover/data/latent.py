@@ -37,7 +37,8 @@ class Draw:
         codes = None
         if self.codes is not None:
             c = self.codes
-            codes = type(c)(*(t.to(device, non_blocking=True) for t in (c.noise, c.categorical, c.continuous)), c.spec)
+            moved = (t.to(device, non_blocking=True) for t in (c.noise, c.categorical, c.continuous))
+            codes = type(c)(*moved, c.spec)  # type: ignore[call-arg,arg-type]  # three tensors, then the spec
         return Draw(
             self.z.to(device, non_blocking=True),
             None if self.labels is None else self.labels.to(device, non_blocking=True),

@@ -52,6 +52,7 @@ class ImageStream:
     host copy, for measures; float images are accepted and served as they are."""
 
     kind = "images"
+    source: str  # what the user named in data.name, set by make_stream (not by every stream)
 
     def __init__(
         self,
@@ -102,7 +103,7 @@ class ImageStream:
     def next_labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next batch and its class labels (the same position and order as :meth:`next_batch`)."""
         idx = self._next_indices()
-        return self._gather(idx), self.labels.index_select(0, idx).long()
+        return self._gather(idx), self.labels.index_select(0, idx).long()  # type: ignore[union-attr]  # labelled
 
     def reference(self, n: int, seed: int = 12345) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)

@@ -87,7 +87,7 @@ class HeadedCritic(nn.Module):
 
     def forward(self, x: Tensor, *labels: Tensor) -> CriticOutput:
         out = as_critic_output(self.trunk(x, *labels))
-        features = out.features.flatten(1)
+        features = out.features.flatten(1)  # type: ignore[union-attr]  # a headed critic's trunk gives features
         extras = dict(out.extras)
         for name, layers in self.heads.items():
             value = layers(features)

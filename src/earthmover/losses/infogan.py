@@ -95,7 +95,8 @@ def categorical_code_loss(logits: tuple[Tensor, ...] | list[Tensor], categorical
         raise EarthmoverError(f"{len(logits)} sets of logits for {categorical.shape[1]} categorical codes")
     if not logits:
         return categorical.new_zeros((), dtype=torch.float32)
-    return sum(F.cross_entropy(at_least_float32(l), categorical[:, j].long()) for j, l in enumerate(logits))
+    # logits is not empty here, so the sum is a tensor (the type: ignore below)
+    return sum(F.cross_entropy(at_least_float32(l), categorical[:, j].long()) for j, l in enumerate(logits))  # type: ignore[return-value]
 
 
 def continuous_code_loss(mean: Tensor, target: Tensor, log_std: Tensor | None = None) -> Tensor:

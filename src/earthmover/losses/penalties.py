@@ -215,7 +215,8 @@ def consistency_term(
     second = as_critic_output(critic(real.detach()))
     term = (first.score.float() - second.score.float()).pow(2)
     if first.features is not None:
-        term = term + 0.1 * (first.features.float() - second.features.float()).pow(2).flatten(1).mean(dim=1)
+        # the same critic twice: the second pass has features when the first has (the type: ignore below)
+        term = term + 0.1 * (first.features.float() - second.features.float()).pow(2).flatten(1).mean(dim=1)  # type: ignore[union-attr]
     return weight * (term - margin).clamp(min=0.0).mean()
 
 

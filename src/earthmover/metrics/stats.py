@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,9 @@ def save_stats(path: str | os.PathLike, stats: FidStats) -> None:
     """Write ``stats`` to ``path`` (atomically: a temporary file renamed into place)."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    meta = {k: np.array(str(getattr(stats, k))) for k in ("features", "extractor_id", "resize", "source")}
+    meta: dict[str, Any] = {
+        k: np.array(str(getattr(stats, k))) for k in ("features", "extractor_id", "resize", "source")
+    }
     try:
         np.savez(tmp, mu=stats.mu.astype(np.float64), sigma=stats.sigma.astype(np.float64), n=np.int64(stats.n), **meta)
         os.replace(tmp, path)

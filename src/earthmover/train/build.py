@@ -11,6 +11,7 @@ import torch
 from earthmover.data.from_config import make_stream
 from earthmover.data.labels import LabelEmbedding, require_labels
 from earthmover.data.latent import LatentSpace
+from earthmover.data.streams import ImageStream, ToyStream
 from earthmover.data.toy import TOY_DISTRIBUTIONS
 from earthmover.errors import EarthmoverError
 from earthmover.losses.heads import DataInfo, HeadedCritic, feature_dim
@@ -28,8 +29,8 @@ from earthmover.registry import CONSTRAINTS, HEADS, PENALTIES
 from earthmover.train.accumulate import check_accumulable
 from earthmover.train.augmenting import AUGMENT_STREAM, RunAugment
 from earthmover.train.ema import GeneratorEMA
-from earthmover.train.growth import build_growth
-from earthmover.train.monitor import derived_seed, make_monitor
+from earthmover.train.growth import NoGrowth, build_growth
+from earthmover.train.monitor import ImageMonitor, ToyMonitor, derived_seed, make_monitor
 
 
 def is_toy(config) -> bool:
@@ -256,8 +257,8 @@ class Run:
     entries, the networks (on the device), the latent space, the growth schedule, the EMA copy and
     the two optimizers."""
 
-    stream: object
-    monitor: object
+    stream: ToyStream | ImageStream
+    monitor: ToyMonitor | ImageMonitor
     plan: Plan
     generator: torch.nn.Module
     latent_dim: int
@@ -265,7 +266,7 @@ class Run:
     critic: torch.nn.Module
     num_classes: int
     labelled: bool
-    growth: object
+    growth: NoGrowth
     ema: GeneratorEMA | None
     opt_d: torch.optim.Optimizer
     opt_g: torch.optim.Optimizer

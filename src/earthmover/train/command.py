@@ -8,12 +8,16 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from earthmover import paths
 from earthmover.errors import EarthmoverError
 from earthmover.train import memory
 from earthmover.train.device import resolve_amp, resolve_device
 from earthmover.train.lock import RunLock
+
+if TYPE_CHECKING:
+    from earthmover.train.config import Config
 
 # Short forms of the most used fields.
 SHORTCUTS = {
@@ -131,7 +135,7 @@ def _suggest_unknown_flags(parser: argparse.ArgumentParser) -> None:
 
     base = type(parser)
 
-    class SuggestingParser(base):
+    class SuggestingParser(base):  # type: ignore[valid-type,misc]  # cli.py's parser class, known at run time
         def parse_known_args(self, args=None, namespace=None):
             if args is not None:
                 args = _join_negative_values([_normalize_flag(a) for a in args], self._option_string_actions)
@@ -224,7 +228,7 @@ class _Start:
     """What a train command starts from: its config and run folder, and a checkpoint to resume
     (`path`, `state`) or weights to start from (`init_state`); `skipped`: unloadable checkpoints."""
 
-    config: object
+    config: Config
     run_dir: Path
     path: Path | None = None
     state: dict | None = None
@@ -287,7 +291,8 @@ def _announce(args, start: _Start, trainer, ctx) -> None:
         moved = ckpt.reject_checkpoint(bad)
         print(f"earthmover: skipped {bad.name}, moved to {moved.parent.name}/ ({reason})", file=sys.stderr)
     if start.state is not None:
-        print(f"resuming {run_dir} from {start.path.name} (step {trainer.step} of {config.run.steps})")
+        path = start.path.name  # type: ignore[union-attr]  # a start with a state always has its path
+        print(f"resuming {run_dir} from {path} (step {trainer.step} of {config.run.steps})")
     elif args.resume:
         print(f"{run_dir} has no checkpoint yet; starting it from step 0")
     elif not args.quiet:

@@ -163,7 +163,7 @@ class Trainer(Phases):
     def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """This process's share of the next real batch, and its labels (global) in a labelled run."""
         if self.labelled:
-            real, labels = self.stream.next_labelled_batch()
+            real, labels = self.stream.next_labelled_batch()  # type: ignore[union-attr]  # labelled: ImageStream
         else:
             real, labels = self.stream.next_batch(), None
         return self.growth.reals(self.ctx.shard(real).to(self.device, non_blocking=True)), labels

@@ -17,6 +17,9 @@ generator. :meth:`Trainer.optimizer_step` zeroes once, runs the K backwards, the
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
 import torch
 
 from earthmover.data.labels import bind_labels
@@ -27,9 +30,35 @@ from earthmover.losses.penalties import gradient_scaler
 from earthmover.nets.critic_output import as_critic_output
 from earthmover.train.accumulate import accumulate_gradients, micro_batches
 
+if TYPE_CHECKING:
+    from earthmover.losses.objectives import Objective
+    from earthmover.train.augmenting import RunAugment
+    from earthmover.train.build import Plan
+    from earthmover.train.config import Config
+    from earthmover.train.distributed import DistributedContext
+
 
 class Phases:
     """The phase maths of the Trainer (a mixin: it reads the Trainer's networks, plan and generators)."""
+
+    # the Trainer's attributes that the phases read (set in Trainer.__init__)
+    config: Config
+    ctx: DistributedContext
+    plan: Plan
+    objective: Objective
+    penalties: list
+    critic: torch.nn.Module
+    critic_ddp: torch.nn.Module
+    critic_takes_labels: bool
+    critic_couples: bool
+    batch_size: int
+    accumulate: int
+    augment: RunAugment | None
+    scaler_d: torch.amp.GradScaler
+
+    if TYPE_CHECKING:
+
+        def _autocast(self) -> AbstractContextManager: ...
 
     def _critic_terms(self, real, fake, draw: Draw, penalize: bool, penalty_draws) -> dict[str, torch.Tensor]:
         """The critic's loss terms on a (micro-)batch, and the objective's estimate under ``_estimate``."""
@@ -84,7 +113,8 @@ class Phases:
 
     def _augmented(self, x: torch.Tensor) -> torch.Tensor:
         """This process's rows of a global batch, augmented (its slice of the global batch's draws)."""
-        return self.augment(x, self.ctx.rows(self.batch_size).start or 0, self.batch_size)
+        offset = self.ctx.rows(self.batch_size).start or 0
+        return self.augment(x, offset, self.batch_size)  # type: ignore[misc]  # called only when augment is set
 
     def _accumulated_generator_loss(self, fake: torch.Tensor, draw: Draw):
         """Accumulated generator step: the generator runs once on the whole batch (its batch norm sees the
@@ -131,7 +161,11 @@ class Phases:
 
     def _critic_labels(self, *draws: Draw) -> tuple:
         """The critic's label argument for batches of these draws: () for a critic of samples alone."""
-        return (torch.cat([d.labels for d in draws]),) if self.critic_takes_labels else ()
+        return (
+            (torch.cat([d.labels for d in draws]),)  # type: ignore[misc]  # a conditional critic's draws carry labels
+            if self.critic_takes_labels
+            else ()
+        )
 
 
 def add_terms(terms: dict, more: dict, head) -> None:

@@ -113,7 +113,7 @@ def load_sampler(
     if used_ema:
         weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
     try:
-        generator.load_state_dict(weights)
+        generator.load_state_dict(weights)  # type: ignore[arg-type]  # None: the TypeError below reports it
     except (RuntimeError, TypeError, AttributeError) as exc:
         which = checkpoint or "its newest checkpoint"
         detail = next(

@@ -190,8 +190,12 @@ def decode_files(paths: list[str], image_size=None, channels=None, workers: int 
         return [_read_or_reason((p, image_size, channels)) for p in paths]
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(
-        _Files(paths, image_size, channels), batch_size=256, num_workers=workers, collate_fn=_as_list, prefetch_factor=4
+    loader: DataLoader[list] = DataLoader(
+        _Files(paths, image_size, channels),  # type: ignore[arg-type]  # a map-style dataset by duck typing
+        batch_size=256,
+        num_workers=workers,
+        collate_fn=_as_list,
+        prefetch_factor=4,
     )
     return [item for batch in loader for item in batch]
 
@@ -219,13 +223,14 @@ def load_folder(root: Path, image_size=None, limit=None, channels=None, skip_bad
         else None
     )
     meta = None if cache is None else cache.with_suffix(".meta.npz")
-    if meta is not None and meta.is_file() and cache.is_file():
+    if meta is not None and meta.is_file() and cache.is_file():  # type: ignore[union-attr]  # meta: cache is set
         try:
             with np.load(meta, allow_pickle=False) as stored:
                 labels_t = torch.from_numpy(stored["labels"]) if "labels" in stored.files else None
                 skipped = [str(s) for s in stored["skipped"]]
-            # mapped, not read: the pages come in as batches touch them (copy-on-write, so writable)
-            images = torch.from_numpy(np.load(cache, mmap_mode="c", allow_pickle=False))
+            # mapped, not read: the pages come in as batches touch them (copy-on-write, so writable); cache is
+            # set whenever meta is (the type: ignore below)
+            images = torch.from_numpy(np.load(cache, mmap_mode="c", allow_pickle=False))  # type: ignore[arg-type]
             _say_skipped(root, skipped)
             return images, labels_t, name, classes, len(skipped)
         except (OSError, ValueError, KeyError):
@@ -269,7 +274,7 @@ def load_folder(root: Path, image_size=None, limit=None, channels=None, skip_bad
             stored["labels"] = labels_t.numpy()
         try:
             atomic_write_npy(cache, images.numpy())
-            atomic_write_npz(meta, **stored)  # written last: its presence means the pair is complete
+            atomic_write_npz(meta, **stored)  # type: ignore[arg-type]  # set with cache; written last: its presence means the pair is complete
         except OSError:
             pass  # a read-only or full cache only costs the next run a decode
     return images, labels_t, name, classes, len(skipped)

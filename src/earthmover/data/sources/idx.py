@@ -10,12 +10,13 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from earthmover.errors import EarthmoverError
 
 __all__ = ["read_idx", "parse_idx", "load_idx_pair", "is_idx_name"]
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, DTypeLike] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def _is_gz(path: Path) -> bool:

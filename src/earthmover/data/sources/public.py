@@ -230,7 +230,7 @@ def _read_cifar_binary(path: Path) -> dict[str, np.ndarray]:
             for member in tar:
                 base = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and base in _CIFAR_MEMBERS:
-                    data = tar.extractfile(member).read()
+                    data = tar.extractfile(member).read()  # type: ignore[union-attr]  # a file: not None
                     if len(data) % CIFAR_RECORD:
                         raise EarthmoverError(
                             f"CIFAR-10 archive {str(path)!r}: {base} holds {len(data)} bytes, not a whole number of "
