@@ -35,10 +35,11 @@ def test_every_example_says_how_to_run_it():
         assert f"python examples/{name}" in doc, name
 
 
-def frechet_by_eigenvalues(a: np.ndarray, b: np.ndarray, eps: float = 1e-6) -> float:
+def frechet_by_eigenvalues(a: np.ndarray, b: np.ndarray, eps: float = 0.0) -> float:
     """FID computed a second way: ||mu_a - mu_b||^2 + Tr S_a + Tr S_b - 2 sum_i sqrt(lambda_i(S_a' S_b')),
-    the eigenvalues of a product of two covariances being real and non-negative (no sqrtm). S' = S + eps I,
-    as metrics.fid regularizes the product of a covariance of fewer samples than features (singular)."""
+    the eigenvalues of a product of two covariances being real and non-negative (no sqrtm). S' = S + eps I;
+    eps = 0, since metrics.fid takes the trace term exactly from the symmetric R S_b R (R = S_a^1/2), with no
+    regularization even for a covariance of fewer samples than features."""
     a, b = a.astype(np.float64), b.astype(np.float64)
     ca, cb = a - a.mean(0), b - b.mean(0)
     sa, sb = ca.T @ ca / (len(a) - 1), cb.T @ cb / (len(b) - 1)
