@@ -67,7 +67,7 @@ def no_sources(monkeypatch, tmp_path):
 
 
 def test_missing_network_is_a_clear_error(no_sources):
-    with pytest.raises(EarthmoverError, match=r"pip install earthmover\[inception\].*--inception PATH"):
+    with pytest.raises(EarthmoverError, match=r"pip install -e '\.\[inception\]'` from the clone.*--inception PATH"):
         find_inception()
     with pytest.raises(EarthmoverError, match="no file at"):
         find_inception(no_sources / "nope.pt")
