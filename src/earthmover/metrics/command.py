@@ -73,7 +73,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def run_fid(args: argparse.Namespace) -> int:
-    from earthmover.metrics.evaluate import Evaluator
     from earthmover.metrics.reference import resolve
 
     _check_common(args)
@@ -99,17 +98,7 @@ def run_fid(args: argparse.Namespace) -> int:
             )
     del images_b
     n = len(images_a) if args.n is None else min(args.n, len(images_a))
-    ev = Evaluator(
-        ["fid"] + (["kid"] if args.kid else []),
-        features=args.features,
-        reference=args.b,
-        n=n,
-        n_reference=args.n,
-        batch_size=args.batch_size,
-        device=args.device,
-        inception_path=args.inception,
-        resize=args.resize,
-    )
+    ev = _fid_evaluator(args, n)
     results = [
         MetricResult(**(r.to_dict() | {"extra": r.extra | {"samples": label_a}}))
         for r in ev.results_for_images(images_a[:n])
@@ -163,22 +152,14 @@ def _run_dir(spec: str) -> Path | None:
 def _fid_of_run(args: argparse.Namespace, run_dir: Path) -> int:
     """`earthmover fid RUN B`: FID (and KID) of --n samples (default 10,000) of the run's generator
     (EMA unless --no-ema) against B, stating which generator it scored."""
-    from earthmover.metrics.evaluate import Evaluator
     from earthmover.train.sampler import load_sampler
 
     sampler = load_sampler(run_dir, use_ema=not args.no_ema, device=args.device)
     data = getattr(sampler.config, "data", None)
     n = args.n or 10_000
-    ev = Evaluator(
-        ["fid"] + (["kid"] if args.kid else []),
-        features=args.features,
-        reference=args.b,
-        n=n,
-        n_reference=args.n,
-        batch_size=args.batch_size,
-        device=args.device,
-        inception_path=args.inception,
-        resize=args.resize,
+    ev = _fid_evaluator(
+        args,
+        n,
         reference_image_size=getattr(data, "image_size", 0) or None,
         reference_channels=getattr(data, "channels", 0) or None,
     )
@@ -342,3 +323,22 @@ def register(subparsers) -> None:
     e.add_argument("--seed", type=arguments.int_at_least(0), default=0)
     _common(e)
     e.set_defaults(func=run_eval)
+
+
+def _fid_evaluator(args: argparse.Namespace, n: int, **reference_shape):
+    """The Evaluator `earthmover fid` builds from its flags (FID, plus KID with --kid), for a set of images
+    or a run's samples; ``reference_shape`` resizes the reference to a run's image size and channels."""
+    from earthmover.metrics.evaluate import Evaluator
+
+    return Evaluator(
+        ["fid"] + (["kid"] if args.kid else []),
+        features=args.features,
+        reference=args.b,
+        n=n,
+        n_reference=args.n,
+        batch_size=args.batch_size,
+        device=args.device,
+        inception_path=args.inception,
+        resize=args.resize,
+        **reference_shape,
+    )
