@@ -97,29 +97,63 @@ def test_changed_policy_at_resume_is_one_line_and_changes_nothing(tmp_path, caps
     assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
 
 
-def _critic_and_generator_grads(config):
-    trainer = Trainer(config, quiet=True)
-    trainer._critic_phase()
+class _SecondOfTwo:
+    """Rank 1 of 2 torchrun processes, simulated in one: its half of each global batch (and of every draw),
+    without the process group (no wrapping; the gradients compared are this process's own)."""
+
+    def __new__(cls):
+        from earthmover.train.distributed import DistributedContext
+
+        class Rank1(DistributedContext):
+            def wrap(self, module, device):
+                return module
+
+        return Rank1(rank=1, world_size=2)
+
+
+def _critic_and_generator_grads(config, context=None):
+    trainer = Trainer(config, quiet=True, context=context)
+    critic_values = trainer._critic_phase()
     critic = [p.grad.clone() for p in trainer.critic.parameters()]
-    trainer._generator_phase()
+    generator_values = trainer._generator_phase()
     generator = [p.grad.clone() for p in trainer.generator.parameters()]
-    return critic, generator, trainer
+    logged = {k: v for k, v in {**critic_values, **generator_values}.items() if not k.startswith("grad_norm")}
+    return critic, generator, trainer, logged
 
 
 @pytest.mark.parametrize("k", [2, 4])
-@pytest.mark.parametrize("images", [False, True])
-def test_accumulated_step_has_the_whole_batch_gradients(k, images):
+@pytest.mark.parametrize("case", ["toy", "images", "conditional", "second-of-two"])
+def test_accumulated_step_has_the_whole_batch_gradients(k, case):
     """A penalized WGAN-GP step through the Trainer: K micro-batches give the gradients of one batch (1e-6), the
-    penalty's interpolation draws and (on images) the augmentation's being the whole batch's."""
-    values = {"data.name": MNIST, "augment.policy": "translation,cutout,color", "model.width": 8} if images else {}
-    one = _critic_and_generator_grads(tiny_config("wgan-gp", **values))
-    many = _critic_and_generator_grads(tiny_config("wgan-gp", **values, **{"run.accumulate": k}))
+    penalty's interpolation draws and (on images) the augmentation's being the whole batch's; the logged terms
+    (loss/critic, loss/gradient_penalty, the estimate, loss/generator) are the whole batch's too. `conditional`: each
+    micro-batch takes its rows of the labels; `second-of-two`: rank 1 of 2 processes takes its rows of the global
+    batch's draws (offset B/2, global size B) and its losses are means over its own B/2 rows."""
+    values: dict = {"model.width": 8} if case != "toy" else {}
+    if case in ("images", "conditional"):
+        values["data.name"] = MNIST
+    if case == "images":
+        values["augment.policy"] = "translation,cutout,color"
+    if case == "conditional":
+        values["model.conditional"] = "projection"
+    if case == "second-of-two":
+        values["augment.policy"] = "translation,cutout,color"
+        values["data.name"] = MNIST
+    context = _SecondOfTwo() if case == "second-of-two" else None
+    one = _critic_and_generator_grads(tiny_config("wgan-gp", **values), context)
+    many = _critic_and_generator_grads(tiny_config("wgan-gp", **values, **{"run.accumulate": k}), context)
     for a, b in zip(one[:2], many[:2]):
         assert len(a) == len(b)
         for ga, gb in zip(a, b):
             assert torch.allclose(ga, gb, atol=1e-6, rtol=1e-5), (ga - gb).abs().max()
+    assert (
+        one[3].keys() == many[3].keys()
+        and {"loss/critic", "loss/gradient_penalty", "wasserstein_estimate", "loss/generator"} <= one[3].keys()
+    )
+    for key, value in one[3].items():
+        assert torch.allclose(value, many[3][key], atol=1e-6, rtol=1e-5), (key, value, many[3][key])
     assert torch.equal(one[2].penalty_rng.get_state(), many[2].penalty_rng.get_state())
-    if images:
+    if "augment.policy" in values:
         assert torch.equal(one[2].augment.rng.get_state(), many[2].augment.rng.get_state())
 
 
