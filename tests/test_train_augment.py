@@ -157,6 +157,19 @@ def test_accumulated_step_has_the_whole_batch_gradients(k, case):
         assert torch.equal(one[2].augment.rng.get_state(), many[2].augment.rng.get_state())
 
 
+def test_the_second_of_two_processes_augments_its_rows_with_its_slice_of_the_global_draws():
+    """Rank 1 of 2 (simulated) augments rows B/2..B of the global batch exactly as one process augments them,
+    and both leave the augmentation generator where one process leaves it."""
+    config = tiny_config(
+        "wgan-gp", **{"data.name": MNIST, "model.width": 8, "augment.policy": "translation,cutout,color"}
+    )
+    one, second = Trainer(config, quiet=True), Trainer(config, quiet=True, context=_SecondOfTwo())
+    x = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    whole, half = one._augmented(x), second._augmented(x[16:])
+    assert not torch.equal(whole, x) and torch.equal(half, whole[16:])
+    assert torch.equal(one.augment.rng.get_state(), second.augment.rng.get_state())
+
+
 def test_accumulation_beside_batch_statistics_is_refused():
     with pytest.raises(EarthmoverError, match="refused beside model.minibatch"):
         Trainer(tiny_config("wgan-gp", **{"model.minibatch": "stddev", "run.accumulate": 2}), quiet=True)
