@@ -16,6 +16,7 @@ held-out test digits (a generator that copies its training images sits far below
 
     python benchmarks/augment.py --minutes 20 --eval-every 2              # the issue's protocol (hours)
     python benchmarks/augment.py --minutes 1 --eval-every 0.5 --n 500 --limits 500 --seeds 0   # a smoke run
+    python benchmarks/augment.py --minutes 20 --threads 1 --parallel 2 --json aug.jsonl   # two at a time, one core each
 
 Each line printed is a JSON record; ``--json FILE`` writes them all.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnist import Scorer, mnist_config, run_clock  # noqa: E402
+from mnist import Scorer, mnist_config, run_clock, side_by_side  # noqa: E402
 
 ARMS = {
     "none": {},
@@ -52,9 +53,11 @@ def held_out_digits(n: int) -> torch.Tensor:
     return load_images("mnist", split="test", limit=n).to_float()
 
 
-def one_run(args, limit: int, seed: int, arm: str, report) -> None:
+def one_run(job: tuple[int, int, str], args, report) -> None:
+    """One arm's run: (training images, seed, arm); its records go to ``report``."""
     from earthmover.train.loop import Trainer
 
+    limit, seed, arm = job
     values = {"data.name": "mnist", "data.limit": limit, "run.seed": seed, "run.device": "cpu"}
     values |= {"run.threads": args.threads, "run.eval_metrics": "", **ARMS[arm]}
     config, _ = mnist_config("mnist", values)
@@ -88,25 +91,38 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=20.0, help="training minutes per run (default 20)")
     parser.add_argument("--eval-every", type=float, default=2.0, help="minutes between evaluations (default 2)")
-    parser.add_argument("--limits", type=int, nargs="+", default=[500, 2000], help="training images (default 500 2000)")
+    parser.add_argument(
+        "--limits", type=int, nargs="+", default=[500, 2000], help="training images (default 500 2000; 0 = all 60,000)"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--n", type=int, default=2000, help="samples per evaluation (default 2000)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", help="write every record to this file")
+    parser.add_argument("--json", help="append every record to this file as it comes (emptied first)")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="runs at once, one process each, in the order limit, seed, arm (so an arm's rivals run beside it); "
+        "with --threads 1 and --parallel 2 each run has one of the 2 cores",
+    )
     args = parser.parse_args(argv)
-    records = []
+    jobs = [(limit, seed, arm) for limit in args.limits for seed in args.seeds for arm in args.arms]
+    out = Path(args.json) if args.json else None
+    if out is not None:
+        out.write_text("")  # records are appended as they come: a stopped study keeps what it finished
 
     def report(record: dict) -> None:
-        records.append(record)
         print(json.dumps(record), flush=True)
+        if out is not None:
+            with out.open("a") as f:
+                f.write(json.dumps(record) + "\n")
 
-    for limit in args.limits:
-        for seed in args.seeds:
-            for arm in args.arms:
-                one_run(args, limit, seed, arm, report)
-    if args.json:
-        Path(args.json).write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    if args.parallel > 1:
+        side_by_side(one_run, jobs, args, report, at_once=args.parallel)
+    else:
+        for job in jobs:
+            one_run(job, args, report)
     return 0
 
 
