@@ -268,7 +268,8 @@ def test_a_heads_needs_are_checked_like_the_others():
         HEADS.unregister("test_needs_dropout")
 
 
-def test_a_head_term_that_clashes_with_another_entrys_is_refused():
+@pytest.mark.parametrize("phase", ["critic", "generator"])
+def test_a_head_term_that_clashes_with_another_entrys_is_refused(phase):
     from dataclasses import dataclass
 
     from earthmover.losses.heads import Head
@@ -280,13 +281,16 @@ def test_a_head_term_that_clashes_with_another_entrys_is_refused():
         weight: float = param(0.0, "weight", min=0.0)
 
         def critic_terms(self, real, fake):
-            return {"critic": real.score.mean()}
+            return {"critic": real.score.mean()} if phase == "critic" else {}
+
+        def generator_terms(self, fake):
+            return {"generator": fake.score.mean()} if phase == "generator" else {}
 
     try:
         trainer = Trainer(validate(tiny_config("wgan-gp", **{"head.test_clash": 1.0})), quiet=True)
         with pytest.raises(
-            EarthmoverError, match="head.test_clash returns the loss term 'critic', which another entry already uses"
+            EarthmoverError, match=f"head.test_clash returns the loss term '{phase}', which another entry already uses"
         ):
-            trainer.critic_step()
+            trainer.critic_step() if phase == "critic" else trainer.generator_step()
     finally:
         HEADS.unregister("test_clash")
