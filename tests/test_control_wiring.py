@@ -611,3 +611,16 @@ def test_with_a_minibatch_layer_each_batch_is_scored_on_its_own(coupling):
     with torch.no_grad():
         assert torch.allclose(real_out.score, trainer.critic(real).score)
         assert torch.allclose(fake_out.score, trainer.critic(fake).score)
+
+
+def test_a_conditional_critic_with_a_minibatch_layer_scores_each_batch_with_its_labels(mnist):
+    """The two passes of a coupling critic that takes labels: each batch is scored alone, with its own labels
+    (a projection critic's score moves with the label, so labels left out or swapped show)."""
+    trainer = Trainer(_config("dcgan", "projection", **{"model.minibatch": "discrimination"}), quiet=True)
+    real, fake = torch.randn(8, 1, 28, 28), torch.randn(8, 1, 28, 28)
+    draw = trainer._draw(torch.arange(8))
+    real_out, fake_out = trainer._score_real_and_fake(real, fake, draw)
+    with torch.no_grad():
+        assert torch.allclose(real_out.score, trainer.critic(real, draw.labels).score, atol=1e-6)
+        assert torch.allclose(fake_out.score, trainer.critic(fake, draw.labels).score, atol=1e-6)
+        assert not torch.allclose(real_out.score, trainer.critic(real, draw.labels.flip(0)).score, atol=1e-6)
