@@ -157,6 +157,25 @@ def test_accumulated_step_has_the_whole_batch_gradients(k, case):
         assert torch.equal(one[2].augment.rng.get_state(), many[2].augment.rng.get_state())
 
 
+def test_an_accumulated_step_under_a_grad_scaler_unscales_to_the_whole_batch_gradients():
+    """With a loss scaler on (fp16's recipe; a CPU GradScaler here), each micro-batch's loss is scaled before
+    its backward, so the one unscale before the step gives the whole batch's gradients."""
+
+    def grads_with_scaler(config):
+        trainer = Trainer(config, quiet=True)
+        trainer.scaler_d = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0**10)
+        trainer.scaler_g = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0**10)
+        trainer._critic_phase()
+        critic = [p.grad.clone() for p in trainer.critic.parameters()]
+        trainer._generator_phase()
+        return critic + [p.grad.clone() for p in trainer.generator.parameters()]
+
+    one = grads_with_scaler(tiny_config("wgan-gp"))
+    many = grads_with_scaler(tiny_config("wgan-gp", **{"run.accumulate": 2}))
+    for ga, gb in zip(one, many, strict=True):
+        assert torch.allclose(ga, gb, atol=1e-6, rtol=1e-5), (ga - gb).abs().max()
+
+
 def test_the_second_of_two_processes_augments_its_rows_with_its_slice_of_the_global_draws():
     """Rank 1 of 2 (simulated) augments rows B/2..B of the global batch exactly as one process augments them,
     and both leave the augmentation generator where one process leaves it."""
