@@ -3,7 +3,7 @@ follow the code, the story notebook runs with its asserts, and every code block 
 
 Code in the pages lives in docs/snippets/*.py (included with pymdownx.snippets) and in the notebook
 docs/tutorials/wgan_story.py (executed by the build); a ```python block written inline in a page is an
-error here. Shell blocks are checked against the CLI's parsers: each `earthmover ...` line must parse."""
+error here. Every shell line of the pages runs, at small scale, in tests/test_docs_commands.py."""
 
 import importlib.util
 import json
@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from earthmover import Config, registry
-from earthmover.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -181,28 +180,6 @@ def test_the_image_source_and_metric_plug_in_trains(my_images, in_tmp):
     logged = [r["final/metrics/brightness"] for r in rows if "final/metrics/brightness" in r]
     assert logged and -1.0 <= logged[-1] <= 1.0  # the plug-in's metric, scored on the plug-in's data
     assert 'name = "stripes"' in (in_tmp / "run" / "config.toml").read_text()
-
-
-def shell_commands():
-    for page, code in blocks("bash"):
-        for line in code.replace("\\\n", " ").splitlines():
-            words = shlex.split(line, comments=True)
-            while words and "=" in words[0]:
-                words.pop(0)  # PYTHONPATH=. and the like
-            if words[:1] == ["torchrun"]:
-                words = words[words.index("earthmover") :] if "earthmover" in words else []
-            if words[:1] == ["earthmover"]:
-                yield pytest.param(words[1:], id=f"{page.name}:{' '.join(words[1:3])}")
-
-
-@pytest.mark.parametrize("argv", list(shell_commands()))
-def test_every_earthmover_command_in_the_docs_parses(argv, my_gan, my_images):
-    if "--plugins" in argv:
-        registry.load_plugins(argv[argv.index("--plugins") + 1])
-    try:
-        build_parser().parse_args(argv)
-    except SystemExit as exc:
-        pytest.fail(f"earthmover {' '.join(argv)}: exit {exc.code}")
 
 
 def load_hooks():
