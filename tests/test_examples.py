@@ -97,3 +97,22 @@ def test_custom_loop():
     # data's (about 1.41, the eight Gaussians' circle): the 3-step generator has barely moved from 0
     spread, radius = np.linalg.norm(samples, axis=1).mean(), np.linalg.norm(data, axis=1).mean()
     assert radius - spread <= distance <= radius + spread and radius == pytest.approx(1.414, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "named"),
+    [
+        ("train_mnist.py", ["--data", "no_such_digits.npz"], "no_such_digits.npz"),
+        ("score_folder.py", ["no_such_folder", "mnist:test"], "no_such_folder"),
+    ],
+)
+def test_a_user_error_ends_in_one_line(script, argv, named, monkeypatch, capsys, tmp_path):
+    """As the earthmover command does: `SCRIPT: error: ...` on one line of stderr, status 2, no traceback,
+    and nothing written."""
+    monkeypatch.setattr("sys.argv", [script, *argv])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith(f"{script}: error: ") and named in err and err.count("\n") == 1, err
+    assert not list(tmp_path.glob("runs/*"))
