@@ -211,3 +211,60 @@ def test_the_studies_page_includes_a_report_when_told_where(tmp_path, monkeypatc
     (tmp_path / "index.md").unlink()
     with pytest.raises(SystemExit, match="no index.md"):
         hooks.studies_pages()
+
+
+API_MODULES = {  # each API page and the modules whose public functions and classes it must all document
+    "penalties.md": ["earthmover.losses.penalties"],
+    "objectives.md": ["earthmover.losses.objectives"],
+    "constraints.md": ["earthmover.losses.constraints"],
+    "heads.md": ["earthmover.losses.heads", "earthmover.losses.conditional_heads"],
+    "ot.md": ["earthmover.ot"],  # what the package exports from its submodules
+    "registry.md": ["earthmover.registry"],
+    "load-export.md": ["earthmover.trained"],
+}
+FIRST = {
+    "penalties.md": "gradient_penalty",
+    "objectives.md": "wasserstein_critic_loss",
+    "ot.md": "emd",
+    "metrics.md": "fid",
+}
+
+
+def api_targets(page: str) -> list[str]:
+    return re.findall(r"^::: ([\w.]+)", (DOCS / "api" / page).read_text(), re.M)
+
+
+@pytest.mark.parametrize("page", sorted(API_MODULES))
+def test_an_api_page_documents_every_public_function_and_class_of_its_modules(page):
+    import inspect
+
+    documented = {target.rsplit(".", 1)[-1] for target in api_targets(page)}
+    for name in API_MODULES[page]:
+        module = importlib.import_module(name)
+        public = {
+            n
+            for n, obj in vars(module).items()
+            if not n.startswith("_")
+            and (inspect.isfunction(obj) or inspect.isclass(obj))
+            and (obj.__module__ == name or obj.__module__.startswith(name + "."))
+        }
+        assert public and public <= documented, f"{page} lacks {sorted(public - documented)} of {name}"
+
+
+@pytest.mark.parametrize("page", sorted(FIRST))
+def test_an_api_page_starts_with_what_a_reader_looks_for(page):
+    """The functions first (gradient_penalty, not the Shard class that serves it under torchrun)."""
+    assert api_targets(page)[0].rsplit(".", 1)[-1] == FIRST[page]
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md"])
+def test_the_whats_inside_table_names_attributes_that_exist(page):
+    import earthmover
+
+    table = (ROOT / page).read_text().split("## What is inside", 1)[1].split("\n\n", 2)[1]
+    names = [
+        name for row in table.splitlines()[2:] for _, name in re.findall(r"`(earthmover)?\.(\w+)`", row.split("|")[2])
+    ]
+    for name in names:  # `from earthmover import NAME` works: an attribute of the package, or a subpackage
+        assert hasattr(earthmover, name) or importlib.util.find_spec(f"earthmover.{name}"), f"{page}: earthmover.{name}"
+    assert {"objectives", "penalties", "constraints", "heads", "ot", "metrics"} <= set(names)
