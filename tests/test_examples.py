@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import ot as pot
 import pytest
+import torch
 from PIL import Image
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -77,6 +78,25 @@ def test_score_folder(tmp_path):
     results = example("score_folder.py")([str(folder), "mnist:test", "--features", "digits"])
     assert [r.name for r in results] == ["fid", "kid"]
     assert results[0].n_samples == 16 and results[0].reference == "mnist:test"
+
+
+def test_custom_loop_defaults_are_the_quickstart_presets():
+    """Its docstring says so: the optimizer, the lazy penalty, the batch and the network shape."""
+    from earthmover import Config
+
+    preset = Config.from_preset("quickstart")
+    script = runpy.run_path(str(EXAMPLES / "custom_loop.py"))
+    args = script["arguments"]().parse_args([])
+    assert args.lr == preset.get("optim.lr_g") == preset.get("optim.lr_d") and preset.get("optim.lr_decay") == "linear"
+    assert (args.n_critic, args.gp, args.gp_every) == (
+        preset.get("optim.n_critic"),
+        preset.get("penalty.gp"),
+        preset.get("penalty.every"),
+    )
+    assert (args.batch_size, args.width) == (preset.get("data.batch_size"), preset.get("model.width"))
+    hidden = sum(isinstance(m, torch.nn.Linear) for m in script["mlp"](2, 1, 8)) - 1
+    assert hidden == preset.get("model.depth")
+    assert (preset.get("optim.beta1"), preset.get("optim.beta2")) == (0.5, 0.9)  # as the loop's Adam
 
 
 def test_custom_loop():
