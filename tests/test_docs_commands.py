@@ -1,9 +1,9 @@
 """Every shell line of README.md and the site's pages runs, verbatim, at small scale (issue 23).
 
-The lines are read from the pages themselves: every line of a fenced ```bash or ```sh block, each `&&`-joined
-command on its own. A command either runs here, or is listed in NOT_RUN with the reason it cannot run in CI;
-a line that is neither fails `test_every_shell_line_runs_or_says_why_not`, and so does a NOT_RUN entry that no
-page holds any more.
+The lines are read from the pages themselves (and from the story notebook's text cells): every line of a
+fenced ```bash or ```sh block, each `&&`-joined command on its own. A command either runs here, or is listed in
+NOT_RUN with the reason it cannot run in CI; a line that is neither fails
+`test_every_shell_line_runs_or_says_why_not`, and so does a NOT_RUN entry that no page holds any more.
 
 How a page runs (`test_the_page_runs`): in a fresh folder, its commands in the page's order (a later line uses
 what an earlier one made: `--out runs/cond`, then `sample --run runs/cond`), after the page's GIVEN (what the
@@ -11,10 +11,11 @@ page assumes the reader has: a run of theirs in `runs/my-run`, a folder of image
 the page's words, split as the shell splits them, given to `earthmover.cli.main` (the function the console
 script calls) in this process; `VAR=value` prefixes are set in the environment for that command only, and
 `PYTHONPATH=.` also puts the folder on `sys.path`, as it would for a new interpreter. torchrun lines run as
-they are written, through bash. Small scale is flags appended *after* the page's own (the last value of a flag
-wins): SMALL below, and nothing else. The environment every command sees is ENV: the MNIST fixture of tests/data
-instead of a download, a small TorchScript stand-in for the Inception network (the real one scores about 2
-images/s on 2 cores), and W&B offline. Each command must exit 0 and print the line PRINTS names for it.
+they are written, through bash, and the story's `jupytext` line on a copy of the story. Small scale is flags
+appended *after* the page's own (the last value of a flag wins): SMALL below, and nothing else. The
+environment every command sees is ENV: the MNIST fixture of tests/data instead of a download, a small
+TorchScript stand-in for the Inception network (the real one scores about 2 images/s on 2 cores), and W&B
+offline. Each command must exit 0 and print the line PRINTS names for it.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ NOT_RUN = {
     "torchrun --nnodes=2 --nproc_per_node=1 --rdzv_backend=c10d --rdzv_endpoint=10.0.0.1:29500 --rdzv_id=run1 -m "
     "earthmover train --data 25gaussians --batch-size 256 --out runs/shared": "needs two machines; "
     "tests/test_train_two_nodes.py runs this c10d launch as two 'nodes' on 127.0.0.1",
+    "pip install -e '.[docs]'": "installs packages with pip (network); the test extra includes the docs tools",
+    "EARTHMOVER_DOCS_SCALE=full python docs/tutorials/wgan_story.py": "the story at full scale takes minutes; the "
+    "same script at its quick scale runs in tests/test_docs.py (the site build executes it as a notebook)",
     "EARTHMOVER_DOCS_STUDIES=runs/studies mkdocs build --strict": "a second build of the site from the clone "
     "(~1 min); tests/test_docs.py builds it and tests the page that EARTHMOVER_DOCS_STUDIES fills",
 }
@@ -96,8 +100,17 @@ PRINTS = {
 }
 
 
+STORY = DOCS / "tutorials" / "wgan_story.py"  # a notebook in jupytext's percent format: its text is in comments
+
+
 def pages() -> list[Path]:
-    return sorted(p for p in DOCS.rglob("*.md") if "snippets" not in p.parts) + [ROOT / "README.md"]
+    return sorted(p for p in DOCS.rglob("*.md") if "snippets" not in p.parts) + [STORY, ROOT / "README.md"]
+
+
+def text(page: Path) -> str:
+    if page.suffix == ".py":  # the markdown cells: comment lines
+        return "\n".join(line[2:] if line.startswith("# ") else "" for line in page.read_text().splitlines())
+    return page.read_text()
 
 
 def name(page: Path) -> str:
@@ -107,7 +120,7 @@ def name(page: Path) -> str:
 def shell_commands(page: Path) -> list[str]:
     """The page's shell commands in order: continuation lines joined, comments dropped, `&&` split."""
     commands = []
-    for block in re.finditer(r"^```(?:bash|sh)\n(.*?)^```", page.read_text(), re.M | re.S):
+    for block in re.finditer(r"^```(?:bash|sh)\n(.*?)^```", text(page), re.M | re.S):
         for line in block.group(1).replace("\\\n", " ").splitlines():
             words = shlex.split(line, comments=True)
             while words:
@@ -142,8 +155,10 @@ def test_every_shell_line_runs_or_says_why_not():
     seen = {c for page in pages() for c in shell_commands(page)}
     for command in seen - set(NOT_RUN):
         words = split_env(command)[1]
+        if words[0] == "jupytext":
+            continue
         assert words[0] == "earthmover" or (words[0] == "torchrun" and "earthmover" in words), (
-            f"{command!r}: the test runs only earthmover and torchrun lines; list it in NOT_RUN with a reason"
+            f"{command!r}: the test runs only earthmover, torchrun and jupytext lines; list it in NOT_RUN with a reason"
         )
         assert subcommand(words) in PRINTS, f"{command!r}: say in PRINTS what it prints"
     assert not set(NOT_RUN) - seen, f"NOT_RUN names lines no page holds: {sorted(set(NOT_RUN) - seen)}"
@@ -244,6 +259,14 @@ def workspace(tmp_path, monkeypatch, inception):
 def run(command: str, capsys) -> str:
     """One command of a page, with the small-scale flags after it; its exit status must be 0."""
     env, words = split_env(command)
+    if words[0] == "jupytext":  # converts the story beside itself: a copy of it, at the path the line names
+        Path(words[-1]).parent.mkdir(parents=True, exist_ok=True)
+        Path(words[-1]).write_text((ROOT / words[-1]).read_text())
+        proc = subprocess.run([sys.executable, "-m", *words], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{command}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+        assert Path(words[-1]).with_suffix(".ipynb").stat().st_size > 10_000
+        assert f"[jupytext] Writing {Path(words[-1]).with_suffix('.ipynb')}" in proc.stdout + proc.stderr
+        return proc.stdout + proc.stderr
     if words[0] == "torchrun":
         line = f"{command} {shlex.join(SMALL[subcommand(words)](words))}"
         proc = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=600)
@@ -269,7 +292,7 @@ def run(command: str, capsys) -> str:
 
 
 RUNNABLE = [
-    pytest.param(page, id=name(page), marks=[pytest.mark.distributed] if "torchrun" in page.read_text() else [])
+    pytest.param(page, id=name(page), marks=[pytest.mark.distributed] if "torchrun" in text(page) else [])
     for page in pages()
     if set(shell_commands(page)) - set(NOT_RUN)
 ]
