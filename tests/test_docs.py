@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from earthmover import Config, registry
 
@@ -131,6 +132,7 @@ PLUGINS = ("my_gan", "my_images")  # plug-in modules: trained through the CLI be
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in SNIPPETS.glob("*.py") if p.stem not in PLUGINS))
 def test_snippet_runs(name, in_tmp, capsys):
+    torch.set_num_threads(1)  # conftest gives the count back; two threads crawl on a loaded 2-core box
     runpy.run_path(str(SNIPPETS / f"{name}.py"), run_name="__main__")
     assert capsys.readouterr().out.strip()  # each says what it computed
 
