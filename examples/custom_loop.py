@@ -1,15 +1,23 @@
 """A WGAN-GP training loop of your own, from earthmover's pure functions, on eight Gaussians.
 
-    python examples/custom_loop.py                # 1,000 generator steps: about a minute on one CPU core
-    python examples/custom_loop.py --steps 3000 --gp 10
+    python examples/custom_loop.py                # 1,000 generator steps: ~5.5 minutes of CPU time
+    python examples/custom_loop.py --steps 3000 --gp 10 --gp-every 1
 
 Everything here is plain PyTorch: two MLPs, two Adam optimizers, and a loop. earthmover gives the
 pieces that are easy to get subtly wrong: the Wasserstein losses (objectives), the gradient
 penalty with one interpolation point and one gradient norm per sample (penalties), and the exact
-earth mover's distance between sample sets to judge the result (ot.emd_samples). The defaults
-are those earthmover's quickstart preset measured best on toy data (Adam 1e-3 decayed linearly to 0,
-betas (0.5, 0.9), penalty weight 1, five critic steps per generator step); with them 1,000 steps
-reached an EMD of about 0.13 to the data (the circle has radius 1.41).
+earth mover's distance between sample sets to judge the result (ot.emd_samples). The defaults are
+the quickstart preset's (src/earthmover/train/presets.py), chosen by measurement on the 25-gaussian
+grid: Adam 1e-3 decayed linearly to 0, betas (0.5, 0.9), four critic steps per generator step, the
+penalty at weight 0.5 applied lazily (on every 4th critic step only, scaled by 4: once per generator
+step), 4 hidden layers of 128, batch 256. Unlike the preset, this loop keeps no EMA generator and runs
+1,000 steps rather than 4,500. With them (seed 0, 2026-12-03) it printed
+
+    exact EMD between 1,000 samples and 1,000 data points: 0.1203; modes covered 8/8, 73% within 3 std of one
+
+after 329 s of CPU time (10 minutes of wall time on the 2-core box at load 7, shared with other jobs). The
+loop's previous defaults, a penalty of weight 1 on every one of five critic steps and 3 hidden layers, gave
+0.1279, 8/8 and 62% in 639 s of CPU time.
 """
 
 import argparse
@@ -31,20 +39,27 @@ def mlp(n_in: int, n_out: int, width: int) -> nn.Sequential:
         nn.ReLU(),
         nn.Linear(width, width),
         nn.ReLU(),
+        nn.Linear(width, width),
+        nn.ReLU(),
         nn.Linear(width, n_out),
     )
 
 
-def main(argv=None):
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000, help="generator steps")
-    parser.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step")
+    parser.add_argument("--n-critic", type=int, default=4, help="critic steps per generator step")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate, decayed linearly to 0")
-    parser.add_argument("--gp", type=float, default=1.0, help="gradient penalty weight (the paper: 10)")
+    parser.add_argument("--gp", type=float, default=0.5, help="gradient penalty weight (the paper: 10)")
+    parser.add_argument("--gp-every", type=int, default=4, help="penalize every k-th critic step, scaled by k")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = arguments().parse_args(argv)
 
     torch.manual_seed(args.seed)
     data = make_toy("8gaussians")
@@ -58,11 +73,13 @@ def main(argv=None):
         return critic(x).squeeze(1)  # one raw score per sample, no sigmoid
 
     for step in range(1, args.steps + 1):
-        for _ in range(args.n_critic):
+        for i in range(args.n_critic):
             real = data.sample(args.batch_size, rng)
             fake = generator(torch.randn(args.batch_size, 2)).detach()  # the critic step does not train G
             loss_w = objectives.wasserstein_critic_loss(score(real), score(fake))  # E D(fake) - E D(real)
-            loss_d = loss_w + penalties.gradient_penalty(critic, real, fake, weight=args.gp)
+            loss_d = loss_w
+            if ((step - 1) * args.n_critic + i) % args.gp_every == 0:  # lazily: every k-th critic step, times k
+                loss_d = loss_d + penalties.gradient_penalty(critic, real, fake, weight=args.gp * args.gp_every)
             opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()

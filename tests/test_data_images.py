@@ -15,6 +15,7 @@ from PIL import Image
 
 from data_support import isolated  # noqa: F401 (the autouse fixture)
 from earthmover.data.images import ImageSet, find_mnist, load_images
+from earthmover.data.sources.public import DATASETS
 from earthmover.errors import EarthmoverError
 
 FIXTURE = Path(__file__).parent / "data" / "mnist_small.npz"
@@ -106,7 +107,8 @@ def test_mnist_missing_offline_says_url_file_and_where(tmp_path):
         load_images("mnist")
     message = str(err.value)
     assert "\n" not in message and "http://127.0.0.1:9/train-images-idx3-ubyte.gz" in message
-    assert str(tmp_path / "cache" / "datasets" / "mnist" / "train-images-idx3-ubyte.gz") in message
+    assert f"save them in {tmp_path / 'cache' / 'datasets' / 'mnist'}: " in message
+    assert all(f"http://127.0.0.1:9/{r.file}" in message for r in DATASETS["mnist"].files)  # all four
     assert "EARTHMOVER_MNIST" in message
     assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == [".lock"]  # nothing half-written
 

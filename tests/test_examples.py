@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import ot as pot
 import pytest
+import torch
 from PIL import Image
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -79,6 +80,25 @@ def test_score_folder(tmp_path):
     assert results[0].n_samples == 16 and results[0].reference == "mnist:test"
 
 
+def test_custom_loop_defaults_are_the_quickstart_presets():
+    """Its docstring says so: the optimizer, the lazy penalty, the batch and the network shape."""
+    from earthmover import Config
+
+    preset = Config.from_preset("quickstart")
+    script = runpy.run_path(str(EXAMPLES / "custom_loop.py"))
+    args = script["arguments"]().parse_args([])
+    assert args.lr == preset.get("optim.lr_g") == preset.get("optim.lr_d") and preset.get("optim.lr_decay") == "linear"
+    assert (args.n_critic, args.gp, args.gp_every) == (
+        preset.get("optim.n_critic"),
+        preset.get("penalty.gp"),
+        preset.get("penalty.every"),
+    )
+    assert (args.batch_size, args.width) == (preset.get("data.batch_size"), preset.get("model.width"))
+    hidden = sum(isinstance(m, torch.nn.Linear) for m in script["mlp"](2, 1, 8)) - 1
+    assert hidden == preset.get("model.depth")
+    assert (preset.get("optim.beta1"), preset.get("optim.beta2")) == (0.5, 0.9)  # as the loop's Adam
+
+
 def test_custom_loop():
     main = example("custom_loop.py")
     sets = []  # what the example measures: 1,000 of its generator's samples and 1,000 data points
@@ -97,3 +117,22 @@ def test_custom_loop():
     # data's (about 1.41, the eight Gaussians' circle): the 3-step generator has barely moved from 0
     spread, radius = np.linalg.norm(samples, axis=1).mean(), np.linalg.norm(data, axis=1).mean()
     assert radius - spread <= distance <= radius + spread and radius == pytest.approx(1.414, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "named"),
+    [
+        ("train_mnist.py", ["--data", "no_such_digits.npz"], "no_such_digits.npz"),
+        ("score_folder.py", ["no_such_folder", "mnist:test"], "no_such_folder"),
+    ],
+)
+def test_a_user_error_ends_in_one_line(script, argv, named, monkeypatch, capsys, tmp_path):
+    """As the earthmover command does: `SCRIPT: error: ...` on one line of stderr, status 2, no traceback,
+    and nothing written."""
+    monkeypatch.setattr("sys.argv", [script, *argv])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith(f"{script}: error: ") and named in err and err.count("\n") == 1, err
+    assert not list(tmp_path.glob("runs/*"))

@@ -6,6 +6,8 @@ The pieces, each in a module named for its idea:
   energy-based and loss-sensitive losses, as pure functions of critic scores;
 * :mod:`earthmover.losses.penalties` - gradient penalty (two- and one-sided), R1, R2, DRAGAN, consistency term;
 * :mod:`earthmover.losses.constraints` - weight clipping and spectral normalization;
+* :mod:`earthmover.losses.heads` - critic heads (what a critic says beyond its score: AC-GAN's class logits,
+  InfoGAN's Q, EBGAN's reconstruction);
 * :mod:`earthmover.train.presets` - each paper's defaults by name;
 * :mod:`earthmover.train.config` and :class:`earthmover.Trainer` - one training loop for all of them;
 * :mod:`earthmover.data` - toy distributions and image sources;
@@ -28,7 +30,7 @@ or run the whole loop, and take the trained generator out of its run::
 __version__ = "0.1.0"
 
 from earthmover.errors import EarthmoverError  # noqa: E402
-from earthmover.losses import constraints, objectives, penalties  # noqa: E402
+from earthmover.losses import constraints, heads, objectives, penalties  # noqa: E402
 from earthmover.nets.critic_output import CriticOutput  # noqa: E402
 from earthmover.train import presets  # noqa: E402
 from earthmover.train.config import Config  # noqa: E402
@@ -42,6 +44,7 @@ __all__ = [
     "TrainedGenerator",
     "Trainer",
     "constraints",
+    "heads",
     "load",
     "objectives",
     "penalties",

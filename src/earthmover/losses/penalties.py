@@ -169,6 +169,21 @@ def gradient_penalty(
     ``generator`` is a ``torch.Generator``, or a :class:`Shard` under torchrun.
     ``one_sided=True`` penalizes only norms above the target (WGAN-LP, Petzka et al. 2018):
     weight * E max(0, ||grad|| - target)^2.
+
+    Args:
+        critic: the critic; called on the penalty's points, it returns raw scores (or a ``CriticOutput``).
+        real: a batch of real samples, (N, ...).
+        fake: generated samples of the same shape (both batches are detached: the penalty trains the critic only).
+        weight: lambda, the penalty's weight (the paper: 10).
+        target: the gradient norm the penalty pulls toward (1 for a 1-Lipschitz critic).
+        one_sided: penalize only norms above ``target``.
+        points: ``"between"`` (one uniform coefficient per sample) or ``"near-data"``.
+        generator: where the random coefficients come from, for reproducible runs.
+        scaler: a ``torch.amp.GradScaler`` under float16 autocast (the gradient is taken scaled, then unscaled).
+
+    Returns:
+        A scalar tensor; the per-sample gradient norm is taken over all non-batch dimensions, with an epsilon
+        inside the square root so a zero gradient gives no NaN.
     """
     if points == "between":
         x_hat = interpolate(real, fake, generator)

@@ -21,7 +21,7 @@ runs read that file and contact no server. A file already present in the folder 
 by hand on a machine without network) is verified and used without any download; without
 network and without the file, the error names the URL, the file name and the folder to put it in.
 
-MNIST first looks for a local ``mnist.npz`` (:func:`find_mnist`): ``$EARTHMOVER_MNIST``,
+MNIST first looks for a local ``mnist.npz`` (:func:`find_mnist`; its layout: :data:`MNIST_NPZ`): ``$EARTHMOVER_MNIST``,
 ``<cache dir>/mnist.npz``, and ``shared/data/mnist.npz`` beside the current directory or any of
 its parents, then beside the repository this module lives in. One is used as is, with no download.
 """
@@ -43,7 +43,16 @@ from earthmover.data.sources.npz import load_npz
 from earthmover.data.sources.registry import ImageSource, register
 from earthmover.errors import EarthmoverError
 
-__all__ = ["Remote", "PublicDataset", "DATASETS", "find_mnist", "load_public", "prepared_path"]
+__all__ = [
+    "Remote",
+    "PublicDataset",
+    "DATASETS",
+    "MNIST_NPZ",
+    "find_mnist",
+    "load_public",
+    "offline_fix",
+    "prepared_path",
+]
 
 SPLITS = ("train", "test")
 
@@ -151,7 +160,9 @@ def load_public(name: str, split: str, cache_dir=None, progress: bool = True):
     if not prepared.is_file():
         with _exclusive(prepared.parent):  # torchrun: one process downloads, the others then read
             if not prepared.is_file():
-                originals = [_obtain(dataset, remote, prepared.parent, progress) for remote in dataset.files]
+                missing = [r for r in dataset.files if not (prepared.parent / r.file).is_file()]
+                fix = offline_fix(dataset, prepared.parent, missing)
+                originals = [_obtain(dataset, remote, prepared.parent, progress, fix) for remote in dataset.files]
                 arrays = _read_idx_set(originals) if dataset.reader == "idx" else _read_cifar_binary(originals[0])
                 atomic_write_npz(prepared, **arrays)
     images, labels, _, _ = load_npz(prepared, split, f"{name}:{split}")
@@ -175,8 +186,26 @@ def _exclusive(folder: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _obtain(dataset: PublicDataset, remote: Remote, folder: Path, progress: bool) -> Path:
-    """The verified original file in ``folder``: already there, or downloaded from the first mirror that works."""
+MNIST_NPZ = (
+    "an mnist.npz holding uint8 arrays x_train (60000, 28, 28), y_train (60000,), x_test (10000, 28, 28) and "
+    "y_test (10000,), the layout of Keras's mnist.npz"
+)
+"""What ``$EARTHMOVER_MNIST`` points at (any number of images per split is read)."""
+
+
+def offline_fix(dataset: PublicDataset, folder: Path, missing: list[Remote]) -> str:
+    """What to do without network: every file still missing, where to get it and where to put it."""
+    urls = [dataset.mirrors[0] + r.file for r in missing]
+    if len(urls) == 1:
+        fix = f"without network, fetch {urls[0]} elsewhere and save it as {folder / missing[0].file}"
+    else:
+        fix = f"without network, fetch these {len(urls)} files elsewhere and save them in {folder}: {', '.join(urls)}"
+    return fix + (f" (or set EARTHMOVER_MNIST to {MNIST_NPZ})" if dataset.name == "mnist" else "")
+
+
+def _obtain(dataset: PublicDataset, remote: Remote, folder: Path, progress: bool, fix: str) -> Path:
+    """The verified original file in ``folder``: already there, or downloaded from the first mirror that works;
+    ``fix`` ends the error when no mirror can be reached."""
     target = folder / remote.file
     if target.is_file():
         got = sha256_file(target)
@@ -186,9 +215,6 @@ def _obtain(dataset: PublicDataset, remote: Remote, folder: Path, progress: bool
                 f"delete it to download it again, or replace it with the original {remote.file}"
             )
         return target
-    first = dataset.mirrors[0] + remote.file
-    extra = " (or set EARTHMOVER_MNIST=/path/to/mnist.npz)" if dataset.name == "mnist" else ""
-    fix = f"without network, fetch {first} elsewhere and save it as {target}{extra}"
     errors = []
     for base in dataset.mirrors:
         try:
