@@ -12,6 +12,7 @@ stream's ``reference`` (never its position) and touches no training state.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -176,7 +177,9 @@ class ImageMonitor:
         if announce is not None:
             announce(f"evaluating: {','.join(plan.metrics)} on {n} generated samples ({plan.features} features)...")
         self._evaluator.progress = announce is not None
-        return {f"metrics/{k}": v for k, v in self._evaluator(lambda m: sample(m, seed)).items()}
+        batch = itertools.count()  # each batch from its own latents (one seed for all drew one batch again and again)
+        scores = self._evaluator(lambda m: sample(m, seed * 1_000_003 + next(batch)))
+        return {f"metrics/{k}": v for k, v in scores.items()}
 
     def snapshot(
         self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None, title: str = ""
