@@ -6,8 +6,9 @@
 * ``tutorials/wgan-story.md`` (+ ``wgan_story.ipynb`` and its figures): the jupytext notebook
   ``docs/tutorials/wgan_story.py`` executed with nbclient, its asserts included;
 * ``guides/benchmarks.md``: ``benchmarks/RESULTS.md`` with its figures;
-* ``studies/report.md``: the output of ``earthmover study all --out DIR`` when
-  ``EARTHMOVER_DOCS_STUDIES=DIR`` names it, else how to make it.
+* ``studies/report.md``: the committed output of ``earthmover study all --quick --out docs/studies/report``
+  (its figures, numbers and verdicts), or of ``earthmover study all --out DIR`` when
+  ``EARTHMOVER_DOCS_STUDIES=DIR`` names another folder.
 
 Environment: ``EARTHMOVER_DOCS_SCALE=quick|full`` (the notebook's scale, default quick),
 ``EARTHMOVER_DOCS_CACHE=DIR|off`` (executed notebooks are cached by the hash of the notebook and of
@@ -241,28 +242,51 @@ def studies_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+STUDIES_COMMAND = "earthmover study all --quick --out docs/studies/report"
+STUDIES_REPORT = ROOT / "docs" / "studies" / "report"
+"""The committed report (the output of STUDIES_COMMAND); EARTHMOVER_DOCS_STUDIES=DIR shows another one."""
+
+
 def studies_pages() -> dict[str, bytes | str]:
-    folder = os.environ.get("EARTHMOVER_DOCS_STUDIES")
+    chosen = os.environ.get("EARTHMOVER_DOCS_STUDIES")
+    folder = Path(chosen) if chosen else STUDIES_REPORT
     intro = (ROOT / "docs" / "studies" / "_intro.md").read_text().replace("{{ studies_table }}", studies_table())
-    if not folder:
-        return {
-            "studies/report.md": EDIT + intro + '\n!!! note "This build did not include a report"\n'
-            "    Build the site with `EARTHMOVER_DOCS_STUDIES=DIR` after the command above to put the report "
-            "here. The figures of the full-scale runs recorded in the benchmarks are on the "
-            "[benchmark results](../guides/benchmarks.md) page.\n"
-        }
-    folder = Path(folder)
     index = folder / "index.md"
     if not index.is_file():
-        raise SystemExit(
-            f"EARTHMOVER_DOCS_STUDIES={folder}: no index.md there; run earthmover study all --out {folder}"
-        )
+        if chosen:
+            raise SystemExit(
+                f"EARTHMOVER_DOCS_STUDIES={folder}: no index.md there; run earthmover study all --out {folder}"
+            )
+        return {
+            "studies/report.md": EDIT + intro + '\n!!! note "This build did not include a report"\n'
+            f"    `{STUDIES_COMMAND}` writes the report this page shows; it is missing from this tree. The "
+            "figures of the full-scale runs recorded in the benchmarks are on the "
+            "[benchmark results](../guides/benchmarks.md) page.\n"
+        }
     report = re.sub(r"^(#+) ", r"#\1 ", index.read_text(), flags=re.M)  # below this page's title
-    files: dict[str, bytes | str] = {"studies/report.md": EDIT + intro + "\n---\n\n" + report}
+    files: dict[str, bytes | str] = {
+        "studies/report.md": EDIT + intro + "\n---\n\n" + _report_provenance(folder, chosen) + report
+    }
     for path in folder.iterdir():
-        if path.suffix in (".png", ".json"):
+        if path.suffix in (".png", ".json") and path.name != "index.json":
             files[f"studies/{path.name}"] = path.read_bytes()
     return files
+
+
+def _report_provenance(folder: Path, chosen: str | None) -> str:
+    """Where the report below comes from: the command, its scale, when and how long (from DIR/index.json)."""
+    import json
+
+    env = json.loads((folder / "index.json").read_text())["environment"] if (folder / "index.json").is_file() else {}
+    made = (
+        f"the output of `earthmover study all --out {folder}` (EARTHMOVER_DOCS_STUDIES)"
+        if chosen
+        else f"committed in `docs/studies/report/`, the output of `{STUDIES_COMMAND}`; rerun it and commit the "
+        "folder to refresh it"
+    )
+    scale = env.get("scale", "unknown").split(" (")[0]  # "quick" or "full"
+    when = f"scale **{scale}**, run {env['date']}, {env['seconds']:.0f} s in all" if env else "scale unknown"
+    return f'!!! info "Where this report comes from"\n    This report is {made} ({when}).\n\n'
 
 
 # ------------------------------------------------------------------ registries

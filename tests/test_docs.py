@@ -203,7 +203,7 @@ def test_the_studies_page_includes_a_report_when_told_where(tmp_path, monkeypatc
         from earthmover.studies import STUDIES
 
         names = list(STUDIES)
-    assert "earthmover study all --quick --out runs/studies" in page and len(names) >= 8
+    assert "earthmover study all --quick --out docs/studies/report" in page and len(names) >= 8
     assert all(f"`{name}`" in page for name in names)  # the table is read from the studies
     (tmp_path / "index.md").write_text("# The report\n\n![duality](duality.png)\n")
     (tmp_path / "duality.png").write_bytes(b"\x89PNG")

@@ -119,6 +119,24 @@ def test_a_digit_run_scores_digit_fid_by_default(tmp_path, monkeypatch):
     assert trainer.monitor._evaluator.features == "digits"
 
 
+def test_a_run_scores_n_distinct_samples_not_one_batch_repeated(tmp_path, monkeypatch):
+    """The in-loop evaluator draws its samples batch by batch (100 at a time): each batch must come from its own
+    latents. With one seed for every batch, eval_n = 250 scored 100 distinct samples (two and a half copies)."""
+    import importlib
+
+    evaluate = importlib.import_module("earthmover.metrics.evaluate")  # the module, not the function
+    monkeypatch.setenv("EARTHMOVER_CACHE", str(tmp_path / "cache"))
+    seen = []
+    real = evaluate.extract
+    monkeypatch.setattr(evaluate, "extract", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    values = {"data.name": FIXTURE, "model.arch": "dcgan", "model.width": 4, "model.latent_dim": 8}
+    trainer = Trainer(tiny_config("wgan-gp", **values, **{"run.steps": 1, "run.eval_n": 250}), None, quiet=True)
+    first = trainer.evaluate_images()
+    assert [len(x.features) for x in seen] == [250]
+    assert len(np.unique(seen[0].features, axis=0)) == 250
+    assert trainer.evaluate_images() == first  # the same samples at every evaluation: comparable along a run
+
+
 def rgb_file(tmp_path) -> str:
     path = tmp_path / "shapes.npz"
     np.savez(path, x_train=np.random.default_rng(0).integers(0, 256, (64, 3, 8, 8), dtype=np.uint8))

@@ -57,7 +57,8 @@ def _check_page(out, names):
         for c in rec["checks"]:  # the measured numbers, against the claim's threshold
             assert html.escape(c["what"]) in chunk and html.escape(report._fmt(c["value"])) in chunk
             assert html.escape(c["threshold"]) in chunk
-            assert f"| {c['what']} | {report._fmt(c['value'])} | {c['threshold']} |" in md
+            row = (c["what"], report._fmt(c["value"]), c["threshold"])
+            assert "| " + " | ".join(x.replace("|", "\\|") for x in row) + " |" in md  # a measure's pipes escaped
     env = data["environment"]
     for key in ("machine", "torch", "seed", "seconds"):
         assert html.escape(str(env[key])) in page_html and str(env[key]) in md
@@ -155,3 +156,28 @@ def test_study_all_command(tmp_path, capsys, monkeypatch):
     args = ["study", "all", "--out", str(tmp_path), "--only", "duality,parallel-lines"]
     assert main(args) == 0 and calls["names"] == ["duality", "parallel-lines"]
     assert main([*args[:-1], "dualty"]) == 2 and "did you mean 'duality'" in capsys.readouterr().err
+
+
+def test_a_measure_with_pipes_stays_one_row_of_four_cells_in_the_markdown():
+    """parallel-lines' measures read "max |W_est - |theta||": unescaped, their pipes split the row into more cells."""
+    rec = {
+        "name": "parallel-lines",
+        "ok": True,
+        "figure": "parallel-lines.png",
+        "record": {
+            "study": "parallel-lines",
+            "seed": 0,
+            "quick": True,
+            "seconds": 1.0,
+            "claim": "c.",
+            "paper": "p",
+            "verdict": "holds",
+            "checks": [{"what": "max |W_est - |theta||", "value": 0.002, "threshold": "< 0.02 | theta", "holds": True}],
+            "result": {},
+        },
+    }
+    env = report.environment(0, True) | {"seconds": 1.0}
+    md = report.render_markdown({"environment": env, "sections": [rec]})
+    row = next(line for line in md.splitlines() if "W_est" in line)
+    cells = re.split(r"(?<!\\)\|", row)[1:-1]  # split at the pipes that are not escaped
+    assert cells == [" max \\|W_est - \\|theta\\|\\| ", " 0.002 ", " < 0.02 \\| theta ", " yes "]

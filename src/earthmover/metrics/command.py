@@ -70,6 +70,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=arguments.int_at_least(1, 100), default=100)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", metavar="PATH", default=None, help="also write the results with their provenance as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (they show only when stderr is a terminal)")
 
 
 def run_fid(args: argparse.Namespace) -> int:
@@ -110,6 +111,11 @@ def run_fid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bar(args: argparse.Namespace, what: str) -> str | None:
+    """The label of a progress bar over feature extraction (None under --quiet)."""
+    return None if args.quiet else f"{args.features} features of {what}"
+
+
 def _note(line: str | None) -> None:
     if line:
         print(line, file=sys.stderr)
@@ -127,13 +133,15 @@ def _fid_against_stats(args: argparse.Namespace, run_dir: Path | None) -> int:
 
         sampler = load_sampler(run_dir, use_ema=not args.no_ema, device=args.device)
         label, n = f"the {sampler.generator_label} of {run_dir}, step {sampler.step}", args.n or 10_000
-        feats = extract(extractor, sample_fn=make_sample_fn(sampler), n=n, batch_size=args.batch_size).features
+        feats = extract(
+            extractor, sample_fn=make_sample_fn(sampler), n=n, batch_size=args.batch_size, progress=_bar(args, label)
+        ).features
     else:
         images, label = resolve(args.a)
         n = len(images) if args.n is None else min(args.n, len(images))
         if n < 2:
             raise EarthmoverError(f"set A ({label!r}) holds {n} image(s); FID needs at least 2 images")
-        feats = extract(extractor, images[:n], batch_size=args.batch_size).features
+        feats = extract(extractor, images[:n], batch_size=args.batch_size, progress=_bar(args, label)).features
     result = stats.stats_result(feats, saved, args.features, extractor)
     result = MetricResult(**(result.to_dict() | {"extra": result.extra | {"samples": label}}))
     _note(stats.small_sample_warning(args.features, n, saved.n))
@@ -211,6 +219,7 @@ def run_eval(args: argparse.Namespace) -> int:
         inception_path=args.inception,
         resize=args.resize,
         seed=args.seed,
+        progress=not args.quiet,
         reference_image_size=getattr(data, "image_size", 0) or None,
         reference_channels=getattr(data, "channels", 0) or None,
     )
@@ -240,7 +249,14 @@ def _eval_against_stats(args, ev, saved, metrics, sample_fn) -> list[MetricResul
     from earthmover.metrics.features import extract
 
     others = [m for m in metrics if m != "fid"]
-    fake = extract(ev.extractor, sample_fn=sample_fn, n=args.n, batch_size=args.batch_size, want_probs=bool(others))
+    fake = extract(
+        ev.extractor,
+        sample_fn=sample_fn,
+        n=args.n,
+        batch_size=args.batch_size,
+        want_probs=bool(others),
+        progress=_bar(args, f"{args.n} samples"),
+    )
     return [stats.stats_result(fake.features, saved, args.features, ev.extractor)] + (
         ev.score_features(fake) if others else []
     )
@@ -340,5 +356,6 @@ def _fid_evaluator(args: argparse.Namespace, n: int, **reference_shape):
         device=args.device,
         inception_path=args.inception,
         resize=args.resize,
+        progress=not args.quiet,
         **reference_shape,
     )

@@ -33,7 +33,9 @@ class Evaluator:
     "inception" (the standard FID network; 2048-d). reference: "NAME:SPLIT", a path, or an array
     (see metrics.reference); reference_image_size/channels bring it to the run's data format.
     n_reference: reference images to use (default: all of the split). Precision/recall uses the first
-    min(n, n_reference) reference features so that both sets have equal size.
+    min(n, n_reference) reference features so that both sets have equal size. progress: progress bars on
+    stderr over feature extraction (the reference's, when not cached, and the samples'), shown when stderr
+    is a terminal.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class Evaluator:
         reference_image_size: int | None = None,
         reference_channels: int | None = None,
         resize: str = "legacy-tf",
+        progress: bool = False,
     ) -> None:
         self.metrics = parse_metrics(metrics)
         if features not in EXTRACTORS:
@@ -67,7 +70,7 @@ class Evaluator:
                 )
         self.features, self.reference, self.n, self.n_reference = features, reference, n, n_reference
         self.batch_size, self.kid_subsets, self.kid_subset_size = batch_size, kid_subsets, kid_subset_size
-        self.is_splits, self.seed = is_splits, seed
+        self.is_splits, self.seed, self.progress = is_splits, seed, progress
         self.reference_image_size, self.reference_channels = reference_image_size, reference_channels
         self.extractor = get_extractor(features, device=device, inception_path=inception_path, resize=resize)
         if self._needs("probs") and not getattr(self.extractor, "has_probs", False):
@@ -88,6 +91,7 @@ class Evaluator:
                 batch_size=self.batch_size,
                 image_size=self.reference_image_size,
                 channels=self.reference_channels,
+                progress=self.progress,
             )
         return self._ref
 
@@ -117,14 +121,28 @@ class Evaluator:
             sizes = [min(self.batch_size, self.n - i) for i in range(0, self.n, self.batch_size)]
             return self.results_for_images(torch.cat([sample_fn(m).detach() for m in sizes]))
         fake = extract(
-            self.extractor, sample_fn=sample_fn, n=self.n, batch_size=self.batch_size, want_probs=self._needs("probs")
+            self.extractor,
+            sample_fn=sample_fn,
+            n=self.n,
+            batch_size=self.batch_size,
+            want_probs=self._needs("probs"),
+            progress=self._bar(f"{self.n} samples"),
         )
         return self.score_features(fake)
 
     def results_for_images(self, images) -> list[MetricResult]:
         images = images[: self.n] if len(images) > self.n else images
-        fake = extract(self.extractor, images, batch_size=self.batch_size, want_probs=self._needs("probs"))
+        fake = extract(
+            self.extractor,
+            images,
+            batch_size=self.batch_size,
+            want_probs=self._needs("probs"),
+            progress=self._bar(f"{len(images)} samples"),
+        )
         return self.score_features(fake, images if self._needs("samples") else None)
+
+    def _bar(self, what: str) -> str | None:
+        return f"{self.features} features of {what}" if self.progress else None
 
     def __call__(self, sample_fn: Callable[[int], Tensor]) -> dict[str, float]:
         return flatten(self.results(sample_fn))

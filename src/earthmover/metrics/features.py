@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -11,6 +12,7 @@ from importlib import resources
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from earthmover.errors import EarthmoverError
 from earthmover.metrics.digits import WEIGHTS_RESOURCE, DigitClassifier
@@ -84,9 +86,13 @@ def extract(
     n: int | None = None,
     batch_size: int = 100,
     want_probs: bool = False,
+    progress: str | None = None,
 ) -> Extracted:
     """Features (and optionally probabilities) of ``images``, or of ``n`` images drawn batch by
-    batch from ``sample_fn``."""
+    batch from ``sample_fn``.
+
+    ``progress``: a label to show a progress bar over the images on stderr (when stderr is a terminal, as
+    earthmover's other secondary bars), e.g. ``"inception features of mnist:test"``; None for none."""
     get: Callable[[int, int], Tensor]  # (start, count) -> a batch of images
     if images is not None and sample_fn is None:
         total = len(images)
@@ -99,6 +105,7 @@ def extract(
     else:
         raise EarthmoverError("extract: pass exactly one of images or sample_fn")
     feats, probs = [], []
+    bar = tqdm(total=total, unit="img", desc=progress, disable=None if progress else True, leave=False, file=sys.stderr)
     for i in range(0, total, batch_size):
         x = get(i, min(batch_size, total - i))
         f, p = extractor.features_and_probs(x, want_probs=want_probs)
@@ -107,4 +114,6 @@ def extract(
             if p is None:
                 extractor.probs(x)  # raises the extractor's own explanation
             probs.append(p.numpy().astype(np.float64))
+        bar.update(len(x))
+    bar.close()
     return Extracted(np.concatenate(feats), np.concatenate(probs) if want_probs else None)

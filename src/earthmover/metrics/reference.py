@@ -56,23 +56,26 @@ def reference_features(
     use_cache: bool = True,
     image_size: int | None = None,
     channels: int | None = None,
+    progress: bool = False,
 ) -> tuple[Extracted, str]:
-    """Features of the first ``n`` images of a set (all when None), cached on disk; returns (features, label)."""
+    """Features of the first ``n`` images of a set (all when None), cached on disk; returns (features, label).
+    ``progress``: a bar over an extraction that is not in the cache (see :func:`extract`)."""
     images, label = resolve(spec, image_size=image_size, channels=channels)
     if n is not None:
         if n > len(images):
             raise EarthmoverError(f"reference {label!r}: asked for n={n} images but it holds {len(images)}; lower n")
         images = images[:n]
     want = want_probs or getattr(extractor, "has_probs", False)
+    bar = f"{extractor.name} features of {label}" if progress else None
     if not use_cache:
-        return extract(extractor, images, batch_size=batch_size, want_probs=want), label
+        return extract(extractor, images, batch_size=batch_size, want_probs=want, progress=bar), label
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(label).name if label != "array" else label)[:60]
     path = cache_dir() / "reference" / f"{safe}-{_content_key(images)}-{extractor_id(extractor)}-n{len(images)}.npz"
     if path.is_file():
         with np.load(path) as d:
             if not want_probs or "probs" in d:
                 return Extracted(d["features"], d["probs"] if "probs" in d else None), label
-    out = extract(extractor, images, batch_size=batch_size, want_probs=want)
+    out = extract(extractor, images, batch_size=batch_size, want_probs=want, progress=bar)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
     if out.probs is None:

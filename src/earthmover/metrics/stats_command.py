@@ -25,7 +25,8 @@ def run_stats(args: argparse.Namespace) -> int:
     n = len(images) if args.n is None else args.n
     if n > len(images) or n < 2:
         raise EarthmoverError(f"--n {n}: set {label!r} holds {len(images)} images; pass --n between 2 and that")
-    feats = extract(extractor, images[:n], batch_size=args.batch_size).features
+    bar = None if args.quiet else f"{args.features} features of {label}"
+    feats = extract(extractor, images[:n], batch_size=args.batch_size, progress=bar).features
     result = stats_of(
         feats, features=args.features, extractor_id=extractor_id(extractor), resize=resize_mode(extractor), source=label
     )
@@ -56,4 +57,5 @@ def register(subparsers) -> None:
     p.add_argument("--resize", choices=("legacy-tf", "clean"), default="legacy-tf", help="Inception input resize")
     p.add_argument("--batch-size", type=arguments.int_at_least(1, 100), default=100)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (it shows only when stderr is a terminal)")
     p.set_defaults(func=run_stats)

@@ -130,6 +130,11 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _cell(text) -> str:
+    """Text for a Markdown table cell: a measure such as "max |W_est - |theta||" would split the row at its pipes."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def _verdict(section: dict) -> str:
     return section["record"]["verdict"] if section["ok"] else "did not run"
 
@@ -162,7 +167,9 @@ def render_markdown(report: dict) -> str:
         "| study | verdict |",
         "| --- | --- |",
     ]
-    lines += [f"| [{t}](#{s['name']}) | **{v}** |" for (t, v), s in zip(_summary_rows(report), report["sections"])]
+    lines += [
+        f"| [{_cell(t)}](#{s['name']}) | **{v}** |" for (t, v), s in zip(_summary_rows(report), report["sections"])
+    ]
     for s in report["sections"]:
         name = s["name"]
         lines += ["", f'<a id="{name}"></a>', "", f"## {title(name)}", ""]
@@ -183,7 +190,8 @@ def render_markdown(report: dict) -> str:
             "| --- | --- | --- | --- |",
         ]
         lines += [
-            f"| {c['what']} | {_fmt(c['value'])} | {c['threshold']} | {'yes' if c['holds'] else '**no**'} |"
+            f"| {_cell(c['what'])} | {_cell(_fmt(c['value']))} | {_cell(c['threshold'])} | "
+            + ("yes |" if c["holds"] else "**no** |")
             for c in rec["checks"]
         ]
         lines += [
@@ -203,7 +211,7 @@ def render_markdown(report: dict) -> str:
                 f"| {' | '.join(appendix.header)} |",
                 "|" + " --- |" * len(appendix.header),
             ]
-            lines += [f"| {' | '.join(r)} |" for r in appendix.rows(rec["result"])]
+            lines += [f"| {' | '.join(_cell(c) for c in r)} |" for r in appendix.rows(rec["result"])]
     return "\n".join(lines) + "\n"
 
 

@@ -382,23 +382,19 @@ class Trainer(Phases):
                 net, self.latent, self.config, self.device, self.step, sample_shape=self.sample_shape
             ).sample(n, seed=seed)
 
-    def measure(self, n: int | None = None, with_emd: bool = True, progress: bool = False) -> dict:
-        """What the run's monitor measures of the EMA generator (for the toy mixtures: modes
-        covered, high quality, and the exact EMD to n data samples; nothing for images)."""
-        return self.monitor.measures(
-            self._sample_fn,
-            n or self.config.run.measure_n,
-            _seed(self.config.run.seed, 7),
-            with_emd=with_emd,
-            progress=progress,
-        )
+    def measure(self, n: int | None = None, with_emd: bool = True, progress: bool = False, announce=None) -> dict:
+        """What the run's monitor measures of the EMA generator (for the toy mixtures: modes covered, high
+        quality, and the exact EMD to n data samples; nothing for images); ``announce(line)`` says what it does."""
+        seed, n = _seed(self.config.run.seed, 7), n or self.config.run.measure_n
+        return self.monitor.measures(self._sample_fn, n, seed, with_emd=with_emd, progress=progress, announce=announce)
 
-    def evaluate_images(self) -> dict:
+    def evaluate_images(self, announce=None) -> dict:
         """The metrics named in ``run.eval_metrics`` (e.g. "fid,kid") on ``run.eval_n`` samples of the EMA
-        generator, as the run's monitor evaluates them (nothing for toy data or when none is asked for)."""
+        generator, as the run's monitor evaluates them (nothing for toy data or when none is asked for);
+        with ``announce(line)``, said first, and with a progress bar over the samples."""
         run = self.config.run
         return self.monitor.evaluate(
-            self._sample_fn, run.eval_metrics, run.eval_n, _seed(run.seed, 10), device=self.device
+            self._sample_fn, run.eval_metrics, run.eval_n, _seed(run.seed, 10), device=self.device, announce=announce
         )
 
     def _sample_fn(self, n: int, seed: int) -> torch.Tensor:

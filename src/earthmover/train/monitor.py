@@ -12,6 +12,7 @@ stream's ``reference`` (never its position) and touches no training state.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -56,10 +57,15 @@ class ToyMonitor:
     def __init__(self, stream):
         self.stream = stream
 
-    def measures(self, sample: Callable, n: int, seed: int, with_emd: bool = True, progress: bool = False) -> dict:
+    def measures(
+        self, sample: Callable, n: int, seed: int, with_emd: bool = True, progress: bool = False, announce=None
+    ) -> dict:
         """Mode coverage, high-quality share and reverse KL (Gaussian mixtures) of n generator
         samples, and their exact EMD to n data samples (``with_emd``). ``progress``: only the
-        cheap values logged during training."""
+        cheap values logged during training. ``announce(line)`` is told first of the slow part (the EMD:
+        an assignment problem of n x n, seconds to a minute on a CPU)."""
+        if announce is not None and with_emd and not progress:
+            announce(f"measuring: exact EMD between {n} generated and {n} data samples...")
         fake = sample(n, seed)
         values: dict = {}
         if isinstance(self.stream.distribution, GaussianMixture):
@@ -74,7 +80,7 @@ class ToyMonitor:
         """Image metrics do not apply to toy data: None."""
         return None
 
-    def evaluate(self, sample: Callable, metrics: str, n: int, seed: int, device=None) -> dict:
+    def evaluate(self, sample: Callable, metrics: str, n: int, seed: int, device=None, announce=None) -> dict:
         """Image metrics do not apply to toy data."""
         return {}
 
@@ -118,7 +124,9 @@ class ImageMonitor:
         self._plan = None
         self._evaluator = None
 
-    def measures(self, sample: Callable, n: int, seed: int, with_emd: bool = True, progress: bool = False) -> dict:
+    def measures(
+        self, sample: Callable, n: int, seed: int, with_emd: bool = True, progress: bool = False, announce=None
+    ) -> dict:
         """The toy measures do not apply to images (see :meth:`evaluate`)."""
         return {}
 
@@ -136,11 +144,12 @@ class ImageMonitor:
             self._plan, self._evaluator = (key, plan), None
         return self._plan[1]
 
-    def evaluate(self, sample: Callable, metrics: str, n: int, seed: int, device=None) -> dict:
+    def evaluate(self, sample: Callable, metrics: str, n: int, seed: int, device=None, announce=None) -> dict:
         """The metrics of ``run.eval_metrics`` (`metrics`: auto, none, or a list such as "fid,kid"; see
         :mod:`earthmover.metrics.defaults`) on n generator samples, against the data's test split
         (the named datasets) or the training images themselves (other sources); keys
-        ``metrics/<name>``. Empty when nothing is asked for or ``auto`` skipped it."""
+        ``metrics/<name>``. Empty when nothing is asked for or ``auto`` skipped it. With ``announce(line)``
+        (the end of a run), says what it scores and draws progress bars over the features."""
         plan = self.evaluation_plan(metrics)
         if plan is None:
             return {}
@@ -165,7 +174,12 @@ class ImageMonitor:
                 say(f"earthmover: in-loop FID skipped: {exc}")  # chosen by auto: say it once and train on
                 self._plan = (self._plan[0], None)
                 return {}
-        return {f"metrics/{k}": v for k, v in self._evaluator(lambda m: sample(m, seed)).items()}
+        if announce is not None:
+            announce(f"evaluating: {','.join(plan.metrics)} on {n} generated samples ({plan.features} features)...")
+        self._evaluator.progress = announce is not None
+        batch = itertools.count()  # each batch from its own latents (one seed for all drew one batch again and again)
+        scores = self._evaluator(lambda m: sample(m, seed * 1_000_003 + next(batch)))
+        return {f"metrics/{k}": v for k, v in scores.items()}
 
     def snapshot(
         self, sample: Callable, path: Path, seed: int, critic_score: Callable | None = None, title: str = ""

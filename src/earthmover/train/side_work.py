@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from earthmover import plotting
+from earthmover.metrics.defaults import say
 from earthmover.train.ema import describe_generator
 from earthmover.train.hooks import Hook
 from earthmover.train.logging import read_metrics
@@ -92,7 +93,8 @@ def finish(trainer, logger, seconds: float, start_step: int, interrupted: bool) 
     if not interrupted and trainer.ctx.is_main:
         try:  # SIGTERM here stops the measures, not the summary (issue 26)
             trainer._measuring.set()
-            summary.values = {**trainer.measure(), **trainer.evaluate_images()}
+            announce = None if trainer.quiet else say  # a line before seconds of silence, as the bar: not quiet
+            summary.values = {**trainer.measure(announce=announce), **trainer.evaluate_images(announce=announce)}
         except MeasuresStopped:
             summary.interrupted = interrupted = True
         finally:
