@@ -30,6 +30,8 @@ from pathlib import Path
 
 import torch
 
+from earthmover.arguments import int_at_least, positive_float
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mnist import Scorer, mnist_config, run_clock, side_by_side  # noqa: E402
 
@@ -89,24 +91,34 @@ def one_run(job: tuple[int, int, str], args, report) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=20.0, help="training minutes per run (default 20)")
-    parser.add_argument("--eval-every", type=float, default=2.0, help="minutes between evaluations (default 2)")
     parser.add_argument(
-        "--limits", type=int, nargs="+", default=[500, 2000], help="training images (default 500 2000; 0 = all 60,000)"
+        "--minutes", type=positive_float(20), default=20.0, help="training minutes per run (default 20)"
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument(
+        "--eval-every", type=positive_float(2), default=2.0, help="minutes between evaluations (default 2)"
+    )
+    parser.add_argument(
+        "--limits",
+        type=int_at_least(0, 500),
+        nargs="+",
+        default=[500, 2000],
+        help="training images (default 500 2000; 0 = all 60,000)",
+    )
+    parser.add_argument("--seeds", type=int_at_least(0), nargs="+", default=[0, 1])
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    parser.add_argument("--n", type=int, default=2000, help="samples per evaluation (default 2000)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n", type=int_at_least(1, 2000), default=2000, help="samples per evaluation (default 2000)")
+    parser.add_argument("--threads", type=int_at_least(1), default=2)
     parser.add_argument("--json", help="append every record to this file as it comes (emptied first)")
     parser.add_argument(
         "--parallel",
-        type=int,
+        type=int_at_least(1, 2),
         default=1,
         help="runs at once, one process each, in the order limit, seed, arm (so an arm's rivals run beside it); "
         "with --threads 1 and --parallel 2 each run has one of the 2 cores",
     )
     args = parser.parse_args(argv)
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        parser.error(f"argument --json: the folder of {args.json!r} does not exist; create it or name another file")
     jobs = [(limit, seed, arm) for limit in args.limits for seed in args.seeds for arm in args.arms]
     out = Path(args.json) if args.json else None
     if out is not None:

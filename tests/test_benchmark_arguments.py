@@ -15,6 +15,12 @@ def run_main(script: str, argv: list[str], monkeypatch, capsys) -> str:
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     module = importlib.import_module(script)
     monkeypatch.setattr(sys, "argv", [f"{script}.py", *argv])
+    if hasattr(module, "one_run"):  # a bad value that got through would train for minutes: fail at once instead
+
+        def trains(*args, **kwargs):
+            raise AssertionError("the script started a run instead of refusing its arguments")
+
+        monkeypatch.setattr(module, "one_run", trains)
     with pytest.raises(SystemExit) as exc:
         module.main()
     assert exc.value.code == 2
@@ -51,6 +57,10 @@ def run_main(script: str, argv: list[str], monkeypatch, capsys) -> str:
         ("quickstart", ["--steps", "0"], "argument --steps: 0 is invalid; pass an integer >= 1"),
         ("inception", ["--variants", "32,64:fast"], "argument --variants: '64:fast': expected BATCH or BATCH:nchw"),
         ("inception", ["--rounds", "0"], "argument --rounds: 0 is invalid; pass an integer >= 1"),
+        ("augment", ["--parallel", "0"], "argument --parallel: 0 is invalid; pass an integer >= 1"),
+        ("augment", ["--minutes", "nan"], "argument --minutes: nan is invalid; pass a finite number > 0"),
+        ("augment", ["--limits", "-5"], "argument --limits: -5 is invalid; pass an integer >= 0"),
+        ("augment", ["--json", "/no/such/folder/a.jsonl"], "argument --json: the folder of '/no/such/folder/a.jsonl'"),
         (
             "quickstart",
             ["--steps", "2", "--speed-steps", "0"],
