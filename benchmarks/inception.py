@@ -12,7 +12,9 @@ features of the first 32 images (or of the smallest batch) against the first var
 
     PYTHONPATH=src python3 benchmarks/inception.py --threads 1 --variants 32,64,100,128,256,32:nchw,256:nchw
 
-A variant is ``BATCH`` (channels-last input, as earthmover does) or ``BATCH:nchw`` (the plain layout).
+A variant is ``BATCH`` (one forward pass over BATCH images, channels-last input as earthmover feeds it),
+``BATCH:nchw`` (the plain layout), or ``BATCH/PASS`` (BATCH images given, forward passes of PASS images:
+``InceptionV3.cpu_batch``, what ``features`` does on a CPU).
 Prints one line per round and a table; ``--json PATH`` writes the numbers.
 """
 
@@ -37,24 +39,29 @@ def _rss_mib(field: str) -> float:
     raise OSError(f"no {field} in /proc/self/status")
 
 
-def parse_variants(text: str) -> list[tuple[int, bool]]:
-    """``"32,256:nchw"`` -> [(32, True), (256, False)]: (batch, channels-last input)."""
+Variant = tuple[int, bool, int | None]  # (images given, channels-last input, images per forward pass or None)
+
+
+def parse_variants(text: str) -> list[Variant]:
+    """``"32,256:nchw,100/8"`` -> [(32, True, None), (256, False, None), (100, True, 8)]."""
     out = []
     for item in text.split(","):
-        batch, _, layout = item.strip().partition(":")
-        if layout not in ("", "nchw") or not batch.isdigit() or int(batch) < 1:
-            raise argparse.ArgumentTypeError(f"{item!r}: expected BATCH or BATCH:nchw with BATCH >= 1")
-        out.append((int(batch), layout != "nchw"))
+        sizes, _, layout = item.strip().partition(":")
+        batch, _, chunk = sizes.partition("/")
+        numbers = [batch] + ([chunk] if chunk else [])
+        if layout not in ("", "nchw") or not all(n.isdigit() and int(n) >= 1 for n in numbers):
+            raise argparse.ArgumentTypeError(f"{item!r}: expected BATCH, BATCH/PASS or BATCH:nchw, each >= 1")
+        out.append((int(batch), layout != "nchw", int(chunk) if chunk else None))
     return out
 
 
-def label(variant: tuple[int, bool]) -> str:
-    return f"{variant[0]}" + ("" if variant[1] else ":nchw")
+def label(variant: Variant) -> str:
+    return f"{variant[0]}" + (f"/{variant[2]}" if variant[2] else "") + ("" if variant[1] else ":nchw")
 
 
-def timed(net: InceptionV3, images: torch.Tensor, channels_last: bool) -> tuple[float, float, torch.Tensor, float]:
+def timed(net: InceptionV3, images: torch.Tensor, variant: Variant) -> tuple[float, float, torch.Tensor, float]:
     """(wall seconds, CPU seconds, features, peak MiB above the resident set before the call) of one call."""
-    net.channels_last = channels_last
+    net.channels_last, net.cpu_batch = variant[1], variant[2]
     try:
         Path("/proc/self/clear_refs").write_text("5")
         base = _rss_mib("VmRSS")
@@ -84,16 +91,16 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     net = InceptionV3(args.inception)
     g = torch.Generator().manual_seed(0)
-    images = torch.rand(max(b for b, _ in variants), 3, args.image_size, args.image_size, generator=g) * 2 - 1
+    images = torch.rand(max(v[0] for v in variants), 3, args.image_size, args.image_size, generator=g) * 2 - 1
     print(
         f"inception: {net.path} ({net.id}, standard={net.standard}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {args.image_size}x{args.image_size} inputs"
     )
     memory, deviation, first = {}, {}, None
     for v in variants:  # warm-up: TorchScript's first calls specialize; peak memory; features against the first
-        _, _, feats, peak = timed(net, images[: v[0]], v[1])
+        _, _, feats, peak = timed(net, images[: v[0]], v)
         memory[label(v)] = peak
-        k = min(32, min(b for b, _ in variants))
+        k = min(32, min(v[0] for v in variants))
         first = feats[:k] if first is None else first
         deviation[label(v)] = float((feats[:k] - first).abs().max())
         print(f"warm-up {label(v)}: peak +{peak:.0f} MiB, features max |diff| {deviation[label(v)]:.2g}", flush=True)
@@ -104,7 +111,7 @@ def main(argv=None) -> dict:
         order = variants[r % len(variants) :] + variants[: r % len(variants)]
         this = {}
         for v in order:
-            seconds, cpu, _, _ = timed(net, images[: v[0]], v[1])
+            seconds, cpu, _, _ = timed(net, images[: v[0]], v)
             this[label(v)] = v[0] / seconds
             per_cpu[label(v)].append(v[0] / cpu)
         for key, rate in this.items():

@@ -55,7 +55,11 @@ def run_main(script: str, argv: list[str], monkeypatch, capsys) -> str:
         ("quickstart", ["--steps", "2", "--set", "penalty.every=0"], "penalty.every = 0 is invalid"),
         ("quickstart", ["--steps", "2", "--parallel", "0"], "argument --parallel: 0 is invalid; pass an integer >= 1"),
         ("quickstart", ["--steps", "0"], "argument --steps: 0 is invalid; pass an integer >= 1"),
-        ("inception", ["--variants", "32,64:fast"], "argument --variants: '64:fast': expected BATCH or BATCH:nchw"),
+        (
+            "inception",
+            ["--variants", "32,64:fast"],
+            "argument --variants: '64:fast': expected BATCH, BATCH/PASS or BATCH:nchw",
+        ),
         ("inception", ["--rounds", "0"], "argument --rounds: 0 is invalid; pass an integer >= 1"),
         ("augment", ["--parallel", "0"], "argument --parallel: 0 is invalid; pass an integer >= 1"),
         ("augment", ["--minutes", "nan"], "argument --minutes: nan is invalid; pass a finite number > 0"),

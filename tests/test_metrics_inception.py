@@ -168,6 +168,22 @@ def test_stylegan_convention_gets_uint8_and_gives_probabilities(tmp_path):
     assert scores["is"] == pytest.approx(1.0, abs=1e-9)  # identical predictions
 
 
+def test_on_a_cpu_features_go_through_the_network_in_passes_of_cpu_batch_images(tmp_path):
+    """Issue 25: small forward passes read more images per second on a CPU (benchmarks/inception.py); the features
+    of each image are what one pass over all of them gives."""
+    net = InceptionV3(save(Probe(), tmp_path / "probe.pt"))
+    images = torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    net.cpu_batch = None
+    whole = net.features(images)
+    seen, module = [], net.module
+    net.module = lambda x: seen.append(len(x)) or module(x)
+    net.cpu_batch = 8
+    assert net.cpu_batch == InceptionV3.cpu_batch  # the default
+    passes = net.features(images)
+    assert seen == [8, 8, 4]
+    assert torch.equal(passes, whole)
+
+
 def test_fid_helper_network_refuses_the_inception_score_early(tmp_path):
     with pytest.raises(EarthmoverError, match="no 1008-way classifier"):
         Evaluator(["fid", "is"], features="inception", inception_path=str(save(Probe(), tmp_path / "p.pt")))
@@ -192,3 +208,5 @@ def test_channels_last_input_leaves_the_standard_features_unchanged():
     plain = net.features(images)
     assert fast.shape == (4, 2048)
     assert torch.allclose(fast, plain, rtol=0, atol=1e-5), (fast - plain).abs().max()
+    net.channels_last, net.cpu_batch = True, 3  # passes of 3 images (3, 1): the same standard features
+    assert torch.allclose(net.features(images), fast, rtol=0, atol=1e-5)

@@ -5,6 +5,7 @@ a progress bar on stderr when stderr is a terminal and not under --quiet, as ear
 
 import io
 import re
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -141,3 +142,14 @@ def test_an_image_run_says_what_it_scores_at_the_end_and_bars_it(tmp_path, capsy
     Trainer(config, None, quiet=False).fit()
     assert "evaluating: fid on 32 generated samples (digits features)..." in capsys.readouterr().err
     assert ["digits features of 32 samples", 32, 32, True] in bars  # made, and hidden: stderr is not a terminal
+
+
+def test_importing_earthmover_does_not_import_tqdm_auto():
+    """tqdm.auto, imported in a Jupyter kernel without ipywidgets, prints "TqdmWarning: IProgress not found": the
+    story notebook's first cell (and its page on the site) showed it once features.py imported tqdm.auto."""
+    code = (
+        "import sys, earthmover; from earthmover import Config, Trainer, metrics\n"
+        "print(sorted(m for m in sys.modules if m.startswith('tqdm.a')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -47,8 +47,8 @@ from earthmover import Config, Trainer, constraints, objectives, ot, penalties
 from earthmover.data.toy import make_toy
 
 # "quick" (the default, as CI and the site build run it: a few training steps) or
-# "full" (the scale the text describes: about a minute for the 25 Gaussians and a
-# few for MNIST on a laptop's CPU).
+# "full" (the scale the text describes: on an idle 2-core box about a minute for the
+# 25 Gaussians and five for MNIST; 6 minutes for the whole notebook).
 SCALE = os.environ.get("EARTHMOVER_DOCS_SCALE", "quick")
 FULL = SCALE == "full"
 torch.manual_seed(0)
@@ -310,7 +310,8 @@ plt.show()
 # `benchmarks/RESULTS.md`). `earthmover train` with no arguments runs exactly this.
 
 # %%
-runs = Path(tempfile.mkdtemp(prefix="earthmover-story-"))
+workdir = tempfile.TemporaryDirectory(prefix="earthmover-story-")  # the runs' folders, removed at exit
+runs = Path(workdir.name)
 config = Config.from_preset("quickstart", run__steps=4500 if FULL else 20)
 if not FULL:  # a few dozen steps of a narrower network, measured on fewer samples
     config.apply({"run.sample_every": 10, "run.measure_n": 500, "model.width": 32})
@@ -318,7 +319,7 @@ summary = Trainer(config, run_dir=runs / "25gaussians", quiet=True).fit()
 print(summary.line())
 assert summary.step == config.run.steps and summary.values["num_modes"] == 25
 if FULL:
-    assert summary.values["modes_covered"] >= 20
+    assert summary.values["modes_covered"] == 25
 show_picture(runs / "25gaussians" / "samples" / "final.png")
 
 # %% [markdown]
@@ -338,17 +339,20 @@ show_picture(runs / "25gaussians" / "samples" / "final.png")
 
 # %%
 os.environ.setdefault("EARTHMOVER_MNIST", str(Path("tests/data/mnist_small.npz").resolve()))
-config = Config.from_preset("mnist", run__steps=300 if FULL else 4, run__eval_n=500 if FULL else 64)
+config = Config.from_preset("mnist", run__steps=800 if FULL else 4, run__eval_n=500 if FULL else 64)
 if not FULL:
     config.set("model.width", 8)
     config.set("run.sample_every", 2)
 summary = Trainer(config, run_dir=runs / "mnist", quiet=True).fit()
 print(summary.line())
 assert summary.values["metrics/fid"] > 0
+if FULL:  # 800 steps: strokes of digits (digit-FID about 12); at 300 steps the grid was still dots (about 50)
+    assert summary.values["metrics/fid"] < 25
 show_picture(runs / "mnist" / "samples" / "final.png")
 
 # %% [markdown]
-# At the quick scale the grid above is still noise. What the same preset gives on the full MNIST
+# At the quick scale the grid above is still noise; at the full scale (800 steps) the strokes of digits
+# appear, at a digit-FID of about 12 on the small file. What the same preset gives on the full MNIST
 # after 30 minutes on 2 CPU cores (EMA generator, digit-FID 1.47; recorded in
 # `benchmarks/RESULTS.md` by `earthmover sample`, not by this notebook):
 #

@@ -12,7 +12,7 @@ from importlib import resources
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: imported with earthmover, it warns in every notebook without ipywidgets
 
 from earthmover.errors import EarthmoverError
 from earthmover.metrics.digits import WEIGHTS_RESOURCE, DigitClassifier

@@ -183,6 +183,11 @@ class InceptionV3:
     name = "inception"
     channels_last = True
     """Feed the fid-helper network channels-last input (faster convolutions; features equal to 1e-5)."""
+    cpu_batch: int | None = 8
+    """Images per forward pass on a CPU (None: the whole batch given). Measured (benchmarks/inception.py): on a
+    2-core CPU a pass over 8 images reads 1.45x the images per second of one over 100 (256: 0.76x of 100), the
+    activations of a small batch staying in the caches, and 8 images need ~150 MB where 100 need 1.2 GB; the
+    features are the same (batch size changes no bit of them). On a GPU the whole batch goes at once."""
 
     def __init__(
         self, path: str | os.PathLike | None = None, device: str | torch.device = "cpu", resize: str = "legacy-tf"
@@ -220,7 +225,13 @@ class InceptionV3:
 
     @torch.inference_mode()
     def features(self, images: Tensor) -> Tensor:
-        """(N, 2048) pool features, float32 on the CPU."""
+        """(N, 2048) pool features, float32 on the CPU (in passes of :attr:`cpu_batch` images on a CPU)."""
+        step = self.cpu_batch if self.device.type == "cpu" and self.cpu_batch else len(images)
+        if len(images) > step:
+            return torch.cat([self._features(images[i : i + step]) for i in range(0, len(images), step)])
+        return self._features(images)
+
+    def _features(self, images: Tensor) -> Tensor:
         if self.protocol == "stylegan":
             x = to_uint8_rgb(images).to(torch.uint8).to(self.device)
             return self.module(x, return_features=True).float().cpu()
