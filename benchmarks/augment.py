@@ -79,6 +79,14 @@ def one_run(job: tuple[int, int, str], args, report) -> None:
     train = trainer.stream.images
     train = (train.float() / 127.5 - 1.0) if train.dtype == torch.uint8 else train.float()
     samples = trainer.sample(100, seed=2)
+    if args.grids:  # what the issue asks to look at: samples, and samples over their nearest training images
+        from earthmover.plotting import save_image_grid
+
+        stem = Path(args.grids) / f"{arm}-limit{limit}-seed{seed}"
+        save_image_grid(samples[:64], f"{stem}.png", nrow=8, caption=f"{label}, step {trainer.step}")
+        nearest = torch.cdist(samples[:16].flatten(1).double(), train.flatten(1).double()).argmin(dim=1)
+        pairs = torch.cat([samples[:16], train[nearest].reshape(16, *samples.shape[1:])])
+        save_image_grid(pairs, f"{stem}-nearest.png", nrow=16, caption="top: samples; below: nearest training image")
     report(
         {
             "contender": label,
@@ -109,6 +117,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int_at_least(1, 2000), default=2000, help="samples per evaluation (default 2000)")
     parser.add_argument("--threads", type=int_at_least(1), default=2)
     parser.add_argument("--json", help="append every record to this file as it comes (emptied first)")
+    parser.add_argument("--grids", help="write each run's final samples, and their nearest training images, here")
     parser.add_argument(
         "--parallel",
         type=int_at_least(1, 2),
@@ -119,6 +128,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.json and not Path(args.json).resolve().parent.is_dir():
         parser.error(f"argument --json: the folder of {args.json!r} does not exist; create it or name another file")
+    if args.grids:
+        Path(args.grids).mkdir(parents=True, exist_ok=True)
     jobs = [(limit, seed, arm) for limit in args.limits for seed in args.seeds for arm in args.arms]
     out = Path(args.json) if args.json else None
     if out is not None:
