@@ -61,6 +61,8 @@ def run_main(script: str, argv: list[str], monkeypatch, capsys) -> str:
             "argument --variants: '64:fast': expected BATCH, BATCH/PASS or BATCH:nchw",
         ),
         ("inception", ["--rounds", "0"], "argument --rounds: 0 is invalid; pass an integer >= 1"),
+        ("doc_times", ["--probe", "0"], "argument --probe: 0 is invalid; pass an integer >= 1"),
+        ("doc_times", ["--full-below", "inf"], "argument --full-below: inf is invalid; pass a finite number > 0"),
         ("augment", ["--parallel", "0"], "argument --parallel: 0 is invalid; pass an integer >= 1"),
         ("augment", ["--minutes", "nan"], "argument --minutes: nan is invalid; pass a finite number > 0"),
         ("augment", ["--limits", "-5"], "argument --limits: -5 is invalid; pass an integer >= 0"),
