@@ -15,6 +15,7 @@ network, in a fresh folder holding what the page assumes (the same GIVEN as the 
 
     EARTHMOVER_MNIST=../shared/data/mnist.npz python benchmarks/doc_times.py --json doc_times.jsonl
     python benchmarks/doc_times.py --only conditional --probe 60      # one page's lines
+    python benchmarks/doc_times.py --skip own-images --skip conditional  # the rest
 
 Each record is printed as a JSON line; the table at the end is the one benchmarks/RESULTS.md quotes.
 """
@@ -42,7 +43,7 @@ from test_docs_commands import GIVEN, image_folder, name, pages, shell_commands,
 SKIP = ("--resume", "--config", "--run.log", "--nnodes")  # as long as the run they repeat, or two machines
 
 
-def train_lines(only: str | None) -> list[tuple[str, str]]:
+def train_lines(only: str | None, skip: list[str]) -> list[tuple[str, str]]:
     """(page, command) for every full-scale training line of the pages, in page order, each once."""
     seen, lines = set(), []
     for page in pages():
@@ -50,7 +51,8 @@ def train_lines(only: str | None) -> list[tuple[str, str]]:
             words = split_env(command)[1]
             if "earthmover" not in words or subcommand(words) != "train" or any(s in command for s in SKIP):
                 continue
-            if command in seen or (only and only not in name(page) + " " + command):
+            where = name(page) + " " + command
+            if command in seen or (only and only not in where) or any(text in where for text in skip):
                 continue
             seen.add(command)
             lines.append((name(page), command))
@@ -71,7 +73,8 @@ def full_steps(command: str) -> int:
 def timed(command: str, steps: int | None, out: str, workdir: Path) -> tuple[float, list[dict], str]:
     """Run the line (with ``--steps steps`` after its words, unless None) in ``workdir``: wall seconds, the
     run's logged records, and the summary line."""
-    extra = (["--steps", str(steps)] if steps else []) + ["--out", out]
+    extra = ["--steps", str(steps), "--run.log-every", str(max(2, steps // 8))] if steps else []  # a probe: a rate
+    extra += ["--out", out]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(workdir), os.environ.get("PYTHONPATH", "")])}
     env["WANDB_MODE"] = "offline"
     t0 = time.perf_counter()
@@ -131,6 +134,7 @@ def minutes(seconds: float) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="lines whose page or command contains this text")
+    parser.add_argument("--skip", action="append", default=[], help="leave out lines containing this (repeatable)")
     parser.add_argument("--probe", type=int_at_least(1), default=150, help="steps of the first run (default 150)")
     parser.add_argument(
         "--full-below",
@@ -144,7 +148,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if "EARTHMOVER_MNIST" not in os.environ:
         parser.error("set EARTHMOVER_MNIST to the MNIST .npz (e.g. ../shared/data/mnist.npz): the pages train on it")
-    lines = train_lines(args.only)
+    lines = train_lines(args.only, args.skip)
     if args.list:
         for page, command in lines:
             print(f"{full_steps(command):>6}  {page}  {command}")
