@@ -97,6 +97,41 @@ def one_run(job: tuple[int, int, str], args, report) -> None:
     )
 
 
+def summarize(paths: list[str]) -> str:
+    """The Markdown table of RESULTS.md's "Augmentation on small data" from the records of ``--json`` files
+    (a study split over several invocations): per training-set size and seed, each arm's steps, final and best
+    digit-FID, confidence, digits present, the change of the final FID against no augmentation, and the
+    nearest-training-image distances."""
+    evals, ends = {}, {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            r = json.loads(line)
+            name = r["contender"].removesuffix("/ema")
+            arm, limit, seed = name.split(" ")[0], int(name.split("limit=")[1].split()[0]), int(name.split("seed=")[1])
+            if "fid" in r:
+                evals.setdefault((limit, seed, arm), []).append(r)
+            else:
+                ends[(limit, seed, arm)] = r
+    rows = [
+        "| images | seed | arm | steps | final digit-FID | vs none | best (minute) | confidence | digits | "
+        "nearest train: samples / test digits | p |",
+        "|" + "---|" * 11,
+    ]
+    for limit, seed, arm in sorted(evals, key=lambda k: (k[0] or 10**9, k[1], list(ARMS).index(k[2]))):
+        series, end = evals[(limit, seed, arm)], ends.get((limit, seed, arm), {})
+        last, best = series[-1], min(series, key=lambda r: r["fid"])
+        base = evals.get((limit, seed, "none"), [{}])[-1].get("fid")
+        change = f"{100 * (last['fid'] / base - 1):+.0f}%" if base and arm != "none" else ""
+        near = end.get("nearest_train_distance/samples"), end.get("nearest_train_distance/test_digits")
+        rows.append(
+            f"| {limit or 60000} | {seed} | {arm} | {last['steps']} | {last['fid']:.2f} | {change} | "
+            f"{best['fid']:.2f} ({best['seconds'] / 60:.0f}) | {last['confidence']:.3f} | {last['digits']} | "
+            + (f"{near[0]:.2f} / {near[1]:.2f}" if near[0] is not None else "")
+            + f" | {last.get('aug/p', '')} |"
+        )
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -117,6 +152,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int_at_least(1, 2000), default=2000, help="samples per evaluation (default 2000)")
     parser.add_argument("--threads", type=int_at_least(1), default=2)
     parser.add_argument("--json", help="append every record to this file as it comes (emptied first)")
+    parser.add_argument("--summarize", nargs="+", metavar="JSONL", help="print the table of these records, run nothing")
     parser.add_argument("--grids", help="write each run's final samples, and their nearest training images, here")
     parser.add_argument(
         "--parallel",
@@ -126,6 +162,9 @@ def main(argv=None) -> int:
         "with --threads 1 and --parallel 2 each run has one of the 2 cores",
     )
     args = parser.parse_args(argv)
+    if args.summarize:
+        print(summarize(args.summarize))
+        return 0
     if args.json and not Path(args.json).resolve().parent.is_dir():
         parser.error(f"argument --json: the folder of {args.json!r} does not exist; create it or name another file")
     if args.grids:
