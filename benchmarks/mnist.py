@@ -33,6 +33,8 @@ import functools
 import json
 import multiprocessing as mp
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -286,16 +288,25 @@ def side_by_side(target, jobs, args, report, at_once: int | None = None):
     queue = ctx.Queue()
     waiting, running = list(enumerate(jobs)), {}
     at_once = at_once or len(waiting)
-    while waiting or running:
-        while waiting and len(running) < at_once:
-            index, job = waiting.pop(0)
-            running[index] = ctx.Process(target=_worker, args=(target, index, job, args, queue))
-            running[index].start()
-        record = queue.get()
-        if isinstance(record, tuple):  # ("done", index): that job's process is finishing
-            running.pop(record[1]).join()
-        else:
-            report(record)
+    # `kill PID` of this process used to leave its jobs training on as orphans: a SIGTERM now unwinds through
+    # the `finally` below, which stops them (Ctrl-C reaches the whole process group anyway).
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        while waiting or running:
+            while waiting and len(running) < at_once:
+                index, job = waiting.pop(0)
+                running[index] = ctx.Process(target=_worker, args=(target, index, job, args, queue))
+                running[index].start()
+            record = queue.get()
+            if isinstance(record, tuple):  # ("done", index): that job's process is finishing
+                running.pop(record[1]).join()
+            else:
+                report(record)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for process in running.values():
+            process.terminate()
+            process.join()
 
 
 def run_and_record(target, jobs, args, summarize, at_once: int = 1) -> list[dict]:
