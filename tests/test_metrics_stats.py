@@ -8,7 +8,6 @@ import pytest
 
 from earthmover.cli import main
 from earthmover.errors import EarthmoverError
-from earthmover.metrics import inception as inc
 from earthmover.metrics.stats import (
     FidStats,
     check_compatible,
@@ -21,24 +20,15 @@ from earthmover.metrics.stats import (
 DATA = Path(__file__).parent / "data" / "mnist_small.npz"
 
 
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("EARTHMOVER_MNIST", str(DATA))
-    monkeypatch.setenv("EARTHMOVER_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("EARTHMOVER_INCEPTION", raising=False)
-    monkeypatch.setattr(inc, "_fid_helper_file", lambda: None)
-    return tmp_path
-
-
-def test_fid_against_saved_statistics_equals_fid_against_their_images(env, capsys):
-    stats = env / "s.npz"
+def test_fid_against_saved_statistics_equals_fid_against_their_images(metrics_env, capsys):
+    stats = metrics_env / "s.npz"
     assert main(["stats", f"{DATA}:train", "--out", str(stats), "--features", "digits", "--n", "150"]) == 0
     with np.load(stats) as d:
         assert d["mu"].dtype == np.float64 and d["sigma"].dtype == np.float64
         assert d["mu"].shape == (d["sigma"].shape[0],) and d["sigma"].shape[0] == d["sigma"].shape[1]
         assert str(d["features"]) == "digits" and int(d["n"]) == 150 and str(d["resize"]) == "none"
         assert str(d["extractor_id"]).startswith("digits-")
-    a, b = env / "a.json", env / "b.json"
+    a, b = metrics_env / "a.json", metrics_env / "b.json"
     assert main(["fid", f"{DATA}:test", f"{DATA}:train", "--n", "150", "--features", "digits", "--json", str(a)]) == 0
     assert main(["fid", f"{DATA}:test", str(stats), "--n", "150", "--features", "digits", "--json", str(b)]) == 0
     by_images = json.loads(a.read_text())["results"][0]
@@ -49,8 +39,8 @@ def test_fid_against_saved_statistics_equals_fid_against_their_images(env, capsy
     assert by_stats["extra"]["reference_statistics"] == str(stats)
 
 
-def test_bare_pytorch_fid_file_is_read_and_a_dimension_mismatch_names_both(env, capsys):
-    bare = env / "ttur.npz"
+def test_bare_pytorch_fid_file_is_read_and_a_dimension_mismatch_names_both(metrics_env, capsys):
+    bare = metrics_env / "ttur.npz"
     np.savez(bare, mu=np.zeros(2048), sigma=np.eye(2048))
     stats = load_stats(bare)
     assert stats.features == "unknown" and stats.dim == 2048 and stats.n == 0
@@ -92,7 +82,7 @@ def test_warnings_for_small_inception_samples_and_jpeg_folders(tmp_path):
     assert "JPEG" in jpeg_warning("mnist:test", tmp_path / "png")
 
 
-def test_eval_against_saved_statistics_equals_eval_against_their_images(env, monkeypatch, capsys):
+def test_eval_against_saved_statistics_equals_eval_against_their_images(metrics_env, monkeypatch, capsys):
     import types
 
     import torch
@@ -109,10 +99,10 @@ def test_eval_against_saved_statistics_equals_eval_against_their_images(env, mon
     from earthmover.train import sampler as sampler_module
 
     monkeypatch.setattr(sampler_module, "load_sampler", lambda *a, **k: Sampler())
-    stats = env / "s.npz"
+    stats = metrics_env / "s.npz"
     assert main(["stats", f"{DATA}:train", "--out", str(stats), "--features", "digits"]) == 0
-    common = ["eval", "--run", str(env), "--n", "100", "--batch-size", "100", "--features", "digits"]
-    a, b = env / "a.json", env / "b.json"
+    common = ["eval", "--run", str(metrics_env), "--n", "100", "--batch-size", "100", "--features", "digits"]
+    a, b = metrics_env / "a.json", metrics_env / "b.json"
     assert main([*common, "--metrics", "fid", "--reference", f"{DATA}:train", "--json", str(a)]) == 0
     assert main([*common, "--metrics", "fid,is", "--reference", str(stats), "--json", str(b)]) == 0
     by_images, by_stats = json.loads(a.read_text())["results"], json.loads(b.read_text())["results"]

@@ -16,7 +16,6 @@ import torch
 
 from earthmover import cli
 from earthmover.metrics import features as features_module
-from earthmover.metrics import inception as inc
 from earthmover.metrics.features import extract, get_extractor
 from helpers import TINY_FLAGS, tiny_config
 
@@ -49,15 +48,6 @@ def bars(monkeypatch):
     return made
 
 
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("EARTHMOVER_MNIST", str(DATA))
-    monkeypatch.setenv("EARTHMOVER_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("EARTHMOVER_INCEPTION", raising=False)
-    monkeypatch.setattr(inc, "_fid_helper_file", lambda: None)
-    return tmp_path
-
-
 def test_extract_counts_every_image_on_a_terminal_bar_and_draws_nothing_elsewhere(monkeypatch, bars):
     digits = get_extractor("digits")
     images = torch.zeros(250, 1, 28, 28)
@@ -84,7 +74,7 @@ def run_fid(monkeypatch, capsys, stderr, *extra) -> tuple[str, str]:
     return capsys.readouterr().out, stderr.getvalue()
 
 
-def test_fid_draws_bars_over_both_sets_on_a_terminal_and_prints_the_same_table(env, monkeypatch, capsys, bars):
+def test_fid_draws_bars_over_both_sets_on_a_terminal_and_prints_the_same_table(metrics_env, monkeypatch, capsys, bars):
     loud_out, loud_err = run_fid(monkeypatch, capsys, Terminal())
     assert [(label, n) for label, n, _, _ in bars] == [
         ("digits features of 120 samples", 120),  # set A
@@ -98,7 +88,7 @@ def test_fid_draws_bars_over_both_sets_on_a_terminal_and_prints_the_same_table(e
     assert piped_err == "" and piped_out == loud_out
 
 
-def test_eval_draws_a_bar_over_the_generated_samples(env, monkeypatch, capsys, bars):
+def test_eval_draws_a_bar_over_the_generated_samples(metrics_env, monkeypatch, capsys, bars):
     from earthmover.train import sampler as sampler_module
 
     images = torch.zeros(200, 1, 28, 28)
@@ -110,7 +100,19 @@ def test_eval_draws_a_bar_over_the_generated_samples(env, monkeypatch, capsys, b
     )
     monkeypatch.setattr(sampler_module, "load_sampler", lambda *a, **k: fake)
     monkeypatch.setattr(sys, "stderr", Terminal())
-    args = ["eval", "--run", str(env), "--metrics", "fid", "--n", "200", "--batch-size", "50", "--features", "digits"]
+    args = [
+        "eval",
+        "--run",
+        str(metrics_env),
+        "--metrics",
+        "fid",
+        "--n",
+        "200",
+        "--batch-size",
+        "50",
+        "--features",
+        "digits",
+    ]
     assert cli.main(args) == 0
     assert ["digits features of 200 samples", 200, 200, False] in bars
 
