@@ -127,7 +127,7 @@ def summarize(paths: list[str]) -> str:
             f"| {limit or 60000} | {seed} | {arm} | {last['steps']} | {last['fid']:.2f} | {change} | "
             f"{best['fid']:.2f} ({best['seconds'] / 60:.0f}) | {last['confidence']:.3f} | {last['digits']} | "
             + (f"{near[0]:.2f} / {near[1]:.2f}" if near[0] is not None else "")
-            + f" | {last.get('aug/p', '')} |"
+            + (f" | {last['aug/p']:.2f} |" if "aug/p" in last else " | |")
         )
     return "\n".join(rows)
 

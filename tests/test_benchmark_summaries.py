@@ -64,4 +64,4 @@ def test_the_summary_compares_each_arm_final_fid_with_no_augmentation(tmp_path, 
         ["| 60000", "1", "none", "300", "4.00", ""],  # limit 0 is the whole training set, listed last
     ]
     assert "60.00 (2)" in rows[0]  # the best FID and the minute it was reached
-    assert "9.25 / 9.50" in rows[1] and rows[1].endswith("| 1.0 |")
+    assert "9.25 / 9.50" in rows[1] and rows[1].endswith("| 1.00 |")
