@@ -184,6 +184,17 @@ def test_the_image_source_and_metric_plug_in_trains(my_images, in_tmp):
     assert 'name = "stripes"' in (in_tmp / "run" / "config.toml").read_text()
 
 
+def test_the_image_source_holds_a_batch_of_the_page_command(my_images):
+    """The page's line trains at the default batch (256): at 64 images it stopped at once with 'batch larger than
+    the dataset' (CI's small-scale flags, --batch-size 16, had hidden it)."""
+    from earthmover import cli
+    from earthmover.train.command import build_config
+
+    module = importlib.import_module("my_images")
+    argv = ["train", "--data", "stripes", "--arch", "mlp", "--run.eval-metrics", "brightness"]
+    assert len(module.load_stripes("train")[0]) >= build_config(cli.build_parser().parse_args(argv)).data.batch_size
+
+
 def load_hooks():
     spec = importlib.util.spec_from_file_location("earthmover_docs_hooks", DOCS / "hooks.py")
     module = importlib.util.module_from_spec(spec)
