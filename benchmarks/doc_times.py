@@ -38,7 +38,17 @@ from earthmover.train.command import build_config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from test_docs_commands import GIVEN, image_folder, name, pages, shell_commands, split_env, subcommand  # noqa: E402
+from test_docs_commands import (  # noqa: E402
+    FIXTURE,
+    GIVEN,
+    image_folder,
+    mnist_images,
+    name,
+    pages,
+    shell_commands,
+    split_env,
+    subcommand,
+)
 
 SKIP = ("--resume", "--config", "--run.log", "--nnodes")  # as long as the run they repeat, or two machines
 
@@ -146,6 +156,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="append every record to this file as it comes")
     parser.add_argument("--list", action="store_true", help="print the lines and their steps, run nothing")
     args = parser.parse_args(argv)
+    available = len(mnist_images(10**9))
+    if args.folder_size > available:  # the folder is cut from the fixture: more would silently be fewer
+        parser.error(
+            f"argument --folder-size: {args.folder_size} is more than the {available} digits of {FIXTURE.name}"
+        )
     if "EARTHMOVER_MNIST" not in os.environ:
         parser.error("set EARTHMOVER_MNIST to the MNIST .npz (e.g. ../shared/data/mnist.npz): the pages train on it")
     lines = train_lines(args.only, args.skip)

@@ -15,12 +15,13 @@ def run_main(script: str, argv: list[str], monkeypatch, capsys) -> str:
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     module = importlib.import_module(script)
     monkeypatch.setattr(sys, "argv", [f"{script}.py", *argv])
-    if hasattr(module, "one_run"):  # a bad value that got through would train for minutes: fail at once instead
 
-        def trains(*args, **kwargs):
-            raise AssertionError("the script started a run instead of refusing its arguments")
+    def trains(*args, **kwargs):
+        raise AssertionError("the script started a run instead of refusing its arguments")
 
-        monkeypatch.setattr(module, "one_run", trains)
+    for runner in ("one_run", "one_line"):  # a bad value that got through would train for minutes: fail at once
+        if hasattr(module, runner):
+            monkeypatch.setattr(module, runner, trains)
     with pytest.raises(SystemExit) as exc:
         module.main()
     assert exc.value.code == 2
@@ -61,6 +62,7 @@ def run_main(script: str, argv: list[str], monkeypatch, capsys) -> str:
             "argument --variants: '64:fast': expected BATCH, BATCH/PASS or BATCH:nchw",
         ),
         ("inception", ["--rounds", "0"], "argument --rounds: 0 is invalid; pass an integer >= 1"),
+        ("doc_times", ["--folder-size", "600"], "argument --folder-size: 600 is more than the 512 digits of"),
         ("doc_times", ["--probe", "0"], "argument --probe: 0 is invalid; pass an integer >= 1"),
         ("doc_times", ["--full-below", "inf"], "argument --full-below: inf is invalid; pass a finite number > 0"),
         ("augment", ["--parallel", "0"], "argument --parallel: 0 is invalid; pass an integer >= 1"),
